@@ -1,0 +1,173 @@
+"""Typed models. Key material is never stored: only key references (``file:root`` ...)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores aware UTC datetimes; SQLite drops the zone, so it is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class KeyReference(Base):
+    __tablename__ = "key_references"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    key_type: Mapped[str] = mapped_column(String(32))
+    public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
+    purpose: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CertificateAuthority(Base):
+    __tablename__ = "certificate_authorities"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # IssuerId: "root", "qwac-ca"
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("certificate_authorities.id"))
+    role: Mapped[str] = mapped_column(String(32))  # root | qwac | qseal
+    profile: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[int] = mapped_column(ForeignKey("key_references.id"))
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    serial: Mapped[str] = mapped_column(String(42))
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ocsp_responder_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ocsp_key_id: Mapped[int | None] = mapped_column(ForeignKey("key_references.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    key: Mapped[KeyReference] = relationship(foreign_keys=[key_id], lazy="joined")
+    ocsp_key: Mapped[KeyReference | None] = relationship(foreign_keys=[ocsp_key_id], lazy="joined")
+
+
+class IssuanceIntent(Base):
+    """Step 5 of the issuance cycle: the serial is reserved before the CA key signs."""
+
+    __tablename__ = "issuance_intents"
+    __table_args__ = (UniqueConstraint("issuer_id", "serial", name="uq_intent_issuer_serial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial: Mapped[str] = mapped_column(String(42))
+    profile: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # reserved | done | abandoned
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Certificate(Base):
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("issuer_id", "serial", name="uq_cert_issuer_serial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(42), index=True)  # upper-case hex
+    profile: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    org_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    nca_id: Mapped[str | None] = mapped_column(String(16))
+    roles: Mapped[str | None] = mapped_column(String(255))
+    dns_names: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="good")  # good | revoked
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    revocation: Mapped[Revocation | None] = relationship(back_populates="certificate", uselist=False)
+
+
+class Revocation(Base):
+    __tablename__ = "revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), unique=True)
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(128))
+
+    certificate: Mapped[Certificate] = relationship(back_populates="revocation")
+
+
+class NationalCompetentAuthority(Base):
+    __tablename__ = "ncas"
+
+    nca_id: Mapped[str] = mapped_column(String(16), primary_key=True)  # "BE-NBB"
+    name: Mapped[str] = mapped_column(String(256))
+    country: Mapped[str] = mapped_column(String(2))
+
+
+class PSPAuthorisation(Base):
+    """A PSP in the simulated NCA register."""
+
+    __tablename__ = "psp_authorisations"
+
+    org_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(256))
+    nca_id: Mapped[str] = mapped_column(ForeignKey("ncas.nca_id"))
+    authorisation_number: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[str] = mapped_column(String(255))  # comma-separated role names
+    status: Mapped[str] = mapped_column(String(16))  # active | withdrawn
+    country: Mapped[str] = mapped_column(String(2))
+    locality: Mapped[str | None] = mapped_column(String(128))
+    registration_number: Mapped[str | None] = mapped_column(String(64))
+    business_category: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    nca: Mapped[NationalCompetentAuthority] = relationship(lazy="joined")
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the chain's last seq and hash. Updating it serialises appends (row lock)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

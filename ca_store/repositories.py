@@ -1,0 +1,174 @@
+"""Repositories: functions over a Session. They flush, never commit (services own the transaction)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from qtsp.core.audit import GENESIS, ChainEvent, canonical_details, event_hash
+from qtsp.core.errors import Kind, QTSPError
+
+from .models import (
+    AuditEvent,
+    AuditHead,
+    Certificate,
+    CertificateAuthority,
+    IssuanceIntent,
+    KeyReference,
+    NationalCompetentAuthority,
+    PSPAuthorisation,
+)
+
+# --- audit -----------------------------------------------------------------------------
+
+
+def append_audit(
+    session: Session, *, at: dt.datetime, actor: str, action: str, subject: str, details: dict[str, Any]
+) -> AuditEvent:
+    """Append to the hash chain. The head row is locked, so concurrent appends serialise."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+    seq = head.seq + 1
+    body = canonical_details(details)
+    digest = event_hash(head.hash, seq, at, actor, action, subject, body)
+    event = AuditEvent(
+        seq=seq, at=at, actor=actor, action=action, subject=subject, details=body, prev_hash=head.hash, hash=digest
+    )
+    session.add(event)
+    head.seq, head.hash = seq, digest
+    session.flush()
+    return event
+
+
+def audit_events(session: Session) -> Sequence[AuditEvent]:
+    return session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+
+
+def audit_chain(session: Session) -> tuple[list[ChainEvent], tuple[int, str] | None]:
+    events = [
+        ChainEvent(e.seq, e.at, e.actor, e.action, e.subject, e.details, e.prev_hash, e.hash) for e in audit_events(session)
+    ]
+    head = session.get(AuditHead, 1)
+    return events, (None if head is None else (head.seq, head.hash))
+
+
+# --- keys and CAs ----------------------------------------------------------------------
+
+
+def add_key(session: Session, key: KeyReference) -> KeyReference:
+    session.add(key)
+    session.flush()
+    return key
+
+
+def add_ca(session: Session, ca: CertificateAuthority) -> None:
+    session.add(ca)
+    session.flush()
+
+
+def get_ca(session: Session, ca_id: str) -> CertificateAuthority:
+    ca = session.get(CertificateAuthority, ca_id)
+    if ca is None:
+        raise QTSPError(Kind.NOT_FOUND, f"no CA {ca_id!r}")
+    return ca
+
+
+def list_cas(session: Session) -> Sequence[CertificateAuthority]:
+    return session.execute(select(CertificateAuthority).order_by(CertificateAuthority.created_at)).scalars().all()
+
+
+def ca_for_role(session: Session, role: str) -> CertificateAuthority:
+    ca = session.execute(
+        select(CertificateAuthority).where(CertificateAuthority.role == role).order_by(CertificateAuthority.created_at.desc())
+    ).scalars().first()
+    if ca is None:
+        raise QTSPError(Kind.NOT_FOUND, f"no {role} CA: run 'qtsp init' first")
+    return ca
+
+
+# --- issuance --------------------------------------------------------------------------
+
+
+def reserve_serials(session: Session, issuer_id: str, serials: Sequence[str], profile: str, at: dt.datetime) -> list[IssuanceIntent]:
+    """Record intent: a serial collision with any earlier intent raises (unique per issuer)."""
+    intents = [IssuanceIntent(issuer_id=issuer_id, serial=s, profile=profile, state="reserved", created_at=at) for s in serials]
+    session.add_all(intents)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise QTSPError(Kind.CONFLICT, f"serial already used by issuer {issuer_id}") from None
+    return intents
+
+
+def complete_intents(session: Session, intents: Sequence[IssuanceIntent], certs: Sequence[Certificate]) -> None:
+    session.add_all(certs)
+    session.execute(
+        update(IssuanceIntent).where(IssuanceIntent.id.in_([i.id for i in intents])).values(state="done")
+    )
+    session.flush()
+
+
+def abandon_intents(session: Session, intent_ids: Sequence[int]) -> None:
+    session.execute(update(IssuanceIntent).where(IssuanceIntent.id.in_(intent_ids)).values(state="abandoned"))
+
+
+def get_certificate(session: Session, serial: str, issuer_id: str | None = None) -> Certificate:
+    query = select(Certificate).where(Certificate.serial == serial)
+    if issuer_id is not None:
+        query = query.where(Certificate.issuer_id == issuer_id)
+    found = session.execute(query).scalars().all()
+    if not found:
+        raise QTSPError(Kind.NOT_FOUND, f"no certificate with serial {serial}")
+    if len(found) > 1:
+        raise QTSPError(Kind.MALFORMED, f"serial {serial} exists under several issuers; name the issuer")
+    return found[0]
+
+
+def list_certificates(
+    session: Session, *, org_id: str | None = None, profile: str | None = None, limit: int = 100, offset: int = 0
+) -> Sequence[Certificate]:
+    query = select(Certificate).order_by(Certificate.id.desc()).limit(limit).offset(offset)
+    if org_id:
+        query = query.where(Certificate.org_id == org_id)
+    if profile:
+        query = query.where(Certificate.profile == profile)
+    return session.execute(query).scalars().all()
+
+
+def count_certificates(session: Session) -> int:
+    return session.execute(select(func.count(Certificate.id))).scalar_one()
+
+
+# --- register --------------------------------------------------------------------------
+
+
+def get_nca(session: Session, nca_id: str) -> NationalCompetentAuthority | None:
+    return session.get(NationalCompetentAuthority, nca_id)
+
+
+def list_ncas(session: Session) -> Sequence[NationalCompetentAuthority]:
+    return session.execute(select(NationalCompetentAuthority).order_by(NationalCompetentAuthority.nca_id)).scalars().all()
+
+
+def add_nca(session: Session, nca: NationalCompetentAuthority) -> None:
+    session.add(nca)
+    session.flush()
+
+
+def get_psp(session: Session, org_id: str) -> PSPAuthorisation | None:
+    return session.get(PSPAuthorisation, org_id)
+
+
+def add_psp(session: Session, psp: PSPAuthorisation) -> None:
+    session.add(psp)
+    session.flush()
+
+
+def list_psps(session: Session) -> Sequence[PSPAuthorisation]:
+    return session.execute(select(PSPAuthorisation).order_by(PSPAuthorisation.org_id)).scalars().all()

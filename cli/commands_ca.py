@@ -1,0 +1,132 @@
+"""``qtsp init``, ``ca``, ``certs``, ``audit`` and ``sandbox`` (the make-run helper)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from cryptography import x509
+
+from ca_store import repositories as repo
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.keys import CA_KEY_TYPES
+from qtsp.core.types import parse_serial, serial_hex
+from qtsp.services import audit as audit_svc
+from qtsp.services import hierarchy, sample
+from qtsp.services.context import open_sandbox
+
+from .output import common, data_dir, emit, table
+
+
+@click.command()
+@click.option("--key-type", type=click.Choice(CA_KEY_TYPES), help="CA key type (default from the config: ecdsa-p384)")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="TOML configuration to use (copied into the data dir)")
+@common
+def init(key_type: str | None, config_file: Path | None) -> None:
+    """Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."""
+    sb = hierarchy.init_sandbox(data_dir(), key_type=key_type, config_file=config_file)
+    _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
+
+
+def _ca_rows(sb):  # type: ignore[no-untyped-def]
+    with sb.transaction() as session:
+        return [
+            {"id": ca.id, "role": ca.role, "parent": ca.parent_id, "subject": ca.subject, "serial": ca.serial,
+             "key": ca.key.ref, "key_type": ca.key.key_type, "not_after": ca.not_after.isoformat(),
+             "ocsp_responder": ca.ocsp_responder_der is not None,
+             "certificate": str(sb.ca_dir / f"{ca.id}.pem")}
+            for ca in repo.list_cas(session)
+        ]
+
+
+def _ca_list(sb, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
+    rows = _ca_rows(sb)
+    emit(rows, lambda: prefix + table(
+        [[r["id"], r["role"], r["key_type"], r["not_after"][:10], r["subject"]] for r in rows],
+        ["CA", "ROLE", "KEY", "NOT AFTER", "SUBJECT"]))
+
+
+@click.group()
+def ca() -> None:
+    """The sandbox CAs."""
+
+
+@ca.command("list")
+@common
+def ca_list() -> None:
+    """List the CAs."""
+    _ca_list(open_sandbox(data_dir()))
+
+
+@click.group()
+def certs() -> None:
+    """Issued certificates."""
+
+
+@certs.command("list")
+@click.option("--org-id")
+@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
+@common
+def certs_list(org_id: str | None, limit: int) -> None:
+    """List issued certificates, newest first."""
+    sb = open_sandbox(data_dir())
+    with sb.transaction() as session:
+        rows = [
+            {"serial": c.serial, "issuer": c.issuer_id, "profile": c.profile, "org_id": c.org_id, "roles": c.roles,
+             "dns_names": c.dns_names, "not_after": c.not_after.isoformat(), "status": c.status}
+            for c in repo.list_certificates(session, org_id=org_id, limit=limit)
+        ]
+    emit(rows, lambda: table([[r["serial"], r["profile"], r["org_id"] or "", r["not_after"][:10], r["status"]] for r in rows],
+                             ["SERIAL", "PROFILE", "ORG ID", "NOT AFTER", "STATUS"]))
+
+
+@certs.command("show")
+@click.argument("serial")
+@click.option("--pem", is_flag=True, help="print the certificate as PEM")
+@common
+def certs_show(serial: str, pem: bool) -> None:
+    """Show one certificate by serial (hex, as openssl prints it)."""
+    try:
+        parsed = serial_hex(parse_serial(serial))
+    except ValueError as exc:
+        raise QTSPError(Kind.MALFORMED, str(exc)) from None
+    sb = open_sandbox(data_dir())
+    with sb.transaction() as session:
+        c = repo.get_certificate(session, parsed)
+        cert = x509.load_der_x509_certificate(c.der)
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        data = {"serial": c.serial, "issuer": c.issuer_id, "profile": c.profile, "subject": c.subject,
+                "org_id": c.org_id, "nca_id": c.nca_id, "roles": c.roles, "dns_names": c.dns_names,
+                "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat(), "status": c.status,
+                "sha256": c.fingerprint_sha256, "pem": cert.public_bytes(Encoding.PEM).decode()}
+    if pem and not click.get_current_context().obj["json"]:
+        click.echo(data["pem"], nl=False)
+        return
+    emit(data, lambda: "\n".join(f"{k:>10}: {v}" for k, v in data.items() if k != "pem"))
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@common
+def audit_verify() -> None:
+    """Check the chain; report the first event that was changed, removed or reordered."""
+    count, problem = audit_svc.verify(open_sandbox(data_dir()))
+    if problem is None:
+        emit({"ok": True, "events": count}, f"audit chain verifies: {count} events")
+        return
+    raise QTSPError(Kind.INTEGRITY, f"audit chain broken at event {problem.seq}: {problem.problem}")
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="samples directory (default DATA_DIR/samples)")
+@common
+def sandbox(out: Path | None) -> None:
+    """Set up a ready-to-use sandbox: init if absent, a sample PSP, a sample QWAC and QSealC."""
+    result = sample.ensure_sandbox(data_dir(), out)
+    emit(result, lambda: sample.describe(result))

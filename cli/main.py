@@ -1,0 +1,27 @@
+"""Entry point: ``qtsp``."""
+
+from __future__ import annotations
+
+import click
+
+from .commands_ca import audit, ca, certs, init, sandbox
+from .commands_issue import issue
+from .commands_register import register
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qtsp")
+def cli() -> None:
+    """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
+
+
+for command in (init, register, issue, certs, ca, audit, sandbox):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="qtsp")
+
+
+if __name__ == "__main__":
+    main()

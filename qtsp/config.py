@@ -1,0 +1,167 @@
+"""Configuration: ``<data dir>/qtsp.toml``, every key optional, validated when loaded.
+
+``qtsp init --config FILE`` copies FILE into the data dir; otherwise the defaults below
+are written there so an operator can see and edit them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .core.errors import Kind, QTSPError
+from .core.keys import CA_KEY_TYPES, KEY_TYPES
+from .core.names import check_country, parse_org_id
+from .core.qcstatements import check_pds
+
+DATA_DIR_ENV = "QTSP_DATA_DIR"
+DATABASE_URL_ENV = "QTSP_DATABASE_URL"
+CONFIG_NAME = "qtsp.toml"
+
+
+@dataclass(frozen=True)
+class CAConfig:
+    common_name: str
+    validity_days: int
+
+
+@dataclass(frozen=True)
+class Config:
+    # The QTSP's own identity, as it appears in every CA subject.
+    organization: str = "qtsp Sandbox Trust Services"
+    country: str = "BE"
+    organization_identifier: str = "NTRBE-0000000000"
+    # Where certificates say their issuer's certificate, OCSP responder and CRLs live.
+    # localtest.me resolves to 127.0.0.1 in public DNS and is a public name, so pkilint's
+    # internal-name check passes; set your own host for anything shared.
+    base_url: str = "http://qtsp.localtest.me:8080"
+    pds: tuple[tuple[str, str], ...] = (("https://qtsp.localtest.me/pds/pds-en.pdf", "en"),)
+    key_backend: str = "file"
+    ca_key_type: str = "ecdsa-p384"
+    ocsp_key_type: str = "ecdsa-p256"
+    root: CAConfig = CAConfig("qtsp Sandbox Root CA", 20 * 365)
+    qwac_ca: CAConfig = CAConfig("qtsp Sandbox PSD2 QWAC CA", 10 * 365)
+    qseal_ca: CAConfig = CAConfig("qtsp Sandbox PSD2 QSealC CA", 10 * 365)
+    ocsp_validity_days: int = 365
+    qsealc_validity_days: int = 365
+    subscriber_key_type: str = "ecdsa-p256"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_country(self.country)
+        parse_org_id(self.organization_identifier)
+        parts = urlsplit(self.base_url)
+        if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise QTSPError(
+                Kind.MALFORMED,
+                f"base_url must be a plain http://host[:port] URL (BR 7.1.2.7.7: AIA and CRL over http): {self.base_url!r}",
+            )
+        check_pds(self.pds)
+        if self.ca_key_type not in CA_KEY_TYPES:
+            raise QTSPError(Kind.POLICY, f"ca_key_type must be one of {', '.join(CA_KEY_TYPES)}")
+        for name in ("ocsp_key_type", "subscriber_key_type"):
+            if getattr(self, name) not in KEY_TYPES or getattr(self, name) == "ed25519":
+                raise QTSPError(Kind.POLICY, f"{name} must be one of {', '.join(CA_KEY_TYPES + ('rsa-2048',))}")
+        for ca in (self.root, self.qwac_ca, self.qseal_ca):
+            if not 1 <= len(ca.common_name) <= 64:
+                raise QTSPError(Kind.MALFORMED, "CA common names are 1-64 characters")
+        if not 8 * 365 <= self.root.validity_days <= 25 * 366:
+            raise QTSPError(Kind.POLICY, "root validity must be 8-25 years (BR 6.3.2)")
+        for days, what in ((self.qwac_ca.validity_days, "qwac_ca"), (self.qseal_ca.validity_days, "qseal_ca")):
+            if not 1 <= days < self.root.validity_days:
+                raise QTSPError(Kind.POLICY, f"{what} validity must be shorter than the root's")
+        if not 1 <= self.ocsp_validity_days <= 3 * 365:
+            raise QTSPError(Kind.POLICY, "ocsp_validity_days must be 1-1095")
+        if not 1 <= self.qsealc_validity_days <= 3 * 365:
+            raise QTSPError(Kind.POLICY, "qsealc_validity_days must be 1-1095")
+
+    @property
+    def base(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def ca_issuers_url(self, ca_id: str) -> str:
+        return f"{self.base}/ca/{ca_id}.der"
+
+    def crl_url(self, ca_id: str) -> str:
+        return f"{self.base}/crl/{ca_id}.crl"
+
+    @property
+    def ocsp_url(self) -> str:
+        return f"{self.base}/ocsp"
+
+
+_CA_KEYS = ("root", "qwac_ca", "qseal_ca")
+
+
+def from_mapping(raw: dict[str, Any]) -> Config:
+    known = {f.name for f in fields(Config)} - {"extra"}
+    unknown = set(raw) - known
+    if unknown:
+        raise QTSPError(Kind.MALFORMED, f"unknown configuration keys: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = dict(raw)
+    defaults = Config()
+    try:
+        for key in _CA_KEYS:
+            if key in values:
+                sub = dict(values[key])
+                bad = set(sub) - {"common_name", "validity_days"}
+                if bad:
+                    raise QTSPError(Kind.MALFORMED, f"unknown keys in [{key}]: {', '.join(sorted(bad))}")
+                base = getattr(defaults, key)
+                values[key] = CAConfig(str(sub.get("common_name", base.common_name)), int(sub.get("validity_days", base.validity_days)))
+        if "pds" in values:
+            values["pds"] = tuple((str(entry["url"]), str(entry["language"])) for entry in values["pds"])
+        return Config(**values)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise QTSPError(Kind.MALFORMED, f"bad configuration value: {exc}") from None
+
+
+def load(path: Path) -> Config:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise QTSPError(Kind.NOT_FOUND, f"no configuration at {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise QTSPError(Kind.MALFORMED, f"{path}: not valid TOML: {exc}") from None
+    return from_mapping(raw)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def render(config: Config) -> str:
+    """The configuration as TOML (what ``qtsp init`` writes into the data dir)."""
+    data = asdict(config)
+    data.pop("extra")
+    lines = ["# qtsp configuration; every key is optional (see README, 'Configuration').", ""]
+    tables = []
+    for key, value in data.items():
+        if key in _CA_KEYS:
+            tables.append((key, value))
+        elif key == "pds":
+            continue
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    lines.append("")
+    for key, value in tables:
+        lines.append(f"[{key}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+        lines.append("")
+    for url, lang in config.pds:
+        lines += ["[[pds]]", f"url = {_toml_value(url)}", f"language = {_toml_value(lang)}", ""]
+    return "\n".join(lines)
+
+
+def resolve_data_dir(option: str | None) -> Path:
+    return Path(option or os.environ.get(DATA_DIR_ENV) or "qtsp-data")
+
+
+def database_url(data_dir: Path) -> str:
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{data_dir.resolve() / 'qtsp.db'}"

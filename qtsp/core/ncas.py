@@ -1,0 +1,36 @@
+"""The NCAs published in the EBA PSD2 register (2026), seeded into the simulated register."""
+
+from __future__ import annotations
+
+EBA_NCAS: dict[str, str] = {
+    "AT-FMA": "Austrian Financial Market Authority",
+    "BE-NBB": "National Bank of Belgium",
+    "BG-BNB": "Bulgarian National Bank",
+    "HR-HNB": "Croatian National Bank",
+    "CY-CBC": "Central Bank of Cyprus",
+    "CZ-CNB": "Czech National Bank",
+    "DK-DFSA": "Danish Financial Supervisory Authority",
+    "EE-FI": "Estonian Financial Supervision Authority",
+    "FI-FINFSA": "Finnish Financial Supervisory Authority",
+    "FR-ACPR": "Autorite de Controle Prudentiel et de Resolution",
+    "DE-BAFIN": "Federal Financial Supervisory Authority",
+    "GR-BOG": "Bank of Greece",
+    "HU-CBH": "Central Bank of Hungary",
+    "IS-CBI": "Central Bank of Iceland",
+    "IE-CBI": "Central Bank of Ireland",
+    "IT-BI": "Bank of Italy",
+    "LI-FMA": "Financial Market Authority Liechtenstein",
+    "LV-BL": "Bank of Latvia",
+    "LT-BL": "Bank of Lithuania",
+    "LU-CSSF": "Commission de Surveillance du Secteur Financier",
+    "NO-FSA": "Financial Supervisory Authority of Norway",
+    "MT-MFSA": "Malta Financial Services Authority",
+    "NL-DNB": "The Netherlands Bank",
+    "PL-PFSA": "Polish Financial Supervision Authority",
+    "PT-BP": "Bank of Portugal",
+    "RO-NBR": "National Bank of Romania",
+    "SK-NBS": "National Bank of Slovakia",
+    "SI-BS": "Bank of Slovenia",
+    "ES-BE": "Bank of Spain",
+    "SE-FINA": "Swedish Financial Supervisory Authority",
+}

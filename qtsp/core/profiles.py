@@ -1,0 +1,199 @@
+"""Certificate profiles: validated data, each rule citing the clause it implements.
+
+A profile says what a certificate of its kind looks like; ``builder.py`` turns a profile,
+a subject and an issuer into a ``CertificateBuilder``. Profiles refuse inconsistent
+combinations when constructed, so a bad one never reaches the signer.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from . import oids
+from .errors import policy
+
+KEY_USAGE_FIELDS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+
+
+class SubjectShape(enum.Enum):
+    QWAC_EV = "qwac-ev"  # EN 319 412-4 + EVG 9.2
+    QSEAL = "qseal"  # EN 319 412-3 4.2.1 / TS 119 495 5.2.1
+    CA = "ca"  # BR 7.1.2.10.2: C, O, CN (+ organizationIdentifier of the QTSP)
+
+
+class LintTarget(enum.Enum):
+    """Which pkilint linter set checks certificates of this profile."""
+
+    ETSI_QWAC = "QEVCP-W-PSD2-EIDAS-FINAL-CERTIFICATE"
+    ETSI_QWAC_NON_BROWSER = "QEVCP-W-PSD2-EIDAS-NON-BROWSER-FINAL-CERTIFICATE"
+    ETSI_DETECT = "detect"  # seals have no pkilint type; they detect as a legal-person cert
+    CABF_ROOT = "ROOT_CA"
+    CABF_TLS_CA = "INTERNAL_UNCONSTRAINED_TLS_CA"
+    CABF_NON_TLS_CA = "NON_TLS_CA"
+    CABF_OCSP = "OCSP_RESPONDER"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    shape: SubjectShape
+    lint: LintTarget
+    key_usage: frozenset[str]
+    ext_key_usage: tuple[x509.ObjectIdentifier, ...] = ()
+    policies: tuple[x509.ObjectIdentifier, ...] = ()
+    is_ca: bool = False
+    path_length: int | None = None
+    qc_type: str | None = None  # QcType statement; None: no QCStatements at all
+    qc_sscd: bool = False
+    validity_days: int | None = None  # None: the BR TLS schedule (QWACs)
+    ocsp_nocheck: bool = False
+    aia: bool = True
+    crl_dp: bool = True
+    san: bool = False
+    cabf_org_id: bool = False
+    ski: bool = True  # BR 7.1.2.7.6: NOT RECOMMENDED on TLS subscriber certificates
+    allow_ed25519: bool = False
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        unknown = self.key_usage - set(KEY_USAGE_FIELDS)
+        if unknown:
+            raise policy(f"profile {self.name}: unknown key usages {sorted(unknown)}")
+        if self.is_ca != ("key_cert_sign" in self.key_usage):
+            raise policy(f"profile {self.name}: CA certificates and only they carry keyCertSign (RFC 5280 4.2.1.3)")
+        if self.qc_type == oids.QCT_ESEAL:
+            if oids.QCP_W_PSD2 in self.policies:
+                raise policy(f"profile {self.name}: QCP-w-psd2 belongs to website certificates only (TS 119 495 5.3)")
+            if ExtendedKeyUsageOID.SERVER_AUTH in self.ext_key_usage:
+                raise policy(f"profile {self.name}: a seal never carries serverAuth (EN 319 412-3)")
+            if self.qc_sscd != (oids.QCP_L_QSCD in self.policies):
+                raise policy(f"profile {self.name}: QcSSCD goes with QCP-l-qscd and only with it (EN 319 412-5)")
+        if self.qc_type == oids.QCT_WEB:
+            if self.qc_sscd:
+                raise policy(f"profile {self.name}: QcSSCD must not appear on a QWAC")
+            if self.policies[:1] != (oids.CABF_EV,):
+                raise policy(f"profile {self.name}: the CA/B policy OID comes first (BR 7.1.6.4)")
+            if not self.san or not self.cabf_org_id:
+                raise policy(f"profile {self.name}: a QWAC needs SAN and cabfOrganizationIdentifier")
+        if self.ocsp_nocheck and self.ext_key_usage != (ExtendedKeyUsageOID.OCSP_SIGNING,):
+            raise policy(f"profile {self.name}: an OCSP responder has id-kp-OCSPSigning as its only EKU (RFC 6960)")
+        if self.validity_days is not None and self.validity_days < 1:
+            raise policy(f"profile {self.name}: validity must be at least one day")
+
+    def with_validity(self, days: int) -> Profile:
+        return replace(self, validity_days=days)
+
+
+_QWAC_POLICIES = (oids.CABF_EV, oids.QEVCP_W, oids.QCP_W_PSD2)
+
+QWAC = Profile(
+    name="qwac",
+    description="PSD2 QWAC for mutual TLS to bank APIs (non-browser hierarchy: serverAuth + clientAuth)",
+    shape=SubjectShape.QWAC_EV,
+    lint=LintTarget.ETSI_QWAC_NON_BROWSER,
+    key_usage=frozenset({"digital_signature"}),  # EN 319 412-4 / BR 7.1.2.7.11
+    ext_key_usage=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+    policies=_QWAC_POLICIES,
+    qc_type=oids.QCT_WEB,
+    san=True,
+    cabf_org_id=True,
+    ski=False,
+    tags=frozenset({"psd2", "qwac"}),
+)
+QWAC_BROWSER = replace(
+    QWAC,
+    name="qwac-browser",
+    description="PSD2 QWAC for browsers (serverAuth only: Chrome root policy from 2026-06-15)",
+    lint=LintTarget.ETSI_QWAC,
+    ext_key_usage=(ExtendedKeyUsageOID.SERVER_AUTH,),
+)
+QSEALC = Profile(
+    name="qsealc",
+    description="PSD2 QSealC under QCP-l (EN 319 412-3, TS 119 495)",
+    shape=SubjectShape.QSEAL,
+    lint=LintTarget.ETSI_DETECT,
+    key_usage=frozenset({"content_commitment"}),  # nonRepudiation alone (EN 319 412-3 recommendation)
+    policies=(oids.QCP_L,),
+    qc_type=oids.QCT_ESEAL,
+    validity_days=365,
+    tags=frozenset({"psd2", "qsealc"}),
+)
+QSEALC_QSCD = replace(
+    QSEALC,
+    name="qsealc-qscd",
+    description="PSD2 QSealC under QCP-l-qscd: key in a QSCD, QcSSCD statement",
+    policies=(oids.QCP_L_QSCD,),
+    qc_sscd=True,
+)
+ROOT_CA = Profile(
+    name="root-ca",
+    description="Sandbox root CA (BR 7.1.2.1)",
+    shape=SubjectShape.CA,
+    lint=LintTarget.CABF_ROOT,
+    key_usage=frozenset({"key_cert_sign", "crl_sign"}),
+    is_ca=True,
+    validity_days=20 * 365,
+    aia=False,
+    crl_dp=False,
+)
+QWAC_ISSUING_CA = Profile(
+    name="qwac-issuing-ca",
+    description="Issuing CA for PSD2 QWACs (BR 7.1.2.10 TLS subordinate CA)",
+    shape=SubjectShape.CA,
+    lint=LintTarget.CABF_TLS_CA,
+    key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}),
+    ext_key_usage=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+    policies=_QWAC_POLICIES,
+    is_ca=True,
+    path_length=0,
+    validity_days=10 * 365,
+)
+QSEAL_ISSUING_CA = Profile(
+    name="qseal-issuing-ca",
+    description="Issuing CA for PSD2 QSealCs, outside the serverAuth hierarchy (EKU without serverAuth)",
+    shape=SubjectShape.CA,
+    lint=LintTarget.CABF_NON_TLS_CA,
+    key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}),
+    ext_key_usage=(oids.KP_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION),
+    policies=(oids.QCP_L, oids.QCP_L_QSCD),
+    is_ca=True,
+    path_length=0,
+    validity_days=10 * 365,
+)
+OCSP_RESPONDER = Profile(
+    name="ocsp-responder",
+    description="Delegated OCSP responder of an issuing CA (RFC 6960 4.2.2.2, BR 7.1.2.8)",
+    shape=SubjectShape.CA,
+    lint=LintTarget.CABF_OCSP,
+    key_usage=frozenset({"digital_signature"}),
+    ext_key_usage=(ExtendedKeyUsageOID.OCSP_SIGNING,),
+    ocsp_nocheck=True,
+    validity_days=365,
+    aia=False,  # BR 7.1.2.8.2: no caIssuers on a responder certificate
+    crl_dp=False,
+)
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (QWAC, QWAC_BROWSER, QSEALC, QSEALC_QSCD, ROOT_CA, QWAC_ISSUING_CA, QSEAL_ISSUING_CA, OCSP_RESPONDER)
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise policy(f"unknown profile {name!r}: known profiles are {', '.join(PROFILES)}") from None

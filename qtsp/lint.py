@@ -1,0 +1,152 @@
+"""Lint before sign: pkilint in process (validators built once) plus our own PSD2 checks.
+
+pkilint 0.13.3 lags TS 119 495 V1.8.1 in a few places. ``WAIVERS`` lists, for each such
+place, the exact pkilint finding code that our own stricter check in ``core/checks.py``
+replaces, and the clause that justifies it. Nothing else is ever waived: any other
+ERROR or FATAL finding stops issuance.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pkilint import etsi, finding_filter, loader
+from pkilint.cabf import serverauth
+from pkilint.cabf.serverauth import serverauth_constants
+from pkilint.etsi import etsi_constants
+from pkilint.pkix import certificate as pkix_certificate
+from pkilint.validation import ValidationFindingSeverity
+
+from .core import checks
+from .core.errors import Kind, QTSPError
+from .core.profiles import LintTarget, Profile
+
+
+@dataclass(frozen=True)
+class Waiver:
+    code: str
+    applies_when: str  # a role name or "NA" whose presence in the PSD2 statement triggers it
+    reason: str
+
+
+# Each entry: pkilint 0.13.3 rejects something TS 119 495 V1.8.1 allows; core/checks.py
+# checks the same field against V1.8.1 and is never waived.
+WAIVERS: tuple[Waiver, ...] = (
+    Waiver(
+        "etsi.ts_119_495.gen-5.2-2.invalid_psp_oid",
+        "V1.8.1 role",
+        "TS 119 495 V1.8.1 5.1 adds PSP_CB, PSP_PA, VOP_RS, VOP_VS; pkilint knows only PSP_AS/PI/AI/IC",
+    ),
+    Waiver(
+        "etsi.ts_119_495.gen-5.2.3-2.invalid_structure",
+        "NA",
+        "TS 119 495 V1.8.1 5.2.2: holders of PSP_CB / PSP_PA carry NCAId 'NA'",
+    ),
+)
+V181_ROLES = frozenset({"PSP_CB", "PSP_PA", "VOP_RS", "VOP_VS"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    message: str | None
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.severity})" + (f": {self.message}" if self.message else "")
+
+
+_BLOCKING = (ValidationFindingSeverity.FATAL, ValidationFindingSeverity.ERROR)
+
+
+class Linter:
+    """Builds each pkilint validator set once and reuses it (they are the slow part to create)."""
+
+    def __init__(self) -> None:
+        self._validators: dict[LintTarget | Any, tuple[Any, list[Any]]] = {}
+        self._lock = threading.Lock()
+        self._loader = loader.RFC5280CertificateDocumentLoader()
+
+    def _validator_for(self, target: LintTarget, doc: Any) -> tuple[Any, list[Any]]:
+        key: LintTarget | Any = target
+        if target is LintTarget.ETSI_DETECT:
+            key = etsi.determine_certificate_type(doc)
+        with self._lock:
+            if key not in self._validators:
+                self._validators[key] = self._create(target, key)
+            return self._validators[key]
+
+    @staticmethod
+    def _create(target: LintTarget, key: Any) -> tuple[Any, list[Any]]:
+        if target.name.startswith("ETSI"):
+            cert_type = key if target is LintTarget.ETSI_DETECT else etsi_constants.CertificateType.from_option_str(target.value)
+            validator = pkix_certificate.create_pkix_certificate_validator_container(
+                etsi.create_decoding_validators(cert_type), etsi.create_validators(cert_type)
+            )
+            return validator, etsi.create_etsi_finding_filters(cert_type)
+        cert_type = serverauth_constants.CertificateType[target.value]
+        validator = pkix_certificate.create_pkix_certificate_validator_container(
+            serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
+        )
+        return validator, serverauth.create_serverauth_finding_filters(cert_type)
+
+    def pkilint_findings(self, der: bytes, target: LintTarget) -> list[Finding]:
+        doc = self._loader.load_der_document(der, "certificate")
+        validator, filters = self._validator_for(target, doc)
+        results = validator.validate(doc.root)
+        results, _ = finding_filter.filter_results(filters, results)
+        return [
+            Finding(fd.finding.code, fd.finding.severity.name, fd.message)
+            for result in results
+            for fd in result.finding_descriptions
+        ]
+
+    def blocking_findings(self, cert: x509.Certificate, profile: Profile) -> list[Finding]:
+        """ERROR/FATAL findings of pkilint (less documented waivers) and of our own checks."""
+        der = cert.public_bytes(Encoding.DER)
+        findings = self.pkilint_findings(der, profile.lint)
+        waived = _active_waivers(cert, profile)
+        blocking = [
+            f
+            for f in findings
+            if ValidationFindingSeverity[f.severity] in _BLOCKING and f.code not in waived
+        ]
+        blocking += [Finding(code, "ERROR", message) for code, message in checks.check_certificate(cert, profile)]
+        return blocking
+
+    def require_clean(self, cert: x509.Certificate, profile: Profile) -> None:
+        findings = self.blocking_findings(cert, profile)
+        if findings:
+            raise QTSPError(
+                Kind.LINT,
+                f"lint refused the {profile.name} certificate: " + "; ".join(str(f) for f in findings),
+                findings=[str(f) for f in findings],
+            )
+
+
+def _active_waivers(cert: x509.Certificate, profile: Profile) -> set[str]:
+    if "psd2" not in profile.tags:
+        return set()
+    attrs = checks.psd2_attributes(cert)
+    if attrs is None:
+        return set()
+    active = set()
+    if V181_ROLES & set(attrs.roles):
+        active.add(WAIVERS[0].code)
+    if attrs.nca_id == "NA":
+        active.add(WAIVERS[1].code)
+    return active
+
+
+_default: Linter | None = None
+
+
+def default_linter() -> Linter:
+    global _default
+    if _default is None:
+        _default = Linter()
+    return _default

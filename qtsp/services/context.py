@@ -1,0 +1,71 @@
+"""The sandbox a command works on: data dir, configuration, database, key backend."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_store import db
+
+from .. import config as config_mod
+from ..core.errors import Kind, QTSPError
+from ..signers import Backend, backend_for
+from ..signers import file as _file_backend  # noqa: F401  (registers "file:")
+
+
+def utcnow() -> dt.datetime:
+    """The only clock read outside tests: services pass it to the core as ``now``."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse early, before anything is generated, when the data dir cannot be written."""
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise QTSPError(Kind.STORAGE, f"data dir {path} is not writable ({probe} refuses writes)")
+
+
+@dataclass
+class Sandbox:
+    data_dir: Path
+    config: config_mod.Config
+    engine: Engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return db.session_factory(self.engine)
+
+    def backend(self, scheme: str | None = None) -> Backend:
+        return backend_for(scheme or self.config.key_backend, self.data_dir)
+
+    def transaction(self):  # type: ignore[no-untyped-def]
+        return db.transaction(self.sessions)
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.data_dir / "ca"
+
+
+def open_sandbox(data_dir: Path) -> Sandbox:
+    """An initialised sandbox, or a clear error saying to run ``qtsp init``."""
+    cfg_path = data_dir / config_mod.CONFIG_NAME
+    if not cfg_path.exists():
+        raise QTSPError(Kind.NOT_FOUND, f"no sandbox in {data_dir}: run 'qtsp init --data-dir {data_dir}' first")
+    cfg = config_mod.load(cfg_path)
+    engine = db.make_engine(config_mod.database_url(data_dir))
+    try:
+        initialised = db.is_initialised(engine)
+    except Exception as exc:  # driver errors: unreachable server, bad credentials
+        raise QTSPError(Kind.STORAGE, f"cannot reach the database: {type(exc).__name__}") from None
+    if not initialised:
+        raise QTSPError(Kind.NOT_FOUND, f"the database for {data_dir} has no sandbox: run 'qtsp init'")
+    db.migrate(engine)
+    return Sandbox(data_dir, cfg, engine)

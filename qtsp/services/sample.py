@@ -1,0 +1,56 @@
+"""What ``make run`` does: a sandbox (created if absent), a sample PSP, a sample QWAC and QSealC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import config as config_mod
+from ..core.errors import Kind, QTSPError
+from . import issuance, output, register
+from .context import open_sandbox
+from .hierarchy import init_sandbox
+
+SAMPLE_ORG_ID = "PSDBE-NBB-0123456789"
+SAMPLE_P12_PASSWORD = "sandbox"
+
+
+def ensure_sandbox(data_dir: Path, out: Path | None = None) -> dict[str, Any]:
+    created = not (data_dir / config_mod.CONFIG_NAME).exists()
+    sb = init_sandbox(data_dir) if created else open_sandbox(data_dir)
+    try:
+        register.get_psp(sb, SAMPLE_ORG_ID)
+    except QTSPError as exc:
+        if exc.kind is not Kind.NOT_FOUND:
+            raise
+        register.add_psp(sb, org_id=SAMPLE_ORG_ID, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
+                         country="BE", locality="Brussels", registration_number="0123.456.789")
+    out = out or data_dir / "samples"
+    samples = {}
+    for kind, request in (
+        ("qwac", issuance.IssueRequest("qwac", SAMPLE_ORG_ID, domains=("api.example-fintech.eu",), generate_key="ecdsa-p256")),
+        ("qsealc", issuance.IssueRequest("qsealc", SAMPLE_ORG_ID, generate_key="ecdsa-p256")),
+    ):
+        target = out / kind
+        if (target / "cert.pem").exists():
+            samples[kind] = {"dir": str(target), "new": False}
+            continue
+        output.check_out_dir(target, with_key=True, with_p12=True)
+        issued = issuance.issue(sb, request, actor="make-run")
+        output.write_issued(issued, target, p12_password=SAMPLE_P12_PASSWORD)
+        samples[kind] = {"dir": str(target), "new": True, "serial": issued.serial}
+    return {"data_dir": str(data_dir), "created": created, "ca_dir": str(sb.ca_dir), "samples": samples,
+            "p12_password": SAMPLE_P12_PASSWORD, "sample_org_id": SAMPLE_ORG_ID}
+
+
+def describe(result: dict[str, Any]) -> str:
+    lines = [f"sandbox QTSP in {result['data_dir']} ({'created' if result['created'] else 'already there'})",
+             f"  CA certificates: {result['ca_dir']}/{{root,qwac-ca,qseal-ca}}.pem"]
+    for kind, info in result["samples"].items():
+        state = f"new, serial {info['serial']}" if info["new"] else "kept from an earlier run"
+        lines.append(f"  sample {kind.upper():6} {info['dir']}/  cert.pem chain.pem key.pem bundle.p12 ({state})")
+    lines.append(f"  PKCS#12 password: {result['p12_password']}")
+    lines.append(f"  inspect:  openssl x509 -in {result['samples']['qwac']['dir']}/cert.pem -noout -text")
+    lines.append(f"  verify:   openssl verify -CAfile {result['ca_dir']}/root.pem -untrusted "
+                 f"{result['ca_dir']}/qwac-ca.pem {result['samples']['qwac']['dir']}/cert.pem")
+    return "\n".join(lines)

@@ -1,0 +1,12 @@
+"""Key custody: Signers that look like cryptography private keys, chosen by key-reference scheme.
+
+``file:``            encrypted PKCS#8 in the data dir (this package, ``file.py``)
+``vault-transit:``   HashiCorp Vault / OpenBao Transit (the Vault issue)
+``pkcs11:``          an HSM through python-pkcs11 (the ceremonies issue)
+
+The store keeps only the reference string; key material never leaves its backend.
+"""
+
+from .base import Backend, KeyInfo, Signer, backend_for, register_backend, signer_for
+
+__all__ = ["Backend", "KeyInfo", "Signer", "backend_for", "register_backend", "signer_for"]

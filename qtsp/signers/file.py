@@ -1,0 +1,129 @@
+"""The ``file:`` backend: encrypted PKCS#8 under ``<data dir>/keys``, mode 0600.
+
+The passphrase comes from ``QTSP_KEY_PASSPHRASE`` or is generated once into
+``<data dir>/secrets/key-passphrase`` (0600). Keys are decrypted into the Signer only;
+``private_bytes`` on the Signer is refused, so nothing upstream can leak them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from ..core.errors import Kind, QTSPError
+from ..core.keys import PrivateKey, PublicKey, generate_private_key, key_type_of
+from ..core.types import KeyRef
+from .base import KeyInfo, Signer, delegating_signer, register_backend
+
+PASSPHRASE_ENV = "QTSP_KEY_PASSPHRASE"
+_LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 from the first byte on; never overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class FileBackend:
+    scheme = "file"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.key_dir = data_dir / "keys"
+        self._cache: dict[KeyRef, Signer] = {}
+
+    def _passphrase(self, *, create: bool) -> bytes:
+        env = os.environ.get(PASSPHRASE_ENV)
+        if env:
+            return env.encode()
+        path = self.data_dir / "secrets" / "key-passphrase"
+        if path.exists():
+            return path.read_bytes().strip()
+        if not create:
+            raise QTSPError(
+                Kind.SIGNER_UNAVAILABLE,
+                f"no key passphrase: set {PASSPHRASE_ENV} or restore {path}",
+            )
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32).encode()
+        write_private(path, value)
+        return value
+
+    def _path(self, ref: KeyRef) -> Path:
+        scheme, _, label = ref.partition(":")
+        if scheme != self.scheme or not _LABEL_RE.match(label):
+            raise QTSPError(Kind.MALFORMED, f"not a file key reference: {ref!r}")
+        return self.key_dir / f"{label}.p8"
+
+    def generate(self, label: str, key_type: str) -> KeyInfo:
+        if not _LABEL_RE.match(label):
+            raise QTSPError(Kind.MALFORMED, f"bad key label {label!r}")
+        ref = KeyRef(f"file:{label}")
+        path = self._path(ref)
+        if path.exists():
+            raise QTSPError(Kind.CONFLICT, f"key {ref} exists already; refusing to overwrite {path}")
+        key = generate_private_key(key_type)
+        passphrase = self._passphrase(create=True)
+        self.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
+        write_private(path, data)
+        return KeyInfo(ref, key_type, key.public_key())
+
+    def _load(self, ref: KeyRef) -> PrivateKey:
+        path = self._path(ref)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise QTSPError(Kind.SIGNER_UNAVAILABLE, f"key file for {ref} is missing ({path})") from None
+        try:
+            key = serialization.load_pem_private_key(data, self._passphrase(create=False))
+        except (ValueError, TypeError):
+            raise QTSPError(Kind.SIGNER_UNAVAILABLE, f"cannot decrypt {ref}: wrong passphrase or damaged file") from None
+        key_type_of(key)  # refuses unsupported algorithms
+        return key  # type: ignore[return-value]
+
+    def public_key(self, ref: KeyRef) -> PublicKey:
+        return self.signer(ref).public_key()
+
+    def signer(self, ref: KeyRef) -> Signer:
+        if ref not in self._cache:
+            key = self._load(ref)
+
+            def sign(data: bytes, algorithm: Any, _key: Any = key) -> bytes:
+                if isinstance(algorithm, tuple):  # RSA: (padding, hash)
+                    return _key.sign(data, *algorithm)
+                if algorithm is None:  # Ed25519
+                    return _key.sign(data)
+                return _key.sign(data, algorithm)
+
+            self._cache[ref] = delegating_signer(ref, key.public_key(), sign)
+        return self._cache[ref]
+
+    def close(self) -> None:
+        self._cache.clear()
+
+
+_instances: dict[Path, FileBackend] = {}
+
+
+def _factory(data_dir: Path) -> FileBackend:
+    key = data_dir.resolve()
+    if key not in _instances:
+        _instances[key] = FileBackend(data_dir)
+    return _instances[key]
+
+
+register_backend("file", _factory)
