@@ -66,7 +66,7 @@ class OrganizationIdentifier:
 
 
 def parse_org_id(text: str) -> OrganizationIdentifier:
-    match = _ORG_ID_RE.match(text)
+    match = _ORG_ID_RE.fullmatch(text)
     if not match or len(text) > 128:
         raise malformed(
             f"malformed organizationIdentifier {text!r}: expected e.g. PSDBE-NBB-0123456789 "
@@ -78,17 +78,17 @@ def parse_org_id(text: str) -> OrganizationIdentifier:
     if country not in ORG_ID_COUNTRY_EXTRA:
         check_country(country, what="organizationIdentifier country")
     if scheme == "PSD":
-        psd = _PSD_REFERENCE_RE.match(reference)
+        psd = _PSD_REFERENCE_RE.fullmatch(reference)
         if not psd:
             raise malformed(
                 f"malformed PSD organizationIdentifier {text!r}: expected PSD<CC>-<NCA code>-<authorisation number>"
             )
-        if not NCA_ID_RE.match(f"{country}-{psd['nca']}"):
+        if not NCA_ID_RE.fullmatch(f"{country}-{psd['nca']}"):
             raise malformed(f"malformed NCA code in {text!r}")
     elif scheme == "LEI":
         if not re.fullmatch(r"[A-Z0-9]{18}[0-9]{2}", reference):
             raise malformed(f"malformed LEI in {text!r}: expected 20 characters (ISO 17442)")
-    elif not _REFERENCE_RE.match(reference):
+    elif not _REFERENCE_RE.fullmatch(reference):
         raise malformed(f"malformed registration reference in {text!r}")
     return OrganizationIdentifier(scheme, country, reference)
 
@@ -125,7 +125,7 @@ def check_domain(name: str, *, allow_wildcard: bool = False) -> str:
     for label in labels:
         if not label:
             raise malformed(f"domain {name!r} has an empty label")
-        if not _LABEL_RE.match(label):
+        if not _LABEL_RE.fullmatch(label):
             raise malformed(
                 f"domain {name!r} has an invalid label {label!r}: letters, digits and inner hyphens, 1-63 characters"
             )

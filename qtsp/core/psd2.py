@@ -109,7 +109,7 @@ def validate_nca(nca_name: str, nca_id: str, roles: tuple[str, ...] | list[str])
         if nca_name != NOT_APPLICABLE or nca_id != NOT_APPLICABLE:
             raise policy("PSP_CB / PSP_PA certificates carry NCAName = NCAId = 'NA' (TS 119 495 V1.8.1)")
         return
-    if not NCA_ID_RE.match(nca_id):
+    if not NCA_ID_RE.fullmatch(nca_id):
         raise policy(
             f"malformed NCAId {nca_id!r}: expected two country letters, a hyphen and 2-8 "
             "upper-case letters, e.g. BE-NBB (TS 119 495 5.2.3)"

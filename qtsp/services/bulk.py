@@ -92,17 +92,17 @@ def parse_requests(path: Path) -> list[tuple[issuance.IssueRequest, str]]:
 _worker: dict[str, Any] = {}
 
 
-def _worker_init(data_dir: str, config: Any, cas: dict[str, Any], key_refs: dict[str, str]) -> None:
+def _worker_init() -> None:
+    """Runs in each forked worker: load the CA Signers once (the jobs came with the fork)."""
     from ..signers import backend_for
 
-    _worker["config"] = config
-    _worker["cas"] = cas
-    _worker["signers"] = {ca_id: backend_for(ref, Path(data_dir)).signer(ref) for ca_id, ref in key_refs.items()}  # type: ignore[arg-type]
+    data_dir = Path(_worker["data_dir"])
+    _worker["signers"] = {ca_id: backend_for(ref, data_dir).signer(ref) for ca_id, ref in _worker["key_refs"].items()}
 
 
-def _worker_run(chunk: list[tuple[issuance.Validated, int, str, dt.datetime]]) -> tuple[list[tuple[bytes, bytes]], dict[str, float]]:
+def _worker_run(span: tuple[int, int]) -> tuple[list[tuple[bytes, bytes]], dict[str, float]]:
     results, t = [], {"keygen": 0.0, "template": 0.0, "lint": 0.0, "sign": 0.0}
-    for v, serial, issuer_id, now in chunk:
+    for v, serial, issuer_id, now in _worker["jobs"][span[0] : span[1]]:
         t0 = time.perf_counter()
         key = generate_private_key(v.request.generate_key or "ecdsa-p256")
         t1 = time.perf_counter()
@@ -160,41 +160,59 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
     jobs = [(v, s, i, now) for v, s, i in zip(validated, serials, issuer_ids)]
-    chunks = [jobs[n : n + CHUNK] for n in range(0, len(jobs), CHUNK)]
+    spans = [(n, min(n + CHUNK, len(jobs))) for n in range(0, len(jobs), CHUNK)]
+    # Workers are forked: they inherit the validated jobs and CA rows instead of unpickling them.
+    _worker.update(jobs=jobs, config=sandbox.config, cas=cas, key_refs=key_refs, data_dir=str(sandbox.data_dir))
     chains = {i: issuance.chain_for(sandbox, i) for i in set(issuer_ids)}
     for issuer_id, chain in chains.items():
         (out / f"chain-{issuer_id}.pem").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
-    issued = 0
     worker_steps: dict[str, float] = {}
-    store_time = 0.0
-    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with ctx.Pool(workers, initializer=_worker_init,
-                  initargs=(str(sandbox.data_dir), sandbox.config, cas, key_refs)) as pool:
-        for chunk, (results, spent) in zip(chunks, pool.imap(_worker_run, chunks)):
-            for name, span in spent.items():
-                worker_steps[name] = worker_steps.get(name, 0.0) + span
-            t_store = time.perf_counter()
-            certs = [x509.load_der_x509_certificate(der) for der, _ in results]
-            with sandbox.transaction() as session:
-                rows = [issuance.certificate_row(c, job[2], job[0], now) for c, job in zip(certs, chunk)]
-                intents = [intent_of[(row.issuer_id, row.serial)] for row in rows]
-                repo.complete_intents(session, intents, rows)
-                for row in rows:
-                    repo.append_audit(session, at=now, actor=actor, action="certificate.issue", subject=row.serial,
-                                      details={"issuer": row.issuer_id, "profile": row.profile, "org_id": row.org_id,
-                                               "roles": row.roles, "dns_names": row.dns_names,
-                                               "sha256": row.fingerprint_sha256, "bulk": True})
-            for row, (der, key_pem) in zip(rows, results):
-                target = out / f"{row.serial}"
-                target.mkdir()
-                (target / "cert.pem").write_bytes(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM))
-                write_private(target / "key.pem", key_pem)
-            issued += len(rows)
-            store_time += time.perf_counter() - t_store
+    ctx = multiprocessing.get_context("fork")
+    done: set[int] = set()
+    try:
+        with ctx.Pool(workers, initializer=_worker_init) as pool:
+            issued, store_time = _collect(sandbox, pool.imap(_worker_run, spans), spans, jobs, intent_of, out,
+                                          worker_steps, done, actor, now)
+    except BaseException:
+        # Nothing acknowledged is lost: stored certificates stay; unsigned reservations are abandoned.
+        leftover = [i.id for i in intent_of.values() if i.id not in done]
+        with sandbox.transaction() as session:
+            repo.abandon_intents(session, leftover)
+        raise
+    finally:
+        _worker.clear()
     # Worker step times are summed CPU-side across processes; divide for wall-clock shares.
     steps.update({f"{k} (cpu)": v for k, v in worker_steps.items()})
     steps["store"] = store_time
     return BulkResult(issued, str(out), time.perf_counter() - start, steps, workers)
+
+
+def _collect(sandbox, results_iter, spans, jobs, intent_of, out, worker_steps, done, actor, now):  # type: ignore[no-untyped-def]
+    issued, store_time = 0, 0.0
+    for span, (results, spent) in zip(spans, results_iter):
+        chunk = jobs[span[0] : span[1]]
+        for name, secs in spent.items():
+            worker_steps[name] = worker_steps.get(name, 0.0) + secs
+        t_store = time.perf_counter()
+        certs = [x509.load_der_x509_certificate(der) for der, _ in results]
+        with sandbox.transaction() as session:
+            rows = [issuance.certificate_row(c, job[2], job[0], now) for c, job in zip(certs, chunk)]
+            intents = [intent_of[(row.issuer_id, row.serial)] for row in rows]
+            repo.complete_intents(session, intents, rows)
+            for row in rows:
+                repo.append_audit(session, at=now, actor=actor, action="certificate.issue", subject=row.serial,
+                                  details={"issuer": row.issuer_id, "profile": row.profile, "org_id": row.org_id,
+                                           "roles": row.roles, "dns_names": row.dns_names,
+                                           "sha256": row.fingerprint_sha256, "bulk": True})
+        for row, (der, key_pem) in zip(rows, results):
+            target = out / f"{row.serial}"
+            target.mkdir()
+            (target / "cert.pem").write_bytes(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM))
+            write_private(target / "key.pem", key_pem)
+        done.update(i.id for i in intents)
+        issued += len(rows)
+        store_time += time.perf_counter() - t_store
+    return issued, store_time
 
 
 def _psp(sandbox: Sandbox, org_id: str) -> PSPView:

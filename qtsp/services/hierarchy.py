@@ -6,6 +6,7 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -92,24 +93,28 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
             if repo.list_cas(session):
                 raise QTSPError(Kind.CONFLICT, "the database already holds a sandbox hierarchy; refusing to overwrite it")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    created: list[Path] = []
+    ours = [p for p in (data_dir / "keys", data_dir / "ca", data_dir / "secrets", cfg_path) if not p.exists()]
     try:
         db.migrate(engine)
         sandbox = Sandbox(data_dir, cfg, engine)
-        _create_hierarchy(sandbox, utcnow())
+        # Everything that can fail on disk happens before the one commit that makes the sandbox real.
+        commit = _create_hierarchy(sandbox, utcnow())
         cfg_path.write_text(config_mod.render(cfg))
+        commit()
     except BaseException:
-        # Leave nothing half-made: remove what this call created (never what existed before).
-        for path in (data_dir / "keys", data_dir / "ca", data_dir / "secrets"):
-            if path.exists():
-                created.append(path)
-        for path in created:
-            shutil.rmtree(path, ignore_errors=True)
+        # Leave nothing half-made, and remove only what this call created (an operator's
+        # secrets/ or keys/ that were there before stay untouched).
+        for path in ours:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
         raise
     return sandbox
 
 
-def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> None:
+def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
+    """Make keys, certificates and CA files; return the function that commits the rows."""
     cfg = sandbox.config
     backend = sandbox.backend()
     rows: list[tuple[CertificateAuthority, KeyReference, KeyReference | None]] = []
@@ -154,6 +159,16 @@ def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> None:
         )
         rows.append((ca, _key_row(info, f"ca:{plan.ca_id}", now), ocsp_key))
 
+    publish_ca_files(sandbox, certs)
+
+    def commit() -> None:
+        _store_hierarchy(sandbox, rows, now)
+
+    return commit
+
+
+def _store_hierarchy(sandbox: Sandbox, rows: list[tuple[CertificateAuthority, KeyReference, KeyReference | None]],
+                     now: dt.datetime) -> None:
     with sandbox.transaction() as session:
         for nca_id, name in EBA_NCAS.items():
             repo.add_nca(session, NationalCompetentAuthority(nca_id=nca_id, name=name, country=nca_id[:2]))
@@ -171,7 +186,6 @@ def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> None:
                 subject=ca.id,
                 details={"serial": ca.serial, "subject": ca.subject, "key": key.ref, "profile": ca.profile},
             )
-    publish_ca_files(sandbox, certs)
 
 
 def publish_ca_files(sandbox: Sandbox, certs: dict[str, x509.Certificate]) -> None:

@@ -60,12 +60,12 @@ class FileBackend:
 
     def _path(self, ref: KeyRef) -> Path:
         scheme, _, label = ref.partition(":")
-        if scheme != self.scheme or not _LABEL_RE.match(label):
+        if scheme != self.scheme or not _LABEL_RE.fullmatch(label):
             raise QTSPError(Kind.MALFORMED, f"not a file key reference: {ref!r}")
         return self.key_dir / f"{label}.p8"
 
     def generate(self, label: str, key_type: str) -> KeyInfo:
-        if not _LABEL_RE.match(label):
+        if not _LABEL_RE.fullmatch(label):
             raise QTSPError(Kind.MALFORMED, f"bad key label {label!r}")
         ref = KeyRef(f"file:{label}")
         path = self._path(ref)
