@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,24 +26,35 @@ from .models import (
 # --- audit -----------------------------------------------------------------------------
 
 
+AuditEntry = tuple[str, str, str, dict[str, Any]]  # actor, action, subject, details
+
+
 def append_audit(
     session: Session, *, at: dt.datetime, actor: str, action: str, subject: str, details: dict[str, Any]
-) -> AuditEvent:
-    """Append to the hash chain. The head row is locked, so concurrent appends serialise."""
+) -> None:
+    """Append one event to the hash chain."""
+    append_audit_many(session, at, [(actor, action, subject, details)])
+
+
+def append_audit_many(session: Session, at: dt.datetime, entries: Sequence[AuditEntry]) -> None:
+    """Append events in order. The head row is locked once, so concurrent appends serialise."""
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
-    seq = head.seq + 1
-    body = canonical_details(details)
-    digest = event_hash(head.hash, seq, at, actor, action, subject, body)
-    event = AuditEvent(
-        seq=seq, at=at, actor=actor, action=action, subject=subject, details=body, prev_hash=head.hash, hash=digest
-    )
-    session.add(event)
-    head.seq, head.hash = seq, digest
+    seq, prev = head.seq, head.hash
+    rows = []
+    for actor, action, subject, details in entries:
+        seq += 1
+        body = canonical_details(details)
+        digest = event_hash(prev, seq, at, actor, action, subject, body)
+        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
+                     "details": body, "prev_hash": prev, "hash": digest})
+        prev = digest
+    if rows:
+        session.execute(insert(AuditEvent), rows)
+    head.seq, head.hash = seq, prev
     session.flush()
-    return event
 
 
 def audit_events(session: Session) -> Sequence[AuditEvent]:
@@ -107,7 +118,12 @@ def reserve_serials(session: Session, issuer_id: str, serials: Sequence[str], pr
 
 
 def complete_intents(session: Session, intents: Sequence[IssuanceIntent], certs: Sequence[Certificate]) -> None:
-    session.add_all(certs)
+    """Step 7: the certificates and the 'done' mark on their intents, in the caller's transaction."""
+    if len(certs) == 1:
+        session.add(certs[0])
+    else:  # bulk: one executemany instead of an ORM unit of work per row
+        columns = [c.key for c in Certificate.__table__.columns if c.key != "id"]
+        session.execute(insert(Certificate), [{k: getattr(c, k) for k in columns} for c in certs])
     session.execute(
         update(IssuanceIntent).where(IssuanceIntent.id.in_([i.id for i in intents])).values(state="done")
     )

@@ -29,6 +29,7 @@ from ..core.types import Serial, serial_hex
 from ..signers.file import write_private
 from . import issuance, signing
 from .context import Sandbox, utcnow
+from .hierarchy import issuer_info
 from .register import PSPView
 
 MAX_REQUESTS = 1_000_000
@@ -98,6 +99,8 @@ def _worker_init() -> None:
 
     data_dir = Path(_worker["data_dir"])
     _worker["signers"] = {ca_id: backend_for(ref, data_dir).signer(ref) for ca_id, ref in _worker["key_refs"].items()}
+    _worker["issuers"] = {ca_id: issuer_info(_worker["config"], ca_id, x509.load_der_x509_certificate(ca.cert_der))
+                          for ca_id, ca in _worker["cas"].items()}
 
 
 def _worker_run(span: tuple[int, int]) -> tuple[list[tuple[bytes, bytes]], dict[str, float]]:
@@ -106,7 +109,8 @@ def _worker_run(span: tuple[int, int]) -> tuple[list[tuple[bytes, bytes]], dict[
         t0 = time.perf_counter()
         key = generate_private_key(v.request.generate_key or "ecdsa-p256")
         t1 = time.perf_counter()
-        tbs = issuance.template(_worker["config"], _worker["cas"][issuer_id], v, key.public_key(), Serial(serial), now)
+        tbs = issuance.template(_worker["config"], _worker["cas"][issuer_id], v, key.public_key(), Serial(serial), now,
+                                issuer=_worker["issuers"][issuer_id])
         t2 = time.perf_counter()
         signer = _worker["signers"][issuer_id]
         signing.lint(tbs, signer, v.profile)
@@ -199,11 +203,11 @@ def _collect(sandbox, results_iter, spans, jobs, intent_of, out, worker_steps, d
             rows = [issuance.certificate_row(c, job[2], job[0], now) for c, job in zip(certs, chunk)]
             intents = [intent_of[(row.issuer_id, row.serial)] for row in rows]
             repo.complete_intents(session, intents, rows)
-            for row in rows:
-                repo.append_audit(session, at=now, actor=actor, action="certificate.issue", subject=row.serial,
-                                  details={"issuer": row.issuer_id, "profile": row.profile, "org_id": row.org_id,
-                                           "roles": row.roles, "dns_names": row.dns_names,
-                                           "sha256": row.fingerprint_sha256, "bulk": True})
+            repo.append_audit_many(session, now, [
+                (actor, "certificate.issue", row.serial,
+                 {"issuer": row.issuer_id, "profile": row.profile, "org_id": row.org_id, "roles": row.roles,
+                  "dns_names": row.dns_names, "sha256": row.fingerprint_sha256, "bulk": True})
+                for row in rows])
         for row, (der, key_pem) in zip(rows, results):
             target = out / f"{row.serial}"
             target.mkdir()

@@ -135,10 +135,12 @@ def authorised_attributes(psp: PSPView, narrow: str | None) -> PSD2Attributes:
 
 
 def template(
-    sandbox_config, ca: CertificateAuthority, v: Validated, public_key: PublicKey, serial: Serial, now: dt.datetime  # type: ignore[no-untyped-def]
+    sandbox_config, ca: CertificateAuthority, v: Validated, public_key: PublicKey, serial: Serial, now: dt.datetime,  # type: ignore[no-untyped-def]
+    *, issuer: builder.IssuerInfo | None = None,
 ) -> x509.CertificateBuilder:
-    """Step 3: the profile's template for this subject."""
-    ca_cert = x509.load_der_x509_certificate(ca.cert_der)
+    """Step 3: the profile's template for this subject (``issuer`` may be passed in, cached)."""
+    if issuer is None:
+        issuer = issuer_info(sandbox_config, ca.id, x509.load_der_x509_certificate(ca.cert_der))
     org = parse_org_id(v.psp.org_id)
     data = builder.SubjectData(
         organization=v.psp.legal_name,
@@ -161,7 +163,7 @@ def template(
         public_key=public_key,
         serial=serial,
         now=now,
-        issuer=issuer_info(sandbox_config, ca.id, ca_cert),
+        issuer=issuer,
         dns_names=v.domains,
         org_id=org,
         qc=qc,
