@@ -8,6 +8,7 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +54,8 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     try:
         command.upgrade(alembic_config(engine), "head")
+    except CommandError as exc:  # e.g. a database stamped by a newer qtsp
+        raise QTSPError(Kind.STORAGE, f"cannot migrate the database: {exc}") from None
     except SQLAlchemyError as exc:
         raise QTSPError(Kind.STORAGE, f"cannot migrate the database: {exc.__class__.__name__}: {exc}") from None
 

@@ -108,6 +108,8 @@ def ca_for_role(session: Session, role: str) -> CertificateAuthority:
 
 def reserve_serials(session: Session, issuer_id: str, serials: Sequence[str], profile: str, at: dt.datetime) -> list[IssuanceIntent]:
     """Record intent: a serial collision with any earlier intent raises (unique per issuer)."""
+    if session.get(CertificateAuthority, issuer_id) is None:
+        raise QTSPError(Kind.NOT_FOUND, f"no CA {issuer_id!r}")
     intents = [IssuanceIntent(issuer_id=issuer_id, serial=s, profile=profile, state="reserved", created_at=at) for s in serials]
     session.add_all(intents)
     try:

@@ -10,6 +10,7 @@ from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy.exc import IntegrityError
 
 from ca_store import db, repositories as repo
 from ca_store.models import CertificateAuthority, KeyReference, NationalCompetentAuthority
@@ -81,17 +82,24 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
     cfg_path = data_dir / config_mod.CONFIG_NAME
     if cfg_path.exists() or (data_dir / "keys").exists():
         raise QTSPError(Kind.CONFLICT, f"{data_dir} already holds a sandbox; refusing to overwrite it")
-    engine = db.make_engine(config_mod.database_url(data_dir))
-    if config_mod.database_url(data_dir).startswith("sqlite"):
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    url = config_mod.database_url(data_dir)
+    made_dir = not data_dir.exists()
+    engine = db.make_engine(url)
     try:
-        existing = db.is_initialised(engine)
-    except Exception as exc:
-        raise QTSPError(Kind.STORAGE, f"cannot reach the database: {type(exc).__name__}") from None
-    if existing:
-        with db.transaction(db.session_factory(engine)) as session:
-            if repo.list_cas(session):
-                raise QTSPError(Kind.CONFLICT, "the database already holds a sandbox hierarchy; refusing to overwrite it")
+        if url.startswith("sqlite") and made_dir:
+            existing = False  # no directory, so no database file: nothing to look at (and nothing created)
+        else:
+            try:
+                existing = db.is_initialised(engine)
+            except Exception as exc:
+                raise QTSPError(Kind.STORAGE, f"cannot reach the database: {type(exc).__name__}") from None
+        if existing:
+            with db.transaction(db.session_factory(engine)) as session:
+                if repo.list_cas(session):
+                    raise QTSPError(Kind.CONFLICT, "the database already holds a sandbox hierarchy; refusing to overwrite it")
+    except BaseException:
+        engine.dispose()
+        raise
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     ours = [p for p in (data_dir / "keys", data_dir / "ca", data_dir / "secrets", cfg_path) if not p.exists()]
     try:
@@ -109,6 +117,9 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
                 shutil.rmtree(path, ignore_errors=True)
             elif path.exists():
                 path.unlink()
+        if made_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        engine.dispose()
         raise
     return sandbox
 
@@ -169,6 +180,15 @@ def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
 
 def _store_hierarchy(sandbox: Sandbox, rows: list[tuple[CertificateAuthority, KeyReference, KeyReference | None]],
                      now: dt.datetime) -> None:
+    try:
+        _insert_hierarchy(sandbox, rows, now)
+    except IntegrityError:
+        # Another init won the race on the same database between our check and this commit.
+        raise QTSPError(Kind.CONFLICT, "the database already holds a sandbox hierarchy; refusing to overwrite it") from None
+
+
+def _insert_hierarchy(sandbox: Sandbox, rows: list[tuple[CertificateAuthority, KeyReference, KeyReference | None]],
+                      now: dt.datetime) -> None:
     with sandbox.transaction() as session:
         for nca_id, name in EBA_NCAS.items():
             repo.add_nca(session, NationalCompetentAuthority(nca_id=nca_id, name=name, country=nca_id[:2]))
