@@ -67,7 +67,7 @@ def main() -> None:
     rate = result.issued / result.seconds
     print(f"qtsp bulk issuance: {result.issued} linted PSD2 QWACs in {result.seconds:.1f} s "
           f"= {rate:.0f} certificates/s with {result.workers} workers (stored rows: {count})")
-    print("time per step (validate/reserve/store: wall clock in the parent; keygen/template/lint/sign: CPU summed over workers):")
+    print("time per step (validate/reserve/store: wall clock in the parent; keygen/template/lint/sign: summed over workers):")
     for name, seconds in result.steps.items():
         print(f"  {name:18} {seconds:8.2f} s   {1000 * seconds / result.issued:7.3f} ms/cert")
     print(f"raw CertificateBuilder (1 core, no lint, no store, {raw_n} certs): {raw:.0f} certificates/s")
