@@ -1,0 +1,68 @@
+"""Key custody: the file: backend and Signers that builders accept but that never export keys."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.services import issuance, register
+from qtsp.services.hierarchy import init_sandbox
+from qtsp.signers import backend_for, signer_for
+from qtsp.signers.file import FileBackend
+
+
+def test_file_keys_are_encrypted_0600_and_signers_refuse_export(tmp_path: Path) -> None:
+    backend = FileBackend(tmp_path)
+    info = backend.generate("ca-1", "ecdsa-p384")
+    path = tmp_path / "keys" / "ca-1.p8"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "secrets" / "key-passphrase").stat().st_mode & 0o777 == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    with pytest.raises(TypeError):
+        serialization.load_pem_private_key(path.read_bytes(), None)  # needs the passphrase
+    signer = signer_for(info.ref, tmp_path)
+    assert isinstance(signer, ec.EllipticCurvePrivateKey)
+    with pytest.raises(QTSPError):
+        signer.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    assert "PRIVATE" not in repr(signer)
+    with pytest.raises(QTSPError) as err:
+        backend.generate("ca-1", "ecdsa-p384")
+    assert err.value.kind is Kind.CONFLICT
+
+
+def test_wrong_passphrase_is_signer_unavailable_without_leaking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTSP_KEY_PASSPHRASE", "right horse battery")
+    info = FileBackend(tmp_path).generate("ca-1", "rsa-3072")
+    assert not (tmp_path / "secrets").exists()  # the env passphrase is used, none is written
+    monkeypatch.setenv("QTSP_KEY_PASSPHRASE", "wrong")
+    with pytest.raises(QTSPError) as err:
+        FileBackend(tmp_path).signer(info.ref)
+    assert err.value.kind is Kind.SIGNER_UNAVAILABLE and "right horse" not in err.value.detail
+
+
+def test_unknown_scheme_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(QTSPError) as err:
+        backend_for("vault-transit:qwac", tmp_path)
+    assert err.value.kind is Kind.SIGNER_UNAVAILABLE
+
+
+@pytest.mark.parametrize("key_type", ["ecdsa-p256", "rsa-3072"])
+def test_init_with_other_ca_key_types_issues_verifiable_qwacs(tmp_path: Path, key_type: str) -> None:
+    sb = init_sandbox(tmp_path / "d", key_type=key_type)
+    register.add_psp(sb, org_id="PSDFR-ACPR-12345", name="Exemple SAS", roles="PSP_PI", locality="Paris",
+                     registration_number="123456789")
+    issued = issuance.issue(sb, issuance.IssueRequest("qwac", "PSDFR-ACPR-12345", domains=("api.exemple.fr",),
+                                                      generate_key="rsa-2048"))
+    key = issued.chain[0].public_key()
+    assert isinstance(key, rsa.RSAPublicKey if key_type.startswith("rsa") else ec.EllipticCurvePublicKey)
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(issued.certificate.public_bytes(serialization.Encoding.PEM))
+    result = subprocess.run(["openssl", "verify", "-CAfile", str(sb.ca_dir / "root.pem"), "-untrusted",
+                             str(sb.ca_dir / "qwac-ca.pem"), str(leaf)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    sb.engine.dispose()
