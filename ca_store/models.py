@@ -171,3 +171,70 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OcspResponse(Base):
+    """A pre-signed OCSP response for one certificate and one CertID hash (SHA-1 or SHA-256)."""
+
+    __tablename__ = "ocsp_responses"
+    __table_args__ = (UniqueConstraint("issuer_key_hash", "serial", name="uq_ocsp_keyhash_serial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"))
+    hash_algorithm: Mapped[str] = mapped_column(String(8))  # sha1 | sha256
+    issuer_key_hash: Mapped[str] = mapped_column(String(64))  # hex, of the issuer's public key
+    serial: Mapped[str] = mapped_column(String(42))
+    status: Mapped[str] = mapped_column(String(16))  # good | revoked
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    produced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    this_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CrlRecord(Base):
+    """Every CRL ever published: full (delta_base NULL) and delta. Numbers rise per issuer."""
+
+    __tablename__ = "crls"
+    __table_args__ = (UniqueConstraint("issuer_id", "number", name="uq_crl_issuer_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    delta_base: Mapped[int | None] = mapped_column(Integer)
+    entries: Mapped[int] = mapped_column(Integer)
+    this_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PublicationState(Base):
+    """Per issuer: whether its CRL is behind the revocations (set on revoke, cleared on publish)."""
+
+    __tablename__ = "publication_state"
+
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), primary_key=True)
+    crl_dirty_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    """Operator API tokens; only a SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))  # operator | auditor
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SchedulerLease(Base):
+    """A lease per job group: the holder runs the jobs until it expires (several replicas, one runner)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

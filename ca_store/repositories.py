@@ -21,6 +21,7 @@ from .models import (
     KeyReference,
     NationalCompetentAuthority,
     PSPAuthorisation,
+    PublicationState,
 )
 
 # --- audit -----------------------------------------------------------------------------
@@ -190,3 +191,28 @@ def add_psp(session: Session, psp: PSPAuthorisation) -> None:
 
 def list_psps(session: Session) -> Sequence[PSPAuthorisation]:
     return session.execute(select(PSPAuthorisation).order_by(PSPAuthorisation.org_id)).scalars().all()
+
+
+# --- publication -------------------------------------------------------------------------
+
+
+def mark_crl_dirty(session: Session, issuer_id: str, at: dt.datetime) -> None:
+    """The issuer's CRL is behind: the scheduler regenerates it (debounced) and clears this."""
+    state = session.get(PublicationState, issuer_id)
+    if state is None:
+        session.add(PublicationState(issuer_id=issuer_id, crl_dirty_since=at))
+    elif state.crl_dirty_since is None:
+        state.crl_dirty_since = at
+    session.flush()
+
+
+def get_certificate_for_update(session: Session, serial: str, issuer_id: str | None = None) -> Certificate:
+    query = select(Certificate).where(Certificate.serial == serial).with_for_update()
+    if issuer_id is not None:
+        query = query.where(Certificate.issuer_id == issuer_id)
+    found = session.execute(query).scalars().all()
+    if not found:
+        raise QTSPError(Kind.NOT_FOUND, f"no certificate with serial {serial}")
+    if len(found) > 1:
+        raise QTSPError(Kind.MALFORMED, f"serial {serial} exists under several issuers; name the issuer")
+    return found[0]

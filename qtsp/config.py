@@ -49,6 +49,11 @@ class Config:
     ocsp_validity_days: int = 365
     qsealc_validity_days: int = 365
     subscriber_key_type: str = "ecdsa-p256"
+    # Publication (BR 4.9.7, 4.9.10): OCSP 8 h .. 10 days, subscriber CRLs <= 10 days, ARL <= 12 months.
+    ocsp_validity_hours: int = 96
+    crl_validity_hours: int = 7 * 24
+    arl_validity_days: int = 365
+    crl_debounce_seconds: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,6 +81,14 @@ class Config:
                 raise QTSPError(Kind.POLICY, f"{what} validity must be shorter than the root's")
         if not 1 <= self.ocsp_validity_days <= 3 * 365:
             raise QTSPError(Kind.POLICY, "ocsp_validity_days must be 1-1095")
+        if not 8 <= self.ocsp_validity_hours <= 240:
+            raise QTSPError(Kind.POLICY, "ocsp_validity_hours must be 8-240 (BR 4.9.10)")
+        if not 1 <= self.crl_validity_hours <= 240:
+            raise QTSPError(Kind.POLICY, "crl_validity_hours must be 1-240 (BR 4.9.7: at most 10 days)")
+        if not 1 <= self.arl_validity_days <= 365:
+            raise QTSPError(Kind.POLICY, "arl_validity_days must be 1-365 (BR 4.9.7: at most 12 months)")
+        if not 0 <= self.crl_debounce_seconds <= 3600:
+            raise QTSPError(Kind.POLICY, "crl_debounce_seconds must be 0-3600")
         if not 1 <= self.qsealc_validity_days <= 3 * 365:
             raise QTSPError(Kind.POLICY, "qsealc_validity_days must be 1-1095")
 

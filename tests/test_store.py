@@ -42,6 +42,17 @@ UTC = dt.timezone.utc
 TABLES = {t.name for t in Base.metadata.sorted_tables}
 
 
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from ca_store.db import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 # --- fixtures ---------------------------------------------------------------------------
 
 
@@ -124,7 +135,7 @@ def test_migrate_creates_the_schema_and_is_idempotent(store_url: str, engines: C
     assert db.is_initialised(engine)
     assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [_head_revision()]
 
     # Second run: no DDL at all, same tables, still one version row.
     statements: list[str] = []
@@ -141,7 +152,7 @@ def test_migrate_creates_the_schema_and_is_idempotent(store_url: str, engines: C
     assert ddl == []
     assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [_head_revision()]
 
 
 def test_migrated_schema_matches_the_models(store_url: str, engines: Callable[[str], Engine]) -> None:

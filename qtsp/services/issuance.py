@@ -26,7 +26,7 @@ from ..core.psd2 import PSD2Attributes, parse_roles
 from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
-from . import signing
+from . import ocsp, signing
 from .context import Sandbox, utcnow
 from .hierarchy import QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID, issuer_info
 from .register import PSPView
@@ -228,6 +228,7 @@ def issue(sandbox: Sandbox, request: IssueRequest, *, actor: str = "cli", now: d
     with sandbox.transaction() as session:
         row = certificate_row(cert, issuer_id, v, now)
         repo.complete_intents(session, intents, [row])
+        ocsp.presign(sandbox, session, [row], now)  # step 8: a pre-signed "good" before anyone is told
         repo.append_audit(
             session, at=now, actor=actor, action="certificate.issue", subject=row.serial,
             details={"issuer": issuer_id, "profile": row.profile, "org_id": row.org_id, "roles": row.roles,

@@ -1,0 +1,45 @@
+"""A revocation generation counter shared by every process on this host (a mmap'd file).
+
+Revocation bumps it after the commit and before the acknowledgement; OCSP workers compare it
+on each request (a memory read) and drop their in-process response cache when it moved. So a
+cached "good" is never served by any worker after ``revoke`` has returned.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+from pathlib import Path
+
+_FMT = "<Q"
+_SIZE = struct.calcsize(_FMT)
+
+
+class Generation:
+    def __init__(self, data_dir: Path) -> None:
+        path = data_dir / "run" / "revocation-generation"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size < _SIZE:
+                os.write(fd, b"\0" * _SIZE)
+            self._map = mmap.mmap(fd, _SIZE)
+        finally:
+            os.close(fd)
+        self._path = path
+
+    def value(self) -> int:
+        return struct.unpack_from(_FMT, self._map)[0]
+
+    def bump(self) -> int:
+        with open(self._path, "rb+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                new = self.value() + 1
+                struct.pack_into(_FMT, self._map, 0, new)
+                self._map.flush()
+                return new
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,149 @@
+"""OCSP responses: pre-sign per certificate (SHA-1 and SHA-256 CertIDs), refresh, answer on demand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from asn1crypto import x509 as ax509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ca_store import repositories as repo
+from ca_store.models import Certificate, CertificateAuthority, OcspResponse, Revocation
+
+from ..core import ocsp as core_ocsp
+from ..core.types import serial_hex
+from .context import Sandbox
+
+
+@dataclass(frozen=True)
+class IssuerEntry:
+    ca_id: str
+    archive_cutoff: dt.datetime  # the issuing CA's notBefore (EN 319 411-2 CSS-6.3.10-08)
+    hashes: dict[str, tuple[bytes, bytes]]  # alg -> (issuerNameHash, issuerKeyHash)
+    responder: core_ocsp.ResponderInfo
+
+
+def _sign_function(signer):  # type: ignore[no-untyped-def]
+    public = signer.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        algorithm = hashes.SHA384() if public.curve.key_size == 384 else hashes.SHA256()
+        name = "sha384_ecdsa" if public.curve.key_size == 384 else "sha256_ecdsa"
+        return name, lambda data: signer.sign(data, ec.ECDSA(algorithm))
+    if isinstance(public, rsa.RSAPublicKey):
+        return "sha256_rsa", lambda data: signer.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    raise ValueError("unsupported OCSP responder key")
+
+
+def issuer_entry(sandbox: Sandbox, ca: CertificateAuthority) -> IssuerEntry | None:
+    """The OCSP identity of an issuing CA, or None for CAs without a responder (the root)."""
+    if ca.ocsp_responder_der is None or ca.ocsp_key is None:
+        return None
+    ca_cert = ax509.Certificate.load(ca.cert_der)
+    name_der = ca_cert["tbs_certificate"]["subject"].dump()
+    key_bits = ca_cert.public_key["public_key"].contents[1:]  # BIT STRING value without the unused-bits octet
+    responder_cert = ax509.Certificate.load(ca.ocsp_responder_der)
+    signer = sandbox.backend(ca.ocsp_key.ref).signer(ca.ocsp_key.ref)  # type: ignore[arg-type]
+    algorithm, sign = _sign_function(signer)
+    return IssuerEntry(
+        ca_id=ca.id,
+        archive_cutoff=ca.not_before,
+        hashes=core_ocsp.issuer_hashes(name_der, key_bits),
+        responder=core_ocsp.ResponderInfo(ca.ocsp_responder_der, responder_cert.public_key.sha1, algorithm, sign),
+    )
+
+
+def issuer_entries(sandbox: Sandbox, session: Session) -> dict[str, IssuerEntry]:
+    entries = {}
+    for ca in repo.list_cas(session):
+        entry = issuer_entry(sandbox, ca)
+        if entry is not None:
+            entries[ca.id] = entry
+    return entries
+
+
+def status_of(cert: Certificate, revocation: Revocation | None, entry: IssuerEntry, cert_id: core_ocsp.CertID,
+              now: dt.datetime, hours: int) -> core_ocsp.SingleStatus:
+    this_update, next_update = core_ocsp.validity_window(now, hours)
+    if revocation is not None:
+        return core_ocsp.SingleStatus(cert_id, "revoked", this_update, next_update, revocation.revoked_at,
+                                      revocation.reason, entry.archive_cutoff)
+    return core_ocsp.SingleStatus(cert_id, "good", this_update, next_update, archive_cutoff=entry.archive_cutoff)
+
+
+def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], now: dt.datetime,
+            entries: dict[str, IssuerEntry] | None = None) -> int:
+    """Sign and store the single-certificate responses (both CertID hashes) for ``certs``."""
+    entries = entries or issuer_entries(sandbox, session)
+    hours = sandbox.config.ocsp_validity_hours
+    ids = [c.id for c in certs]
+    if ids:
+        session.execute(delete(OcspResponse).where(OcspResponse.certificate_id.in_(ids)))
+    rows = []
+    for cert in certs:
+        entry = entries[cert.issuer_id]
+        serial = int(cert.serial, 16)
+        for algorithm, (name_hash, key_hash) in entry.hashes.items():
+            cert_id = core_ocsp.CertID(algorithm, name_hash, key_hash, serial)
+            status = status_of(cert, cert.revocation, entry, cert_id, now, hours)
+            der = core_ocsp.build_response(entry.responder, [status], now.replace(microsecond=0))
+            rows.append(OcspResponse(
+                certificate_id=cert.id, issuer_id=cert.issuer_id, hash_algorithm=algorithm,
+                issuer_key_hash=key_hash.hex(), serial=cert.serial, status=status.status, der=der,
+                produced_at=now, this_update=status.this_update, next_update=status.next_update,
+            ))
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+def refresh_due(sandbox: Sandbox, now: dt.datetime, *, batch: int = 500) -> int:
+    """Re-sign responses past half their validity (RFC 5019 / BR 4.9.10), and any missing ones."""
+    half = dt.timedelta(hours=sandbox.config.ocsp_validity_hours / 2)
+    done = 0
+    while True:
+        with sandbox.transaction() as session:
+            certs = _due_certificates(session, now, half, batch)
+            if not certs:
+                return done
+            done += presign(sandbox, session, certs, now)
+
+
+def _due_certificates(session: Session, now: dt.datetime, half: dt.timedelta, batch: int) -> list[Certificate]:
+    threshold = now + half
+    due = select(OcspResponse.certificate_id).where(OcspResponse.next_update <= threshold)
+    have = select(OcspResponse.certificate_id)
+    query = (
+        select(Certificate)
+        .where((Certificate.id.in_(due)) | (Certificate.id.not_in(have)))
+        .order_by(Certificate.id)
+        .limit(batch)
+    )
+    return list(session.execute(query).scalars().all())
+
+
+def lookup(session: Session, key_hash: bytes, serial: int) -> OcspResponse | None:
+    return session.execute(
+        select(OcspResponse).where(OcspResponse.issuer_key_hash == key_hash.hex(), OcspResponse.serial == serial_hex(serial))
+    ).scalar_one_or_none()
+
+
+def certificates_by_serial(session: Session, issuer_id: str, serials: Iterable[int]) -> dict[int, Certificate]:
+    wanted = {serial_hex(s): s for s in serials}
+    rows = session.execute(
+        select(Certificate).where(Certificate.issuer_id == issuer_id, Certificate.serial.in_(list(wanted)))
+    ).scalars().all()
+    return {wanted[row.serial]: row for row in rows}
+
+
+def key_hash_index(entries: dict[str, IssuerEntry]) -> dict[tuple[str, bytes, bytes], IssuerEntry]:
+    return {(alg, name_hash, key_hash): entry for entry in entries.values() for alg, (name_hash, key_hash) in entry.hashes.items()}
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()

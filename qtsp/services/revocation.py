@@ -1,0 +1,74 @@
+"""Revocation: authorise (by the caller) -> record durably -> re-sign OCSP -> mark the CRL -> audit.
+
+The acknowledgement (this function returning) comes after the commit, and the commit holds the
+re-signed OCSP responses, so OCSP says "revoked" before anyone is told it is done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from ca_store import repositories as repo
+from ca_store.models import Revocation
+
+from ..core.errors import Kind, QTSPError
+from ..core.ocsp import REASONS
+from ..core.types import parse_serial, serial_hex
+from . import ocsp as ocsp_svc
+from .context import Sandbox, utcnow
+from .generation import Generation
+
+# BR 7.2.2: the reasons a subscriber-certificate CRL may carry; certificateHold never.
+REASON_CHOICES = tuple(REASONS)
+
+
+@dataclass(frozen=True)
+class RevocationResult:
+    serial: str
+    issuer_id: str
+    reason: str
+    revoked_at: dt.datetime
+    changed_reason_from: str | None = None
+
+
+def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor: str = "cli",
+           issuer_id: str | None = None, now: dt.datetime | None = None,
+           allowed_org_nca: str | None = None) -> RevocationResult:
+    """Revoke one certificate. ``allowed_org_nca`` restricts to certificates carrying that NCAId."""
+    if reason not in REASONS:
+        raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(REASON_CHOICES)}")
+    try:
+        serial = serial_hex(parse_serial(serial))
+    except ValueError as exc:
+        raise QTSPError(Kind.MALFORMED, str(exc)) from None
+    now = now or utcnow()
+    with sandbox.transaction() as session:
+        cert = repo.get_certificate_for_update(session, serial, issuer_id)
+        if allowed_org_nca is not None and cert.nca_id != allowed_org_nca:
+            raise QTSPError(Kind.UNAUTHORISED, f"certificate {serial} does not carry NCA id {allowed_org_nca}")
+        previous = cert.revocation
+        changed_from = None
+        if previous is not None:
+            # RFC 5280 5.3.1 / BR 4.9.1: the only change allowed is to keyCompromise.
+            if reason != "key-compromise" or previous.reason == "key-compromise":
+                raise QTSPError(Kind.ALREADY_REVOKED,
+                                f"certificate {serial} is already revoked ({previous.reason}, {previous.revoked_at:%Y-%m-%d %H:%M:%S}Z); "
+                                "only a change of reason to key-compromise is allowed")
+            changed_from, previous.reason = previous.reason, reason
+            revoked_at = previous.revoked_at
+        else:
+            revoked_at = now.replace(microsecond=0)
+            session.add(Revocation(certificate_id=cert.id, revoked_at=revoked_at, reason=reason, requested_by=actor))
+            cert.status = "revoked"
+        session.flush()
+        session.refresh(cert)
+        ocsp_svc.presign(sandbox, session, [cert], now)
+        repo.mark_crl_dirty(session, cert.issuer_id, now)
+        repo.append_audit(session, at=now, actor=actor,
+                          action="certificate.revoke" if changed_from is None else "certificate.revoke.reason_change",
+                          subject=serial, details={"issuer": cert.issuer_id, "reason": reason, "from": changed_from,
+                                                   "revoked_at": revoked_at.isoformat()})
+        issuer = cert.issuer_id
+    Generation(sandbox.data_dir).bump()  # every OCSP worker drops its cache before we acknowledge
+    return RevocationResult(serial, issuer, reason, revoked_at, changed_from)
