@@ -7,6 +7,7 @@ import click
 from .commands_ca import audit, ca, certs, init, sandbox
 from .commands_issue import issue
 from .commands_register import register
+from .commands_serve import revoke, scheduler_cmd, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,7 +16,7 @@ def cli() -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
 
 
-for command in (init, register, issue, certs, ca, audit, sandbox):
+for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke):
     cli.add_command(command)
 
 

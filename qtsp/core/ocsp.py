@@ -183,6 +183,6 @@ def build_response(responder: ResponderInfo, statuses: list[SingleStatus], produ
 
 
 def validity_window(now: dt.datetime, hours: int) -> tuple[dt.datetime, dt.datetime]:
-    """thisUpdate slightly back-dated for clock skew (BR 4.9.10 allows it), nextUpdate ahead."""
-    this_update = now.replace(microsecond=0) - dt.timedelta(minutes=1)
+    """thisUpdate = now (not back-dated: a revocation time must never lie after thisUpdate)."""
+    this_update = now.replace(microsecond=0)
     return this_update, this_update + dt.timedelta(hours=hours)

@@ -1,0 +1,93 @@
+"""``qtsp serve``, ``qtsp scheduler`` and ``qtsp revoke``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from qtsp.services import revocation
+from qtsp.services.context import open_sandbox
+
+from .output import common, data_dir, emit
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes (default: CPU count)")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True, help="threads per process")
+@click.option("--no-scheduler", is_flag=True, help="do not start the scheduler (another process runs it)")
+@common
+def serve(host: str, port: int, workers: int | None, threads: int, no_scheduler: bool) -> None:
+    """Run the service (OCSP, CRLs, AIA, REST API) with gunicorn, and the scheduler beside it."""
+    from gunicorn.app.base import BaseApplication
+
+    directory = data_dir().resolve()
+    open_sandbox(directory).engine.dispose()  # fail fast, with a clear message, before forking
+    metrics_dir = directory / "run" / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    scheduler = None
+    if not no_scheduler:
+        scheduler = subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler", "--data-dir", str(directory)])
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = {"bind": f"{host}:{port}", "workers": workers or os.cpu_count() or 2, "threads": threads,
+                        "worker_class": "gthread", "keepalive": 30, "timeout": 60, "graceful_timeout": 10,
+                        "accesslog": None, "limit_request_line": 4094, "limit_request_fields": 50,
+                        "limit_request_field_size": 8190, "worker_connections": 1000}
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            from qtsp.web import create_app
+
+            return create_app({"data_dir": directory})
+
+    click.echo(f"qtsp serving on http://{host}:{port}  (OCSP /ocsp, CRLs /crl/<ca>.crl, CA certificates /ca/<ca>.der, "
+               f"API /api/v1, health /healthz, metrics /metrics)", err=True)
+    try:
+        _App().run()
+    finally:
+        if scheduler is not None:
+            scheduler.send_signal(signal.SIGTERM)
+            try:
+                scheduler.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                scheduler.kill()
+
+
+@click.command("scheduler")
+@common
+def scheduler_cmd() -> None:
+    """Run the scheduled jobs (OCSP refresh, CRL publication); one process leads, others stand by."""
+    from qtsp.scheduler import LeaderScheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    leader = LeaderScheduler(data_dir())
+    signal.signal(signal.SIGTERM, lambda *_: leader.stop())
+    signal.signal(signal.SIGINT, lambda *_: leader.stop())
+    leader.run()
+
+
+@click.command()
+@click.argument("serial")
+@click.option("--reason", type=click.Choice(revocation.REASON_CHOICES), default="unspecified", show_default=True)
+@click.option("--issuer", help="issuing CA id, if the serial is not unique")
+@common
+def revoke(serial: str, reason: str, issuer: str | None) -> None:
+    """Revoke a certificate; OCSP says so before this returns, the CRL follows within seconds."""
+    result = revocation.revoke(open_sandbox(data_dir()), serial, reason, issuer_id=issuer, actor="cli")
+    data = {"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
+            "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from}
+    emit(data, lambda: f"revoked {result.serial} ({result.reason}) at {result.revoked_at:%Y-%m-%d %H:%M:%S}Z"
+         + (f"; reason changed from {result.changed_reason_from}" if result.changed_reason_from else ""))

@@ -1,0 +1,152 @@
+"""Scheduled jobs (APScheduler 3), each a call into a service, run by exactly one process.
+
+Every `qtsp scheduler` process (and the one `qtsp serve` starts) competes for a lease row in
+the database. The holder runs APScheduler with its job store in the same database; the others
+stand by and take over within ``LEASE_SECONDS`` when the holder stops renewing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ca_store.models import SchedulerLease
+
+from .services.context import Sandbox, open_sandbox, utcnow
+
+log = logging.getLogger("qtsp.scheduler")
+LEASE_NAME = "scheduler"
+LEASE_SECONDS = 15.0
+RENEW_SECONDS = 5.0
+
+_sandboxes: dict[str, Sandbox] = {}
+
+
+def _sandbox(data_dir: str) -> Sandbox:
+    if data_dir not in _sandboxes:
+        _sandboxes[data_dir] = open_sandbox(Path(data_dir))
+    return _sandboxes[data_dir]
+
+
+# --- jobs: module-level functions, so the database job store can reference them ----------
+
+def job_refresh_ocsp(data_dir: str) -> int:
+    from .services import ocsp
+
+    return ocsp.refresh_due(_sandbox(data_dir), utcnow())
+
+
+def job_publish_dirty_crls(data_dir: str) -> int:
+    from .services import crl
+
+    return crl.regenerate_dirty(_sandbox(data_dir), utcnow())
+
+
+def job_refresh_crls(data_dir: str) -> int:
+    from .services import crl
+
+    return crl.regenerate_due(_sandbox(data_dir), utcnow())
+
+
+JOBS = (
+    ("refresh-ocsp", job_refresh_ocsp, 60),
+    ("publish-dirty-crls", job_publish_dirty_crls, 1),
+    ("refresh-crls", job_refresh_crls, 300),
+)
+
+
+def try_lease(sandbox: Sandbox, holder: str, now: dt.datetime, seconds: float = LEASE_SECONDS) -> bool:
+    """Take or renew the lease; True if ``holder`` holds it until now + seconds."""
+    until = now + dt.timedelta(seconds=seconds)
+    try:
+        with sandbox.transaction() as session:
+            lease = session.execute(
+                select(SchedulerLease).where(SchedulerLease.name == LEASE_NAME).with_for_update()
+            ).scalar_one_or_none()
+            if lease is None:
+                session.add(SchedulerLease(name=LEASE_NAME, holder=holder, expires_at=until))
+                return True
+            if lease.holder == holder or lease.expires_at <= now:
+                lease.holder, lease.expires_at = holder, until
+                return True
+            return False
+    except (IntegrityError, OperationalError):
+        return False  # another process inserted or holds the lock: we stand by
+
+
+def release(sandbox: Sandbox, holder: str) -> None:
+    with sandbox.transaction() as session:
+        lease = session.get(SchedulerLease, LEASE_NAME)
+        if lease is not None and lease.holder == holder:
+            session.delete(lease)
+
+
+class LeaderScheduler:
+    def __init__(self, data_dir: Path, *, holder: str | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.sandbox = open_sandbox(self.data_dir)
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._scheduler = None
+        self._stop = threading.Event()
+
+    @property
+    def leading(self) -> bool:
+        return self._scheduler is not None
+
+    def _start_jobs(self) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.sandbox.engine, tablename="apscheduler_jobs")},
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone=dt.timezone.utc,
+        )
+        for job_id, func, seconds in JOBS:
+            scheduler.add_job(func, "interval", seconds=seconds, id=job_id, replace_existing=True,
+                              args=[str(self.data_dir)], next_run_time=utcnow())
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("scheduler %s leads: jobs %s", self.holder, ", ".join(j[0] for j in JOBS))
+
+    def _stop_jobs(self, why: str = "lost the lease; standing by") -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+            log.warning("scheduler %s %s", self.holder, why)
+
+    def tick(self) -> bool:
+        """One lease round: lead, keep leading, or stand by."""
+        if try_lease(self.sandbox, self.holder, utcnow()):
+            if not self.leading:
+                self._start_jobs()
+        else:
+            self._stop_jobs()
+        return self.leading
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # keep the loop alive; the store may come back
+                log.exception("lease round failed")
+                self._stop_jobs()
+            self._stop.wait(RENEW_SECONDS)
+        self._stop_jobs("stopping")
+        try:
+            release(self.sandbox, self.holder)
+        except Exception:
+            log.exception("could not release the lease")
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,65 @@
+"""The application factory: ``create_app({"data_dir": ...})`` returns the Flask app, with the
+OCSP fast path mounted in front of it as WSGI middleware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from ..core.errors import QTSPError
+from ..services.context import open_sandbox
+from . import errors
+from .ocsp import OcspFastPath, OcspSource
+from .state import WebState
+
+MAX_BODY = 256 * 1024  # REST bodies: a CSR and some JSON
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    config = dict(config or {})
+    from ..config import resolve_data_dir
+
+    data_dir = Path(config.pop("data_dir", None) or resolve_data_dir(None))
+    sandbox = open_sandbox(data_dir)
+    app = Flask("qtsp")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, JSON_SORT_KEYS=False)
+    app.config.update(config)
+    app.extensions["qtsp"] = WebState(sandbox, config)
+
+    from .health import bp as health_bp
+    from .publication import bp as publication_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(publication_bp)
+    from .api import bp as api_bp
+    from .crl import bp as crl_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(crl_bp)
+
+    @app.errorhandler(QTSPError)
+    def _qtsp_error(exc: QTSPError) -> Response:
+        return errors.from_error(exc)
+
+    @app.errorhandler(413)
+    def _too_large(_exc: Exception) -> Response:
+        return errors.problem(413, "content too large", f"request bodies are limited to {MAX_BODY} bytes")
+
+    @app.errorhandler(404)
+    def _not_found(_exc: Exception) -> Response:
+        return errors.problem(404, "not found", "no such resource")
+
+    @app.errorhandler(405)
+    def _method(_exc: Exception) -> Response:
+        return errors.problem(405, "method not allowed", "this resource does not take that method")
+
+    @app.errorhandler(500)
+    def _internal(_exc: Exception) -> Response:
+        return errors.problem(500, "internal error", "the server failed; the event is logged")
+
+    source = OcspSource(sandbox)
+    app.extensions["qtsp_ocsp"] = source
+    app.wsgi_app = OcspFastPath(app.wsgi_app, source)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,79 @@
+"""Prometheus metrics. Counters live in prometheus_client (multiprocess mode under `qtsp serve`);
+publication gauges (OCSP response age, CRL nextUpdate margin) are read from the store per scrape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from ..services.context import Sandbox, utcnow
+
+OCSP_REQUESTS = Counter("qtsp_ocsp_requests_total", "OCSP requests by method and outcome", ["method", "outcome"])
+HTTP_REQUESTS = Counter("qtsp_http_requests_total", "HTTP requests by endpoint and outcome", ["endpoint", "outcome"])
+REVOCATION_TO_PUBLICATION = Histogram(
+    "qtsp_revocation_to_publication_seconds",
+    "From receiving a revocation to the re-signed OCSP response being committed",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CRL_GENERATION = Histogram("qtsp_crl_generation_seconds", "Time to build, sign and store one CRL",
+                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+
+
+def ocsp_request(method: str, outcome: str) -> None:
+    OCSP_REQUESTS.labels(method, outcome).inc()
+
+
+def http_request(endpoint: str, outcome: int | str) -> None:
+    HTTP_REQUESTS.labels(endpoint, str(outcome)).inc()
+
+
+class _PublicationCollector:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        from ca_store.models import CrlRecord, OcspResponse
+
+        now = utcnow()
+        age = GaugeMetricFamily("qtsp_ocsp_response_age_seconds", "Age of the oldest pre-signed OCSP response, by issuer",
+                                labels=["issuer"])
+        margin = GaugeMetricFamily("qtsp_crl_next_update_margin_seconds",
+                                   "Seconds until the newest CRL's nextUpdate, by issuer", labels=["issuer"])
+        with self.sandbox.transaction() as session:
+            for issuer, oldest in session.execute(
+                select(OcspResponse.issuer_id, func.min(OcspResponse.this_update)).group_by(OcspResponse.issuer_id)
+            ):
+                age.add_metric([issuer], (now - _aware(oldest)).total_seconds())
+            for issuer, latest in session.execute(
+                select(CrlRecord.issuer_id, func.max(CrlRecord.next_update))
+                .where(CrlRecord.delta_base.is_(None)).group_by(CrlRecord.issuer_id)
+            ):
+                margin.add_metric([issuer], (_aware(latest) - now).total_seconds())
+        yield age
+        yield margin
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def render(sandbox: Sandbox) -> bytes:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY  # type: ignore[assignment]
+        text = generate_latest(registry)
+        extra = CollectorRegistry()
+        extra.register(_PublicationCollector(sandbox))
+        return text + generate_latest(extra)
+    registry.register(_PublicationCollector(sandbox))
+    return generate_latest(registry)

@@ -1,0 +1,222 @@
+"""The OCSP responder: a WSGI fast path in front of Flask (RFC 6960, RFC 5019 profile).
+
+Pre-signed single-certificate answers come from the store and are kept in an in-process cache
+keyed by the request bytes; a revocation anywhere on the host bumps a shared generation counter,
+and every worker drops its cache on the next request. Only nonce and multi-certificate requests
+(and serials we never issued) are signed on demand.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import format_datetime
+from typing import Any, Callable, Iterable
+from urllib.parse import unquote
+
+from sqlalchemy import select
+
+from ca_store.models import Certificate, Revocation
+
+from ..core import ocsp as core_ocsp
+from ..core.errors import QTSPError
+from ..services import ocsp as ocsp_svc
+from ..services.context import Sandbox, utcnow
+from ..services.generation import Generation
+from . import metrics
+
+CONTENT_TYPE = "application/ocsp-response"
+REQUEST_TYPE = "application/ocsp-request"
+MAX_GET_PATH = 4 * core_ocsp.MAX_REQUEST_BYTES // 3 + 16
+CACHE_LIMIT = 200_000
+CACHE_TTL = 300.0  # seconds an answer may stay in a worker's cache (never past nextUpdate)
+ISSUER_RELOAD_INTERVAL = 5.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    outcome: str  # good | revoked | unknown | malformed | unauthorized | internal_error
+    this_update: dt.datetime | None = None
+    next_update: dt.datetime | None = None
+    cacheable: bool = False  # pre-signed, no nonce: HTTP caches may keep it (RFC 5019 6)
+    etag: str = ""
+
+
+class OcspSource:
+    """Answers OCSP request bytes with response bytes: the one-method source of Boulder's responder."""
+
+    def __init__(self, sandbox: Sandbox, now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.sandbox = sandbox
+        self.now = now
+        self.generation = Generation(sandbox.data_dir)
+        self._seen_generation = self.generation.value()
+        self._cache: dict[bytes, tuple[Answer, float]] = {}
+        self._issuers: dict[tuple[str, bytes, bytes], ocsp_svc.IssuerEntry] = {}
+        self._issuers_loaded = 0.0
+        self._lock = threading.Lock()
+        self._load_issuers()
+
+    def _load_issuers(self) -> None:
+        with self.sandbox.transaction() as session:
+            self._issuers = ocsp_svc.key_hash_index(ocsp_svc.issuer_entries(self.sandbox, session))
+        self._issuers_loaded = time.monotonic()
+
+    def _issuer(self, cert_id: core_ocsp.CertID) -> ocsp_svc.IssuerEntry | None:
+        key = (cert_id.hash_algorithm, cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+        entry = self._issuers.get(key)
+        if entry is None and time.monotonic() - self._issuers_loaded > ISSUER_RELOAD_INTERVAL:
+            with self._lock:  # a new CA generation may have appeared (key rollover)
+                self._load_issuers()
+            entry = self._issuers.get(key)
+        return entry
+
+    def answer(self, der: bytes) -> Answer:
+        generation = self.generation.value()
+        if generation != self._seen_generation:
+            self._cache = {}
+            self._seen_generation = generation
+        hit = self._cache.get(der)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        try:
+            request = core_ocsp.parse_request(der)
+        except QTSPError:
+            return Answer(core_ocsp.MALFORMED, "malformed")
+        try:
+            answer = self._answer(request)
+        except Exception:  # a store or signer failure: tryLater would also do; internalError is honest
+            return Answer(core_ocsp.INTERNAL_ERROR, "internal_error")
+        if answer.cacheable or (answer.outcome == "unknown" and request.nonce is None):
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache = {}
+            ttl = CACHE_TTL
+            if answer.next_update is not None:
+                ttl = min(ttl, (answer.next_update - self.now()).total_seconds())
+            if ttl > 0:
+                self._cache[der] = (answer, time.monotonic() + ttl)
+        return answer
+
+    def _answer(self, request: core_ocsp.Request) -> Answer:
+        entries = [self._issuer(cid) for cid in request.cert_ids]
+        if any(e is None for e in entries) or len({e.ca_id for e in entries if e}) != 1:
+            # Not an issuer we serve, or several issuers: no single responder is authorised (RFC 6960 2.3).
+            return Answer(core_ocsp.UNAUTHORIZED, "unauthorized")
+        entry = entries[0]
+        assert entry is not None
+        if len(request.cert_ids) == 1 and request.nonce is None:
+            cid = request.cert_ids[0]
+            with self.sandbox.transaction() as session:
+                row = ocsp_svc.lookup(session, cid.issuer_key_hash, cid.serial)
+                if row is not None and row.next_update > self.now():
+                    return Answer(row.der, row.status, row.this_update, row.next_update, True,
+                                  hashlib.sha1(row.der).hexdigest())
+        return self._sign_on_demand(entry, request)
+
+    def _sign_on_demand(self, entry: ocsp_svc.IssuerEntry, request: core_ocsp.Request) -> Answer:
+        now = self.now()
+        hours = self.sandbox.config.ocsp_validity_hours
+        with self.sandbox.transaction() as session:
+            found = ocsp_svc.certificates_by_serial(session, entry.ca_id, [c.serial for c in request.cert_ids])
+            revocations = {
+                r.certificate_id: r
+                for r in session.execute(
+                    select(Revocation).where(Revocation.certificate_id.in_([c.id for c in found.values()]))
+                ).scalars()
+            }
+            statuses = []
+            for cid in request.cert_ids:
+                cert: Certificate | None = found.get(cid.serial)
+                if cert is None:
+                    this_update, next_update = core_ocsp.validity_window(now, hours)
+                    # Never issued by this CA: "unknown", never "good" (BR 4.9.10).
+                    statuses.append(core_ocsp.SingleStatus(cid, "unknown", this_update, next_update))
+                else:
+                    statuses.append(ocsp_svc.status_of(cert, revocations.get(cert.id), entry, cid, now, hours))
+        body = core_ocsp.build_response(entry.responder, statuses, now.replace(microsecond=0), request.nonce)
+        outcome = statuses[0].status if len(statuses) == 1 else "multi"
+        return Answer(body, outcome, statuses[0].this_update, statuses[0].next_update, False,
+                      hashlib.sha1(body).hexdigest())
+
+
+def _http_date(moment: dt.datetime) -> str:
+    return format_datetime(moment.astimezone(dt.timezone.utc), usegmt=True)
+
+
+class OcspFastPath:
+    """WSGI middleware: ``/ocsp`` (POST) and ``/ocsp/<base64>`` (GET) never reach Flask."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], source: OcspSource, prefix: str = "/ocsp") -> None:
+        self.app = app
+        self.source = source
+        self.prefix = prefix
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path != self.prefix and not path.startswith(self.prefix + "/"):
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "POST":
+            return self._post(environ, start_response)
+        if method in ("GET", "HEAD"):
+            return self._get(environ, start_response, path[len(self.prefix) + 1 :])
+        return self._plain(start_response, "405 Method Not Allowed", b"OCSP takes GET or POST\n", "post", [("Allow", "GET, POST")])
+
+    def _plain(self, start_response: Callable[..., Any], status: str, text: bytes, method: str,
+               extra: list[tuple[str, str]] | None = None) -> list[bytes]:
+        metrics.ocsp_request(method, status.split()[0])
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(text))),
+                                ("Cache-Control", "no-store")] + (extra or []))
+        return [text]
+
+    def _post(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if ctype != REQUEST_TYPE:
+            return self._plain(start_response, "415 Unsupported Media Type", b"Content-Type must be application/ocsp-request\n", "post")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return self._plain(start_response, "400 Bad Request", b"bad Content-Length\n", "post")
+        if length > core_ocsp.MAX_REQUEST_BYTES:
+            return self._plain(start_response, "413 Content Too Large", b"OCSP request too large\n", "post")
+        stream = environ["wsgi.input"]
+        body = stream.read(length) if length >= 0 else stream.read(core_ocsp.MAX_REQUEST_BYTES + 1)
+        if len(body) > core_ocsp.MAX_REQUEST_BYTES:
+            return self._plain(start_response, "413 Content Too Large", b"OCSP request too large\n", "post")
+        return self._respond(start_response, self.source.answer(body), "post", environ)
+
+    def _get(self, environ: dict[str, Any], start_response: Callable[..., Any], encoded: str) -> list[bytes]:
+        if len(encoded) > MAX_GET_PATH:
+            return self._plain(start_response, "414 URI Too Long", b"OCSP GET request too long\n", "get")
+        text = unquote(encoded)
+        try:
+            der = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            der = b""
+        answer = self.source.answer(der) if der else Answer(core_ocsp.MALFORMED, "malformed")
+        if answer.etag and environ.get("HTTP_IF_NONE_MATCH", "").strip('"') == answer.etag:
+            metrics.ocsp_request("get", "not_modified")
+            start_response("304 Not Modified", [("ETag", f'"{answer.etag}"')])
+            return []
+        return self._respond(start_response, answer, "get", environ)
+
+    def _respond(self, start_response: Callable[..., Any], answer: Answer, method: str, environ: dict[str, Any]) -> list[bytes]:
+        metrics.ocsp_request(method, answer.outcome)
+        headers = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(answer.body)))]
+        if answer.cacheable and answer.next_update is not None and answer.this_update is not None:
+            max_age = max(0, int((answer.next_update - self.source.now()).total_seconds()))
+            headers += [
+                ("Cache-Control", f"max-age={max_age}, public, no-transform, must-revalidate"),
+                ("Last-Modified", _http_date(answer.this_update)),
+                ("Expires", _http_date(answer.next_update)),
+                ("ETag", f'"{answer.etag}"'),
+            ]
+        else:
+            headers.append(("Cache-Control", "no-cache, no-store, max-age=0"))
+        start_response("200 OK", headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
