@@ -11,8 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
-from asn1crypto import algos, core, ocsp
-from asn1crypto import x509 as ax509
+from asn1crypto import core, ocsp
 
 from .errors import Kind, QTSPError
 
@@ -129,57 +128,83 @@ class ResponderInfo:
     sign: Callable[[bytes], bytes]  # signs the DER of ResponseData
 
 
-def _single(s: SingleStatus) -> dict:  # type: ignore[type-arg]
+# --- DER encoding of responses ------------------------------------------------------------
+# Responses are assembled from TLVs directly: asn1crypto's object construction cost ~3 ms per
+# response, this ~0.1 ms, and nonce requests are signed per request. Every encoded response is
+# parsed back by openssl, pkilint and cryptography in the tests.
+
+
+def _len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    return bytes([tag]) + _len(len(value)) + value
+
+
+def _seq(*parts: bytes) -> bytes:
+    return _tlv(0x30, b"".join(parts))
+
+
+def _int(value: int) -> bytes:
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True) if value else b"\0"
+    return _tlv(0x02, body)
+
+
+def _time(moment: dt.datetime) -> bytes:
+    return _tlv(0x18, moment.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ").encode())
+
+
+_HASH_ALG = {
+    "sha1": bytes.fromhex("300906052b0e03021a0500"),
+    "sha256": bytes.fromhex("300d06096086480165030402010500"),
+}
+SIGNATURE_ALGORITHMS = {
+    "sha256_ecdsa": bytes.fromhex("300a06082a8648ce3d040302"),
+    "sha384_ecdsa": bytes.fromhex("300a06082a8648ce3d040303"),
+    "sha256_rsa": bytes.fromhex("300d06092a864886f70d01010b0500"),
+}
+_OID_NONCE = bytes.fromhex("06092b0601050507300102")
+_OID_ARCHIVE_CUTOFF = bytes.fromhex("06092b0601050507300106")
+_OID_BASIC = bytes.fromhex("06092b0601050507300101")
+_REASON_CODES = {"key-compromise": 1, "affiliation-changed": 3, "superseded": 4,
+                 "cessation-of-operation": 5, "privilege-withdrawn": 9}
+
+
+def _single(s: SingleStatus) -> bytes:
     cid = s.cert_id
-    cert_id = {
-        "hash_algorithm": {"algorithm": cid.hash_algorithm},
-        "issuer_name_hash": cid.issuer_name_hash,
-        "issuer_key_hash": cid.issuer_key_hash,
-        "serial_number": cid.serial,
-    }
+    cert_id = _seq(_HASH_ALG[cid.hash_algorithm], _tlv(0x04, cid.issuer_name_hash), _tlv(0x04, cid.issuer_key_hash),
+                   _int(cid.serial))
     if s.status == "good":
-        status = ocsp.CertStatus(name="good", value=core.Null())
+        status = b"\x80\x00"
     elif s.status == "revoked":
-        info: dict = {"revocation_time": s.revoked_at}  # type: ignore[type-arg]
-        if s.reason and s.reason != "unspecified":
-            info["revocation_reason"] = REASONS[s.reason]
-        status = ocsp.CertStatus(name="revoked", value=info)
+        assert s.revoked_at is not None
+        info = _time(s.revoked_at)
+        if s.reason and s.reason != "unspecified":  # BR 7.2.2: no reasonCode for unspecified
+            info += _tlv(0xA0, _tlv(0x0A, bytes([_REASON_CODES[s.reason]])))
+        status = _tlv(0xA1, info)
     else:
-        status = ocsp.CertStatus(name="unknown", value=core.Null())
-    single: dict = {  # type: ignore[type-arg]
-        "cert_id": cert_id,
-        "cert_status": status,
-        "this_update": s.this_update,
-        "next_update": s.next_update,
-    }
+        status = b"\x82\x00"
+    parts = [cert_id, status, _time(s.this_update), _tlv(0xA0, _time(s.next_update))]
     if s.archive_cutoff is not None:
-        single["single_extensions"] = [{"extn_id": "archive_cutoff", "extn_value": s.archive_cutoff}]
-    return single
+        parts.append(_tlv(0xA1, _seq(_seq(_OID_ARCHIVE_CUTOFF, _tlv(0x04, _time(s.archive_cutoff))))))
+    return _seq(*parts)
 
 
 def build_response(responder: ResponderInfo, statuses: list[SingleStatus], produced_at: dt.datetime,
                    nonce: bytes | None = None) -> bytes:
     """A signed, successful OCSPResponse with the delegated responder certificate included."""
-    data: dict = {  # type: ignore[type-arg]
-        "responder_id": ocsp.ResponderId(name="by_key", value=responder.key_id),
-        "produced_at": produced_at,
-        "responses": [_single(s) for s in statuses],
-    }
+    tbs_parts = [_tlv(0xA2, _tlv(0x04, responder.key_id)), _time(produced_at), _seq(*(_single(s) for s in statuses))]
     if nonce is not None:
-        data["response_extensions"] = [{"extn_id": "nonce", "extn_value": nonce}]
-    tbs = ocsp.ResponseData(data)
-    signature = responder.sign(tbs.dump())
-    basic = ocsp.BasicOCSPResponse(
-        {
-            "tbs_response_data": tbs,
-            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": responder.signature_algorithm}),
-            "signature": signature,
-            "certs": [ax509.Certificate.load(responder.certificate_der)],
-        }
-    )
-    return ocsp.OCSPResponse(
-        {"response_status": "successful", "response_bytes": {"response_type": "basic_ocsp_response", "response": basic}}
-    ).dump()
+        tbs_parts.append(_tlv(0xA1, _seq(_seq(_OID_NONCE, _tlv(0x04, _tlv(0x04, nonce))))))
+    tbs = _seq(*tbs_parts)
+    signature = responder.sign(tbs)
+    basic = _seq(tbs, SIGNATURE_ALGORITHMS[responder.signature_algorithm], _tlv(0x03, b"\x00" + signature),
+                 _tlv(0xA0, _seq(responder.certificate_der)))
+    return _seq(b"\x0a\x01\x00", _tlv(0xA0, _seq(_OID_BASIC, _tlv(0x04, basic))))
 
 
 def validity_window(now: dt.datetime, hours: int) -> tuple[dt.datetime, dt.datetime]:

@@ -1,7 +1,427 @@
-"""The REST API under /api/v1 (filled in by the API work)."""
+"""The REST API under /api/v1.
+
+Access is decided in one place, ``_authorise``, from the ``ACCESS`` table: an endpoint that is
+not listed there is refused to every caller (default deny), and only the endpoints marked
+``PUBLIC`` are served without a bearer token. The hook runs for every path under the prefix,
+including paths that match no route, so nothing under /api/v1 is reachable unauthenticated by
+accident.
+
+Bodies are parsed strictly (UTF-8 JSON objects, no duplicate keys, no NaN, no unknown fields,
+checked types); anything else is a 4xx problem+json before any service is called.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from flask import Blueprint, Response, g, jsonify, request, url_for
+from sqlalchemy import select
+
+from ca_store import repositories as repo
+from ca_store.models import AuditEvent, Certificate
+
+from ..core.errors import Kind, QTSPError
+from ..core.keys import MAX_CSR_BYTES
+from ..core.ocsp import REASONS
+from ..core.types import parse_serial, serial_hex
+from ..services import issuance, revocation, tokens
+from ..services.context import utcnow
+from . import errors, metrics
+from .state import state
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PUBLIC = "public"
+OPERATOR = frozenset({"operator"})
+READERS = frozenset({"operator", "auditor"})
+# endpoint -> roles allowed, or PUBLIC. Anything not listed here is denied to everyone.
+ACCESS: dict[str, frozenset[str] | str] = {
+    "api.issue_certificate": OPERATOR,
+    "api.list_certificates": READERS,
+    "api.get_certificate": READERS,
+    "api.revoke_certificate": OPERATOR,
+    "api.revoke_by_key": PUBLIC,  # authorised by the JWS, signed with the certificate's own key
+    "api.openapi": PUBLIC,
+}
+
+REALM = "qtsp-api"
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 2**31 - 1
+STATUSES = ("good", "revoked")
+KINDS = ("qwac", "qsealc")
+JWS_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256")
+JWS_HEADERS = frozenset({"alg", "typ", "kid"})  # the key comes from the certificate, never from the JWS
+IAT_WINDOW = dt.timedelta(minutes=5)
+JTI_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+KEY_ACTOR = "subscriber-key:"  # + jti: the revocation's actor and requested_by, found again on replay
+
+
+class ApiProblem(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
+@bp.errorhandler(ApiProblem)
+def _api_problem(exc: ApiProblem) -> Response:
+    return errors.problem(exc.status, exc.title, exc.detail, exc.title.replace(" ", "_"))
+
+
+def _bad(detail: str) -> ApiProblem:
+    return ApiProblem(400, "malformed", detail)
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+def _under_prefix(path: str) -> bool:
+    prefix = bp.url_prefix or ""
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _challenge(response: Response, error: str | None = None) -> Response:
+    value = f'Bearer realm="{REALM}"'
+    if error:
+        value += f', error="{error}"'
+    response.headers["WWW-Authenticate"] = value
+    return response
+
+
+@bp.before_app_request
+def _authorise() -> Response | None:
+    if not _under_prefix(request.path):
+        return None
+    policy = ACCESS.get(request.endpoint or "")
+    if policy == PUBLIC:
+        return None
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return _challenge(errors.problem(401, "unauthorised", "an API token is required: Authorization: Bearer <token>",
+                                         "unauthorised"))
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return _challenge(errors.problem(401, "unauthorised", "use the Bearer scheme: Authorization: Bearer <token>",
+                                         "unauthorised"), "invalid_request")
+    try:
+        token_id, name, role = tokens.authenticate(state().sandbox, credentials.strip())
+    except QTSPError as exc:
+        if exc.kind is not Kind.UNAUTHORISED:
+            raise
+        return _challenge(errors.problem(401, "unauthorised", "the API token is invalid or revoked", "unauthorised"),
+                          "invalid_token")
+    g.api_token = (token_id, name, role)
+    if request.routing_exception is not None:
+        return None  # authenticated: let the 404 / 405 through
+    if not isinstance(policy, frozenset) or role not in policy:
+        return _challenge(errors.problem(403, "forbidden", f"a {role} token may not use this endpoint", "forbidden"),
+                          "insufficient_scope")
+    return None
+
+
+@bp.after_app_request
+def _count(response: Response) -> Response:
+    if _under_prefix(request.path):
+        metrics.http_request(request.endpoint or "api.unmatched", response.status_code)
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _actor() -> str:
+    token_id, name, _role = g.api_token
+    return f"api-token:{token_id}:{name}"[:128]
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate member {key!r}")
+        result[key] = value
+    return result
+
+
+def _loads(raw: bytes, what: str) -> Any:
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates from \ud800 escapes
+    except (ValueError, RecursionError, UnicodeError) as exc:
+        raise _bad(f"{what} is not valid UTF-8 JSON: {str(exc)[:200]}") from None
+    return data
+
+
+def _body(mimetype: str) -> bytes:
+    if request.mimetype != mimetype:
+        raise ApiProblem(415, "unsupported media type", f"Content-Type must be {mimetype}")
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413 from the app
+    if not raw.strip():
+        raise _bad("the request body is empty")
+    return raw
+
+
+def _json_object(fields: dict[str, tuple[type, ...]], required: tuple[str, ...], raw: bytes | None = None,
+                 what: str = "the request body") -> dict[str, Any]:
+    data = _loads(_body("application/json") if raw is None else raw, what)
+    if not isinstance(data, dict):
+        raise _bad(f"{what} must be a JSON object")
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise _bad(f"unknown field(s) in {what}: {', '.join(repr(u)[:80] for u in unknown[:10])}")
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise _bad(f"missing field(s) in {what}: {', '.join(missing)}")
+    for name, value in data.items():
+        types = fields[name]
+        # bool is an int in Python; JSON booleans are only accepted where a boolean is meant
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise _bad(f"field {name!r} has the wrong type: expected {_type_names(types)}")
+    return data
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "string", bool: "boolean", int: "integer", list: "array", type(None): "null"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _serial(text: str) -> str:
+    try:
+        return serial_hex(parse_serial(text))
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(Encoding.PEM).decode("ascii")
+
+
+def _certificate_json(row: Certificate, *, pem: bool) -> dict[str, Any]:
+    revoked = row.revocation
+    data: dict[str, Any] = {
+        "serial": row.serial, "issuer": row.issuer_id, "profile": row.profile, "subject": row.subject,
+        "org_id": row.org_id, "nca_id": row.nca_id, "roles": row.roles.split(",") if row.roles else [],
+        "dns_names": row.dns_names.split(",") if row.dns_names else [],
+        "not_before": _iso(row.not_before), "not_after": _iso(row.not_after), "status": row.status,
+        "sha256": row.fingerprint_sha256,
+        "revocation": None if revoked is None else {"reason": revoked.reason, "revoked_at": _iso(revoked.revoked_at)},
+    }
+    if pem:
+        data["certificate"] = _pem(x509.load_der_x509_certificate(row.der))
+    return data
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+ISSUE_FIELDS: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "org_id": (str,), "csr": (str,), "domains": (list,), "roles": (str, list, type(None)),
+    "qscd": (bool,), "browser": (bool,),
+}
+
+
+@bp.post("/certificates")
+def issue_certificate() -> Response:
+    body = _json_object(ISSUE_FIELDS, ("kind", "org_id", "csr"))
+    if body["kind"] not in KINDS:
+        raise _bad(f"kind must be one of {', '.join(KINDS)}")
+    csr = body["csr"]
+    if not csr.lstrip().startswith("-----BEGIN") or len(csr) > MAX_CSR_BYTES:
+        raise _bad(f"csr must be a PEM PKCS#10 request (-----BEGIN CERTIFICATE REQUEST-----), at most {MAX_CSR_BYTES} bytes")
+    domains = body.get("domains", [])
+    if len(domains) > issuance.MAX_DOMAINS or not all(isinstance(d, str) for d in domains):
+        raise _bad(f"domains must be an array of at most {issuance.MAX_DOMAINS} strings")
+    roles = body.get("roles")
+    if isinstance(roles, list):
+        if not roles or not all(isinstance(r, str) and r and "," not in r for r in roles):
+            raise _bad("roles must be a string such as \"PSP_AI,PSP_PI\" or a non-empty array of role names")
+        roles = ",".join(roles)
+    req = issuance.IssueRequest(
+        kind=body["kind"], org_id=body["org_id"], domains=tuple(domains), csr=csr.encode("utf-8"),
+        roles=roles, qscd=body.get("qscd", False), browser=body.get("browser", False),
+    )
+    issued = issuance.issue(state().sandbox, req, actor=_actor())
+    cert = issued.certificate
+    response = jsonify({
+        "serial": issued.serial, "issuer": issued.issuer_id, "subject": cert.subject.rfc4514_string(),
+        "certificate": _pem(cert), "chain": [_pem(c) for c in issued.chain],
+        "not_before": cert.not_valid_before_utc.isoformat(), "not_after": cert.not_valid_after_utc.isoformat(),
+    })
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_certificate", serial=issued.serial)
+    return response
+
+
+LIST_PARAMS = ("org_id", "profile", "status", "limit", "offset")
+
+
+def _int_param(name: str, text: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not low <= int(text) <= high:
+        raise _bad(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+@bp.get("/certificates")
+def list_certificates() -> Response:
+    args = request.args
+    unknown = sorted(set(args) - set(LIST_PARAMS))
+    if unknown:
+        raise _bad(f"unknown query parameter(s): {', '.join(repr(u)[:80] for u in unknown[:10])}; "
+                   f"known: {', '.join(LIST_PARAMS)}")
+    for name in args:
+        if len(args.getlist(name)) > 1:
+            raise _bad(f"query parameter {name} is given more than once")
+    limit = _int_param("limit", args["limit"], 1, MAX_LIMIT) if "limit" in args else DEFAULT_LIMIT
+    offset = _int_param("offset", args["offset"], 0, MAX_OFFSET) if "offset" in args else 0
+    org_id, profile, status = args.get("org_id"), args.get("profile"), args.get("status")
+    if org_id is not None and not 0 < len(org_id) <= 128:
+        raise _bad("org_id must be 1-128 characters")
+    if profile is not None and not 0 < len(profile) <= 64:
+        raise _bad("profile must be 1-64 characters")
+    if status is not None and status not in STATUSES:
+        raise _bad(f"status must be one of {', '.join(STATUSES)}")
+    query = select(Certificate).order_by(Certificate.id.desc()).limit(limit).offset(offset)
+    if org_id is not None:
+        query = query.where(Certificate.org_id == org_id)
+    if profile is not None:
+        query = query.where(Certificate.profile == profile)
+    if status is not None:
+        query = query.where(Certificate.status == status)
+    with state().sandbox.transaction() as session:
+        rows = [_certificate_json(c, pem=False) for c in session.execute(query).scalars()]
+    return jsonify({"certificates": rows, "limit": limit, "offset": offset,
+                    "next_offset": offset + limit if len(rows) == limit and offset + limit <= MAX_OFFSET else None})
+
+
+@bp.get("/certificates/<serial>")
+def get_certificate(serial: str) -> Response:
+    parsed = _serial(serial)
+    with state().sandbox.transaction() as session:
+        data = _certificate_json(repo.get_certificate(session, parsed), pem=True)
+    return jsonify(data)
+
+
+REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"reason": (str,)}
+
+
+def _reason(value: str) -> str:
+    if value not in REASONS:
+        raise _bad(f"reason must be one of {', '.join(revocation.REASON_CHOICES)}")
+    return value
+
+
+def _revocation_json(result: revocation.RevocationResult) -> Response:
+    return jsonify({"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
+                    "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from})
+
+
+@bp.post("/certificates/<serial>/revoke")
+def revoke_certificate(serial: str) -> Response:
+    parsed = _serial(serial)
+    body = _json_object(REVOKE_FIELDS, ("reason",))
+    result = revocation.revoke(state().sandbox, parsed, _reason(body["reason"]), actor=_actor())
+    return _revocation_json(result)
+
+
+# --- revocation by the certificate's own key (like ACME revokeCert signed with the cert key) ---
+
+KEY_REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"serial": (str,), "reason": (str,), "iat": (int,), "jti": (str,)}
+
+
+def _jws_registry():  # type: ignore[no-untyped-def]
+    from joserfc import jws
+
+    registry = jws.JWSRegistry(algorithms=list(JWS_ALGORITHMS))
+    registry.max_signature_length = 2048  # RSA-8192 signatures are 1366 characters
+    return registry
+
+
+def _jose_key(public_key: object, alg: str):  # type: ignore[no-untyped-def]
+    """The certificate's key as a joserfc key, if ``alg`` is a signature this key can make."""
+    from joserfc.jwk import ECKey, RSAKey
+
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        fits = {"secp256r1": "ES256", "secp384r1": "ES384"}.get(public_key.curve.name) == alg
+        cls: Any = ECKey
+    elif isinstance(public_key, rsa.RSAPublicKey):
+        fits = alg in ("RS256", "PS256")
+        cls = RSAKey
+    else:
+        return None
+    if not fits:
+        return None
+    return cls.import_key(public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+
+
+@bp.post("/revoke-by-key")
+def revoke_by_key() -> Response:
+    from joserfc import jws
+    from joserfc.errors import JoseError
+
+    raw = _body("application/jose").strip()
+    registry = _jws_registry()
+    try:
+        token = jws.extract_compact(raw, registry=registry)
+        header = dict(token.headers())
+    except (JoseError, ValueError, TypeError, UnicodeError, RecursionError) as exc:
+        raise _bad(f"the body is not a JWS in compact serialisation: {type(exc).__name__}") from None
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in JWS_ALGORITHMS:
+        raise _bad(f"JWS alg {str(alg)[:32]!r} is not accepted: use one of {', '.join(JWS_ALGORITHMS)}")
+    extra = sorted(set(header) - JWS_HEADERS)
+    if extra:
+        raise _bad(f"JWS header parameter(s) not accepted: {', '.join(repr(e)[:40] for e in extra[:5])}; "
+                   "the certificate's key is the only key")
+    payload = _json_object(KEY_REVOKE_FIELDS, tuple(KEY_REVOKE_FIELDS), raw=token.payload, what="the JWS payload")
+    serial = _serial(payload["serial"])
+    reason = _reason(payload["reason"])
+    jti = payload["jti"]
+    if not JTI_RE.fullmatch(jti):
+        raise _bad("jti must be 8-64 characters of A-Z a-z 0-9 _ -")
+    sandbox = state().sandbox
+    with sandbox.transaction() as session:
+        row = repo.get_certificate(session, serial)  # 404 for an unknown serial
+        issuer_id, der = row.issuer_id, row.der
+    key = _jose_key(x509.load_der_x509_certificate(der).public_key(), alg)
+    try:
+        valid = key is not None and jws.validate_compact(token, key, registry=registry)
+    except (JoseError, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise ApiProblem(403, "forbidden", f"the JWS is not signed with the private key of certificate {serial}")
+    now = utcnow()
+    iat = payload["iat"]
+    if abs(int(now.timestamp()) - iat) > IAT_WINDOW.total_seconds():  # int arithmetic: no float overflow
+        raise ApiProblem(403, "forbidden", f"iat is not within {int(IAT_WINDOW.total_seconds() // 60)} minutes of the "
+                                           "server's time; sign a fresh request")
+    actor = KEY_ACTOR + jti
+    with sandbox.transaction() as session:
+        seen = session.execute(select(AuditEvent.seq).where(AuditEvent.actor == actor).limit(1)).first()
+    if seen is not None:
+        raise ApiProblem(409, "replay", f"jti {jti} has been used already (audit event {seen[0]})")
+    result = revocation.revoke(sandbox, serial, reason, actor=actor, issuer_id=issuer_id, now=now)
+    return _revocation_json(result)
+
+
+# --- the description ----------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    from .openapi import document
+
+    return jsonify(document())
+

@@ -25,6 +25,7 @@ from ca_store.models import Certificate, Revocation
 
 from ..core import ocsp as core_ocsp
 from ..core.errors import QTSPError
+from ..core.types import serial_hex
 from ..services import ocsp as ocsp_svc
 from ..services.context import Sandbox, utcnow
 from ..services.generation import Generation
@@ -57,6 +58,7 @@ class OcspSource:
         self.generation = Generation(sandbox.data_dir)
         self._seen_generation = self.generation.value()
         self._cache: dict[bytes, tuple[Answer, float]] = {}
+        self._status_cache: dict[tuple[str, int], tuple[tuple[str, dt.datetime | None, str | None] | None, float]] = {}
         self._issuers: dict[tuple[str, bytes, bytes], ocsp_svc.IssuerEntry] = {}
         self._issuers_loaded = 0.0
         self._lock = threading.Lock()
@@ -79,7 +81,7 @@ class OcspSource:
     def answer(self, der: bytes) -> Answer:
         generation = self.generation.value()
         if generation != self._seen_generation:
-            self._cache = {}
+            self._cache, self._status_cache = {}, {}
             self._seen_generation = generation
         hit = self._cache.get(der)
         if hit is not None and hit[1] > time.monotonic():
@@ -118,30 +120,57 @@ class OcspSource:
                                   hashlib.sha1(row.der).hexdigest())
         return self._sign_on_demand(entry, request)
 
+    def _statuses(self, ca_id: str, serials: list[int]) -> dict[int, tuple[str, dt.datetime | None, str | None] | None]:
+        """(status, revoked_at, reason) per serial, None for never issued; cached until the generation moves."""
+        now = time.monotonic()
+        result: dict[int, tuple[str, dt.datetime | None, str | None] | None] = {}
+        missing = []
+        for serial in serials:
+            hit = self._status_cache.get((ca_id, serial))
+            if hit is not None and hit[1] > now:
+                result[serial] = hit[0]
+            else:
+                missing.append(serial)
+        if missing:
+            wanted = {serial_hex(s): s for s in missing}
+            query = (
+                select(Certificate.serial, Revocation.revoked_at, Revocation.reason)
+                .outerjoin(Revocation, Revocation.certificate_id == Certificate.id)
+                .where(Certificate.issuer_id == ca_id, Certificate.serial.in_(list(wanted)))
+            )
+            with self.sandbox.engine.connect() as conn:
+                rows = {r.serial: r for r in conn.execute(query)}
+            if len(self._status_cache) >= CACHE_LIMIT:
+                self._status_cache = {}
+            for text, serial in wanted.items():
+                row = rows.get(text)
+                if row is None:
+                    value, ttl = None, 60.0  # a serial could still be issued later: re-check within a minute
+                elif row.revoked_at is None:
+                    value, ttl = ("good", None, None), CACHE_TTL
+                else:
+                    revoked_at = row.revoked_at if row.revoked_at.tzinfo else row.revoked_at.replace(tzinfo=dt.timezone.utc)
+                    value, ttl = ("revoked", revoked_at, row.reason), CACHE_TTL
+                self._status_cache[(ca_id, serial)] = (value, now + ttl)
+                result[serial] = value
+        return result
+
     def _sign_on_demand(self, entry: ocsp_svc.IssuerEntry, request: core_ocsp.Request) -> Answer:
         now = self.now()
-        hours = self.sandbox.config.ocsp_validity_hours
-        with self.sandbox.transaction() as session:
-            found = ocsp_svc.certificates_by_serial(session, entry.ca_id, [c.serial for c in request.cert_ids])
-            revocations = {
-                r.certificate_id: r
-                for r in session.execute(
-                    select(Revocation).where(Revocation.certificate_id.in_([c.id for c in found.values()]))
-                ).scalars()
-            }
-            statuses = []
-            for cid in request.cert_ids:
-                cert: Certificate | None = found.get(cid.serial)
-                if cert is None:
-                    this_update, next_update = core_ocsp.validity_window(now, hours)
-                    # Never issued by this CA: "unknown", never "good" (BR 4.9.10).
-                    statuses.append(core_ocsp.SingleStatus(cid, "unknown", this_update, next_update))
-                else:
-                    statuses.append(ocsp_svc.status_of(cert, revocations.get(cert.id), entry, cid, now, hours))
+        this_update, next_update = core_ocsp.validity_window(now, self.sandbox.config.ocsp_validity_hours)
+        known = self._statuses(entry.ca_id, [c.serial for c in request.cert_ids])
+        statuses = []
+        for cid in request.cert_ids:
+            found = known[cid.serial]
+            if found is None:
+                # Never issued by this CA: "unknown", never "good" (BR 4.9.10).
+                statuses.append(core_ocsp.SingleStatus(cid, "unknown", this_update, next_update))
+            else:
+                statuses.append(core_ocsp.SingleStatus(cid, found[0], this_update, next_update, found[1], found[2],
+                                                       entry.archive_cutoff))
         body = core_ocsp.build_response(entry.responder, statuses, now.replace(microsecond=0), request.nonce)
         outcome = statuses[0].status if len(statuses) == 1 else "multi"
-        return Answer(body, outcome, statuses[0].this_update, statuses[0].next_update, False,
-                      hashlib.sha1(body).hexdigest())
+        return Answer(body, outcome, this_update, next_update, False, hashlib.sha1(body).hexdigest())
 
 
 def _http_date(moment: dt.datetime) -> str:

@@ -1,0 +1,76 @@
+"""``qtsp crl generate`` and ``qtsp crl show``."""
+
+from __future__ import annotations
+
+import click
+
+from ca_store import repositories as repo
+from qtsp.core import crl as core_crl
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.types import serial_hex
+from qtsp.services import crl as crl_svc
+from qtsp.services.context import open_sandbox, utcnow
+
+from .output import common, data_dir, emit, table
+
+
+def _record_data(record) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"issuer": record.issuer_id, "kind": "delta" if record.delta_base is not None else "full",
+            "number": record.number, "delta_base": record.delta_base, "entries": record.entries,
+            "this_update": record.this_update.isoformat(), "next_update": record.next_update.isoformat(),
+            "bytes": len(record.der)}
+
+
+@click.group()
+def crl() -> None:
+    """CRLs (per issuing CA) and the root's ARL."""
+
+
+@crl.command("generate")
+@click.option("--ca", "ca_id", help="CA id (default: every CA)")
+@click.option("--delta", is_flag=True, help="a delta CRL against the newest full CRL")
+@common
+def crl_generate(ca_id: str | None, delta: bool) -> None:
+    """Build, sign and store a new CRL now."""
+    sb = open_sandbox(data_dir())
+    if ca_id is None:
+        with sb.transaction() as session:
+            ids = [ca.id for ca in repo.list_cas(session)]
+    else:
+        ids = [ca_id]
+    now = utcnow()
+    rows = [_record_data(crl_svc.generate(sb, issuer, now, delta=delta)) for issuer in ids]
+    emit(rows, lambda: table(
+        [[r["issuer"], r["kind"], str(r["number"]), str(r["entries"]), str(r["this_update"])[:19],
+          str(r["next_update"])[:19]] for r in rows],
+        ["CA", "KIND", "NUMBER", "ENTRIES", "THIS UPDATE", "NEXT UPDATE"]))
+
+
+@crl.command("show")
+@click.option("--ca", "ca_id", required=True, help="CA id")
+@click.option("--delta", is_flag=True, help="the newest delta CRL instead of the full one")
+@click.option("--entries", "list_entries", is_flag=True, help="also list the revoked serials")
+@common
+def crl_show(ca_id: str, delta: bool, list_entries: bool) -> None:
+    """The newest CRL of a CA: number, thisUpdate, nextUpdate, entries."""
+    sb = open_sandbox(data_dir())
+    with sb.transaction() as session:
+        repo.get_ca(session, ca_id)
+        record = crl_svc.latest(session, ca_id, delta=delta)
+    if record is None:
+        raise QTSPError(Kind.NOT_FOUND, f"no {'delta ' if delta else ''}CRL for {ca_id} yet: run 'qtsp crl generate --ca {ca_id}'")
+    data = _record_data(record)
+    if list_entries:
+        data["revoked"] = [{"serial": serial_hex(s), "reason": r} for s, r in core_crl.entry_reasons(record.der).items()]
+
+    def text() -> str:
+        lines = [f"{data['kind']} CRL of {ca_id}",
+                 f"  number       {record.number}" + (f" (delta of {record.delta_base})" if record.delta_base is not None else ""),
+                 f"  thisUpdate   {record.this_update:%Y-%m-%d %H:%M:%S}Z",
+                 f"  nextUpdate   {record.next_update:%Y-%m-%d %H:%M:%S}Z",
+                 f"  entries      {record.entries}"]
+        if list_entries:
+            lines.append(table([[e["serial"], e["reason"]] for e in data["revoked"]], ["SERIAL", "REASON"]))  # type: ignore[union-attr]
+        return "\n".join(lines)
+
+    emit(data, text)

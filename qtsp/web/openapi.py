@@ -1,0 +1,255 @@
+"""The OpenAPI 3.1 description of /api/v1, served at GET /api/v1/openapi.json.
+
+Paths are relative to the server URL ``/api/v1``. Limits, reasons and algorithms come from the
+modules that enforce them, so the description cannot drift from the checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.keys import MAX_CSR_BYTES
+from ..services import issuance, tokens
+from ..services.revocation import REASON_CHOICES
+
+SERVER = "/api/v1"
+
+
+def _problem_response(description: str, *, challenge: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if challenge:
+        response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"},
+                                                    "description": 'Bearer realm="qtsp-api"[, error="..."]'}}
+    return response
+
+
+def _json(ref: str, description: str, **extra: Any) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+            **extra}
+
+
+def _errors(*statuses: int, authenticated: bool = True) -> dict[str, Any]:
+    texts = {
+        400: "malformed request: bad JSON, wrong types, unknown fields, bad serial",
+        401: "missing, invalid or revoked API token",
+        403: "the token's role may not use this endpoint",
+        404: "no such certificate",
+        409: "conflict: the certificate is already revoked",
+        413: "request body too large",
+        415: "wrong Content-Type",
+        422: "refused by policy or by the linter",
+        503: "the store or the CA key is unavailable",
+    }
+    out = {str(s): _problem_response(texts[s], challenge=s in (401, 403) and authenticated) for s in statuses}
+    return out
+
+
+SERIAL_PARAMETER = {
+    "name": "serial", "in": "path", "required": True,
+    "description": "certificate serial number in hex, as openssl prints it (colons and 0x allowed)",
+    "schema": {"type": "string", "maxLength": 128, "examples": ["4F1A2B3C4D5E6F70"]},
+}
+
+
+def document() -> dict[str, Any]:
+    from .api import DEFAULT_LIMIT, IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_LIMIT, MAX_OFFSET, STATUSES
+
+    bearer = [{"bearerAuth": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "qtsp sandbox QTSP API",
+            "version": "1",
+            "description": (
+                "Issue, look up and revoke PSD2 QWACs and QSealCs in the sandbox. Every operation needs an API token "
+                "(Authorization: Bearer qtsp_...) unless marked otherwise: operator tokens may do everything, "
+                "auditor tokens may only read. Tokens are made with 'qtsp tokens create'. Errors are RFC 9457 "
+                "problem+json."
+            ),
+        },
+        "servers": [{"url": SERVER}],
+        "security": bearer,
+        "paths": {
+            "/certificates": {
+                "post": {
+                    "operationId": "issueCertificate",
+                    "summary": "Issue a QWAC or QSealC from a CSR (operator)",
+                    "description": "The key stays with the subscriber: only a PKCS#10 CSR is accepted, never key generation.",
+                    "security": bearer,
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/IssueRequest"}}}},
+                    "responses": {
+                        "201": _json("IssuedCertificate", "issued", headers={
+                            "Location": {"schema": {"type": "string"}, "description": "the certificate's URL"}}),
+                        **_errors(400, 401, 403, 413, 415, 422, 503),
+                    },
+                },
+                "get": {
+                    "operationId": "listCertificates",
+                    "summary": "List or search issued certificates, newest first (operator, auditor)",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "org_id", "in": "query", "schema": {"type": "string", "maxLength": 128}},
+                        {"name": "profile", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+                        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+                        {"name": "offset", "in": "query",
+                         "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}},
+                    ],
+                    "responses": {"200": _json("CertificateList", "a page of certificates"), **_errors(400, 401, 403)},
+                },
+            },
+            "/certificates/{serial}": {
+                "get": {
+                    "operationId": "getCertificate",
+                    "summary": "One certificate, with its PEM (operator, auditor)",
+                    "security": bearer,
+                    "parameters": [SERIAL_PARAMETER],
+                    "responses": {"200": _json("CertificateDetail", "the certificate"), **_errors(400, 401, 403, 404)},
+                },
+            },
+            "/certificates/{serial}/revoke": {
+                "post": {
+                    "operationId": "revokeCertificate",
+                    "summary": "Revoke a certificate (operator)",
+                    "description": ("OCSP says revoked before this returns; the CRL follows. A revoked certificate's "
+                                    "reason may only be changed to key-compromise; anything else is 409."),
+                    "security": bearer,
+                    "parameters": [SERIAL_PARAMETER],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/RevokeRequest"}}}},
+                    "responses": {"200": _json("Revocation", "revoked"), **_errors(400, 401, 403, 404, 409, 413, 415, 503)},
+                },
+            },
+            "/revoke-by-key": {
+                "post": {
+                    "operationId": "revokeByKey",
+                    "summary": "Revoke a certificate by proving possession of its private key (no token)",
+                    "description": (
+                        "Like ACME revocation signed with the certificate key: the body is a JWS in compact "
+                        f"serialisation, signed with the certificate's own private key ({', '.join(JWS_ALGORITHMS)}; "
+                        "'none' and HMAC are refused; header parameters other than alg, typ and kid are refused), "
+                        "whose payload is a RevokeByKeyPayload. iat must be within "
+                        f"{int(IAT_WINDOW.total_seconds() // 60)} minutes of the server's clock; a jti is accepted once."
+                    ),
+                    "security": [],
+                    "requestBody": {"required": True, "content": {"application/jose": {
+                        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+                                   "description": "compact JWS; payload: RevokeByKeyPayload"}}}},
+                    "responses": {
+                        "200": _json("Revocation", "revoked"),
+                        **_errors(400, 404, 413, 415, 503, authenticated=False),
+                        "403": _problem_response("not signed with the certificate's key, or iat outside the window"),
+                        "409": _problem_response("jti replayed, or the certificate is already revoked"),
+                    },
+                },
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document (no token)",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3.1 document",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
+                },
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "qtsp_<43 base64url characters>",
+                               "description": f"roles: {', '.join(tokens.ROLES)}"},
+            },
+            "schemas": {
+                "Problem": {
+                    "type": "object", "description": "RFC 9457 problem details",
+                    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                                   "status": {"type": "integer"}, "detail": {"type": "string"},
+                                   "findings": {"type": "array", "items": {"type": "string"}}},
+                    "required": ["type", "title", "status", "detail"],
+                },
+                "IssueRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["kind", "org_id", "csr"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": list(KINDS)},
+                        "org_id": {"type": "string", "maxLength": 128, "examples": ["PSDBE-NBB-0123456789"],
+                                   "description": "the PSP's organizationIdentifier; it must be in the NCA register"},
+                        "csr": {"type": "string", "maxLength": MAX_CSR_BYTES, "description": "PKCS#10 request, PEM"},
+                        "domains": {"type": "array", "maxItems": issuance.MAX_DOMAINS, "items": {"type": "string"},
+                                    "description": "DNS names; at least one for a QWAC, none for a QSealC"},
+                        "roles": {"description": "narrows the register's roles",
+                                  "oneOf": [{"type": "string", "examples": ["PSP_AI,PSP_PI"]},
+                                            {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                                            {"type": "null"}]},
+                        "qscd": {"type": "boolean", "default": False, "description": "QSealC only: key in a QSCD"},
+                        "browser": {"type": "boolean", "default": False, "description": "QWAC only: serverAuth only"},
+                    },
+                },
+                "IssuedCertificate": {
+                    "type": "object",
+                    "required": ["serial", "issuer", "certificate", "chain", "not_before", "not_after"],
+                    "properties": {
+                        "serial": {"type": "string"}, "issuer": {"type": "string"}, "subject": {"type": "string"},
+                        "certificate": {"type": "string", "description": "PEM"},
+                        "chain": {"type": "array", "items": {"type": "string"}, "description": "issuing CA, then root (PEM)"},
+                        "not_before": {"type": "string", "format": "date-time"},
+                        "not_after": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "CertificateSummary": {
+                    "type": "object",
+                    "properties": {
+                        "serial": {"type": "string"}, "issuer": {"type": "string"}, "profile": {"type": "string"},
+                        "subject": {"type": "string"}, "org_id": {"type": ["string", "null"]},
+                        "nca_id": {"type": ["string", "null"]},
+                        "roles": {"type": "array", "items": {"type": "string"}},
+                        "dns_names": {"type": "array", "items": {"type": "string"}},
+                        "not_before": {"type": "string", "format": "date-time"},
+                        "not_after": {"type": "string", "format": "date-time"},
+                        "status": {"type": "string", "enum": list(STATUSES)},
+                        "sha256": {"type": "string"},
+                        "revocation": {"oneOf": [{"type": "null"}, {
+                            "type": "object", "properties": {"reason": {"type": "string", "enum": list(REASON_CHOICES)},
+                                                             "revoked_at": {"type": "string", "format": "date-time"}}}]},
+                    },
+                },
+                "CertificateDetail": {
+                    "allOf": [{"$ref": "#/components/schemas/CertificateSummary"},
+                              {"type": "object", "properties": {"certificate": {"type": "string", "description": "PEM"}}}],
+                },
+                "CertificateList": {
+                    "type": "object",
+                    "properties": {
+                        "certificates": {"type": "array", "items": {"$ref": "#/components/schemas/CertificateSummary"}},
+                        "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                        "next_offset": {"type": ["integer", "null"]},
+                    },
+                },
+                "RevokeRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "enum": list(REASON_CHOICES)}},
+                },
+                "RevokeByKeyPayload": {
+                    "type": "object", "additionalProperties": False, "required": ["serial", "reason", "iat", "jti"],
+                    "properties": {
+                        "serial": {"type": "string", "description": "hex"},
+                        "reason": {"type": "string", "enum": list(REASON_CHOICES)},
+                        "iat": {"type": "integer", "description": "Unix seconds"},
+                        "jti": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                    },
+                },
+                "Revocation": {
+                    "type": "object", "required": ["serial", "reason", "revoked_at"],
+                    "properties": {
+                        "serial": {"type": "string"}, "issuer": {"type": "string"},
+                        "reason": {"type": "string", "enum": list(REASON_CHOICES)},
+                        "revoked_at": {"type": "string", "format": "date-time"},
+                        "reason_changed_from": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    }
