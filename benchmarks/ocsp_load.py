@@ -4,7 +4,7 @@
 
 Starts on loopback, in one run: (a) `qtsp serve`, (b) `openssl ocsp` over the same CA, responder
 key and an index of the same certificates, (c) a bare WSGI app returning a constant OCSP response
-under the same gunicorn settings. Loads each with wrk (Debian package `wrk`) for GET and POST of
+under the same WSGI server and settings. Loads each with wrk (Debian package `wrk`) for GET and POST of
 pre-signed responses and POST with a fresh nonce per request; prints requests/s, p50, p99 and the
 ratios. Then: revocation-to-OCSP latency, and CRL generation time for 100,000 revoked entries.
 """
@@ -200,6 +200,8 @@ def main() -> None:
                 for c in good]
         nonce_bodies = [with_nonce(sha1[i % len(sha1)], i + 1) for i in range(2000)]
         get_paths = ["/ocsp/" + urllib.request.quote(base64.b64encode(b).decode(), safe="") for b in sha1]
+        # openssl ocsp takes GET requests at its root ("/<base64>"), qtsp at its AIA path ("/ocsp/<base64>").
+        openssl_get = wrk_script(tmp / "get-openssl.lua", "GET", None, [p[len("/ocsp"):] for p in get_paths])
         scripts = {
             "GET": wrk_script(tmp / "get.lua", "GET", None, get_paths),
             "POST": wrk_script(tmp / "post.lua", "POST", sha1, None),
@@ -224,7 +226,8 @@ def main() -> None:
                    "-nmin", "600"] + (["-multi", str(args.openssl_multi)] if args.openssl_multi > 1 else [])
             with process(cmd, tmp / f"openssl-{name}.log"):
                 wait_port(oport)
-                results["openssl"][name] = run_wrk(f"http://127.0.0.1:{oport}", scripts[name], args.duration, args.connections)
+                script = openssl_get if name == "GET" else scripts[name]
+                results["openssl"][name] = run_wrk(f"http://127.0.0.1:{oport}", script, args.duration, args.connections)
 
         (tmp / "ceiling.py").write_text(CEILING_APP)
         body_holder = tmp / "body.der"
@@ -235,9 +238,11 @@ def main() -> None:
             body_holder.write_bytes(urllib.request.urlopen(req, timeout=5).read())
         cport = free_port()
         env = dict(os.environ, QTSP_BENCH_BODY=str(body_holder), PYTHONPATH=str(tmp))
-        gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{cport}", "--workers", str(args.workers),
-                    "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30", "ceiling:app"]
-        with process(gunicorn, tmp / "ceiling.log", env):
+        # The ceiling runs under the same WSGI server and settings as `qtsp serve` (granian, N workers, 4 threads).
+        granian = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port",
+                   str(cport), "--workers", str(args.workers), "--blocking-threads", "4", "--backlog", "2048",
+                   "--no-access-log", "ceiling:app"]
+        with process(granian, tmp / "ceiling.log", env):
             wait_http(f"http://127.0.0.1:{cport}/")
             for name, script in scripts.items():
                 results["ceiling"][name] = run_wrk(f"http://127.0.0.1:{cport}", script, args.duration, args.connections)
