@@ -23,8 +23,14 @@ CRL_GENERATION = Histogram("qtsp_crl_generation_seconds", "Time to build, sign a
                            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 
 
+_ocsp_children: dict[tuple[str, str], object] = {}
+
+
 def ocsp_request(method: str, outcome: str) -> None:
-    OCSP_REQUESTS.labels(method, outcome).inc()
+    child = _ocsp_children.get((method, outcome))
+    if child is None:
+        child = _ocsp_children[(method, outcome)] = OCSP_REQUESTS.labels(method, outcome)
+    child.inc()  # type: ignore[attr-defined]
 
 
 def http_request(endpoint: str, outcome: int | str) -> None:
