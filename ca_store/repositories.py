@@ -198,7 +198,11 @@ def list_psps(session: Session) -> Sequence[PSPAuthorisation]:
 
 def mark_crl_dirty(session: Session, issuer_id: str, at: dt.datetime) -> None:
     """The issuer's CRL is behind: the scheduler regenerates it (debounced) and clears this."""
-    state = session.get(PublicationState, issuer_id)
+    # Locked: a CRL generator holds this row while it builds, so a revocation either lands before
+    # (and is on that CRL) or after (and re-marks the issuer dirty once the generator clears it).
+    state = session.execute(
+        select(PublicationState).where(PublicationState.issuer_id == issuer_id).with_for_update()
+    ).scalar_one_or_none()
     if state is None:
         session.add(PublicationState(issuer_id=issuer_id, crl_dirty_since=at))
     elif state.crl_dirty_since is None:

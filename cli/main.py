@@ -7,7 +7,9 @@ import click
 from .commands_ca import audit, ca, certs, init, sandbox
 from .commands_issue import issue
 from .commands_register import register
+from .commands_crl import crl
 from .commands_serve import revoke, scheduler_cmd, serve
+from .commands_tokens import tokens
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +18,7 @@ def cli() -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
 
 
-for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke):
+for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens):
     cli.add_command(command)
 
 
