@@ -16,14 +16,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 venv: $(VENV)/.installed
 
+PORT ?= 8080
+
 run: venv
-	$(BIN)/qtsp sandbox --data-dir $(DATA_DIR)
+	$(BIN)/qtsp sandbox --data-dir $(DATA_DIR) --port $(PORT)
+	$(BIN)/qtsp serve --data-dir $(DATA_DIR) --port $(PORT)
 
 test: venv
 	$(BIN)/python -m pytest -q
 
 bench: venv
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/issuance.py
+	$(BIN)/python benchmarks/ocsp_load.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,17 +46,37 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
+    if engine is not None:
+        cfg.attributes["engine"] = engine
     return cfg
+
+
+_migrate_lock = threading.Lock()  # alembic's context proxy is process-global, not thread-safe
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def ensure_current(engine: Engine) -> None:
+    """Migrate only when the database is behind (the common case costs one query)."""
+    if current_revision(engine) != head_revision():
+        migrate(engine)
 
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     try:
-        command.upgrade(alembic_config(engine), "head")
+        with _migrate_lock:
+            command.upgrade(alembic_config(engine), "head")
     except CommandError as exc:  # e.g. a database stamped by a newer qtsp
         raise QTSPError(Kind.STORAGE, f"cannot migrate the database: {exc}") from None
     except SQLAlchemyError as exc:

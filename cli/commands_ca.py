@@ -125,8 +125,10 @@ def audit_verify() -> None:
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="samples directory (default DATA_DIR/samples)")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="where `qtsp serve` will listen")
 @common
-def sandbox(out: Path | None) -> None:
+def sandbox(out: Path | None, port: int) -> None:
     """Set up a ready-to-use sandbox: init if absent, a sample PSP, a sample QWAC and QSealC."""
     result = sample.ensure_sandbox(data_dir(), out)
+    result["service"] = f"http://127.0.0.1:{port}"
     emit(result, lambda: sample.describe(result))

@@ -24,8 +24,8 @@ from .services.context import Sandbox, open_sandbox, utcnow
 
 log = logging.getLogger("qtsp.scheduler")
 LEASE_NAME = "scheduler"
-LEASE_SECONDS = 15.0
-RENEW_SECONDS = 5.0
+LEASE_SECONDS = float(os.environ.get("QTSP_SCHEDULER_LEASE_SECONDS", "15"))
+RENEW_SECONDS = LEASE_SECONDS / 3
 
 _sandboxes: dict[str, Sandbox] = {}
 
@@ -41,19 +41,28 @@ def _sandbox(data_dir: str) -> Sandbox:
 def job_refresh_ocsp(data_dir: str) -> int:
     from .services import ocsp
 
-    return ocsp.refresh_due(_sandbox(data_dir), utcnow())
+    count = ocsp.refresh_due(_sandbox(data_dir), utcnow())
+    if count:
+        log.info("re-signed %d OCSP responses", count)
+    return count
 
 
 def job_publish_dirty_crls(data_dir: str) -> int:
     from .services import crl
 
-    return crl.regenerate_dirty(_sandbox(data_dir), utcnow())
+    count = crl.regenerate_dirty(_sandbox(data_dir), utcnow())
+    if count:
+        log.info("published %d CRLs after revocations", count)
+    return count
 
 
 def job_refresh_crls(data_dir: str) -> int:
     from .services import crl
 
-    return crl.regenerate_due(_sandbox(data_dir), utcnow())
+    count = crl.regenerate_due(_sandbox(data_dir), utcnow())
+    if count:
+        log.info("refreshed %d CRLs before nextUpdate", count)
+    return count
 
 
 JOBS = (

@@ -67,5 +67,5 @@ def open_sandbox(data_dir: Path) -> Sandbox:
         raise QTSPError(Kind.STORAGE, f"cannot reach the database: {type(exc).__name__}") from None
     if not initialised:
         raise QTSPError(Kind.NOT_FOUND, f"the database for {data_dir} has no sandbox: run 'qtsp init'")
-    db.migrate(engine)
+    db.ensure_current(engine)
     return Sandbox(data_dir, cfg, engine)

@@ -53,4 +53,17 @@ def describe(result: dict[str, Any]) -> str:
     lines.append(f"  inspect:  openssl x509 -in {result['samples']['qwac']['dir']}/cert.pem -noout -text")
     lines.append(f"  verify:   openssl verify -CAfile {result['ca_dir']}/root.pem -untrusted "
                  f"{result['ca_dir']}/qwac-ca.pem {result['samples']['qwac']['dir']}/cert.pem")
+    service = result.get("service")
+    if service:
+        qwac = result["samples"]["qwac"]["dir"]
+        lines += [
+            f"service (starting next) on {service}:",
+            f"  OCSP:     openssl ocsp -issuer {result['ca_dir']}/qwac-ca.pem -cert {qwac}/cert.pem -url {service}/ocsp "
+            f"-CAfile {result['ca_dir']}/root.pem -resp_text",
+            f"  CRLs:     curl -o qwac-ca.crl {service}/crl/qwac-ca.crl   (also qseal-ca.crl, root.crl, <ca>-delta.crl)",
+            f"  AIA:      {service}/ca/{{root,qwac-ca,qseal-ca}}.der   chain: {service}/ca/qwac-ca-chain.pem",
+            f"  API:      {service}/api/v1/openapi.json   (tokens: qtsp tokens create --name ci --role operator)",
+            f"  health:   {service}/healthz   metrics: {service}/metrics",
+            "  revoke:   qtsp revoke SERIAL --reason key-compromise --data-dir " + result["data_dir"],
+        ]
     return "\n".join(lines)
