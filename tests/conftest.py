@@ -22,6 +22,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def pg_cluster():  # type: ignore[no-untyped-def]
+    """One throwaway PostgreSQL cluster per test session (tests/pg.py), on a free loopback port."""
+    from pg import PostgresCluster
+
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
 def _sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One initialised sandbox per session (CA keys are slow to make); tests copy it."""
     data_dir = tmp_path_factory.mktemp("template") / "qtsp-data"

@@ -56,12 +56,6 @@ def _head_revision() -> str:
 # --- fixtures ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PostgresCluster]:
-    with PostgresCluster() as cluster:
-        yield cluster
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database: a SQLite file in tmp_path, or a new database on the session's cluster."""
