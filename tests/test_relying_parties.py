@@ -220,10 +220,13 @@ def _delta_crls(dep: Deployment, *certs: Qwac) -> list[bytes]:
     return deltas
 
 
-def _pyhanko_validate(dep: Deployment, qwac: Qwac):  # type: ignore[no-untyped-def]
+def _pyhanko_validate(dep: Deployment, qwac: Qwac, *, crl_only: bool = False):  # type: ignore[no-untyped-def]
+    """revocation_mode="hard-fail" (OCSP or CRL, whichever the certificate declares, must answer);
+    ``crl_only``: an ETSI TS 119 172 policy that checks CRLs on every certificate of the path."""
     from asn1crypto import x509 as ax
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
     from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+    from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
     def load(path: Path) -> ax.Certificate:
         return ax.Certificate.load(x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(serialization.Encoding.DER))
@@ -231,6 +234,8 @@ def _pyhanko_validate(dep: Deployment, qwac: Qwac):  # type: ignore[no-untyped-d
     issuing_ca = Qwac(x509.load_pem_x509_certificate(dep.issuing_ca.read_bytes()), dep.issuing_ca)
     context = ValidationContext(trust_roots=[load(dep.root)], other_certs=[load(dep.issuing_ca)], allow_fetching=True,
                                 crls=_delta_crls(dep, qwac, issuing_ca), revocation_mode="hard-fail",
+                                revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy(
+                                    RevocationCheckingRule.CRL_REQUIRED, RevocationCheckingRule.CRL_REQUIRED)) if crl_only else None,
                                 fetcher_backend=RequestsFetcherBackend(per_request_timeout=10))
     validator = CertificateValidator(load(qwac.path), validation_context=context)
     return asyncio.run(validator.async_validate_usage({"digital_signature"}))
@@ -240,17 +245,21 @@ def test_pyhanko_certvalidator_hard_fail(deployment: Deployment, tmp_path: Path,
     from pyhanko_certvalidator.errors import RevokedError
 
     qwac = _issue(deployment, tmp_path, "pyhanko")
-    path = _pyhanko_validate(deployment, qwac)  # raises (with pyhanko's reason) if anything is missing
-    assert path.leaf.serial_number == qwac.cert.serial_number and path.pkix_len == 2
-    assert loopback_dns, "pyhanko fetched nothing: the hard-fail check was not exercised"
+    for crl_only in (False, True):
+        loopback_dns.clear()
+        path = _pyhanko_validate(deployment, qwac, crl_only=crl_only)  # raises, with pyhanko's reason, if anything is missing
+        assert path.leaf.serial_number == qwac.cert.serial_number and path.pkix_len == 2
+        assert loopback_dns, "pyhanko fetched nothing: the revocation check was not exercised"
 
     _revoke_and_publish(deployment, qwac)
-    loopback_dns.clear()
-    with pytest.raises(RevokedError) as err:
-        _pyhanko_validate(deployment, qwac)
-    assert err.value.reason.native == "key_compromise", str(err.value)
-    assert "was revoked" in str(err.value) and loopback_dns
-    print(f"pyhanko-certvalidator: {err.value}")
+    for crl_only, source in ((False, "OCSP response"), (True, "CRL")):
+        loopback_dns.clear()
+        with pytest.raises(RevokedError) as err:
+            _pyhanko_validate(deployment, qwac, crl_only=crl_only)
+        assert err.value.reason.native == "key_compromise", str(err.value)
+        assert str(err.value).startswith(f"{source} indicates the end-entity certificate was revoked"), str(err.value)
+        assert loopback_dns
+        print(f"pyhanko-certvalidator ({'CRLs only' if crl_only else 'hard-fail'}): {err.value}")
 
 
 # --- Java 17 PKIX ----------------------------------------------------------------------------
@@ -343,6 +352,14 @@ def test_pkilint_on_what_the_server_publishes(deployment: Deployment, tmp_path: 
     assert entry is not None
     result = _run([str(lint_crl), "lint", "-t", "CRL", "-p", "BR", "-s", "ERROR", str(crl_path)])
     assert result.returncode == 0, result.stdout + result.stderr
+    # and the rest of what a relying party downloads: the delta it names, the root's ARL and its delta
+    issuing_ca = Qwac(x509.load_pem_x509_certificate(deployment.issuing_ca.read_bytes()), deployment.issuing_ca)
+    for kind, url in (("CRL", published.extensions.get_extension_for_class(x509.FreshestCRL).value[0].full_name[0].value),
+                      ("ARL", issuing_ca.crl_url()), ("ARL", deployment.base + "/crl/root-delta.crl")):
+        path = tmp_path / url.rsplit("/", 1)[1]
+        path.write_bytes(_fetch(deployment, url))
+        result = _run([str(lint_crl), "lint", "-t", kind, "-p", "BR", "-s", "ERROR", str(path)])
+        assert result.returncode == 0, f"{url}: {result.stdout}{result.stderr}"
 
     issuer = x509.load_pem_x509_certificate(deployment.issuing_ca.read_bytes())
     request = ocsp.OCSPRequestBuilder().add_certificate(qwac.cert, issuer, hashes.SHA1()).build()

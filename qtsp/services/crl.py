@@ -130,7 +130,9 @@ class _Generator:
             this_update=this_update,
             next_update=next_update,
             delta_base=delta_base,
-            freshest_crl_url=None if delta_base is not None else delta_url(self.sandbox, self.ca.id),
+            # Deltas are announced on issuing-CA CRLs only: the root's ARL changes a few times in its
+            # life, and an announced delta that certificates do not name trips pyhanko-certvalidator.
+            freshest_crl_url=None if delta_base is not None or self.ca.parent_id is None else delta_url(self.sandbox, self.ca.id),
             expired_certs_on_crl=self.ca.not_before if is_qualified_issuing_ca(self.ca) else None,
         )
         der = core_crl.build_crl(self.ca.cert_der, self.signer, params, entries)
@@ -173,7 +175,7 @@ class _Generator:
 def _observe(seconds: float) -> None:
     # qtsp.web's package imports Flask (create_app); import it only when a CRL is made.
     try:
-        from ..web.metrics import CRL_GENERATION
+        from ..metrics import CRL_GENERATION
     except ImportError:  # a deployment without the web extras still publishes CRLs
         return
     CRL_GENERATION.observe(seconds)

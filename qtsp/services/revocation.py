@@ -7,12 +7,14 @@ re-signed OCSP responses, so OCSP says "revoked" before anyone is told it is don
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from ca_store import repositories as repo
 from ca_store.models import Revocation
 
 from ..core.errors import Kind, QTSPError
+from ..metrics import REVOCATION_TO_PUBLICATION
 from ..core.ocsp import REASONS
 from ..core.types import parse_serial, serial_hex
 from . import ocsp as ocsp_svc
@@ -43,6 +45,7 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
     except ValueError as exc:
         raise QTSPError(Kind.MALFORMED, str(exc)) from None
     now = now or utcnow()
+    received = time.perf_counter()
     with sandbox.transaction() as session:
         cert = repo.get_certificate_for_update(session, serial, issuer_id)
         if allowed_org_nca is not None and cert.nca_id != allowed_org_nca:
@@ -71,4 +74,5 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
                                                    "revoked_at": revoked_at.isoformat()})
         issuer = cert.issuer_id
     Generation(sandbox.data_dir).bump()  # every OCSP worker drops its cache before we acknowledge
+    REVOCATION_TO_PUBLICATION.observe(time.perf_counter() - received)
     return RevocationResult(serial, issuer, reason, revoked_at, changed_from)

@@ -10,7 +10,7 @@ from flask import Flask, Response
 
 from ..core.errors import QTSPError
 from ..services.context import open_sandbox
-from . import errors
+from . import errors, metrics
 from .ocsp import OcspFastPath, OcspSource
 from .state import WebState
 
@@ -24,7 +24,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     data_dir = Path(config.pop("data_dir", None) or resolve_data_dir(None))
     sandbox = open_sandbox(data_dir)
     app = Flask("qtsp")
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(config)
     app.extensions["qtsp"] = WebState(sandbox, config)
 
@@ -38,6 +39,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(crl_bp)
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        from flask import request
+
+        if not request.path.startswith("/api/v1"):  # the API blueprint counts its own
+            metrics.http_request(request.endpoint or "unmatched", response.status_code)
+        return response
 
     @app.errorhandler(QTSPError)
     def _qtsp_error(exc: QTSPError) -> Response:
