@@ -22,10 +22,12 @@ from .output import common, data_dir, emit, table
 @click.option("--key-type", type=click.Choice(CA_KEY_TYPES), help="CA key type (default from the config: ecdsa-p384)")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="TOML configuration to use (copied into the data dir)")
+@click.option("--keystore", type=click.Choice(["file", "vault"]), help="where CA and OCSP keys live (default: file; "
+              "vault: Transit at $QTSP_VAULT_ADDR with $QTSP_VAULT_TOKEN or AppRole)")
 @common
-def init(key_type: str | None, config_file: Path | None) -> None:
+def init(key_type: str | None, config_file: Path | None, keystore: str | None) -> None:
     """Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."""
-    sb = hierarchy.init_sandbox(data_dir(), key_type=key_type, config_file=config_file)
+    sb = hierarchy.init_sandbox(data_dir(), key_type=key_type, config_file=config_file, keystore=keystore)
     _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
 
 

@@ -7,6 +7,7 @@ are written there so an operator can see and edit them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -40,7 +41,8 @@ class Config:
     # internal-name check passes; set your own host for anything shared.
     base_url: str = "http://qtsp.localtest.me:8080"
     pds: tuple[tuple[str, str], ...] = (("https://qtsp.localtest.me/pds/pds-en.pdf", "en"),)
-    key_backend: str = "file"
+    key_backend: str = "file"  # file | vault-transit
+    vault_key_prefix: str = "qtsp-"  # Transit key names: <prefix><ca id>; init makes it unique per sandbox
     ca_key_type: str = "ecdsa-p384"
     ocsp_key_type: str = "ecdsa-p256"
     root: CAConfig = CAConfig("qtsp Sandbox Root CA", 20 * 365)
@@ -54,6 +56,9 @@ class Config:
     crl_validity_hours: int = 7 * 24
     arl_validity_days: int = 365
     crl_debounce_seconds: float = 2.0
+    # Rotation policies (executed by the scheduler and by `qtsp keys rotate`): 0 turns one off.
+    ocsp_key_rotation_days: int = 7
+    ca_rollover_days: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,6 +71,12 @@ class Config:
                 f"base_url must be a plain http://host[:port] URL (BR 7.1.2.7.7: AIA and CRL over http): {self.base_url!r}",
             )
         check_pds(self.pds)
+        if self.key_backend not in ("file", "vault-transit"):
+            raise QTSPError(Kind.MALFORMED, f"key_backend must be file or vault-transit, not {self.key_backend!r}")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,31}", self.vault_key_prefix):
+            raise QTSPError(Kind.MALFORMED, "vault_key_prefix: lower-case letters, digits, '.', '_', '-' (1-32)")
+        if not 0 <= self.ocsp_key_rotation_days <= 365 or not 0 <= self.ca_rollover_days <= 20 * 365:
+            raise QTSPError(Kind.POLICY, "rotation periods: ocsp_key_rotation_days 0-365, ca_rollover_days 0-7300")
         if self.ca_key_type not in CA_KEY_TYPES:
             raise QTSPError(Kind.POLICY, f"ca_key_type must be one of {', '.join(CA_KEY_TYPES)}")
         for name in ("ocsp_key_type", "subscriber_key_type"):

@@ -95,8 +95,9 @@ _worker: dict[str, Any] = {}
 
 def _worker_init() -> None:
     """Runs in each forked worker: load the CA Signers once (the jobs came with the fork)."""
-    from ..signers import backend_for
+    from ..signers import backend_for, vault
 
+    vault._instance = None  # never share the parent's HTTP connections across fork
     data_dir = Path(_worker["data_dir"])
     _worker["signers"] = {ca_id: backend_for(ref, data_dir).signer(ref) for ca_id, ref in _worker["key_refs"].items()}
     _worker["issuers"] = {ca_id: issuer_info(_worker["config"], ca_id, x509.load_der_x509_certificate(ca.cert_der))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,12 +74,23 @@ def _qtsp_subject(cfg: config_mod.Config, common_name: str) -> x509.Name:
     return builder.subject_name(profiles.SubjectShape.CA, data)
 
 
-def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Path | None = None) -> Sandbox:
+def key_label(cfg: config_mod.Config, name: str) -> str:
+    """File keys are numbered per rotation (root-1, root-2); Transit keys carry versions instead,
+    under a per-sandbox prefix so that two sandboxes can share one Vault."""
+    return f"{cfg.vault_key_prefix}{name}" if cfg.key_backend == "vault-transit" else f"{name}-1"
+
+
+def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Path | None = None,
+                 keystore: str | None = None) -> Sandbox:
     """Create the hierarchy. Refuses, changing nothing, if a sandbox is already there."""
     check_writable(data_dir)
     cfg = config_mod.load(config_file) if config_file else config_mod.Config()
     if key_type:
         cfg = replace(cfg, ca_key_type=key_type)  # validated again by __post_init__
+    if keystore:
+        cfg = replace(cfg, key_backend={"file": "file", "vault": "vault-transit"}.get(keystore, keystore))
+    if cfg.key_backend == "vault-transit" and cfg.vault_key_prefix == config_mod.Config.vault_key_prefix:
+        cfg = replace(cfg, vault_key_prefix=f"qtsp-{secrets.token_hex(4)}-")
     cfg_path = data_dir / config_mod.CONFIG_NAME
     if cfg_path.exists() or (data_dir / "keys").exists():
         raise QTSPError(Kind.CONFLICT, f"{data_dir} already holds a sandbox; refusing to overwrite it")
@@ -105,6 +117,8 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
     try:
         db.migrate(engine)
         sandbox = Sandbox(data_dir, cfg, engine)
+        if cfg.key_backend == "vault-transit":
+            sandbox.backend().ensure_mount()  # type: ignore[attr-defined]
         # Everything that can fail on disk happens before the one commit that makes the sandbox real.
         commit = _create_hierarchy(sandbox, utcnow())
         cfg_path.write_text(config_mod.render(cfg))
@@ -132,7 +146,7 @@ def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
     certs: dict[str, x509.Certificate] = {}
     signers: dict[str, Signer] = {}
     for plan in _plans(cfg):
-        info = backend.generate(f"{plan.ca_id}-1", cfg.ca_key_type)
+        info = backend.generate(key_label(cfg, plan.ca_id), cfg.ca_key_type)
         signer = backend.signer(info.ref)
         subject = _qtsp_subject(cfg, plan.ca_config.common_name)
         profile = plan.profile.with_validity(plan.ca_config.validity_days)
@@ -143,7 +157,7 @@ def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
         certs[plan.ca_id], signers[plan.ca_id] = cert, signer
         ocsp_cert, ocsp_key = None, None
         if parent is not None:
-            ocsp_info = backend.generate(f"{plan.ca_id}-ocsp-1", cfg.ocsp_key_type)
+            ocsp_info = backend.generate(key_label(cfg, f"{plan.ca_id}-ocsp"), cfg.ocsp_key_type)
             ocsp_profile = profiles.OCSP_RESPONDER.with_validity(cfg.ocsp_validity_days)
             ocsp_tbs = builder.build(
                 ocsp_profile,

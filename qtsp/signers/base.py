@@ -21,6 +21,10 @@ class Signer(abc.ABC):
 
     key_ref: KeyRef
 
+    def sign_many(self, datas: list[bytes], algorithm: Any) -> list[bytes]:
+        """Sign several messages; backends with a batch API (Vault Transit) override this."""
+        return [self._custodian_sign(data, algorithm) for data in datas]
+
     @abc.abstractmethod
     def _custodian_sign(self, data: bytes, algorithm: Any) -> bytes: ...
 
@@ -142,6 +146,8 @@ class Backend(Protocol):
     scheme: str
 
     def generate(self, label: str, key_type: str) -> KeyInfo: ...
+
+    def rotate(self, ref: KeyRef) -> KeyInfo: ...
 
     def public_key(self, ref: KeyRef) -> PublicKey: ...
 

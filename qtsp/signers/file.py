@@ -82,6 +82,18 @@ class FileBackend:
         write_private(path, data)
         return KeyInfo(ref, key_type, key.public_key())
 
+    def rotate(self, ref: KeyRef) -> KeyInfo:
+        """A new key under the next label (``qwac-ca-1`` -> ``qwac-ca-2``); the old file stays."""
+        label = self._path(ref).stem
+        base, _, number = label.rpartition("-")
+        if not number.isdigit() or not base:
+            base, number = label, "1"
+        key_type = key_type_of(self.public_key(ref))
+        n = int(number) + 1
+        while (self.key_dir / f"{base}-{n}.p8").exists():
+            n += 1
+        return self.generate(f"{base}-{n}", key_type)
+
     def _load(self, ref: KeyRef) -> PrivateKey:
         path = self._path(ref)
         try:
