@@ -97,7 +97,9 @@ def list_cas(session: Session) -> Sequence[CertificateAuthority]:
 
 def ca_for_role(session: Session, role: str) -> CertificateAuthority:
     ca = session.execute(
-        select(CertificateAuthority).where(CertificateAuthority.role == role).order_by(CertificateAuthority.created_at.desc())
+        select(CertificateAuthority).where(CertificateAuthority.role == role)
+        .order_by(CertificateAuthority.created_at.desc(), func.length(CertificateAuthority.id).desc(),
+                  CertificateAuthority.id.desc())
     ).scalars().first()
     if ca is None:
         raise QTSPError(Kind.NOT_FOUND, f"no {role} CA: run 'qtsp init' first")

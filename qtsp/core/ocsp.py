@@ -234,6 +234,7 @@ class ResponderInfo:
     key_id: bytes  # SHA-1 of the responder's public key (ResponderID byKey)
     signature_algorithm: str  # asn1crypto name: sha256_ecdsa, sha384_ecdsa, sha256_rsa
     sign: Callable[[bytes], bytes]  # signs the DER of ResponseData
+    sign_many: Callable[[list[bytes]], list[bytes]] | None = None  # batch signing, where the custodian has it
 
 
 # --- DER encoding of responses ------------------------------------------------------------
@@ -302,17 +303,27 @@ def _single(s: SingleStatus) -> bytes:
     return _seq(*parts)
 
 
-def build_response(responder: ResponderInfo, statuses: list[SingleStatus], produced_at: dt.datetime,
-                   nonce: bytes | None = None) -> bytes:
-    """A signed, successful OCSPResponse with the delegated responder certificate included."""
+def response_data(responder: ResponderInfo, statuses: list[SingleStatus], produced_at: dt.datetime,
+                  nonce: bytes | None = None) -> bytes:
+    """The DER of ResponseData: what the responder key signs."""
     tbs_parts = [_tlv(0xA2, _tlv(0x04, responder.key_id)), _time(produced_at), _seq(*(_single(s) for s in statuses))]
     if nonce is not None:
         tbs_parts.append(_tlv(0xA1, _seq(_seq(_OID_NONCE, _tlv(0x04, _tlv(0x04, nonce))))))
-    tbs = _seq(*tbs_parts)
-    signature = responder.sign(tbs)
+    return _seq(*tbs_parts)
+
+
+def assemble(responder: ResponderInfo, tbs: bytes, signature: bytes) -> bytes:
+    """A successful OCSPResponse around a signed ResponseData, the responder certificate included."""
     basic = _seq(tbs, SIGNATURE_ALGORITHMS[responder.signature_algorithm], _tlv(0x03, b"\x00" + signature),
                  _tlv(0xA0, _seq(responder.certificate_der)))
     return _seq(b"\x0a\x01\x00", _tlv(0xA0, _seq(_OID_BASIC, _tlv(0x04, basic))))
+
+
+def build_response(responder: ResponderInfo, statuses: list[SingleStatus], produced_at: dt.datetime,
+                   nonce: bytes | None = None) -> bytes:
+    """A signed, successful OCSPResponse with the delegated responder certificate included."""
+    tbs = response_data(responder, statuses, produced_at, nonce)
+    return assemble(responder, tbs, responder.sign(tbs))
 
 
 def validity_window(now: dt.datetime, hours: int) -> tuple[dt.datetime, dt.datetime]:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ca_store import repositories as repo
 
+from ..core import oids, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.keys import generate_private_key
 from ..core.types import Serial, serial_hex
@@ -152,7 +153,8 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
         for ca in cas.values():
             session.expunge(ca)
     key_refs = {ca_id: ca.key.ref for ca_id, ca in cas.items() if ca.parent_id is not None}
-    issuer_ids = [issuance.issuer_for(v.profile) for v in validated]
+    current = {role: issuance.issuer_for(sandbox, p) for role, p in (("qwac", profiles.QWAC), ("qseal", profiles.QSEALC))}
+    issuer_ids = [current["qseal" if v.profile.qc_type == oids.QCT_ESEAL else "qwac"] for v in validated]
     serials = _unique_serials(len(validated))
     intents_by_issuer: dict[str, list[Any]] = {}
     with sandbox.transaction() as session:

@@ -28,7 +28,7 @@ from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
 from . import ocsp, signing
 from .context import Sandbox, utcnow
-from .hierarchy import QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID, issuer_info
+from .hierarchy import ROOT_ID, issuer_info
 from .register import PSPView
 
 MAX_DOMAINS = 100
@@ -170,8 +170,11 @@ def template(
     )
 
 
-def issuer_for(profile: Profile) -> str:
-    return QSEAL_CA_ID if profile.qc_type == oids.QCT_ESEAL else QWAC_CA_ID
+def issuer_for(sandbox: Sandbox, profile: Profile) -> str:
+    """The newest generation of the issuing CA for this profile (after a rollover, the new one)."""
+    role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
+    with sandbox.transaction() as session:
+        return repo.ca_for_role(session, role).id
 
 
 def certificate_row(cert: x509.Certificate, issuer_id: str, v: Validated, now: dt.datetime) -> Certificate:
@@ -204,7 +207,7 @@ def chain_for(sandbox: Sandbox, issuer_id: str) -> list[x509.Certificate]:
 def issue(sandbox: Sandbox, request: IssueRequest, *, actor: str = "cli", now: dt.datetime | None = None) -> Issued:
     now = now or utcnow()
     v = validate(sandbox, request)
-    issuer_id = issuer_for(v.profile)
+    issuer_id = issuer_for(sandbox, v.profile)
     private_key: PrivateKey | None = None
     public_key = v.public_key
     if public_key is None:

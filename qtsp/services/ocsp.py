@@ -30,13 +30,16 @@ class IssuerEntry:
 
 
 def _sign_function(signer):  # type: ignore[no-untyped-def]
+    """(signature algorithm name, sign one, sign many) for the responder's key type."""
     public = signer.public_key()
     if isinstance(public, ec.EllipticCurvePublicKey):
         algorithm = hashes.SHA384() if public.curve.key_size == 384 else hashes.SHA256()
         name = "sha384_ecdsa" if public.curve.key_size == 384 else "sha256_ecdsa"
-        return name, lambda data: signer.sign(data, ec.ECDSA(algorithm))
+        return (name, lambda data: signer.sign(data, ec.ECDSA(algorithm)),
+                lambda datas: signer.sign_many(datas, ec.ECDSA(algorithm)))
     if isinstance(public, rsa.RSAPublicKey):
-        return "sha256_rsa", lambda data: signer.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return ("sha256_rsa", lambda data: signer.sign(data, padding.PKCS1v15(), hashes.SHA256()),
+                lambda datas: signer.sign_many(datas, (padding.PKCS1v15(), hashes.SHA256())))
     raise ValueError("unsupported OCSP responder key")
 
 
@@ -49,12 +52,13 @@ def issuer_entry(sandbox: Sandbox, ca: CertificateAuthority) -> IssuerEntry | No
     key_bits = ca_cert.public_key["public_key"].contents[1:]  # BIT STRING value without the unused-bits octet
     responder_cert = ax509.Certificate.load(ca.ocsp_responder_der)
     signer = sandbox.backend(ca.ocsp_key.ref).signer(ca.ocsp_key.ref)  # type: ignore[arg-type]
-    algorithm, sign = _sign_function(signer)
+    algorithm, sign, sign_many = _sign_function(signer)
     return IssuerEntry(
         ca_id=ca.id,
         archive_cutoff=ca.not_before,
         hashes=core_ocsp.issuer_hashes(name_der, key_bits),
-        responder=core_ocsp.ResponderInfo(ca.ocsp_responder_der, responder_cert.public_key.sha1, algorithm, sign),
+        responder=core_ocsp.ResponderInfo(ca.ocsp_responder_der, responder_cert.public_key.sha1, algorithm, sign,
+                                          sign_many),
     )
 
 
@@ -84,22 +88,46 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
     ids = [c.id for c in certs]
     if ids:
         session.execute(delete(OcspResponse).where(OcspResponse.certificate_id.in_(ids)))
-    rows = []
+    # Build every ResponseData first, then sign per issuer in one batch (Vault Transit batch_input).
+    pending: dict[str, list[tuple[Certificate, str, bytes, core_ocsp.SingleStatus, bytes]]] = {}
     for cert in certs:
         entry = entries[cert.issuer_id]
         serial = int(cert.serial, 16)
         for algorithm, (name_hash, key_hash) in entry.hashes.items():
             cert_id = core_ocsp.CertID(algorithm, name_hash, key_hash, serial)
             status = status_of(cert, cert.revocation, entry, cert_id, now, hours)
-            der = core_ocsp.build_response(entry.responder, [status], now.replace(microsecond=0))
+            tbs = core_ocsp.response_data(entry.responder, [status], now.replace(microsecond=0))
+            pending.setdefault(cert.issuer_id, []).append((cert, algorithm, key_hash, status, tbs))
+    rows = []
+    for issuer_id, items in pending.items():
+        responder = entries[issuer_id].responder
+        tbs_list = [item[4] for item in items]
+        signatures = responder.sign_many(tbs_list) if responder.sign_many else [responder.sign(t) for t in tbs_list]
+        for (cert, algorithm, key_hash, status, tbs), signature in zip(items, signatures):
             rows.append(OcspResponse(
                 certificate_id=cert.id, issuer_id=cert.issuer_id, hash_algorithm=algorithm,
-                issuer_key_hash=key_hash.hex(), serial=cert.serial, status=status.status, der=der,
+                issuer_key_hash=key_hash.hex(), serial=cert.serial, status=status.status,
+                der=core_ocsp.assemble(responder, tbs, signature),
                 produced_at=now, this_update=status.this_update, next_update=status.next_update,
             ))
     session.add_all(rows)
     session.flush()
     return len(rows)
+
+
+def resign_issuer(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, batch: int = 1000) -> int:
+    """Re-sign every pre-signed response of one issuer (after its responder key rotated)."""
+    done, last_id = 0, 0
+    while True:
+        with sandbox.transaction() as session:
+            certs = list(session.execute(
+                select(Certificate).where(Certificate.issuer_id == issuer_id, Certificate.id > last_id)
+                .order_by(Certificate.id).limit(batch)
+            ).scalars().all())
+            if not certs:
+                return done
+            done += presign(sandbox, session, certs, now)
+            last_id = certs[-1].id
 
 
 def refresh_due(sandbox: Sandbox, now: dt.datetime, *, batch: int = 500) -> int:

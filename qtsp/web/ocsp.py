@@ -83,6 +83,8 @@ class OcspSource:
         if generation != self._seen_generation:
             self._cache, self._status_cache = {}, {}
             self._seen_generation = generation
+            with self._lock:  # a responder key or a CA generation may have rotated too
+                self._load_issuers()
         hit = self._cache.get(der)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
