@@ -8,6 +8,7 @@ from .commands_ca import audit, ca, certs, init, sandbox
 from .commands_issue import issue
 from .commands_register import register
 from .commands_crl import crl
+from .commands_keys import keys
 from .commands_serve import revoke, scheduler_cmd, serve
 from .commands_tokens import tokens
 
@@ -18,7 +19,7 @@ def cli() -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
 
 
-for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens):
+for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys):
     cli.add_command(command)
 
 

@@ -15,6 +15,7 @@ REVOCATION_TO_PUBLICATION = Histogram(
     "From receiving a revocation to the re-signed OCSP response being committed",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+JOB_FAILURES = Counter("qtsp_job_failures_total", "Scheduled job runs that failed (they retry with backoff)", ["job"])
 CRL_GENERATION = Histogram("qtsp_crl_generation_seconds", "Time to build, sign and store one CRL",
                            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 

@@ -12,7 +12,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from typing import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ca_store.models import SchedulerLease
 
+from .metrics import JOB_FAILURES
 from .services.context import Sandbox, open_sandbox, utcnow
 
 log = logging.getLogger("qtsp.scheduler")
@@ -65,10 +68,57 @@ def job_refresh_crls(data_dir: str) -> int:
     return count
 
 
+def job_rotate_keys(data_dir: str) -> int:
+    from .services import keys
+
+    done = keys.run_due(_sandbox(data_dir), utcnow())
+    for line in done:
+        log.info("%s", line)
+    return len(done)
+
+
+def _guarded(job_id: str, func: Callable[[str], int]) -> Callable[[str], int]:
+    """Run a job; on failure log one line, count it, and back off (1, 2, 4 ... 300 s) before retrying.
+
+    A Vault that is down or sealed makes signing jobs fail; the backlog (OCSP refresh, CRLs)
+    catches up on the first run after it returns, since every job works from the store's state.
+    """
+
+    def run(data_dir: str) -> int:
+        state = _backoff.setdefault(job_id, [0, 0.0])
+        if time.monotonic() < state[1]:
+            return 0
+        try:
+            result = func(data_dir)
+        except Exception as exc:  # noqa: BLE001 - a job must never kill the scheduler
+            state[0] += 1
+            delay = min(300.0, 2.0 ** (state[0] - 1))
+            state[1] = time.monotonic() + delay
+            JOB_FAILURES.labels(job_id).inc()
+            log.warning("job %s failed (%s: %s); retrying in %.0f s", job_id, type(exc).__name__, exc, delay)
+            return 0
+        if state[0]:
+            log.info("job %s recovered after %d failures", job_id, state[0])
+        state[0], state[1] = 0, 0.0
+        return result
+
+    return run
+
+
+_backoff: dict[str, list[float]] = {}
+
+
+def run_job(job_id: str, data_dir: str) -> int:
+    """The entry the job store references (picklable by name)."""
+    func = {name: f for name, f, _ in JOBS}[job_id]
+    return _guarded(job_id, func)(data_dir)
+
+
 JOBS = (
     ("refresh-ocsp", job_refresh_ocsp, 60),
     ("publish-dirty-crls", job_publish_dirty_crls, 1),
     ("refresh-crls", job_refresh_crls, 300),
+    ("rotate-keys", job_rotate_keys, 600),
 )
 
 
@@ -121,9 +171,9 @@ class LeaderScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone=dt.timezone.utc,
         )
-        for job_id, func, seconds in JOBS:
-            scheduler.add_job(func, "interval", seconds=seconds, id=job_id, replace_existing=True,
-                              args=[str(self.data_dir)], next_run_time=utcnow())
+        for job_id, _func, seconds in JOBS:
+            scheduler.add_job(run_job, "interval", seconds=seconds, id=job_id, replace_existing=True,
+                              args=[job_id, str(self.data_dir)], next_run_time=utcnow())
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler %s leads: jobs %s", self.holder, ", ".join(j[0] for j in JOBS))
