@@ -51,8 +51,14 @@ class OpenBao:
                 time.sleep(0.2)
         else:
             raise RuntimeError(f"OpenBao did not start: {self.log.read_text()[-2000:]}")
-        match = re.search(r"Unseal Key: (\S+)", self.log.read_text())
-        self.unseal_key = match.group(1) if match else ""
+        while time.monotonic() < deadline:  # the banner with the unseal key may come after health is up
+            match = re.search(r"Unseal Key: (\S+)", self.log.read_text())
+            if match:
+                self.unseal_key = match.group(1)
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("OpenBao printed no unseal key")
         import hvac
 
         client = self.client()
