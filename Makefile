@@ -29,6 +29,7 @@ bench: venv
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/issuance.py
 	$(BIN)/python benchmarks/ocsp_load.py
+	$(BIN)/python benchmarks/signing.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
