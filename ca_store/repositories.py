@@ -139,8 +139,10 @@ def abandon_intents(session: Session, intent_ids: Sequence[int]) -> None:
     session.execute(update(IssuanceIntent).where(IssuanceIntent.id.in_(intent_ids)).values(state="abandoned"))
 
 
-def get_certificate(session: Session, serial: str, issuer_id: str | None = None) -> Certificate:
+def get_certificate(session: Session, serial: str, issuer_id: str | None = None, *, for_update: bool = False) -> Certificate:
     query = select(Certificate).where(Certificate.serial == serial)
+    if for_update:
+        query = query.with_for_update()
     if issuer_id is not None:
         query = query.where(Certificate.issuer_id == issuer_id)
     found = session.execute(query).scalars().all()
@@ -210,15 +212,3 @@ def mark_crl_dirty(session: Session, issuer_id: str, at: dt.datetime) -> None:
     elif state.crl_dirty_since is None:
         state.crl_dirty_since = at
     session.flush()
-
-
-def get_certificate_for_update(session: Session, serial: str, issuer_id: str | None = None) -> Certificate:
-    query = select(Certificate).where(Certificate.serial == serial).with_for_update()
-    if issuer_id is not None:
-        query = query.where(Certificate.issuer_id == issuer_id)
-    found = session.execute(query).scalars().all()
-    if not found:
-        raise QTSPError(Kind.NOT_FOUND, f"no certificate with serial {serial}")
-    if len(found) > 1:
-        raise QTSPError(Kind.MALFORMED, f"serial {serial} exists under several issuers; name the issuer")
-    return found[0]

@@ -59,8 +59,6 @@ class OpenBao:
             time.sleep(0.1)
         else:
             raise RuntimeError("OpenBao printed no unseal key")
-        import hvac
-
         client = self.client()
         if "transit/" not in client.sys.list_mounted_secrets_engines()["data"]:
             client.sys.enable_secrets_engine("transit", path="transit")

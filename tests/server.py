@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Iterator
 
 
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never via a proxy
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -21,15 +24,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *, workers: int = 1, scheduler: bool = False, timeout: float = 30.0) -> Iterator[str]:
-    port = free_port()
+def running_server(data_dir: Path, *, workers: int = 1, scheduler: bool = False, timeout: float = 30.0,
+                   port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    port = port or free_port()
     args = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers)]
     if not scheduler:
         args.append("--no-scheduler")
     log = open(data_dir / f"serve-{port}.log", "wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=Path(__file__).resolve().parent.parent, env=os.environ.copy())
+                            cwd=Path(__file__).resolve().parent.parent, env=env if env is not None else os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     try:
@@ -37,7 +41,7 @@ def running_server(data_dir: Path, *, workers: int = 1, scheduler: bool = False,
             if proc.poll() is not None:
                 raise RuntimeError(f"qtsp serve exited early: {(data_dir / f'serve-{port}.log').read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                with _NO_PROXY.open(url + "/healthz", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:

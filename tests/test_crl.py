@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 from asn1crypto import crl as acrl
@@ -28,7 +28,7 @@ from qtsp.core.ocsp import REASONS
 from qtsp.core.types import serial_hex
 from qtsp.services import crl as crl_svc
 from qtsp.services import issuance, revocation
-from qtsp.services.context import Sandbox, open_sandbox, utcnow
+from qtsp.services.context import Sandbox, utcnow
 
 from pg import PostgresCluster  # tests/pg.py
 

@@ -15,16 +15,13 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
@@ -36,7 +33,7 @@ from qtsp.services import crl as crl_svc, issuance, register, revocation
 from qtsp.services.context import Sandbox, utcnow
 from qtsp.services.hierarchy import init_sandbox
 
-from server import free_port
+from server import free_port, running_server
 
 ORG = "PSDBE-NBB-0123456789"
 HOST = "qtsp.localtest.me"
@@ -65,44 +62,6 @@ class Deployment:
         return self.url + public_url[len(self.base):]
 
 
-@contextlib.contextmanager
-def _serve(data_dir: Path, port: int, *, workers: int = 2, timeout: float = 30.0) -> Iterator[str]:
-    """``qtsp serve`` on a chosen port (tests/server.py's running_server picks its own)."""
-    args = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--no-scheduler"]
-    env = {k: v for k, v in os.environ.items() if k not in QTSP_ENV}
-    log_path = data_dir / f"serve-{port}.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=Path(__file__).resolve().parent.parent, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"qtsp serve exited early: {log_path.read_text()[-2000:]}")
-            try:
-                with _opener().open(url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("qtsp serve did not become healthy in time")
-            time.sleep(0.2)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
-
-
 def _opener() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
@@ -125,7 +84,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             assert sandbox.config.base == base
             register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
                              country="BE", locality="Brussels", registration_number="0123.456.789")
-            with _serve(data_dir, port) as url:
+            env = {k: v for k, v in os.environ.items() if k not in QTSP_ENV}
+            with running_server(data_dir, workers=2, port=port, env=env) as url:
                 yield Deployment(sandbox, data_dir, url, base, data_dir / "ca" / "root.pem", data_dir / "ca" / "qwac-ca.pem")
         finally:
             sandbox.engine.dispose()

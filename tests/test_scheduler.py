@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 
 from qtsp.scheduler import try_lease
-from qtsp.services import issuance, register, revocation
+from qtsp.services import issuance, revocation
 from qtsp.services.context import Sandbox, open_sandbox
 from qtsp.services.hierarchy import init_sandbox
 

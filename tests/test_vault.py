@@ -17,7 +17,7 @@ from cryptography.x509 import ocsp
 
 from cli.main import cli
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services import issuance, keys, register, revocation
+from qtsp.services import issuance, keys, revocation
 from qtsp.services.context import open_sandbox
 from qtsp.signers import backend_for
 from qtsp.signers.vault import parse_ref

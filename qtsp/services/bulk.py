@@ -9,7 +9,6 @@ validators once, and per certificate builds the template, lints a throwaway-key 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import multiprocessing
 import os

@@ -16,8 +16,6 @@ from ca_store import db
 from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
 from ..signers import Backend, backend_for
-from ..signers import file as _file_backend  # noqa: F401  (registers "file:")
-from ..signers import vault as _vault_backend  # noqa: F401  (registers "vault-transit:")
 
 
 def utcnow() -> dt.datetime:

@@ -47,7 +47,7 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
     now = now or utcnow()
     received = time.perf_counter()
     with sandbox.transaction() as session:
-        cert = repo.get_certificate_for_update(session, serial, issuer_id)
+        cert = repo.get_certificate(session, serial, issuer_id, for_update=True)
         if allowed_org_nca is not None and cert.nca_id != allowed_org_nca:
             raise QTSPError(Kind.UNAUTHORISED, f"certificate {serial} does not carry NCA id {allowed_org_nca}")
         previous = cert.revocation
