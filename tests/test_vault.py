@@ -232,3 +232,40 @@ def test_sealed_vault_refuses_cleanly_ocsp_keeps_serving_jobs_back_off_and_catch
     revocation.revoke(sb, format(issued.certificate.serial_number, "X"), "key-compromise")
     client = create_app({"data_dir": data_dir}).test_client()
     assert _ocsp_status(client, issued.chain[0], issued.certificate).certificate_status == ocsp.OCSPCertStatus.REVOKED
+
+
+def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Persistent storage: stop the server, everything that signs refuses cleanly, start it, all resumes."""
+    from bao import PersistentOpenBao
+    from qtsp.signers import vault
+    from qtsp.web import create_app
+
+    bao = PersistentOpenBao()
+    try:
+        bao.start()
+        monkeypatch.setenv("QTSP_VAULT_ADDR", bao.addr)
+        monkeypatch.setenv("QTSP_VAULT_TOKEN", bao.token)
+        vault._instance = None
+        data_dir = _vault_sandbox(tmp_path)
+        sb = open_sandbox(data_dir)
+        issued = issuance.issue(sb, issuance.IssueRequest("qwac", ORG, domains=("a.example.com",), generate_key="ecdsa-p256"))
+        client = create_app({"data_dir": data_dir}).test_client()
+        bao.halt()
+        before = _counts(data_dir)
+        with pytest.raises(QTSPError) as err:
+            issuance.issue(sb, issuance.IssueRequest("qsealc", ORG, generate_key="ecdsa-p256"))
+        assert err.value.kind is Kind.SIGNER_UNAVAILABLE and "unavailable" in err.value.detail
+        with pytest.raises(QTSPError):
+            revocation.revoke(sb, format(issued.certificate.serial_number, "X"), "superseded")
+        result = CliRunner().invoke(cli, ["revoke", format(issued.certificate.serial_number, "X"), "--data-dir", str(data_dir)])
+        assert result.exit_code == 7 and result.output.count("\n") == 1 and "Vault" in result.output
+        assert _counts(data_dir) == before
+        assert _ocsp_status(client, issued.chain[0], issued.certificate).certificate_status == ocsp.OCSPCertStatus.GOOD
+        bao.restart()
+        revocation.revoke(sb, format(issued.certificate.serial_number, "X"), "superseded")
+        assert _ocsp_status(client, issued.chain[0], issued.certificate).certificate_status == ocsp.OCSPCertStatus.REVOKED
+        again = issuance.issue(sb, issuance.IssueRequest("qsealc", ORG, generate_key="ecdsa-p256"))
+        assert again.issuer_id == "qseal-ca"
+    finally:
+        vault._instance = None
+        bao.stop()
