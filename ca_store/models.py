@@ -238,3 +238,37 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class NcaCredential(Base):
+    """A certificate an NCA signs its requests with (registered, or issued by the sandbox's NCA CA)."""
+
+    __tablename__ = "nca_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nca_id: Mapped[str] = mapped_column(ForeignKey("ncas.nca_id"), index=True)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # also the JWS "kid"
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class NcaRequest(Base):
+    """Every NCA request acted on, with the signed JWS kept verbatim as evidence."""
+
+    __tablename__ = "nca_requests"
+    __table_args__ = (UniqueConstraint("nca_id", "request_id", name="uq_nca_request"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nca_id: Mapped[str] = mapped_column(ForeignKey("ncas.nca_id"), index=True)
+    request_id: Mapped[str] = mapped_column(String(128))  # the JWS "jti"
+    kind: Mapped[str] = mapped_column(String(32))  # authorisation | revocation
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    jws: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status_code: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(Text)  # JSON
+    receipt: Mapped[str] = mapped_column(Text)  # the QTSP's signed receipt (compact JWS)

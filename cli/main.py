@@ -9,6 +9,7 @@ from .commands_issue import issue
 from .commands_register import register
 from .commands_crl import crl
 from .commands_keys import keys
+from .commands_nca import nca
 from .commands_serve import revoke, scheduler_cmd, serve
 from .commands_tokens import tokens
 
@@ -19,7 +20,7 @@ def cli() -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
 
 
-for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys):
+for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys, nca):
     cli.add_command(command)
 
 

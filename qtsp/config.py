@@ -58,6 +58,8 @@ class Config:
     crl_debounce_seconds: float = 2.0
     # Rotation policies (executed by the scheduler and by `qtsp keys rotate`): 0 turns one off.
     ocsp_key_rotation_days: int = 7
+    # NCA requests (TS 119 495 6.2.6): how far issued-at may be from now, either way.
+    nca_request_window_seconds: int = 300
     ca_rollover_days: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -75,6 +77,8 @@ class Config:
             raise QTSPError(Kind.MALFORMED, f"key_backend must be file or vault-transit, not {self.key_backend!r}")
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,31}", self.vault_key_prefix):
             raise QTSPError(Kind.MALFORMED, "vault_key_prefix: lower-case letters, digits, '.', '_', '-' (1-32)")
+        if not 10 <= self.nca_request_window_seconds <= 3600:
+            raise QTSPError(Kind.POLICY, "nca_request_window_seconds must be 10-3600")
         if not 0 <= self.ocsp_key_rotation_days <= 365 or not 0 <= self.ca_rollover_days <= 20 * 365:
             raise QTSPError(Kind.POLICY, "rotation periods: ocsp_key_rotation_days 0-365, ca_rollover_days 0-7300")
         if self.ca_key_type not in CA_KEY_TYPES:

@@ -19,6 +19,8 @@ from pkilint.cabf import serverauth
 from pkilint.cabf.serverauth import serverauth_constants
 from pkilint.etsi import etsi_constants
 from pkilint.pkix import certificate as pkix_certificate
+from pkilint.pkix import extension as pkix_extension
+from pkilint.pkix import name as pkix_name
 from pkilint.validation import ValidationFindingSeverity
 
 from .core import checks
@@ -82,6 +84,18 @@ class Linter:
 
     @staticmethod
     def _create(target: LintTarget, key: Any) -> tuple[Any, list[Any]]:
+        if target is LintTarget.PKIX:
+            validator = pkix_certificate.create_pkix_certificate_validator_container(
+                pkix_certificate.create_decoding_validators(pkix_name.ATTRIBUTE_TYPE_MAPPINGS, pkix_extension.EXTENSION_MAPPINGS),
+                [
+                    pkix_certificate.create_issuer_validator_container([]),
+                    pkix_certificate.create_validity_validator_container(),
+                    pkix_certificate.create_subject_validator_container([]),
+                    pkix_certificate.create_extensions_validator_container([]),
+                    pkix_certificate.create_spki_validator_container([]),
+                ],
+            )
+            return validator, []
         if target.name.startswith("ETSI"):
             cert_type = key if target is LintTarget.ETSI_DETECT else etsi_constants.CertificateType.from_option_str(target.value)
             validator = pkix_certificate.create_pkix_certificate_validator_container(

@@ -15,6 +15,11 @@ REVOCATION_TO_PUBLICATION = Histogram(
     "From receiving a revocation to the re-signed OCSP response being committed",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+NCA_PUBLICATION = Histogram(
+    "qtsp_nca_request_to_publication_seconds",
+    "From receiving an NCA request to its revocations being published in OCSP (limit: 24 h, EN 319 411-1)",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 3600, 86400),
+)
 JOB_FAILURES = Counter("qtsp_job_failures_total", "Scheduled job runs that failed (they retry with backoff)", ["job"])
 CRL_GENERATION = Histogram("qtsp_crl_generation_seconds", "Time to build, sign and store one CRL",
                            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))

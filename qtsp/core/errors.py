@@ -15,7 +15,8 @@ class Kind(enum.Enum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"  # would clobber something that exists
     ALREADY_REVOKED = "already_revoked"
-    UNAUTHORISED = "unauthorised"
+    UNAUTHORISED = "unauthorised"  # authenticated, but not allowed (403)
+    UNAUTHENTICATED = "unauthenticated"  # who is asking cannot be established (401)
     SIGNER_UNAVAILABLE = "signer_unavailable"
     LINT = "lint"  # pkilint or our own checks found an ERROR/FATAL
     STORAGE = "storage"  # data dir or database cannot be used
@@ -30,6 +31,7 @@ EXIT_CODES = {
     Kind.CONFLICT: 5,
     Kind.ALREADY_REVOKED: 5,
     Kind.UNAUTHORISED: 6,
+    Kind.UNAUTHENTICATED: 6,
     Kind.SIGNER_UNAVAILABLE: 7,
     Kind.LINT: 8,
     Kind.STORAGE: 9,

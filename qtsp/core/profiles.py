@@ -43,6 +43,7 @@ class LintTarget(enum.Enum):
     CABF_TLS_CA = "INTERNAL_UNCONSTRAINED_TLS_CA"
     CABF_NON_TLS_CA = "NON_TLS_CA"
     CABF_OCSP = "OCSP_RESPONDER"
+    PKIX = "pkix"  # RFC 5280 only: certificates outside the TLS and qualified hierarchies
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,36 @@ OCSP_RESPONDER = Profile(
     crl_dp=False,
 )
 
+# TS 119 495 6.2.6 asks for NCA requests to be "verifiably authentic". The sandbox issues each
+# simulated NCA a seal-like certificate for signing them, from a CA kept apart from the
+# qualified hierarchies, and signs its own receipts with a certificate from the same CA.
+NCA_ISSUING_CA = Profile(
+    name="nca-issuing-ca",
+    description="CA for NCA request-signing and QTSP receipt certificates (not a qualified hierarchy)",
+    shape=SubjectShape.CA,
+    lint=LintTarget.CABF_NON_TLS_CA,
+    key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}),
+    ext_key_usage=(oids.KP_DOCUMENT_SIGNING,),
+    policies=(oids.ANY_POLICY,),
+    is_ca=True,
+    path_length=0,
+    validity_days=10 * 365,
+)
+NCA_SEAL = Profile(
+    name="nca-seal",
+    description="Signs NCA requests (or QTSP receipts) as JWS",
+    shape=SubjectShape.CA,
+    lint=LintTarget.PKIX,
+    key_usage=frozenset({"digital_signature", "content_commitment"}),
+    ext_key_usage=(oids.KP_DOCUMENT_SIGNING,),
+    validity_days=2 * 365,
+    crl_dp=True,
+)
+
 PROFILES: dict[str, Profile] = {
     p.name: p
-    for p in (QWAC, QWAC_BROWSER, QSEALC, QSEALC_QSCD, ROOT_CA, QWAC_ISSUING_CA, QSEAL_ISSUING_CA, OCSP_RESPONDER)
+    for p in (QWAC, QWAC_BROWSER, QSEALC, QSEALC_QSCD, ROOT_CA, QWAC_ISSUING_CA, QSEAL_ISSUING_CA, OCSP_RESPONDER,
+              NCA_ISSUING_CA, NCA_SEAL)
 }
 
 

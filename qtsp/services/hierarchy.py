@@ -48,13 +48,13 @@ def _plans(cfg: config_mod.Config) -> list[CAPlan]:
     ]
 
 
-def issuer_info(cfg: config_mod.Config, ca_id: str, cert: x509.Certificate) -> builder.IssuerInfo:
+def issuer_info(cfg: config_mod.Config, ca_id: str, cert: x509.Certificate, *, ocsp: bool = True) -> builder.IssuerInfo:
     return builder.IssuerInfo(
         name=cert.subject,
         public_key=cert.public_key(),  # type: ignore[arg-type]
         not_after=cert.not_valid_after_utc,
         ca_issuers_url=cfg.ca_issuers_url(ca_id),
-        ocsp_url=None if ca_id == ROOT_ID else cfg.ocsp_url,
+        ocsp_url=None if ca_id == ROOT_ID or not ocsp else cfg.ocsp_url,
         crl_url=cfg.crl_url(ca_id),
     )
 

@@ -76,3 +76,35 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
     Generation(sandbox.data_dir).bump()  # every OCSP worker drops its cache before we acknowledge
     REVOCATION_TO_PUBLICATION.observe(time.perf_counter() - received)
     return RevocationResult(serial, issuer, reason, revoked_at, changed_from)
+
+
+def revoke_rows(sandbox: Sandbox, session, certs, reason: str, *, actor: str, now: dt.datetime,  # type: ignore[no-untyped-def]
+                details: dict | None = None) -> list[RevocationResult]:  # type: ignore[type-arg]
+    """Revoke certificate rows (not yet revoked) inside the caller's transaction: revocation rows,
+    re-signed OCSP responses in one batch, dirty CRLs, audit events. The caller commits, then
+    calls ``published(sandbox)`` before it acknowledges."""
+    if reason not in REASONS:
+        raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(REASON_CHOICES)}")
+    revoked_at = now.replace(microsecond=0)
+    results = []
+    for cert in certs:
+        session.add(Revocation(certificate_id=cert.id, revoked_at=revoked_at, reason=reason, requested_by=actor))
+        cert.status = "revoked"
+        results.append(RevocationResult(cert.serial, cert.issuer_id, reason, revoked_at))
+    session.flush()
+    for cert in certs:
+        session.refresh(cert)
+    if certs:
+        ocsp_svc.presign(sandbox, session, list(certs), now)
+        for issuer in {c.issuer_id for c in certs}:
+            repo.mark_crl_dirty(session, issuer, now)
+        repo.append_audit_many(session, now, [
+            (actor, "certificate.revoke", c.serial,
+             {"issuer": c.issuer_id, "reason": reason, "revoked_at": revoked_at.isoformat(), **(details or {})})
+            for c in certs])
+    return results
+
+
+def published(sandbox: Sandbox) -> None:
+    """After the commit, before the acknowledgement: every OCSP worker drops its cache."""
+    Generation(sandbox.data_dir).bump()

@@ -14,3 +14,4 @@ __all__ = ["Backend", "KeyInfo", "Signer", "backend_for", "register_backend", "s
 # The built-in backends register themselves on import (hvac is imported only when Vault is used).
 from . import file as _file  # noqa: E402,F401
 from . import vault as _vault  # noqa: E402,F401
+from . import pkcs11 as _pkcs11  # noqa: E402,F401

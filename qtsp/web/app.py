@@ -36,15 +36,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(publication_bp)
     from .api import bp as api_bp
     from .crl import bp as crl_bp
+    from .nca import bp as nca_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(crl_bp)
+    app.register_blueprint(nca_bp)
 
     @app.after_request
     def _count(response: Response) -> Response:
         from flask import request
 
-        if not request.path.startswith("/api/v1"):  # the API blueprint counts its own
+        if not request.path.startswith(("/api/v1", "/nca/v1")):  # those blueprints count their own
             metrics.http_request(request.endpoint or "unmatched", response.status_code)
         return response
 

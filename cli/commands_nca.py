@@ -1,0 +1,132 @@
+"""``qtsp nca``: NCA identities and requests (QTSP side), and the NCA's own client."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from cryptography import x509
+
+from qtsp import nca_client
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.services import nca as nca_svc
+from qtsp.services import nca_identity
+from qtsp.services.context import open_sandbox
+
+from .output import common, data_dir, emit, table
+
+
+@click.group()
+def nca() -> None:
+    """National Competent Authorities: their signing credentials and their requests."""
+
+
+@nca.command("add")
+@click.option("--id", "nca_id", required=True, help="NCA id, e.g. BE-NBB")
+@click.option("--name", required=True, help='e.g. "National Bank of Belgium"')
+@click.option("--cert", "cert_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="the NCA's own request-signing certificate (PEM)")
+@click.option("--generate", is_flag=True, help="issue the NCA a request-signing certificate here and write its key")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="with --generate: where key.pem, cert.pem, chain.pem go")
+@common
+def add(nca_id: str, name: str, cert_path: Path | None, generate: bool, out: Path | None) -> None:
+    """Register an NCA and a credential it signs requests with."""
+    view, files = nca_identity.add_nca(open_sandbox(data_dir()), nca_id, name,
+                                       cert_pem=cert_path.read_bytes() if cert_path else None, generate=generate, out=out)
+    emit({**asdict(view), "files": [str(f) for f in files]},
+         lambda: f"{view.nca_id} ({view.name}): credentials {', '.join(c[:16] + '...' for c in view.credentials)}"
+         + "".join(f"\n  wrote {f}" for f in files))
+
+
+@nca.command("list")
+@common
+def list_() -> None:
+    """NCAs and their registered credentials."""
+    views = nca_identity.list_ncas(open_sandbox(data_dir()))
+    emit([asdict(v) for v in views], lambda: table([[v.nca_id, v.name, str(len(v.credentials))] for v in views],
+                                                   ["NCA", "NAME", "CREDENTIALS"]))
+
+
+@nca.command("requests")
+@click.option("--nca", "nca_id", help="only this NCA's requests")
+@common
+def requests_(nca_id: str | None) -> None:
+    """Requests acted on, with receipt-to-publication time against the 24-hour limit."""
+    rows = nca_svc.list_requests(open_sandbox(data_dir()), nca_id)
+    emit(rows, lambda: table([[r["nca_id"], r["request_id"], r["kind"], r["received_at"][:19],
+                               f"{r['receipt_to_publication_seconds']:.3f}s", "yes" if r["within_24h"] else "NO",
+                               str(len(r["revoked"]))] for r in rows],
+                             ["NCA", "REQUEST", "KIND", "RECEIVED", "TO PUBLICATION", "<24H", "REVOKED"]))
+
+
+def _client_options(func):  # type: ignore[no-untyped-def]
+    func = click.option("--qtsp-root", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                        help="the QTSP root to verify receipts against (default: fetched from --url, trust on first use)")(func)
+    func = click.option("--cert", "cert_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                        help="the credential certificate (default: cert.pem beside --key)")(func)
+    func = click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))(func)
+    func = click.option("--as", "as_nca", required=True, help="the NCA id you sign as")(func)
+    func = click.option("--url", required=True, help="the QTSP, e.g. http://127.0.0.1:8080")(func)
+    return func
+
+
+def _send(url: str, path: str, as_nca: str, key_path: Path, cert_path: Path | None, qtsp_root: Path | None,
+          body: dict) -> None:  # type: ignore[type-arg]
+    cert_path = cert_path or key_path.with_name("cert.pem")
+    compact = nca_client.sign_request(as_nca, key_path.read_bytes(), cert_path.read_bytes(), body)
+    request_id = jsonlib.loads(nca_client.base64.urlsafe_b64decode(compact.split(".")[1] + "=="))["jti"]
+    status, answer = nca_client.send(url, path, compact)
+    if status != 200:
+        raise QTSPError(Kind.POLICY if status < 500 else Kind.STORAGE,
+                        f"the QTSP answered {status}: {answer.get('detail', answer)}")
+    root = x509.load_pem_x509_certificate(qtsp_root.read_bytes()) if qtsp_root else nca_client.fetch_root(url)
+    receipt = nca_client.verify_receipt(answer["receipt"], root, request_id=request_id, body=body)
+    revoked = [r["serial"] for r in receipt.get("revoked", [])]
+    emit({"request_id": request_id, "receipt_verified": True, "result": answer["result"], "receipt": answer["receipt"]},
+         lambda: f"request {request_id}: receipt verified; revoked {len(revoked)}: {', '.join(revoked) or '-'}")
+
+
+@nca.command("request-revocation")
+@_client_options
+@click.option("--authorisation", help="the PSP's authorisation number")
+@click.option("--org-id", help="or its organizationIdentifier")
+@click.option("--serial", "serials", multiple=True, help="only these certificates (repeatable)")
+@click.option("--reason", type=click.Choice(list(nca_svc.REASONS)), default="privilege-withdrawn", show_default=True)
+@common
+def request_revocation(url: str, as_nca: str, key_path: Path, cert_path: Path | None, qtsp_root: Path | None,
+                       authorisation: str | None, org_id: str | None, serials: tuple[str, ...], reason: str) -> None:
+    """Sign and send a revocation request as an NCA; verify the QTSP's receipt."""
+    if (authorisation is None) == (org_id is None):
+        raise QTSPError(Kind.MALFORMED, "give exactly one of --authorisation or --org-id")
+    body: dict = {"reason": reason}  # type: ignore[type-arg]
+    body.update({"authorisation_number": authorisation} if authorisation else {"org_id": org_id})
+    if serials:
+        body["serials"] = list(serials)
+    _send(url, "/nca/v1/revocation-requests", as_nca, key_path, cert_path, qtsp_root, body)
+
+
+@nca.command("publish-authorisation")
+@_client_options
+@click.option("--action", type=click.Choice(["grant", "change-roles", "withdraw"]), required=True)
+@click.option("--org-id", required=True)
+@click.option("--name", help="legal name (grant)")
+@click.option("--roles", help="comma-separated roles (grant, change-roles)")
+@click.option("--locality")
+@click.option("--registration-number")
+@common
+def publish_authorisation(url: str, as_nca: str, key_path: Path, cert_path: Path | None, qtsp_root: Path | None,
+                          action: str, org_id: str, name: str | None, roles: str | None, locality: str | None,
+                          registration_number: str | None) -> None:
+    """Sign and send a register change as an NCA; verify the QTSP's receipt."""
+    body: dict = {"action": action, "org_id": org_id}  # type: ignore[type-arg]
+    if action == "grant":
+        body.update({"name": name, "roles": (roles or "").split(",")})
+        if locality:
+            body["locality"] = locality
+        if registration_number:
+            body["registration_number"] = registration_number
+    elif action == "change-roles":
+        body["roles"] = (roles or "").split(",")
+    _send(url, "/nca/v1/authorisations", as_nca, key_path, cert_path, qtsp_root, body)

@@ -1,0 +1,396 @@
+"""NCA requests (TS 119 495 6.2.6): a signed register feed and revocation requests.
+
+Each request is a compact JWS signed by a registered NCA credential (ES256, ES384, PS256 or
+RS256; ``x5c`` or ``kid`` names the certificate), with claims ``iss`` (the NCA id), ``jti`` (a
+unique request id), ``iat`` and ``body``. Verification uses joserfc, restricted to the one
+algorithm the credential's key allows. An NCA may act only on PSPs and certificates that carry
+its own NCA id. The same ``jti`` with the same body returns the stored answer; with another body
+it is refused. The signed request is stored verbatim as evidence; the answer carries a receipt
+signed by the QTSP. Revocations are published in OCSP before the answer leaves.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ca_store import repositories as repo
+from ca_store.models import Certificate, NcaCredential, NcaRequest, PSPAuthorisation
+
+from ..core.audit import canonical_details
+from ..core.errors import Kind, QTSPError
+from ..core.names import parse_org_id
+from ..core.ocsp import REASONS  # noqa: F401  (re-exported for the CLI)
+from ..core.psd2 import parse_roles
+from ..metrics import NCA_PUBLICATION
+from . import nca_identity, revocation
+from .context import Sandbox, utcnow
+
+MAX_JWS_BYTES = 64 * 1024
+ALGORITHMS = {"ES256": ("ec", "secp256r1"), "ES384": ("ec", "secp384r1"), "PS256": ("rsa", None), "RS256": ("rsa", None)}
+_HEADER_FIELDS = {"alg", "typ", "kid", "x5c"}
+_JTI_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _b64d(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _strict_json(data: bytes, what: str) -> Any:
+    def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(keys) != len(set(keys)):
+            raise ValueError("duplicate key")
+        return dict(pairs)
+
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=no_dupes,
+                          parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise QTSPError(Kind.MALFORMED, f"the JWS {what} is not valid JSON") from None
+
+
+@dataclass(frozen=True)
+class Verified:
+    nca_id: str
+    jti: str
+    iat: dt.datetime
+    body: dict[str, Any]
+    compact: str
+    credential_fingerprint: str
+
+
+def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified:
+    """Authenticate an NCA request; every failure is a QTSPError with a clear, secret-free message."""
+    from joserfc import jws
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey, RSAKey
+
+    raw = compact.encode() if isinstance(compact, str) else compact
+    if len(raw) > MAX_JWS_BYTES:
+        raise QTSPError(Kind.MALFORMED, f"request larger than {MAX_JWS_BYTES} bytes")
+    try:
+        text = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise QTSPError(Kind.MALFORMED, "the request is not a compact JWS (ASCII expected)") from None
+    parts = text.split(".")
+    if len(parts) != 3 or not all(re.fullmatch(r"[A-Za-z0-9_-]*", p) for p in parts) or not parts[0] or not parts[1]:
+        raise QTSPError(Kind.MALFORMED, "the request is not a signed compact JWS (header.payload.signature)")
+    if not parts[2]:
+        raise QTSPError(Kind.UNAUTHENTICATED, "the request is not signed")
+    try:
+        header = _strict_json(_b64d(parts[0]), "header")
+    except ValueError:
+        raise QTSPError(Kind.MALFORMED, "the JWS header is not base64url") from None
+    if not isinstance(header, dict):
+        raise QTSPError(Kind.MALFORMED, "the JWS header is not a JSON object")
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        raise QTSPError(Kind.UNAUTHENTICATED, f"JWS algorithm {alg!r} is not accepted; use one of {', '.join(ALGORITHMS)}")
+    extra = set(header) - _HEADER_FIELDS
+    if extra:
+        raise QTSPError(Kind.MALFORMED, f"unsupported JWS header fields: {', '.join(sorted(extra))}")
+    with sandbox.transaction() as session:
+        credential = _credential(session, header)
+        if credential is None:
+            raise QTSPError(Kind.UNAUTHENTICATED, "the signing certificate is not registered for any NCA")
+        if credential.revoked_at is not None or credential.not_after <= now:
+            raise QTSPError(Kind.UNAUTHENTICATED, "the NCA credential has expired or was withdrawn")
+        cred_nca, cred_der, cred_fp = credential.nca_id, credential.cert_der, credential.fingerprint_sha256
+    cert = x509.load_der_x509_certificate(cred_der)
+    public = cert.public_key()
+    kind, curve = ALGORITHMS[alg]
+    if kind == "ec" and not (isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == curve):
+        raise QTSPError(Kind.UNAUTHENTICATED, f"{alg} does not match the key of the registered certificate")
+    if kind == "rsa" and not isinstance(public, rsa.RSAPublicKey):
+        raise QTSPError(Kind.UNAUTHENTICATED, f"{alg} does not match the key of the registered certificate")
+    key = ECKey.import_key(public) if kind == "ec" else RSAKey.import_key(public)  # type: ignore[arg-type]
+    try:
+        token = jws.deserialize_compact(text, key, algorithms=[alg], registry=_registry([alg]))
+    except (JoseError, ValueError, TypeError):
+        raise QTSPError(Kind.UNAUTHENTICATED, "the JWS signature does not verify") from None
+    claims = _strict_json(token.payload, "payload")
+    if not isinstance(claims, dict) or set(claims) != {"iss", "jti", "iat", "body"}:
+        raise QTSPError(Kind.MALFORMED, "claims must be exactly iss, jti, iat and body")
+    if claims["iss"] != cred_nca:
+        raise QTSPError(Kind.UNAUTHORISED, f"signed with a credential of {cred_nca}, but claims to be {claims['iss']!r}")
+    if not isinstance(claims["jti"], str) or not _JTI_RE.fullmatch(claims["jti"]):
+        raise QTSPError(Kind.MALFORMED, "jti must be 1-128 characters of [A-Za-z0-9._:-]")
+    if not isinstance(claims["iat"], int) or isinstance(claims["iat"], bool):
+        raise QTSPError(Kind.MALFORMED, "iat must be an integer (seconds since the epoch)")
+    window = sandbox.config.nca_request_window_seconds
+    if abs(claims["iat"] - now.timestamp()) > window:
+        raise QTSPError(Kind.UNAUTHENTICATED, f"issued-at is more than {window} s from now (stale, replayed or clock skew)")
+    if not isinstance(claims["body"], dict):
+        raise QTSPError(Kind.MALFORMED, "body must be a JSON object")
+    return Verified(cred_nca, claims["jti"], dt.datetime.fromtimestamp(claims["iat"], dt.timezone.utc), claims["body"],
+                    text, cred_fp)
+
+
+def _registry(algorithms: list[str]) -> Any:
+    """joserfc's registry, restricted to ``algorithms``, admitting an x5c certificate in the header
+    (its default header limit of 512 bytes is smaller than one certificate)."""
+    from joserfc.jws import JWSRegistry
+
+    registry = JWSRegistry(algorithms=algorithms)
+    registry.max_header_length = 8192
+    registry.max_payload_length = MAX_JWS_BYTES
+    return registry
+
+
+def _credential(session, header: dict[str, Any]) -> NcaCredential | None:  # type: ignore[no-untyped-def]
+    x5c, kid = header.get("x5c"), header.get("kid")
+    if x5c is not None:
+        if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c) or len(x5c) > 4:
+            raise QTSPError(Kind.MALFORMED, "x5c must be a list of base64 certificates")
+        try:
+            der = base64.b64decode(x5c[0], validate=True)
+        except ValueError:
+            raise QTSPError(Kind.MALFORMED, "x5c is not base64") from None
+        return nca_identity.credential_for(session, der=der)
+    if isinstance(kid, str) and re.fullmatch(r"[0-9a-f]{64}", kid):
+        return nca_identity.credential_for(session, kid=kid)
+    raise QTSPError(Kind.UNAUTHENTICATED, "the JWS names no registered certificate (x5c or kid)")
+
+
+# --- processing --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    result: dict[str, Any]
+    receipt: str
+    replayed: bool = False
+
+
+def handle(sandbox: Sandbox, kind: str, compact: bytes | str, *, now: dt.datetime | None = None) -> Outcome:
+    received = now or utcnow()
+    started = time.perf_counter()
+    v = verify(sandbox, compact, received)
+    body_sha = hashlib.sha256(canonical_details(v.body).encode()).hexdigest()
+    stored = _stored(sandbox, v.nca_id, v.jti)
+    if stored is not None:
+        return _replay(stored, kind, body_sha)
+    signer, chain = nca_identity.receipt_signer(sandbox)
+    try:
+        with sandbox.transaction() as session:
+            if kind == "authorisation":
+                result, certs, reason = _authorisation(session, v)
+            elif kind == "revocation":
+                result, certs, reason = _revocation(session, v)
+            else:
+                raise QTSPError(Kind.MALFORMED, f"unknown request kind {kind}")
+            revoked = revocation.revoke_rows(sandbox, session, certs, reason, actor=f"nca:{v.nca_id}", now=received,
+                                             details={"nca_request": v.jti}) if certs else []
+            published_at = utcnow()
+            result.update({
+                "request_id": v.jti, "nca_id": v.nca_id, "kind": kind, "body_sha256": body_sha,
+                "received_at": received.isoformat(), "published_at": published_at.isoformat(),
+                "revoked": [{"serial": r.serial, "issuer": r.issuer_id, "reason": r.reason,
+                             "revoked_at": r.revoked_at.isoformat()} for r in revoked],
+            })
+            receipt = sign_receipt(signer, chain, result)
+            session.add(NcaRequest(nca_id=v.nca_id, request_id=v.jti, kind=kind, body_sha256=body_sha, jws=v.compact,
+                                   issued_at=v.iat, received_at=received, published_at=published_at, status_code=200,
+                                   result=json.dumps(result), receipt=receipt))
+            session.flush()
+            repo.append_audit(session, at=received, actor=f"nca:{v.nca_id}", action=f"nca.{kind}", subject=v.jti,
+                              details={"body_sha256": body_sha, "credential": v.credential_fingerprint,
+                                       "revoked": [r.serial for r in revoked], "evidence": f"nca_requests/{v.nca_id}/{v.jti}"})
+    except IntegrityError:  # the same request id raced in from another worker: answer as a replay
+        stored = _stored(sandbox, v.nca_id, v.jti)
+        if stored is None:
+            raise
+        return _replay(stored, kind, body_sha)
+    revocation.published(sandbox)
+    NCA_PUBLICATION.observe(time.perf_counter() - started)
+    return Outcome(200, result, receipt)
+
+
+def _stored(sandbox: Sandbox, nca_id: str, jti: str) -> NcaRequest | None:
+    with sandbox.transaction() as session:
+        return session.execute(select(NcaRequest).where(NcaRequest.nca_id == nca_id, NcaRequest.request_id == jti)).scalar_one_or_none()
+
+
+def _replay(stored: NcaRequest, kind: str, body_sha: str) -> Outcome:
+    if stored.body_sha256 != body_sha or stored.kind != kind:
+        raise QTSPError(Kind.CONFLICT, f"request id {stored.request_id} was used before with a different body")
+    return Outcome(stored.status_code, json.loads(stored.result), stored.receipt, replayed=True)
+
+
+def _valid_certs(session, org_id: str, nca_id: str, now: dt.datetime) -> list[Certificate]:  # type: ignore[no-untyped-def]
+    return list(session.execute(
+        select(Certificate).where(Certificate.org_id == org_id, Certificate.nca_id == nca_id,
+                                  Certificate.status == "good", Certificate.not_after > now)
+        .order_by(Certificate.id).with_for_update()
+    ).scalars().all())
+
+
+def _scoped_psp(session, v: Verified, org_id: Any) -> PSPAuthorisation | None:  # type: ignore[no-untyped-def]
+    if not isinstance(org_id, str):
+        raise QTSPError(Kind.MALFORMED, "org_id must be a string")
+    parsed = parse_org_id(org_id)
+    if parsed.nca_id != v.nca_id:
+        raise QTSPError(Kind.UNAUTHORISED, f"{v.nca_id} may act only on PSPs it authorised ({org_id} names {parsed.nca_id})")
+    psp = repo.get_psp(session, org_id)
+    if psp is not None and psp.nca_id != v.nca_id:
+        raise QTSPError(Kind.UNAUTHORISED, f"{org_id} is authorised by {psp.nca_id}, not {v.nca_id}")
+    return psp
+
+
+def _fields(body: dict[str, Any], allowed: set[str], required: set[str]) -> None:
+    unknown, missing = set(body) - allowed, required - set(body)
+    if unknown:
+        raise QTSPError(Kind.MALFORMED, f"unknown body fields: {', '.join(sorted(unknown))}")
+    if missing:
+        raise QTSPError(Kind.MALFORMED, f"missing body fields: {', '.join(sorted(missing))}")
+
+
+def _roles(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise QTSPError(Kind.MALFORMED, "roles must be a list of role names")
+    return parse_roles(",".join(value))
+
+
+def _authorisation(session, v: Verified):  # type: ignore[no-untyped-def]
+    body, now = v.body, utcnow()
+    action = body.get("action")
+    if action == "grant":
+        _fields(body, {"action", "org_id", "name", "roles", "country", "locality", "registration_number"},
+                {"action", "org_id", "name", "roles"})
+    elif action == "change-roles":
+        _fields(body, {"action", "org_id", "roles"}, {"action", "org_id", "roles"})
+    elif action == "withdraw":
+        _fields(body, {"action", "org_id"}, {"action", "org_id"})
+    else:
+        raise QTSPError(Kind.MALFORMED, "action must be grant, change-roles or withdraw")
+    psp = _scoped_psp(session, v, body["org_id"])
+    org = parse_org_id(body["org_id"])
+    certs: list[Certificate] = []
+    if action == "grant":
+        roles = _roles(body["roles"])
+        name = body["name"]
+        if not isinstance(name, str) or not 1 <= len(name) <= 64 or not name.isprintable() or name.strip() != name:
+            raise QTSPError(Kind.MALFORMED, "name must be 1-64 printable characters")
+        for field in ("country", "locality", "registration_number"):
+            if field in body and (not isinstance(body[field], str) or not 1 <= len(body[field]) <= 64):
+                raise QTSPError(Kind.MALFORMED, f"{field} must be a string of 1-64 characters")
+        if psp is not None and psp.status == "active":
+            raise QTSPError(Kind.CONFLICT, f"{org.value} is authorised already; use change-roles")
+        if psp is None:
+            psp = PSPAuthorisation(org_id=org.value, legal_name=name, nca_id=v.nca_id,
+                                   authorisation_number=org.authorisation_number or "", roles=",".join(roles),
+                                   status="active", country=body.get("country", org.country), locality=body.get("locality"),
+                                   registration_number=body.get("registration_number"),
+                                   business_category="Private Organization", created_at=now, updated_at=now)
+            repo.add_psp(session, psp)
+        else:
+            psp.legal_name, psp.roles, psp.status, psp.updated_at = name, ",".join(roles), "active", now
+    else:
+        if psp is None:
+            raise QTSPError(Kind.NOT_FOUND, f"{org.value} is not in the register")
+        if action == "change-roles":
+            roles = _roles(body["roles"])
+            removed = set(psp.roles.split(",")) - set(roles)
+            # A role withdrawn makes the certificates carrying it inaccurate; a role added revokes nothing.
+            certs = [c for c in _valid_certs(session, psp.org_id, v.nca_id, now)
+                     if removed & set((c.roles or "").split(","))]
+            psp.roles, psp.updated_at = ",".join(roles), now
+        else:
+            psp.status, psp.updated_at = "withdrawn", now
+            certs = _valid_certs(session, psp.org_id, v.nca_id, now)
+    session.flush()
+    result = {"psp": {"org_id": psp.org_id, "name": psp.legal_name, "roles": psp.roles.split(","), "status": psp.status},
+              "action": action}
+    return result, certs, "privilege-withdrawn"
+
+
+def _revocation(session, v: Verified):  # type: ignore[no-untyped-def]
+    body, now = v.body, utcnow()
+    _fields(body, {"org_id", "authorisation_number", "serials", "reason"}, {"reason"})
+    reason = body["reason"]
+    if reason not in REASONS:
+        raise QTSPError(Kind.MALFORMED, f"reason must be one of {', '.join(REASONS)}")
+    if ("org_id" in body) == ("authorisation_number" in body):
+        raise QTSPError(Kind.MALFORMED, "name the PSP by exactly one of org_id or authorisation_number")
+    if "org_id" in body:
+        psp = _scoped_psp(session, v, body["org_id"])
+    else:
+        number = body["authorisation_number"]
+        if not isinstance(number, str) or not 1 <= len(number) <= 64:
+            raise QTSPError(Kind.MALFORMED, "authorisation_number must be a string")
+        psp = session.execute(select(PSPAuthorisation).where(PSPAuthorisation.nca_id == v.nca_id,
+                                                             PSPAuthorisation.authorisation_number == number)).scalar_one_or_none()
+    if psp is None:
+        raise QTSPError(Kind.NOT_FOUND, "no PSP with that authorisation in this NCA's register")
+    valid = _valid_certs(session, psp.org_id, v.nca_id, now)
+    already: list[str] = []
+    if "serials" in body:
+        serials = body["serials"]
+        if not isinstance(serials, list) or not 1 <= len(serials) <= 1000 or not all(isinstance(s, str) for s in serials):
+            raise QTSPError(Kind.MALFORMED, "serials must be a list of 1-1000 hex strings")
+        wanted = {s.upper().replace(":", "").lstrip("0") for s in serials}
+        by_serial = {c.serial.lstrip("0"): c for c in valid}
+        for serial in wanted - set(by_serial):
+            row = session.execute(select(Certificate).where(Certificate.serial.in_([serial, "0" + serial]))).scalars().first()
+            if row is None:
+                raise QTSPError(Kind.NOT_FOUND, f"no certificate {serial}")
+            if row.nca_id != v.nca_id or row.org_id != psp.org_id:
+                raise QTSPError(Kind.UNAUTHORISED, f"certificate {serial} does not belong to {psp.org_id} under {v.nca_id}")
+            already.append(row.serial)  # revoked or expired already: nothing to do
+        valid = [by_serial[s] for s in wanted & set(by_serial)]
+    return {"psp": {"org_id": psp.org_id, "name": psp.legal_name}, "already_revoked_or_expired": sorted(already)}, valid, reason
+
+
+def sign_receipt(signer: Any, chain: list[x509.Certificate], result: dict[str, Any]) -> str:
+    """A compact JWS by the QTSP's receipt key, x5c with its chain, so the NCA holds evidence."""
+    public = signer.public_key()
+    size = (public.curve.key_size + 7) // 8
+    alg, hash_alg = ("ES384", hashes.SHA384()) if public.curve.key_size == 384 else ("ES256", hashes.SHA256())
+    header = {"alg": alg, "typ": "qtsp-receipt+jwt",
+              "x5c": [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain[:2]]}
+    signing_input = f"{_b64e(json.dumps(header, separators=(',', ':')).encode())}." \
+                    f"{_b64e(json.dumps({**result, 'iat': int(time.time())}, separators=(',', ':')).encode())}"
+    r, s = decode_dss_signature(signer.sign(signing_input.encode(), ec.ECDSA(hash_alg)))
+    return f"{signing_input}.{_b64e(r.to_bytes(size, 'big') + s.to_bytes(size, 'big'))}"
+
+
+def get_request(sandbox: Sandbox, nca_id: str, request_id: str) -> Outcome:
+    stored = _stored(sandbox, nca_id, request_id)
+    if stored is None:
+        raise QTSPError(Kind.NOT_FOUND, f"no request {request_id} from {nca_id}")
+    return Outcome(stored.status_code, json.loads(stored.result), stored.receipt, replayed=True)
+
+
+def list_requests(sandbox: Sandbox, nca_id: str | None = None) -> list[dict[str, Any]]:
+    with sandbox.transaction() as session:
+        query = select(NcaRequest).order_by(NcaRequest.id)
+        if nca_id:
+            query = query.where(NcaRequest.nca_id == nca_id)
+        out = []
+        for row in session.execute(query).scalars():
+            latency = None if row.published_at is None else (row.published_at - row.received_at).total_seconds()
+            result = json.loads(row.result)
+            out.append({"nca_id": row.nca_id, "request_id": row.request_id, "kind": row.kind,
+                        "received_at": row.received_at.isoformat(), "published_at": row.published_at and row.published_at.isoformat(),
+                        "receipt_to_publication_seconds": latency, "within_24h": latency is not None and latency < 86400,
+                        "revoked": [r["serial"] for r in result.get("revoked", [])], "body_sha256": row.body_sha256})
+        return out
