@@ -157,6 +157,7 @@ def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None 
         (out / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         (out / "chain.pem").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
         files = targets
+    receipt_signer(sandbox)  # made now, with the first credential, so that requests never create state
     return get_nca(sandbox, nca_id), files
 
 
