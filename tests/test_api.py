@@ -607,7 +607,8 @@ def test_openapi_lists_every_route(api: Api) -> None:
             path = path.replace(f"<{name}>", f"{{{name}}}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add((path, method.lower(), rule.endpoint))
-    documented = {(path, method) for path, item in doc["paths"].items() for method in item}
+    documented = {(path, method) for path, item in doc["paths"].items() if "servers" not in item  # /nca/v1 paths
+                  for method in item}
     assert {(p, m) for p, m, _ in routes} == documented
     for path, method, endpoint in routes:
         operation = doc["paths"][path][method]

@@ -343,3 +343,38 @@ def _http_get(url: str) -> bytes:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=30) as response:
         return response.read()
+
+
+def test_openapi_documents_the_nca_api(client) -> None:  # type: ignore[no-untyped-def]
+    doc = client.get("/api/v1/openapi.json").json
+    nca_paths = {(item["servers"][0]["url"] + path, method)
+                 for path, item in doc["paths"].items() if "servers" in item for method in item if method != "servers"}
+    routes = {(rule.rule.replace("<request_id>", "{request_id}"), method.lower())
+              for rule in client.application.url_map.iter_rules() if rule.endpoint.startswith("nca.")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert nca_paths == routes
+
+
+def test_register_an_nca_by_its_own_certificate(sandbox: Sandbox, tmp_path: Path) -> None:
+    from qtsp.core.errors import QTSPError
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "FR"), x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "ACPR")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7) \
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA384())
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    view, _ = nca_identity.add_nca(sandbox, "FR-ACPR", "Autorite de Controle Prudentiel et de Resolution", cert_pem=pem)
+    assert view.credentials == [hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()]
+    with pytest.raises(QTSPError):
+        nca_identity.add_nca(sandbox, "FR-ACPR", "Autorite de Controle Prudentiel et de Resolution", cert_pem=pem)  # twice
+    with pytest.raises(QTSPError):
+        nca_identity.add_nca(sandbox, "FR_ACPR", "x", cert_pem=pem)  # malformed id
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    compact = nca_client.sign_request("FR-ACPR", key_pem, pem, {"org_id": "PSDFR-ACPR-1", "reason": "superseded"})
+    from qtsp.core.errors import Kind
+    from qtsp.services import nca as nca_svc
+
+    with pytest.raises(QTSPError) as err:  # authenticated with ES384, then: no such PSP
+        nca_svc.handle(sandbox, "revocation", compact)
+    assert err.value.kind is Kind.NOT_FOUND

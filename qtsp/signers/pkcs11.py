@@ -211,6 +211,14 @@ class Pkcs11Backend:
                 raise QTSPError(Kind.POLICY, f"a PKCS#11 CA key is ecdsa-p256, ecdsa-p384 or rsa-2048/3072/4096, not {key_type!r}")
         return KeyInfo(ref, key_type, self.public_key(ref))
 
+    def exists(self, ref: KeyRef) -> bool:
+        from pkcs11 import ObjectClass
+
+        token, label = parse_ref(ref)
+        with self._session(token) as session:
+            return any(self._find(session, cls, label, missing_ok=True) is not None
+                       for cls in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY))
+
     def rotate(self, ref: KeyRef) -> KeyInfo:
         raise QTSPError(Kind.POLICY, "PKCS#11 keys are rolled over in a key ceremony (root-rollover), not by the scheduler")
 

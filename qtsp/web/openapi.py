@@ -54,6 +54,27 @@ SERIAL_PARAMETER = {
 }
 
 
+_NCA_DESCRIPTION = (
+    "The body is a compact JWS (Content-Type application/jose) signed with a registered NCA credential: alg ES256, "
+    "ES384, PS256 or RS256; x5c or kid (SHA-256 of the certificate) names it; claims iss (NCA id), jti (request id), "
+    "iat (within nca_request_window_seconds) and body. The same jti with the same body returns the first answer "
+    "(Idempotent-Replayed: true); with another body, 409."
+)
+_NCA_BODY = {"required": True, "content": {"application/jose": {"schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"}}}}
+_NCA_RESPONSES = {
+    "200": {"description": "done: result and receipt (a JWS signed by the QTSP, x5c up to the sandbox root)",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["result", "receipt"],
+                                                         "properties": {"result": {"type": "object"},
+                                                                        "receipt": {"type": "string"}}}}}},
+    **{str(code): {"description": text, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+       for code, text in ((400, "malformed request or body"), (401, "not authenticated: unsigned, bad signature, "
+                          "algorithm not accepted, unknown credential, stale or future iat"),
+                          (403, "authenticated, but the PSP or certificate belongs to another NCA"),
+                          (404, "unknown PSP, authorisation number or serial"), (409, "request id reused with another body"),
+                          (413, "body too large"), (415, "not application/jose"))},
+}
+
+
 def document() -> dict[str, Any]:
     from .api import DEFAULT_LIMIT, IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_LIMIT, MAX_OFFSET, STATUSES
 
@@ -146,6 +167,43 @@ def document() -> dict[str, Any]:
                         "403": _problem_response("not signed with the certificate's key, or iat outside the window"),
                         "409": _problem_response("jti replayed, or the certificate is already revoked"),
                     },
+                },
+            },
+            # The NCA API lives under /nca/v1 (path-level servers): signed JWS instead of API tokens.
+            "/authorisations": {
+                "servers": [{"url": "/nca/v1"}],
+                "post": {
+                    "operationId": "ncaAuthorisation",
+                    "summary": "NCA register feed: grant, change-roles or withdraw a PSP authorisation (signed JWS)",
+                    "description": _NCA_DESCRIPTION + " Body: {action: grant|change-roles|withdraw, org_id, name, roles, "
+                                   "country, locality, registration_number}. A withdrawal revokes every valid certificate "
+                                   "of the PSP carrying the NCA's id (privilegeWithdrawn); a withdrawn role revokes the "
+                                   "certificates carrying it; a granted role revokes nothing.",
+                    "security": [],
+                    "requestBody": _NCA_BODY,
+                    "responses": _NCA_RESPONSES,
+                },
+            },
+            "/revocation-requests": {
+                "servers": [{"url": "/nca/v1"}],
+                "post": {
+                    "operationId": "ncaRevocationRequest",
+                    "summary": "NCA-requested revocation (TS 119 495 6.2.6), answered with a QTSP-signed receipt",
+                    "description": _NCA_DESCRIPTION + " Body: {org_id | authorisation_number, serials?, reason}. Only "
+                                   "certificates whose nCAId is the requesting NCA's are affected.",
+                    "security": [],
+                    "requestBody": _NCA_BODY,
+                    "responses": _NCA_RESPONSES,
+                },
+            },
+            "/revocation-requests/{request_id}": {
+                "servers": [{"url": "/nca/v1"}],
+                "get": {
+                    "operationId": "ncaRevocationRequestStatus",
+                    "summary": "The stored result and receipt of an earlier request (Authorization: JWS <compact> with body {get: id})",
+                    "security": [],
+                    "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": _NCA_RESPONSES,
                 },
             },
             "/openapi.json": {
