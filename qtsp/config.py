@@ -53,6 +53,7 @@ class Config:
     subscriber_key_type: str = "ecdsa-p256"
     # Publication (BR 4.9.7, 4.9.10): OCSP 8 h .. 10 days, subscriber CRLs <= 10 days, ARL <= 12 months.
     ocsp_validity_hours: int = 96
+    ocsp_max_age_seconds: int = 600  # Cache-Control max-age cap: how stale a cache in front may be
     crl_validity_hours: int = 7 * 24
     arl_validity_days: int = 365
     crl_debounce_seconds: float = 2.0
@@ -98,6 +99,8 @@ class Config:
             raise QTSPError(Kind.POLICY, "ocsp_validity_days must be 1-1095")
         if not 8 <= self.ocsp_validity_hours <= 240:
             raise QTSPError(Kind.POLICY, "ocsp_validity_hours must be 8-240 (BR 4.9.10)")
+        if not 0 <= self.ocsp_max_age_seconds <= 86400:
+            raise QTSPError(Kind.POLICY, "ocsp_max_age_seconds must be 0-86400")
         if not 1 <= self.crl_validity_hours <= 240:
             raise QTSPError(Kind.POLICY, "crl_validity_hours must be 1-240 (BR 4.9.7: at most 10 days)")
         if not 1 <= self.arl_validity_days <= 365:

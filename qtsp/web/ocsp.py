@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from sqlalchemy import select
 
-from ca_store.models import Certificate, Revocation
+from ca_store.models import AuditHead, Certificate, Revocation
 
 from ..core import ocsp as core_ocsp
 from ..core.errors import QTSPError
@@ -37,6 +37,9 @@ MAX_GET_PATH = 4 * core_ocsp.MAX_REQUEST_BYTES // 3 + 16
 CACHE_LIMIT = 200_000
 CACHE_TTL = 300.0  # seconds an answer may stay in a worker's cache (never past nextUpdate)
 ISSUER_RELOAD_INTERVAL = 5.0
+# Other nodes (another host on the same PostgreSQL) cannot bump this host's mmap counter; so each
+# worker also reads the store's change counter (the audit head) at most this often.
+STORE_CHECK_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,14 @@ class OcspSource:
         self._issuers: dict[tuple[str, bytes, bytes], ocsp_svc.IssuerEntry] = {}
         self._issuers_loaded = 0.0
         self._lock = threading.Lock()
+        self._next_store_check = 0.0
+        self._seen_store = self._store_generation()
         self._load_issuers()
+
+    def _store_generation(self) -> int:
+        with self.sandbox.engine.connect() as conn:
+            value = conn.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar()
+        return int(value or 0)
 
     def _load_issuers(self) -> None:
         with self.sandbox.transaction() as session:
@@ -80,6 +90,16 @@ class OcspSource:
 
     def answer(self, der: bytes) -> Answer:
         generation = self.generation.value()
+        now_m = time.monotonic()
+        if now_m >= self._next_store_check:
+            self._next_store_check = now_m + STORE_CHECK_INTERVAL
+            try:
+                store = self._store_generation()
+            except Exception:  # the store is down: keep serving what is cached (pre-signed answers)
+                store = self._seen_store
+            if store != self._seen_store:
+                self._seen_store = store
+                self._seen_generation = -1  # forces the drop below
         if generation != self._seen_generation:
             self._cache, self._status_cache = {}, {}
             self._seen_generation = generation
@@ -186,6 +206,7 @@ class OcspFastPath:
         self.app = app
         self.source = source
         self.prefix = prefix
+        self.max_age = source.sandbox.config.ocsp_max_age_seconds
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -240,8 +261,9 @@ class OcspFastPath:
         metrics.ocsp_request(method, answer.outcome)
         headers = list(_fixed_headers(answer))
         if answer.cacheable and answer.next_update is not None:
-            # RFC 5019 6.2: max-age no later than nextUpdate; computed per request, the rest is cached.
-            max_age = max(0, int(answer.next_update.timestamp() - time.time()))
+            # RFC 5019 6.2: max-age no later than nextUpdate, and at most ocsp_max_age_seconds, which
+            # bounds how long an HTTP cache or CDN in front may keep serving a status after a revocation.
+            max_age = max(0, min(int(answer.next_update.timestamp() - time.time()), self.max_age))
             headers.append(("Cache-Control", f"max-age={max_age}, public, no-transform, must-revalidate"))
         else:
             headers.append(("Cache-Control", "no-cache, no-store, max-age=0"))
