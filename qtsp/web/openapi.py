@@ -103,8 +103,15 @@ def document() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/IssueRequest"}}}},
                     "responses": {
-                        "201": _json("IssuedCertificate", "issued", headers={
+                        "201": {**_json("IssuedCertificate", "issued", headers={
                             "Location": {"schema": {"type": "string"}, "description": "the certificate's URL"}}),
+                            # OpenAPI links: what a client (and schemathesis' stateful tests) may call next.
+                            "links": {
+                                "GetIssued": {"operationId": "getCertificate",
+                                              "parameters": {"serial": "$response.body#/serial"}},
+                                "RevokeIssued": {"operationId": "revokeCertificate",
+                                                 "parameters": {"serial": "$response.body#/serial"}},
+                            }},
                         **_errors(400, 401, 403, 413, 415, 422, 503),
                     },
                 },
