@@ -47,7 +47,7 @@ def test_wrong_passphrase_is_signer_unavailable_without_leaking(tmp_path: Path, 
 
 def test_unknown_scheme_is_refused(tmp_path: Path) -> None:
     with pytest.raises(QTSPError) as err:
-        backend_for("pkcs11:token=qtsp;object=qwac", tmp_path)
+        backend_for("tpm2:handle=0x81000001", tmp_path)
     assert err.value.kind is Kind.SIGNER_UNAVAILABLE
 
 
