@@ -327,7 +327,7 @@ def _revocation(session, v: Verified):  # type: ignore[no-untyped-def]
     body, now = v.body, utcnow()
     _fields(body, {"org_id", "authorisation_number", "serials", "reason"}, {"reason"})
     reason = body["reason"]
-    if reason not in REASONS:
+    if not isinstance(reason, str) or reason not in REASONS:
         raise QTSPError(Kind.MALFORMED, f"reason must be one of {', '.join(REASONS)}")
     if ("org_id" in body) == ("authorisation_number" in body):
         raise QTSPError(Kind.MALFORMED, "name the PSP by exactly one of org_id or authorisation_number")
