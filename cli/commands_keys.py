@@ -23,8 +23,9 @@ def keys_list() -> None:
     """Each key reference, its algorithm, what it signs for and when it rotates next."""
     views = svc.list_keys(open_sandbox(data_dir()))
     emit([asdict(v) for v in views], lambda: table(
-        [[v.ref, v.key_type, v.certificate, "-" if v.next_rotation is None else f"{v.next_rotation:%Y-%m-%d %H:%M}Z"]
-         for v in views], ["KEY", "TYPE", "SIGNS FOR", "NEXT ROTATION"]))
+        [[v.ref, str(v.version), v.key_type, v.certificate,
+          "-" if v.next_rotation is None else f"{v.next_rotation:%Y-%m-%d %H:%M}Z"]
+         for v in views], ["KEY", "VERSION", "TYPE", "SIGNS FOR", "NEXT ROTATION"]))
 
 
 @keys.command("rotate")

@@ -35,6 +35,7 @@ from .signing import sign_after_lint
 @dataclass(frozen=True)
 class KeyView:
     ref: str
+    version: int  # the Transit key version, or the file key's generation (qwac-ca-2 -> 2)
     key_type: str
     purpose: str
     certificate: str  # what it signs for: "ca qwac-ca" or "ocsp responder of qwac-ca"
@@ -206,16 +207,22 @@ def list_keys(sandbox: Sandbox, now: dt.datetime | None = None) -> list[KeyView]
     active_ocsp = {ca.ocsp_key_id: ca for ca in cas if ca.ocsp_key_id}
     views = []
     for key in keys:
+        version = _version(key.ref)
         kind, _, owner = key.purpose.partition(":")
         if key.id in active_ca:
             ca = active_ca[key.id]
-            views.append(KeyView(key.ref, key.key_type, key.purpose, f"CA {ca.id} (serial {ca.serial})", key.created_at,
+            views.append(KeyView(key.ref, version, key.key_type, key.purpose, f"CA {ca.id} (serial {ca.serial})", key.created_at,
                                  due.get(("rollover-ca", ca.id)), True))
         elif key.id in active_ocsp:
             ca = active_ocsp[key.id]
-            views.append(KeyView(key.ref, key.key_type, key.purpose, f"OCSP responder of {ca.id}", key.created_at,
+            views.append(KeyView(key.ref, version, key.key_type, key.purpose, f"OCSP responder of {ca.id}", key.created_at,
                                  due.get(("rotate-ocsp", ca.id)), True))
         else:
             what = f"former OCSP responder of {owner}" if kind == "ocsp" else f"former key of {owner}"
-            views.append(KeyView(key.ref, key.key_type, key.purpose, what, key.created_at, None, False))
+            views.append(KeyView(key.ref, version, key.key_type, key.purpose, what, key.created_at, None, False))
     return views
+
+
+def _version(ref: str) -> int:
+    match = re.search(r"@(\d+)$", ref) or re.search(r"-(\d+)$", ref)
+    return int(match.group(1)) if match else 1
