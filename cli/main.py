@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .commands_ca import audit, ca, certs, init, sandbox
+from .commands_ceremony import ceremony
 from .commands_issue import issue
 from .commands_register import register
 from .commands_crl import crl
@@ -20,7 +21,7 @@ def cli() -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
 
 
-for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys, nca):
+for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys, nca, ceremony):
     cli.add_command(command)
 
 

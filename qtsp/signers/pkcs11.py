@@ -18,7 +18,6 @@ PINs are never logged, stored or shown.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import secrets
@@ -363,12 +362,6 @@ def _digest(algorithm: Any, data: bytes) -> tuple[hashes.HashAlgorithm, bytes]:
     h = hashes.Hash(algorithm)
     h.update(data)
     return algorithm, h.finalize()
-
-
-def fingerprint(public: PublicKey) -> str:
-    """SHA-256 of the SubjectPublicKeyInfo, hex: how transcripts and reports name a key."""
-    return hashlib.sha256(public.public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
 
 
 def _factory(data_dir: Path) -> Pkcs11Backend:

@@ -1,0 +1,299 @@
+"""``qtsp ceremony import``: a hierarchy made by ceremonies becomes a qtsp data dir that serves it.
+
+Every transcript must verify first (chain, signature, output hashes). From their closing lines
+come the root (its key may stay offline on the token: the service never needs it while the ARL
+is fresh), the issuing CAs and their OCSP responders (online keys: file or Vault Transit), and
+the newest ARL. The rows are written the way ``qtsp init`` writes them
+(``qtsp.services.hierarchy``), the CA files published, and ``qtsp.toml`` written to match the
+certificates' URLs; anything that does not hang together is refused before the first write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import NameOID
+
+from ca_store import db, repositories as repo
+from ca_store.models import CertificateAuthority, CrlRecord
+from qtsp import config as config_mod
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.keys import CA_KEY_TYPES, key_type_of
+from qtsp.core.types import KeyRef, serial_hex
+from qtsp.services.context import Sandbox, check_writable
+from qtsp.services.hierarchy import ACTOR_CLI, _key_row, _store_hierarchy, publish_ca_files
+from qtsp.signers import KeyInfo, backend_for
+
+from . import transcript
+from .transcript import fingerprint
+from .checks import read_certificate
+
+
+@dataclass
+class _CA:
+    result: dict[str, Any]
+    cert: x509.Certificate
+    key_ref: str
+    ocsp: tuple[x509.Certificate, str] | None = None
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _file_dirs(lines: list[dict[str, Any]]) -> list[Path]:
+    """The file-backend directories a ceremony named (where its file keys are)."""
+    config = lines[0]["details"]["config"]
+    return [Path(spec["backend"]["dir"]) for spec in (config.get("key"), config.get("signing-key"))
+            if isinstance(spec, dict) and spec["backend"]["type"] == "file"]
+
+
+def _gather(paths: list[Path]) -> tuple[dict[str, _CA], list[tuple[int, bytes]], dict[str, str], list[Path], list[str]]:
+    cas: dict[str, _CA] = {}
+    ocsp: dict[str, tuple[x509.Certificate, str]] = {}
+    crls: list[tuple[int, bytes]] = []
+    restored: dict[str, str] = {}
+    dirs: list[Path] = []
+    notes: list[str] = []
+    for path in paths:
+        lines = transcript.load(path)  # refuses a transcript that does not verify
+        result, base = lines[-1]["result"], path.parent
+        dirs += _file_dirs(lines)
+        kind = result["kind"]
+        if kind == "ca":
+            if result["ca_id"] in cas:
+                raise QTSPError(Kind.CONFLICT, f"two ceremonies made CA {result['ca_id']!r}")
+            if not result.get("key_ref"):
+                raise QTSPError(Kind.MALFORMED, f"{path}: CA {result['ca_id']} has no key reference (give key-ref)")
+            cas[result["ca_id"]] = _CA(result, read_certificate(base / result["certificate"], str(path)), result["key_ref"])
+        elif kind == "ocsp":
+            if not result.get("key_ref"):
+                raise QTSPError(Kind.MALFORMED, f"{path}: the responder has no key reference (give key-ref)")
+            if result["for_ca"] in ocsp:
+                notes.append(f"a newer responder for {result['for_ca']} replaces the one before it")
+            ocsp[result["for_ca"]] = (read_certificate(base / result["certificate"], str(path)), result["key_ref"])
+        elif kind == "crl":
+            if result["issuer_id"] != "root":
+                raise QTSPError(Kind.POLICY, f"{path}: only the root's CRL (the ARL) comes from a ceremony; "
+                                             "the service publishes the issuing CAs' CRLs itself")
+            crls.append((int(result["number"]), (base / result["crl"]).read_bytes()))
+        elif kind == "key":
+            restored[result["fingerprint"]] = result["key_ref"]
+        elif kind == "backup":
+            notes.append(f"backup of {result['key_ref']} noted ({result['threshold']} of {result['shares']})")
+        else:
+            raise QTSPError(Kind.POLICY, f"{path}: a {kind} ceremony is not imported into a new data dir")
+    for ca_id, (cert, ref) in ocsp.items():
+        if ca_id not in cas:
+            raise QTSPError(Kind.MALFORMED, f"an OCSP responder names CA {ca_id!r}, which no transcript made")
+        cas[ca_id].ocsp = (cert, ref)
+    return cas, crls, restored, dirs, notes
+
+
+def _check_hierarchy(cas: dict[str, _CA], crls: list[tuple[int, bytes]]) -> tuple[_CA, bytes | None]:
+    roots = [ca for ca in cas.values() if ca.result["parent_id"] is None]
+    if len(roots) != 1 or roots[0].result["ca_id"] != "root":
+        raise QTSPError(Kind.MALFORMED, "import needs exactly one root, with ca-id root")
+    root = roots[0]
+    if len(cas) < 2:
+        raise QTSPError(Kind.MALFORMED, "import needs at least one issuing CA beside the root")
+    for ca_id, ca in cas.items():
+        parent = cas.get(ca.result["parent_id"] or ca_id)
+        if parent is None:
+            raise QTSPError(Kind.MALFORMED, f"{ca_id}'s issuer {ca.result['parent_id']!r} is not among the transcripts")
+        try:
+            ca.cert.verify_directly_issued_by(parent.cert)
+        except Exception as exc:  # InvalidSignature, ValueError, TypeError: one answer
+            raise QTSPError(Kind.INTEGRITY, f"{ca_id} is not issued by {parent.result['ca_id']}: {type(exc).__name__}") from None
+        if ca is not root:
+            if ca.ocsp is None:
+                raise QTSPError(Kind.MALFORMED, f"{ca_id} has no OCSP responder: run an ocsp-signer ceremony for it")
+            try:
+                ca.ocsp[0].verify_directly_issued_by(ca.cert)
+            except Exception:
+                raise QTSPError(Kind.INTEGRITY, f"the OCSP responder of {ca_id} is not issued by it") from None
+    arl = None
+    if crls:
+        number, arl = max(crls)
+        crl = x509.load_der_x509_crl(arl)
+        if not crl.is_signature_valid(root.cert.public_key()):  # type: ignore[arg-type]
+            raise QTSPError(Kind.INTEGRITY, f"ARL number {number} is not signed by the root")
+    return root, arl
+
+
+def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: list[str], created: list[Path]) -> None:
+    """File keys made in another directory move into the data dir (with their passphrase)."""
+    for ref in refs:
+        if not ref.startswith("file:"):
+            continue
+        name = ref.split(":", 1)[1] + ".p8"
+        target = data_dir / "keys" / name
+        if target.exists():
+            continue
+        source = next((d / "keys" / name for d in dirs if (d / "keys" / name).exists()), None)
+        if source is None:
+            raise QTSPError(Kind.NOT_FOUND, f"no key file for {ref} in the data dir or the ceremonies' key dirs")
+        passphrase_src = source.parent.parent / "secrets" / "key-passphrase"
+        passphrase_dst = data_dir / "secrets" / "key-passphrase"
+        if passphrase_src.exists():
+            if passphrase_dst.exists() and passphrase_dst.read_bytes() != passphrase_src.read_bytes():
+                raise QTSPError(Kind.CONFLICT, f"{ref} is encrypted under another passphrase than {passphrase_dst}")
+            if not passphrase_dst.exists():
+                passphrase_dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shutil.copy2(passphrase_src, passphrase_dst)
+                created.append(passphrase_dst)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        created.append(target)
+
+
+def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
+    def attr(oid: x509.ObjectIdentifier) -> str:
+        return str(root.cert.subject.get_attributes_for_oid(oid)[0].value)
+
+    def ca_config(ca: _CA | None, default: config_mod.CAConfig) -> config_mod.CAConfig:
+        if ca is None:
+            return default
+        days = (ca.cert.not_valid_after_utc - ca.cert.not_valid_before_utc + dt.timedelta(seconds=1)).days
+        return config_mod.CAConfig(str(ca.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value), days)
+
+    issuing = [ca for ca in cas.values() if ca is not root]
+    urls = {ca.result.get("base_url") for ca in issuing}
+    if len(urls) != 1:
+        raise QTSPError(Kind.MALFORMED, f"the issuing CAs name different base URLs: {sorted(map(str, urls))}")
+    schemes = {ref.split(":", 1)[0] for ca in issuing for ref in (ca.key_ref, ca.ocsp[1])}  # type: ignore[index]
+    ca_type = key_type_of(issuing[0].cert.public_key())  # type: ignore[arg-type]
+    by_role = {ca.result["role"]: ca for ca in issuing}
+    defaults = config_mod.Config()
+    try:
+        return config_mod.Config(
+            organization=attr(NameOID.ORGANIZATION_NAME), country=attr(NameOID.COUNTRY_NAME),
+            organization_identifier=attr(NameOID.ORGANIZATION_IDENTIFIER), base_url=urls.pop(),
+            key_backend="vault-transit" if schemes == {"vault-transit"} else "file",
+            ca_key_type=ca_type if ca_type in CA_KEY_TYPES else defaults.ca_key_type,
+            ocsp_key_type=key_type_of(issuing[0].ocsp[0].public_key()),  # type: ignore[index,arg-type]
+            root=ca_config(root, defaults.root), qwac_ca=ca_config(by_role.get("qwac"), defaults.qwac_ca),
+            qseal_ca=ca_config(by_role.get("qseal"), defaults.qseal_ca))
+    except QTSPError as exc:
+        raise QTSPError(exc.kind, f"the ceremonies' hierarchy does not fit qtsp's configuration: {exc.detail}") from None
+
+
+def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dict[str, Any]:
+    check_writable(data_dir)
+    cfg_path = data_dir / config_mod.CONFIG_NAME
+    if cfg_path.exists():
+        raise QTSPError(Kind.CONFLICT, f"{data_dir} already holds a sandbox; refusing to import over it")
+    cas, crls, restored, dirs, notes = _gather(paths)
+    root, arl = _check_hierarchy(cas, crls)
+    fp = fingerprint(root.cert.public_key())  # type: ignore[arg-type]
+    if fp in restored:
+        notes.append(f"the root key is used from its restored copy {restored[fp]}")
+        root.key_ref = restored[fp]
+    cfg = _config(root, cas)
+    db_file = data_dir / "qtsp.db"
+    ours = (data_dir / "ca", cfg_path, db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"))
+    created: list[Path] = [p for p in ours if not p.exists()]
+    made_dir = not data_dir.exists()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = None
+    try:
+        online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.ocsp[1])]  # type: ignore[index]
+        _copy_file_keys(data_dir, dirs, online, created)
+        for ca in cas.values():
+            pairs = [(ca.key_ref, ca.cert)] if ca is not root else []
+            pairs += [(ca.ocsp[1], ca.ocsp[0])] if ca.ocsp else []
+            for ref, cert in pairs:  # the service must reach every online key, and it must be the right one
+                public = backend_for(ref, data_dir).public_key(KeyRef(ref))
+                if public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != _spki(cert):
+                    raise QTSPError(Kind.INTEGRITY, f"{ref} is not the key of {cert.subject.rfc4514_string()}")
+        engine = db.make_engine(config_mod.database_url(data_dir))
+        db.migrate(engine)
+        sandbox = Sandbox(data_dir, cfg, engine)
+        with sandbox.transaction() as session:
+            if repo.list_cas(session):
+                raise QTSPError(Kind.CONFLICT, "the database already holds a hierarchy; refusing to import over it")
+        rows = []
+        for ca_id, ca in sorted(cas.items(), key=lambda item: item[1] is not root):
+            cert_public = ca.cert.public_key()
+            key = _key_row(KeyInfo(KeyRef(ca.key_ref), key_type_of(cert_public), cert_public), f"ca:{ca_id}", now)  # type: ignore[arg-type]
+            ocsp_key = None
+            if ca.ocsp is not None:
+                ocsp_public = ca.ocsp[0].public_key()
+                ocsp_key = _key_row(KeyInfo(KeyRef(ca.ocsp[1]), key_type_of(ocsp_public), ocsp_public),  # type: ignore[arg-type]
+                                    f"ocsp:{ca_id}", now)
+            rows.append((CertificateAuthority(
+                id=ca_id, parent_id=ca.result["parent_id"], role=ca.result["role"], profile=ca.result["profile"],
+                subject=ca.cert.subject.rfc4514_string(), cert_der=ca.cert.public_bytes(Encoding.DER),
+                serial=serial_hex(ca.cert.serial_number), not_before=ca.cert.not_valid_before_utc,
+                not_after=ca.cert.not_valid_after_utc, created_at=now,
+                ocsp_responder_der=None if ca.ocsp is None else ca.ocsp[0].public_bytes(Encoding.DER)), key, ocsp_key))
+        publish_ca_files(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items()})
+        cfg_path.write_text(config_mod.render(cfg))
+        with sandbox.transaction() as session:
+            # One commit for the hierarchy, the ARL and the audit event: init's own insert, in our session.
+            shim = type("_InSession", (), {"transaction": lambda self: nullcontext(session)})()
+            _store_hierarchy(shim, rows, now)  # type: ignore[arg-type]
+            if arl is not None:
+                crl = x509.load_der_x509_crl(arl)
+                session.add(CrlRecord(issuer_id="root", number=max(crls)[0], delta_base=None, entries=len(crl),
+                                      this_update=crl.last_update_utc, next_update=crl.next_update_utc, der=arl))
+            repo.append_audit(session, at=now, actor=ACTOR_CLI, action="ceremony.import", subject="root",
+                              details={"transcripts": {str(p): transcript.verify(p).final_hash for p in paths}})
+    except BaseException:
+        for path in created:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
+        if made_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if arl is None:
+        notes.append("no ARL imported: the service will sign one with the root key when asked for /crl/root.crl")
+    return {"data_dir": str(data_dir), "cas": {ca_id: {"key": ca.key_ref, "ocsp_key": ca.ocsp[1] if ca.ocsp else None,
+                                                       "subject": ca.cert.subject.rfc4514_string()}
+                                               for ca_id, ca in cas.items()},
+            "arl_number": max(crls)[0] if crls else None, "notes": notes}
+
+
+def import_arl(data_dir: Path, path: Path, now: dt.datetime) -> dict[str, Any]:
+    """A newer ARL from a ``crl`` ceremony into a data dir that serves the hierarchy: how an
+    offline root keeps its ARL fresh without the service ever touching the root key."""
+    from sqlalchemy import func, select
+
+    from qtsp.services.context import open_sandbox
+
+    result = transcript.load(path)[-1]["result"]
+    if result.get("kind") != "crl":
+        raise QTSPError(Kind.MALFORMED, f"{path} is not the transcript of a crl ceremony")
+    der = (path.parent / result["crl"]).read_bytes()
+    crl = x509.load_der_x509_crl(der)
+    sandbox = open_sandbox(data_dir)
+    try:
+        with sandbox.transaction() as session:
+            ca = repo.get_ca(session, result["issuer_id"])
+            if ca.parent_id is not None:
+                raise QTSPError(Kind.POLICY, "only the root's ARL comes from a ceremony")
+            if not crl.is_signature_valid(x509.load_der_x509_certificate(ca.cert_der).public_key()):  # type: ignore[arg-type]
+                raise QTSPError(Kind.INTEGRITY, f"the CRL is not signed by {ca.id}'s key")
+            highest = session.execute(select(func.max(CrlRecord.number)).where(CrlRecord.issuer_id == ca.id)).scalar_one()
+            if highest is not None and int(result["number"]) <= highest:
+                raise QTSPError(Kind.CONFLICT, f"CRL number {result['number']} is not above {highest}, the newest of {ca.id}")
+            session.add(CrlRecord(issuer_id=ca.id, number=int(result["number"]), delta_base=None, entries=len(crl),
+                                  this_update=crl.last_update_utc, next_update=crl.next_update_utc, der=der))
+            repo.append_audit(session, at=now, actor=ACTOR_CLI, action="ceremony.import-arl", subject=ca.id,
+                              details={"number": result["number"], "transcript": str(path),
+                                       "final_hash": transcript.verify(path).final_hash})
+    finally:
+        sandbox.engine.dispose()
+    return {"issuer": result["issuer_id"], "number": result["number"], "next_update": crl.next_update_utc.isoformat()}  # type: ignore[union-attr]
