@@ -55,12 +55,38 @@ def serve(host: str, port: int, workers: int | None, threads: int, server: str, 
                 scheduler.kill()
 
 
+# Limits against hostile or broken clients (proved by tests/test_limits.py):
+# - a request head (request line and headers) over HEAD_LIMIT is refused: HTTP/1.1 answers 431 and closes, HTTP/2
+#   refuses the stream. The longest legitimate head is an OCSP GET of a 16 KiB request (~22 KiB of base64).
+# - a client has HEADER_TIMEOUT_MS from its first byte to send the whole head (slow clients, "slowloris"); an idle
+#   keep-alive connection is closed after the same time.
+# - granian holds one "backpressure" permit per open connection and stops accepting when a worker has none left; its
+#   default (backlog / workers, 1024 here) let ~2000 idle connections stop the whole service. Allow far more,
+#   below the file descriptor limit (granian raises the soft limit to the hard one when it loads).
+HEAD_LIMIT = 48 * 1024
+HEADER_TIMEOUT_MS = 10_000
+MAX_CONNECTIONS_PER_WORKER = 8192
+
+
+def _connections_per_worker() -> int:
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS_PER_WORKER
+    return max(64, min(MAX_CONNECTIONS_PER_WORKER, hard - 256))  # leave descriptors for the database, logs, keys
+
+
 def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings, HTTP2Settings
 
     Granian("qtsp.web.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
-            blocking_threads=threads, backlog=2048, log_access=False, respawn_failed_workers=True).serve()
+            blocking_threads=threads, backlog=2048, backpressure=_connections_per_worker(),
+            http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_MS, max_buffer_size=HEAD_LIMIT),
+            http2_settings=HTTP2Settings(max_headers_size=HEAD_LIMIT),
+            log_access=False, respawn_failed_workers=True).serve()
 
 
 def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:

@@ -29,9 +29,15 @@ http {{
     upstream qtsp {{
 {servers}
         keepalive 64;
+        keepalive_timeout 5s;  # below qtsp serve's 10 s idle timeout, so nginx never reuses a closed connection
     }}
     server {{
         listen 127.0.0.1:{port};
+        # Buffer request bodies here, with a timeout: a client trickling a body then never ties up a
+        # qtsp worker thread (granian's WSGI body read has no timeout of its own).
+        proxy_request_buffering on;
+        client_body_timeout 10s;
+        client_max_body_size 256k;
         location /ocsp/ {{
             # RFC 5019 GET: cached for the max-age qtsp sends (Cache-Control), keyed by the request URI.
             proxy_pass http://qtsp;

@@ -4,6 +4,36 @@ The data dir comes from ``QTSP_DATA_DIR`` (``qtsp serve`` sets it)."""
 
 from __future__ import annotations
 
-from .app import create_app
+import io
+import json
+from typing import Any, Callable, Iterable
+
+from .app import MAX_BODY, create_app
 
 app = create_app()
+
+
+def _bounded_body_without_length(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """A request body sent without Content-Length (chunked, or HTTP/2 without the header) is read here,
+    at most MAX_BODY bytes: more is 413; less reaches the app as if it had come with a Content-Length.
+
+    Without this, werkzeug reads such a body as empty under granian (which does not set
+    ``wsgi.input_terminated``), or silently cuts it at MAX_CONTENT_LENGTH instead of refusing it."""
+
+    def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("CONTENT_LENGTH") and environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            body = environ["wsgi.input"].read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                problem = json.dumps({"type": "https://qtsp.dev/problems/http", "title": "content too large", "status": 413,
+                                      "detail": f"request bodies are limited to {MAX_BODY} bytes"}).encode()
+                start_response("413 Content Too Large", [("Content-Type", "application/problem+json"),
+                                                         ("Content-Length", str(len(problem))), ("Connection", "close")])
+                return [problem]
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return wsgi_app(environ, start_response)
+
+    return call
+
+
+app.wsgi_app = _bounded_body_without_length(app.wsgi_app)  # type: ignore[method-assign]
