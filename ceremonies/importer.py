@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES, key_type_of
 from qtsp.core.types import KeyRef, serial_hex
 from qtsp.services.context import Sandbox, check_writable
-from qtsp.services.hierarchy import ACTOR_CLI, _key_row, _store_hierarchy, publish_ca_files
+from qtsp.services.hierarchy import ACTOR_CLI, _key_row, insert_hierarchy, publish_ca_files, remove_created
 from qtsp.signers import KeyInfo, backend_for
 
 from . import transcript
@@ -238,8 +237,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
         cfg_path.write_text(config_mod.render(cfg))
         with sandbox.transaction() as session:
             # One commit for the hierarchy, the ARL and the audit event: init's own insert, in our session.
-            shim = type("_InSession", (), {"transaction": lambda self: nullcontext(session)})()
-            _store_hierarchy(shim, rows, now)  # type: ignore[arg-type]
+            insert_hierarchy(session, rows, now)
             if arl is not None:
                 crl = x509.load_der_x509_crl(arl)
                 session.add(CrlRecord(issuer_id="root", number=max(crls)[0], delta_base=None, entries=len(crl),
@@ -247,13 +245,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
             repo.append_audit(session, at=now, actor=ACTOR_CLI, action="ceremony.import", subject="root",
                               details={"transcripts": {str(p): transcript.verify(p).final_hash for p in paths}})
     except BaseException:
-        for path in created:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            elif path.exists():
-                path.unlink()
-        if made_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        remove_created(created, data_dir if made_dir else None)
         raise
     finally:
         if engine is not None:

@@ -126,16 +126,21 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
     except BaseException:
         # Leave nothing half-made, and remove only what this call created (an operator's
         # secrets/ or keys/ that were there before stay untouched).
-        for path in ours:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            elif path.exists():
-                path.unlink()
-        if made_dir:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        remove_created(ours, data_dir if made_dir else None)
         engine.dispose()
         raise
     return sandbox
+
+
+def remove_created(paths: list[Path], made_dir: Path | None) -> None:
+    """Undo a failed set-up: delete the files and directories it created, and the data dir if it made it."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    if made_dir is not None:
+        shutil.rmtree(made_dir, ignore_errors=True)
 
 
 def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
@@ -192,34 +197,37 @@ def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
     return commit
 
 
-def _store_hierarchy(sandbox: Sandbox, rows: list[tuple[CertificateAuthority, KeyReference, KeyReference | None]],
-                     now: dt.datetime) -> None:
+CARows = list[tuple[CertificateAuthority, KeyReference, KeyReference | None]]
+
+
+def _store_hierarchy(sandbox: Sandbox, rows: CARows, now: dt.datetime) -> None:
     try:
-        _insert_hierarchy(sandbox, rows, now)
+        with sandbox.transaction() as session:
+            insert_hierarchy(session, rows, now)
     except IntegrityError:
         # Another init won the race on the same database between our check and this commit.
         raise QTSPError(Kind.CONFLICT, "the database already holds a sandbox hierarchy; refusing to overwrite it") from None
 
 
-def _insert_hierarchy(sandbox: Sandbox, rows: list[tuple[CertificateAuthority, KeyReference, KeyReference | None]],
-                      now: dt.datetime) -> None:
-    with sandbox.transaction() as session:
-        for nca_id, name in EBA_NCAS.items():
-            repo.add_nca(session, NationalCompetentAuthority(nca_id=nca_id, name=name, country=nca_id[:2]))
-        repo.add_nca(session, NationalCompetentAuthority(nca_id="NA", name="NA", country="XX"))
-        for ca, key, ocsp_key in rows:
-            ca.key_id = repo.add_key(session, key).id
-            if ocsp_key is not None:
-                ca.ocsp_key_id = repo.add_key(session, ocsp_key).id
-            repo.add_ca(session, ca)
-            repo.append_audit(
-                session,
-                at=now,
-                actor=ACTOR_CLI,
-                action="ca.create",
-                subject=ca.id,
-                details={"serial": ca.serial, "subject": ca.subject, "key": key.ref, "profile": ca.profile},
-            )
+def insert_hierarchy(session, rows: CARows, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    """The NCA seed, the CA rows with their key references, and one audit event per CA, in the caller's
+    transaction (``qtsp init`` and ``qtsp ceremony import`` both use it)."""
+    for nca_id, name in EBA_NCAS.items():
+        repo.add_nca(session, NationalCompetentAuthority(nca_id=nca_id, name=name, country=nca_id[:2]))
+    repo.add_nca(session, NationalCompetentAuthority(nca_id="NA", name="NA", country="XX"))
+    for ca, key, ocsp_key in rows:
+        ca.key_id = repo.add_key(session, key).id
+        if ocsp_key is not None:
+            ca.ocsp_key_id = repo.add_key(session, ocsp_key).id
+        repo.add_ca(session, ca)
+        repo.append_audit(
+            session,
+            at=now,
+            actor=ACTOR_CLI,
+            action="ca.create",
+            subject=ca.id,
+            details={"serial": ca.serial, "subject": ca.subject, "key": key.ref, "profile": ca.profile},
+        )
 
 
 def publish_ca_files(sandbox: Sandbox, certs: dict[str, x509.Certificate]) -> None:
