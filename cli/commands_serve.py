@@ -116,6 +116,7 @@ def scheduler_cmd() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run every second is noise
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     leader = LeaderScheduler(data_dir())
     signal.signal(signal.SIGTERM, lambda *_: leader.stop())
     signal.signal(signal.SIGINT, lambda *_: leader.stop())
