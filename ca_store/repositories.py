@@ -164,10 +164,6 @@ def list_certificates(
     return session.execute(query).scalars().all()
 
 
-def count_certificates(session: Session) -> int:
-    return session.execute(select(func.count(Certificate.id))).scalar_one()
-
-
 # --- register --------------------------------------------------------------------------
 
 

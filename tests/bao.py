@@ -41,16 +41,8 @@ class OpenBao:
                  f"-dev-listen-address=127.0.0.1:{self.port}"],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "HOME": str(self.dir)},
             )
+        self._wait_unsealed()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.addr}/v1/sys/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"OpenBao did not start: {self.log.read_text()[-2000:]}")
         while time.monotonic() < deadline:  # the banner with the unseal key may come after health is up
             match = re.search(r"Unseal Key: (\S+)", self.log.read_text())
             if match:
@@ -63,6 +55,18 @@ class OpenBao:
         if "transit/" not in client.sys.list_mounted_secrets_engines()["data"]:
             client.sys.enable_secrets_engine("transit", path="transit")
         return self
+
+    def _wait_unsealed(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.addr}/v1/sys/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("OpenBao did not become active")
 
     def client(self):  # type: ignore[no-untyped-def]
         import hvac
@@ -122,18 +126,6 @@ class PersistentOpenBao(OpenBao):
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"OpenBao did not start: {self.log.read_text()[-2000:]}")
-
-    def _wait_unsealed(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.addr}/v1/sys/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("OpenBao did not become active")
 
     def halt(self) -> None:
         """Stop the server process (storage stays)."""

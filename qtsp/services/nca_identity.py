@@ -15,7 +15,6 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -209,8 +208,3 @@ def credential_for(session, *, der: bytes | None = None, kid: str | None = None)
     if not fp:
         return None
     return session.execute(select(NcaCredential).where(NcaCredential.fingerprint_sha256 == fp)).scalar_one_or_none()
-
-
-def nca_name_of(cert: x509.Certificate) -> str:
-    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    return str(values[0].value) if values else ""

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from asn1crypto import x509 as ax509
 from cryptography.hazmat.primitives import hashes
@@ -161,17 +160,5 @@ def lookup(session: Session, key_hash: bytes, serial: int) -> OcspResponse | Non
     ).scalar_one_or_none()
 
 
-def certificates_by_serial(session: Session, issuer_id: str, serials: Iterable[int]) -> dict[int, Certificate]:
-    wanted = {serial_hex(s): s for s in serials}
-    rows = session.execute(
-        select(Certificate).where(Certificate.issuer_id == issuer_id, Certificate.serial.in_(list(wanted)))
-    ).scalars().all()
-    return {wanted[row.serial]: row for row in rows}
-
-
 def key_hash_index(entries: dict[str, IssuerEntry]) -> dict[tuple[str, bytes, bytes], IssuerEntry]:
     return {(alg, name_hash, key_hash): entry for entry in entries.values() for alg, (name_hash, key_hash) in entry.hashes.items()}
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()

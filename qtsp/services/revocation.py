@@ -51,31 +51,26 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
         if allowed_org_nca is not None and cert.nca_id != allowed_org_nca:
             raise QTSPError(Kind.UNAUTHORISED, f"certificate {serial} does not carry NCA id {allowed_org_nca}")
         previous = cert.revocation
-        changed_from = None
-        if previous is not None:
+        if previous is None:
+            result = revoke_rows(sandbox, session, [cert], reason, actor=actor, now=now)[0]
+        else:
             # RFC 5280 5.3.1 / BR 4.9.1: the only change allowed is to keyCompromise.
             if reason != "key-compromise" or previous.reason == "key-compromise":
                 raise QTSPError(Kind.ALREADY_REVOKED,
                                 f"certificate {serial} is already revoked ({previous.reason}, {previous.revoked_at:%Y-%m-%d %H:%M:%S}Z); "
                                 "only a change of reason to key-compromise is allowed")
-            changed_from, previous.reason = previous.reason, reason
-            revoked_at = previous.revoked_at
-        else:
-            revoked_at = now.replace(microsecond=0)
-            session.add(Revocation(certificate_id=cert.id, revoked_at=revoked_at, reason=reason, requested_by=actor))
-            cert.status = "revoked"
-        session.flush()
-        session.refresh(cert)
-        ocsp_svc.presign(sandbox, session, [cert], now)
-        repo.mark_crl_dirty(session, cert.issuer_id, now)
-        repo.append_audit(session, at=now, actor=actor,
-                          action="certificate.revoke" if changed_from is None else "certificate.revoke.reason_change",
-                          subject=serial, details={"issuer": cert.issuer_id, "reason": reason, "from": changed_from,
-                                                   "revoked_at": revoked_at.isoformat()})
-        issuer = cert.issuer_id
-    Generation(sandbox.data_dir).bump()  # every OCSP worker drops its cache before we acknowledge
+            result = RevocationResult(serial, cert.issuer_id, reason, previous.revoked_at, previous.reason)
+            previous.reason = reason
+            session.flush()
+            session.refresh(cert)
+            ocsp_svc.presign(sandbox, session, [cert], now)
+            repo.mark_crl_dirty(session, cert.issuer_id, now)
+            repo.append_audit(session, at=now, actor=actor, action="certificate.revoke.reason_change", subject=serial,
+                              details={"issuer": cert.issuer_id, "reason": reason, "from": result.changed_reason_from,
+                                       "revoked_at": previous.revoked_at.isoformat()})
+    published(sandbox)  # every OCSP worker drops its cache before we acknowledge
     REVOCATION_TO_PUBLICATION.observe(time.perf_counter() - received)
-    return RevocationResult(serial, issuer, reason, revoked_at, changed_from)
+    return result
 
 
 def revoke_rows(sandbox: Sandbox, session, certs, reason: str, *, actor: str, now: dt.datetime,  # type: ignore[no-untyped-def]

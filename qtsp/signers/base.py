@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PublicKey, key_type_of
+from ..core.keys import PublicKey
 from ..core.types import KeyRef
 
 
@@ -176,7 +176,3 @@ def backend_for(scheme_or_ref: str, data_dir: Path) -> Backend:
 
 def signer_for(ref: KeyRef, data_dir: Path) -> Signer:
     return backend_for(ref, data_dir).signer(ref)
-
-
-def describe(key: PublicKey) -> str:
-    return key_type_of(key)
