@@ -272,3 +272,33 @@ class NcaRequest(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(Text)  # JSON
     receipt: Mapped[str] = mapped_column(Text)  # the QTSP's signed receipt (compact JWS)
+
+
+class ResponderBehaviour(Base):
+    """A simulated fault of the OCSP responder or the CRL publisher (issue 7), off unless set.
+
+    ``serial`` None means every certificate of the CA; CRL behaviours are always per CA."""
+
+    __tablename__ = "responder_behaviours"
+    __table_args__ = (UniqueConstraint("issuer_id", "target", "scope", name="uq_responder_behaviour"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    target: Mapped[str] = mapped_column(String(8))  # ocsp | crl
+    scope: Mapped[str] = mapped_column(String(42))  # "*" (the whole CA) or a serial in upper-case hex
+    behaviour: Mapped[str] = mapped_column(String(32))
+    delay_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class TrustedListRecord(Base):
+    """Each sandbox Trusted List (ETSI TS 119 612) ever published, signed, by sequence number."""
+
+    __tablename__ = "trusted_lists"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    services_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 over the listed services
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    xml: Mapped[bytes] = mapped_column(LargeBinary)

@@ -13,7 +13,7 @@ import click
 from qtsp.services import revocation
 from qtsp.services.context import open_sandbox
 
-from .output import common, data_dir, emit
+from .output import common, data_dir, emit, no_time_travel
 
 
 @click.command()
@@ -25,6 +25,7 @@ from .output import common, data_dir, emit
               help="WSGI server: granian (measured ~6x gunicorn's request rate here) or gunicorn (gthread)")
 @click.option("--no-scheduler", is_flag=True, help="do not start the scheduler (another process runs it)")
 @common
+@no_time_travel
 def serve(host: str, port: int, workers: int | None, threads: int, server: str, no_scheduler: bool) -> None:
     """Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."""
     directory = data_dir().resolve()
@@ -110,6 +111,7 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
 
 @click.command("scheduler")
 @common
+@no_time_travel
 def scheduler_cmd() -> None:
     """Run the scheduled jobs (OCSP refresh, CRL publication); one process leads, others stand by."""
     from qtsp.scheduler import LeaderScheduler

@@ -12,6 +12,8 @@ from .commands_crl import crl
 from .commands_keys import keys
 from .commands_nca import nca
 from .commands_serve import revoke, scheduler_cmd, serve
+from .commands_scenarios import scenarios
+from .commands_tl import tl
 from .commands_tokens import tokens
 
 
@@ -21,7 +23,8 @@ def cli() -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
 
 
-for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys, nca, ceremony):
+for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys, nca, ceremony,
+                scenarios, tl):
     cli.add_command(command)
 
 

@@ -12,6 +12,7 @@ import click
 
 from qtsp.config import DATA_DIR_ENV, resolve_data_dir
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.services.context import parse_instant, travel_to
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -20,11 +21,19 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--data-dir", "data_dir", envvar=DATA_DIR_ENV, type=click.Path(file_okay=False, path_type=Path),
                   help=f"sandbox directory (default ./qtsp-data, or ${DATA_DIR_ENV})")
     @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+    @click.option("--at", "at", metavar="TIME", default=None,
+                  help="act as of another time (sandbox time travel), ISO 8601 with a zone: 2027-06-01T00:00Z")
     @functools.wraps(func)
-    def wrapper(*args: Any, data_dir: Path | None, as_json: bool, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, data_dir: Path | None, as_json: bool, at: str | None, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
-        ctx.obj = {"json": as_json, "data_dir": resolve_data_dir(str(data_dir) if data_dir else None)}
+        ctx.obj = {"json": as_json, "data_dir": resolve_data_dir(str(data_dir) if data_dir else None), "at": None}
         try:
+            if at is not None:
+                if getattr(func, "no_time_travel", False):
+                    raise QTSPError(Kind.MALFORMED, f"--at does not apply to '{ctx.info_name}'"
+                                    " (for the service, set time_travel = true and send X-QTSP-Time)")
+                ctx.obj["at"] = parse_instant(at)
+                travel_to(ctx.obj["at"])
             return func(*args, **kwargs)
         except QTSPError as exc:
             fail(exc, as_json)
@@ -44,6 +53,12 @@ def fail(exc: QTSPError, as_json: bool) -> None:
 
 def data_dir() -> Path:
     return click.get_current_context().obj["data_dir"]
+
+
+def no_time_travel(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a command that refuses --at (long-running processes: serve, scheduler)."""
+    func.no_time_travel = True  # type: ignore[attr-defined]
+    return func
 
 
 def as_json() -> bool:

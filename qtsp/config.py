@@ -62,6 +62,11 @@ class Config:
     # NCA requests (TS 119 495 6.2.6): how far issued-at may be from now, either way.
     nca_request_window_seconds: int = 300
     ca_rollover_days: int = 0
+    # The simulator (issue 7). Off by default: a production-like sandbox never answers "as of" another
+    # time. With time_travel on, the service honours an X-QTSP-Time request header (sandbox only).
+    time_travel: bool = False
+    simulator_max_delay_seconds: float = 10.0  # the longest a "slow" responder behaviour may stall
+    trusted_list_validity_days: int = 30  # NextUpdate of the sandbox Trusted List (TS 119 612: <= 6 months)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,6 +112,12 @@ class Config:
             raise QTSPError(Kind.POLICY, "arl_validity_days must be 1-365 (BR 4.9.7: at most 12 months)")
         if not 0 <= self.crl_debounce_seconds <= 3600:
             raise QTSPError(Kind.POLICY, "crl_debounce_seconds must be 0-3600")
+        if not isinstance(self.time_travel, bool):
+            raise QTSPError(Kind.MALFORMED, "time_travel must be true or false")
+        if not 0 <= self.simulator_max_delay_seconds <= 60:
+            raise QTSPError(Kind.POLICY, "simulator_max_delay_seconds must be 0-60")
+        if not 1 <= self.trusted_list_validity_days <= 183:
+            raise QTSPError(Kind.POLICY, "trusted_list_validity_days must be 1-183 (TS 119 612: at most 6 months)")
         if not 1 <= self.qsealc_validity_days <= 3 * 365:
             raise QTSPError(Kind.POLICY, "qsealc_validity_days must be 1-1095")
 
@@ -123,6 +134,10 @@ class Config:
     @property
     def ocsp_url(self) -> str:
         return f"{self.base}/ocsp"
+
+    @property
+    def trusted_list_url(self) -> str:
+        return f"{self.base}/tl.xml"
 
 
 _CA_KEYS = ("root", "qwac_ca", "qseal_ca")
@@ -162,6 +177,8 @@ def load(path: Path) -> Config:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return str(value)

@@ -37,10 +37,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .api import bp as api_bp
     from .crl import bp as crl_bp
     from .nca import bp as nca_bp
+    from .tl import bp as tl_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(crl_bp)
     app.register_blueprint(nca_bp)
+    app.register_blueprint(tl_bp)
 
     @app.after_request
     def _count(response: Response) -> Response:
