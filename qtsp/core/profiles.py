@@ -213,10 +213,27 @@ NCA_SEAL = Profile(
     crl_dp=True,
 )
 
+# The simulator's CAs (issue 7): they issue the catalogue of negative certificates, never the normal
+# sandbox certificates. No EKU, so one CA can sign QWAC and QSealC scenarios alike; pathLen 1 so
+# that the "missing intermediate" scenario has a sub-CA under it.
+SCENARIOS_CA = Profile(
+    name="scenarios-ca",
+    description="Simulator CA for negative and edge-case certificates (never for normal issuance)",
+    shape=SubjectShape.CA,
+    lint=LintTarget.PKIX,
+    key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}),
+    policies=(oids.ANY_POLICY,),
+    is_ca=True,
+    path_length=1,
+    validity_days=10 * 365,
+)
+SCENARIOS_SUB_CA = replace(SCENARIOS_CA, name="scenarios-sub-ca", path_length=0,
+                           description="Simulator sub-CA, for the missing-intermediate scenario")
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (QWAC, QWAC_BROWSER, QSEALC, QSEALC_QSCD, ROOT_CA, QWAC_ISSUING_CA, QSEAL_ISSUING_CA, OCSP_RESPONDER,
-              NCA_ISSUING_CA, NCA_SEAL)
+              NCA_ISSUING_CA, NCA_SEAL, SCENARIOS_CA, SCENARIOS_SUB_CA)
 }
 
 

@@ -132,6 +132,19 @@ def encode_statement(attrs: PSD2Attributes) -> QCStatement:
     return QCStatement({"statement_id": PSD2_STATEMENT, "statement_info": info})
 
 
+def encode_unchecked(roles: list[tuple[str, str]], nca_name: str, nca_id: str) -> QCStatement:
+    """A PSD2 statement exactly as given, (OID, name) pairs included: for the simulator's negative
+    scenarios only (a role name that does not match its OID, a malformed NCAId). Never for issuance."""
+    info = _PSD2QcType(
+        {
+            "roles_of_psp": [{"role_of_psp_oid": oid, "role_of_psp_name": name} for oid, name in roles],
+            "nca_name": nca_name,
+            "nca_id": nca_id,
+        }
+    )
+    return QCStatement({"statement_id": PSD2_STATEMENT, "statement_info": info})
+
+
 def decode_statement(statement: QCStatement) -> PSD2Attributes:
     """Decode and check a PSD2 statement: every role name must match its OID exactly."""
     if statement["statement_id"].dotted != PSD2_STATEMENT:

@@ -61,8 +61,8 @@ def _responder_not_before(ca: CertificateAuthority) -> dt.datetime | None:
 def _newest_by_role(cas: list[CertificateAuthority]) -> dict[str, CertificateAuthority]:
     newest: dict[str, CertificateAuthority] = {}
     for ca in cas:
-        if ca.role == "root":
-            continue
+        if ca.role == "root" or ca.role.startswith("scenarios"):
+            continue  # the simulator's CAs are never rolled over
         best = newest.get(ca.role)
         if best is None or (ca.created_at, len(ca.id), ca.id) > (best.created_at, len(best.id), best.id):
             newest[ca.role] = ca
