@@ -145,6 +145,19 @@ def encode_unchecked(roles: list[tuple[str, str]], nca_name: str, nca_id: str) -
     return QCStatement({"statement_id": PSD2_STATEMENT, "statement_info": info})
 
 
+def decode_unchecked(statement: QCStatement) -> tuple[list[tuple[str, str]], str, str]:
+    """The statement's (OID, name) pairs, NCAName and NCAId as written, for a validator that reports
+    each defect by name; raises only if the structure cannot be read at all."""
+    if statement["statement_id"].dotted != PSD2_STATEMENT:
+        raise malformed("not a PSD2 QCStatement")
+    try:
+        info = _PSD2QcType.load(statement["statement_info"].dump())
+        roles = [(r["role_of_psp_oid"].dotted, r["role_of_psp_name"].native) for r in info["roles_of_psp"]]
+        return roles, info["nca_name"].native, info["nca_id"].native
+    except (ValueError, TypeError, KeyError) as exc:
+        raise malformed(f"malformed PSD2 QCStatement: {exc}") from None
+
+
 def decode_statement(statement: QCStatement) -> PSD2Attributes:
     """Decode and check a PSD2 statement: every role name must match its OID exactly."""
     if statement["statement_id"].dotted != PSD2_STATEMENT:

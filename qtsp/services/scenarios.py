@@ -139,9 +139,10 @@ def ensure_cas(sandbox: Sandbox, now: dt.datetime | None = None) -> dict[str, _C
                             serial=new_serial(), now=start, issuer=issuer_info(cfg, parent, parent_cert))
         cert = sign(tbs, parent_signer)
         ocsp_info = backend.generate(key_label(cfg, f"{ca_id}-ocsp"), cfg.ocsp_key_type)
-        ocsp_profile = profiles.OCSP_RESPONDER.with_validity(cfg.ocsp_validity_days)
+        # Backdated with the CA, so that OCSP answers as of a past time (time travel) verify too.
+        ocsp_profile = profiles.OCSP_RESPONDER.with_validity(BACKDATE.days + cfg.ocsp_validity_days)
         ocsp_tbs = builder.build(ocsp_profile, subject=_qtsp_subject(cfg, f"{CA_NAMES[ca_id]} OCSP Responder"[:64]),
-                                 public_key=ocsp_info.public_key, serial=new_serial(), now=now,
+                                 public_key=ocsp_info.public_key, serial=new_serial(), now=start,
                                  issuer=issuer_info(cfg, ca_id, cert))
         ocsp_cert = sign(ocsp_tbs, signer)
         row = CertificateAuthority(
@@ -243,7 +244,8 @@ def _plain(ctx: _Context, sc: Scenario) -> _Made:
 
 
 def _expired(ctx: _Context, sc: Scenario) -> _Made:
-    template, key = _template(ctx, sc, start=ctx.now - dt.timedelta(days=260))  # 200 days: over 60 days ago
+    # QWAC lifetimes are 200 or 398 days by date of issue (BR 6.3.2): 460 days back is past either.
+    template, key = _template(ctx, sc, start=ctx.now - dt.timedelta(days=460))
     return _Made(_rebuild(template, ctx.cas[SCENARIOS_CA].signer), key, SCENARIOS_CA, (SCENARIOS_CA,))
 
 
@@ -346,7 +348,7 @@ def _catalogue() -> list[Scenario]:
                  "with ForWebSiteAuthentication: accept. The control case.", "qwac", "accept", (), "accept", _plain),
         Scenario("valid-qsealc", "A correct PSD2 QSealC from a granted CA/QC service with ForeSeals: accept.",
                  "qsealc", "accept", (), "accept", _plain),
-        Scenario("expired", "A QWAC whose notAfter passed two months ago: reject (expired).", "qwac", "reject",
+        Scenario("expired", "A QWAC that expired weeks ago: reject (expired).", "qwac", "reject",
                  ("expired",), "reject", _expired),
         Scenario("not-yet-valid", "A QWAC whose notBefore is 30 days ahead: reject (not yet valid).", "qwac", "reject",
                  ("not-yet-valid",), "reject", _not_yet_valid),
