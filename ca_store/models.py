@@ -302,3 +302,18 @@ class TrustedListRecord(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     xml: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TrustedListSigner(Base):
+    """The key and self-signed certificate that sign the sandbox Trusted List (the pin for relying parties).
+
+    Made on first need and kept; the newest row valid at the time signs. Key material stays with its custodian."""
+
+    __tablename__ = "trusted_list_signers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key_id: Mapped[int] = mapped_column(ForeignKey("key_references.id"))
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    key: Mapped[KeyReference] = relationship(lazy="joined")

@@ -2,9 +2,94 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.services import trusted_list as svc
+from qtsp.services.context import open_sandbox, utcnow
+
+from .output import common, data_dir, emit, table
+
+_OUT = click.Path(dir_okay=False, path_type=Path)
+_SHORT = {svc.FOR_WEB: "ForWebSiteAuthentication", svc.FOR_ESEALS: "ForeSeals"}
 
 
 @click.group("tl")
 def tl() -> None:
     """The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."""
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path``; never overwrite (the house rule for outputs)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise QTSPError(Kind.CONFLICT, f"{path} exists; refusing to overwrite it") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+@tl.command("show")
+@common
+def tl_show() -> None:
+    """The current list: sequence, next update and listed services (verified against the signer)."""
+    sb = open_sandbox(data_dir())
+    now = utcnow()
+    record = svc.current(sb, now)
+    signer = svc.signer_certificate(sb)
+    parsed = svc.parse_and_verify(record.xml, [signer], now)
+    data = {
+        "sequence": parsed.sequence,
+        "territory": parsed.territory,
+        "operator": parsed.operator,
+        "issued_at": parsed.issued_at.isoformat(),
+        "next_update": parsed.next_update.isoformat(),
+        "url": sb.config.trusted_list_url,
+        "signer_sha256": signer.fingerprint(hashes.SHA256()).hex(),
+        "services": [
+            {"name": s.name, "type": s.service_type, "status": s.status, "status_start": s.status_start.isoformat(),
+             "additional_info": sorted(s.additional_info), "subject": s.certificate.subject.rfc4514_string(),
+             "certificate_sha256": s.certificate.fingerprint(hashes.SHA256()).hex()}
+            for s in parsed.services
+        ],
+    }
+    emit(data, lambda: "\n".join([
+        f"sequence:    {data['sequence']} ({data['territory']}, {data['operator']})",
+        f"issued at:   {data['issued_at']}",
+        f"next update: {data['next_update']}",
+        f"url:         {data['url']}",
+        f"signer:      SHA-256 {data['signer_sha256']}",
+        "",
+        table([[s["name"], s["type"].rsplit("/", 2)[-2] + "/" + s["type"].rsplit("/", 1)[-1], s["status"].rsplit("/", 1)[-1],
+                ", ".join(_SHORT.get(u, u) for u in s["additional_info"]), s["status_start"][:10]] for s in data["services"]],
+              ["SERVICE", "TYPE", "STATUS", "FOR", "SINCE"]),
+    ]))
+
+
+@tl.command("export")
+@click.option("--out", required=True, type=_OUT, help="file to write the signed XML to (never overwritten)")
+@common
+def tl_export(out: Path) -> None:
+    """Write the current signed list (what GET /tl.xml serves)."""
+    record = svc.current(open_sandbox(data_dir()), utcnow())
+    _write_new(out, record.xml)
+    emit({"sequence": record.sequence, "file": str(out), "bytes": len(record.xml)},
+         f"Trusted List sequence {record.sequence} written to {out} ({len(record.xml)} bytes)")
+
+
+@tl.command("signer")
+@click.option("--out", required=True, type=_OUT, help="file to write the signer certificate (PEM) to (never overwritten)")
+@common
+def tl_signer(out: Path) -> None:
+    """Write the Trusted List signer's certificate: the pin relying parties verify lists with."""
+    cert = svc.signer_certificate(open_sandbox(data_dir()))
+    _write_new(out, cert.public_bytes(Encoding.PEM))
+    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+    emit({"file": str(out), "sha256": fingerprint, "subject": cert.subject.rfc4514_string(),
+          "not_after": cert.not_valid_after_utc.isoformat()},
+         f"Trusted List signer certificate written to {out}\n  subject: {cert.subject.rfc4514_string()}\n  SHA-256: {fingerprint}")

@@ -38,9 +38,18 @@ def upgrade() -> None:
     sa.Column('xml', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('sequence')
     )
+    op.create_table('trusted_list_signers',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('key_id', sa.Integer(), nullable=False),
+    sa.Column('cert_der', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['key_id'], ['key_references.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('trusted_list_signers')
     op.drop_table('trusted_lists')
     with op.batch_alter_table('responder_behaviours', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_responder_behaviours_issuer_id'))

@@ -1,0 +1,532 @@
+"""The sandbox Trusted List (ETSI TS 119 612), checked by parties we did not write.
+
+The TS 119 612 XSD is not obtainable here (no PyPI, Debian or npm package ships it), so the list is
+checked with what was generated from it: pyhanko's xsdata bindings (``pyhanko.generated.etsi``),
+parsed strictly and re-serialised to compare the element order with the schema's sequences; and
+pyhanko's own EU TL reader (``eutl_parse``), which verifies the XAdES signature with signxml, and
+its qualification assessor (``assess``), which decides whether a certificate is qualified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import http.client
+import json
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from asn1crypto import x509 as asn1_x509
+from click.testing import CliRunner, Result
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtensionOID, NameOID
+from lxml import etree
+from pyhanko.generated.etsi import TrustServiceStatusList
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.qualified import eutl_parse
+from pyhanko.sign.validation.qualified.assess import QualificationAssessor
+from pyhanko.sign.validation.qualified.tsp import QcCertType, TSPRegistry, TSPTrustManager
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.authority import CertTrustAnchor
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
+from pyhanko_certvalidator.path import ValidationPath
+from sqlalchemy import select
+from xsdata.formats.dataclass.parsers import XmlParser
+from xsdata.formats.dataclass.parsers.config import ParserConfig
+from xsdata.formats.dataclass.serializers import XmlSerializer
+
+from ca_store import repositories as repo
+from ca_store.models import KeyReference, TrustedListRecord, TrustedListSigner
+from cli.main import cli
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.keys import key_type_of
+from qtsp.services import issuance, nca_identity, scenarios
+from qtsp.services import trusted_list as tl
+from qtsp.services.context import Sandbox, as_of, utcnow
+from qtsp.services.hierarchy import init_sandbox
+from server import running_server
+
+SAMPLE_ORG = "PSDBE-NBB-0123456789"  # registered by conftest with PSP_AI,PSP_PI
+TSL = "{http://uri.etsi.org/02231/v2#}"
+STRICT = ParserConfig(fail_on_unknown_properties=True, fail_on_unknown_attributes=True, fail_on_converter_warnings=True)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def ca_certs(sandbox: Sandbox) -> dict[str, tuple[str, bytes]]:
+    with sandbox.transaction() as session:
+        return {ca.id: (ca.role, ca.cert_der) for ca in repo.list_cas(session)}
+
+
+def strict_parse(xml: bytes) -> Any:
+    return XmlParser(config=STRICT).from_bytes(xml, TrustServiceStatusList)
+
+
+def missing_required(obj: Any, path: str = "") -> list[str]:
+    """Fields the bindings mark required (or min_occurs >= 1) that are absent, anywhere in the tree."""
+    out: list[str] = []
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            out += missing_required(item, f"{path}[{i}]")
+        return out
+    if not dataclasses.is_dataclass(obj):
+        return out
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if (f.metadata.get("required") and value in (None, "")) or (f.metadata.get("min_occurs", 0) >= 1 and not value):
+            out.append(f"{path}/{f.metadata.get('name', f.name)}")
+        out += missing_required(value, f"{path}/{f.metadata.get('name', f.name)}")
+    return out
+
+
+def tsl_tags(xml: bytes | str) -> list[str]:
+    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
+    return [e.tag for e in root.iter() if isinstance(e.tag, str) and e.tag.startswith(TSL)]
+
+
+def asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+
+
+def pyhanko_registry(xml: bytes, signer: x509.Certificate) -> TSPRegistry:
+    registry, errors = eutl_parse.trust_list_to_registry(xml.decode(), [asn1(signer)])
+    assert errors == []
+    return registry
+
+
+def registry_services(registry: TSPRegistry) -> dict[bytes, set[QcCertType]]:
+    """Listed CA certificate (DER) -> the certificate types its service is for, as pyhanko reads them."""
+    out: dict[bytes, set[QcCertType]] = {}
+    for authority in registry.known_certificate_authorities:
+        for sd in registry.applicable_service_definitions(authority, None):
+            assert sd.base_info.service_type == tl.CA_QC
+            for cert in sd.base_info.provider_certs:
+                out.setdefault(cert.dump(), set()).update(sd.base_info.additional_info_certificate_type)
+    return out
+
+
+def assess(registry: TSPRegistry, leaf: x509.Certificate, chain: list[x509.Certificate], usage: set[str]) -> Any:
+    """pyhanko-certvalidator builds the path to a TL service (trust anchors = listed CAs), then the assessor decides."""
+    context = ValidationContext(trust_manager=TSPTrustManager(registry), allow_fetching=False, revocation_mode="soft-fail")
+    validator = CertificateValidator(asn1(leaf), intermediate_certs=[asn1(c) for c in chain], validation_context=context)
+    path = asyncio.run(validator.async_validate_usage(usage))
+    return QualificationAssessor(registry).check_entity_cert_qualified(path)
+
+
+def other_signer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "BE"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Mallory TL Signer")])
+    now = utcnow()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .sign(key, hashes.SHA384()))
+    return key, cert
+
+
+def run(*args: Any) -> Result:
+    with as_of(None):  # --at sets the process's clock offset; keep it from leaking into the next test
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def refused(call: Any, kind: Kind, fragment: str) -> QTSPError:
+    with pytest.raises(QTSPError) as info:
+        call()
+    assert info.value.kind is kind, info.value.detail
+    assert fragment in info.value.detail, info.value.detail
+    return info.value
+
+
+# --- what the list says, read by pyhanko's bindings and reader ---------------------------------
+
+
+def test_list_parses_strictly_with_the_ts_119_612_bindings_in_schema_order(sandbox: Sandbox) -> None:
+    now = utcnow()
+    record = tl.current(sandbox, now)
+    parsed = strict_parse(record.xml)
+
+    assert missing_required(parsed) == []
+    # xsdata serialises fields in the XSD's sequence order: the same tags in the same order means ours is in schema order.
+    assert tsl_tags(record.xml) == tsl_tags(XmlSerializer().render(parsed))
+    assert parsed.tsltag == tl.TSL_TAG
+    info = parsed.scheme_information
+    assert (info.tslversion_identifier, info.tslsequence_number) == (5, record.sequence)
+    assert info.tsltype.value == "http://uri.etsi.org/TrstSvc/TrustedList/TSLType/EUgeneric"
+    assert info.status_determination_approach == "http://uri.etsi.org/TrstSvc/TrustedList/StatusDetn/EUappropriate"
+    assert info.scheme_territory.value == sandbox.config.country
+    assert info.historical_information_period == 65535
+    assert info.scheme_operator_name.name[0].value == sandbox.config.organization
+    assert "SANDBOX" in info.policy_or_legal_notice.tsllegal_notice[0].value
+    assert "no legal value" in info.policy_or_legal_notice.tsllegal_notice[0].value.lower()
+    assert info.distribution_points.uri == (sandbox.config.trusted_list_url,)
+    issued, next_update = info.list_issue_date_time.to_datetime(), info.next_update.date_time.to_datetime()
+    assert issued == record.issued_at and next_update == record.next_update
+    assert next_update - issued == dt.timedelta(days=sandbox.config.trusted_list_validity_days)
+
+    (provider,) = parsed.trust_service_provider_list.trust_service_provider
+    assert provider.tspinformation.tspname.name[0].value == sandbox.config.organization
+    assert provider.tspinformation.tsptrade_name.name[0].value == sandbox.config.organization_identifier
+    cas = ca_certs(sandbox)
+    listed = {}
+    for service in provider.tspservices.tspservice:
+        si = service.service_information
+        assert si.service_type_identifier.value == tl.CA_QC
+        assert si.service_status.value == "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted"
+        (digital_id,) = si.service_digital_identity.digital_id
+        cert = x509.load_der_x509_certificate(digital_id.x509_certificate)
+        assert si.status_starting_time.to_datetime() == cert.not_valid_before_utc
+        uris = {c.uri.value for ext in si.service_information_extensions.extension for c in ext.content}
+        listed[digital_id.x509_certificate] = uris
+    assert listed == {cas["qwac-ca"][1]: {tl.FOR_WEB}, cas["qseal-ca"][1]: {tl.FOR_ESEALS}}
+
+
+def test_our_parser_returns_what_was_signed(sandbox: Sandbox) -> None:
+    now = utcnow()
+    record = tl.current(sandbox, now)
+    signer = tl.signer_certificate(sandbox)
+    parsed = tl.parse_and_verify(record.xml, [signer], now)
+    cas = ca_certs(sandbox)
+    assert (parsed.sequence, parsed.territory, parsed.operator) == (record.sequence, "BE", sandbox.config.organization)
+    assert (parsed.issued_at, parsed.next_update, parsed.signer) == (record.issued_at, record.next_update, signer)
+    by_cert = {s.certificate.public_bytes(Encoding.DER): s for s in parsed.services}
+    assert set(by_cert) == {cas["qwac-ca"][1], cas["qseal-ca"][1]}
+    assert by_cert[cas["qwac-ca"][1]].additional_info == frozenset({tl.FOR_WEB})
+    assert by_cert[cas["qseal-ca"][1]].additional_info == frozenset({tl.FOR_ESEALS})
+    assert all(s.service_type == tl.CA_QC and s.status == tl.GRANTED for s in parsed.services)
+    assert "qwac-ca" in by_cert[cas["qwac-ca"][1]].name
+    # A second pin (say, after a signer change) does not get in the way.
+    assert tl.parse_and_verify(record.xml, [other_signer()[1], signer], now).sequence == record.sequence
+
+
+def test_signer_certificate_is_a_tlso_certificate_made_once(sandbox: Sandbox) -> None:
+    results: list[x509.Certificate] = []
+    threads = [threading.Thread(target=lambda: results.append(tl.signer_certificate(sandbox))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({c.fingerprint(hashes.SHA256()) for c in results}) == 1  # concurrent first use settles on one signer
+    cert = results[0]
+    assert cert.issuer == cert.subject
+    assert cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == sandbox.config.country
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == sandbox.config.organization
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value.endswith("Trusted List Signer")
+    ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE)
+    assert ku.critical and ku.value.digital_signature and ku.value.content_commitment and not ku.value.key_cert_sign
+    eku = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
+    assert list(eku) == [x509.ObjectIdentifier("0.4.0.2231.3.0")]
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc >= dt.timedelta(days=3 * 365)
+    with sandbox.transaction() as session:
+        rows = session.execute(select(TrustedListSigner)).scalars().all()
+        assert len(rows) == 1 and rows[0].cert_der == cert.public_bytes(Encoding.DER)
+        key = session.get(KeyReference, rows[0].key_id)
+        assert key is not None and key.ref.startswith("file:tl-signer-")  # a reference, never key material
+
+
+def test_time_travel_keeps_the_pin_and_lists_as_of_then_verify_then(sandbox: Sandbox) -> None:
+    pin = tl.signer_certificate(sandbox)
+    past = utcnow() - dt.timedelta(days=2 * 365)  # as far back as the simulator backdates its CAs
+    with as_of(past):
+        assert tl.signer_certificate(sandbox) == pin
+        record = tl.current(sandbox, utcnow())
+    parsed = tl.parse_and_verify(record.xml, [pin], past + dt.timedelta(minutes=1))
+    assert parsed.issued_at <= past + dt.timedelta(minutes=1) < parsed.next_update
+    assert tl.current(sandbox, utcnow()).sequence == record.sequence + 1  # that list is long stale today
+
+
+def test_pyhanko_reads_the_list_with_the_pinned_signer_and_assesses_qualification(sandbox: Sandbox) -> None:
+    record = tl.current(sandbox, utcnow())
+    signer = tl.signer_certificate(sandbox)
+    cas = ca_certs(sandbox)
+    registry = pyhanko_registry(record.xml, signer)
+    assert registry_services(registry) == {cas["qwac-ca"][1]: {QcCertType.QC_WEB}, cas["qseal-ca"][1]: {QcCertType.QC_ESEAL}}
+
+    qwac = issuance.issue(sandbox, issuance.IssueRequest(kind="qwac", org_id=SAMPLE_ORG, domains=("api.example-fintech.eu",),
+                                                         generate_key="ecdsa-p256"))
+    result = assess(registry, qwac.certificate, qwac.chain, {"digital_signature"})
+    assert result.status.qualified and result.status.qc_type is QcCertType.QC_WEB
+    assert result.service_definition.base_info.provider_certs[0].dump() == cas["qwac-ca"][1]
+    seal = issuance.issue(sandbox, issuance.IssueRequest(kind="qsealc", org_id=SAMPLE_ORG, generate_key="ecdsa-p256"))
+    result = assess(registry, seal.certificate, seal.chain, {"non_repudiation"})
+    assert result.status.qualified and result.status.qc_type is QcCertType.QC_ESEAL
+
+    # An impostor CA with the QWAC CA's name but its own key, issuing the same QWAC content: not on the list.
+    key = ec.generate_private_key(ec.SECP256R1())
+    qwac_ca = qwac.chain[0]
+    now = utcnow()
+    impostor = (x509.CertificateBuilder().subject_name(qwac_ca.subject).issuer_name(qwac_ca.subject).public_key(key.public_key())
+                .serial_number(99).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=90))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .sign(key, hashes.SHA256()))
+    forged = x509.CertificateBuilder().subject_name(qwac.certificate.subject).issuer_name(impostor.subject) \
+        .public_key(qwac.certificate.public_key()).serial_number(qwac.certificate.serial_number) \
+        .not_valid_before(qwac.certificate.not_valid_before_utc).not_valid_after(qwac.certificate.not_valid_after_utc)
+    for ext in qwac.certificate.extensions:
+        if ext.oid != ExtensionOID.AUTHORITY_KEY_IDENTIFIER:
+            forged = forged.add_extension(ext.value, ext.critical)
+    forged_cert = forged.sign(key, hashes.SHA256())
+    with pytest.raises(PathValidationError, match="signature"):  # the path to the listed CA by name fails its signature
+        assess(registry, forged_cert, [impostor], {"digital_signature"})
+    path = ValidationPath(trust_anchor=CertTrustAnchor(asn1(impostor)), interm=[], leaf=asn1(forged_cert))
+    assert not QualificationAssessor(registry).check_entity_cert_qualified(path).status.qualified
+
+
+def test_only_the_qualified_issuing_cas_and_the_listed_scenarios_ca_are_listed(sandbox: Sandbox, tmp_path: Path) -> None:
+    before = tl.current(sandbox, utcnow())
+    nca_identity.ensure_nca_ca(sandbox, utcnow())
+    manifest = scenarios.issue(sandbox, ["valid-qwac", "issuer-not-in-tl"], tmp_path / "scenarios")
+    record = tl.current(sandbox, utcnow())
+    assert record.sequence == before.sequence + 1  # the new listed CA changed the services
+    cas = ca_certs(sandbox)
+    assert {cas[i][0] for i in cas} >= {"root", "nca", "qwac", "qseal", "scenarios", "scenarios-unlisted", "scenarios-sub"}
+    signer = tl.signer_certificate(sandbox)
+    parsed = tl.parse_and_verify(record.xml, [signer], utcnow())
+    listed = {s.certificate.public_bytes(Encoding.DER): s.additional_info for s in parsed.services}
+    assert listed == {cas["qwac-ca"][1]: {tl.FOR_WEB}, cas["qseal-ca"][1]: {tl.FOR_ESEALS},
+                      cas["scenarios-ca"][1]: {tl.FOR_WEB, tl.FOR_ESEALS}}
+
+    registry = pyhanko_registry(record.xml, signer)
+    assert registry_services(registry)[cas["scenarios-ca"][1]] == {QcCertType.QC_WEB, QcCertType.QC_ESEAL}
+    out = tmp_path / "scenarios"
+    entries = {e["name"]: e for e in manifest["scenarios"]}
+
+    def load(entry: dict[str, Any]) -> tuple[x509.Certificate, list[x509.Certificate]]:
+        chain = [x509.load_pem_x509_certificate((out / p).read_bytes()) for p in entry["chain"]]
+        return x509.load_pem_x509_certificate((out / entry["certificate"]).read_bytes()), chain
+
+    leaf, chain = load(entries["valid-qwac"])
+    result = assess(registry, leaf, chain, {"digital_signature"})
+    assert result.status.qualified and result.status.qc_type is QcCertType.QC_WEB
+    leaf, chain = load(entries["issuer-not-in-tl"])
+    with pytest.raises(PathBuildingError):  # its issuer is no service of the list: no path to a TL anchor
+        assess(registry, leaf, chain, {"digital_signature"})
+    unlisted = x509.load_der_x509_certificate(cas["scenarios-unlisted-ca"][1])
+    path = ValidationPath(trust_anchor=CertTrustAnchor(asn1(unlisted)), interm=[], leaf=asn1(leaf))
+    assert not QualificationAssessor(registry).check_entity_cert_qualified(path).status.qualified
+
+
+@pytest.mark.parametrize("keystore, key_type", [("file", "rsa-3072"), ("vault", "ecdsa-p256")])
+def test_rsa_signers_and_vault_transit_signers_make_lists_others_verify(
+        request: pytest.FixtureRequest, tmp_path: Path, keystore: str, key_type: str) -> None:
+    if keystore == "vault":
+        request.getfixturevalue("vault_env")  # a real OpenBao dev server (tests/bao.py)
+    sb = init_sandbox(tmp_path / "qtsp-data", key_type=key_type, keystore=keystore)
+    try:
+        now = utcnow()
+        record = tl.current(sb, now)
+        signer = tl.signer_certificate(sb)
+        assert key_type_of(signer.public_key()) == key_type
+        with sb.transaction() as session:
+            row = session.execute(select(TrustedListSigner)).scalar_one()
+            assert session.get(KeyReference, row.key_id).ref.startswith("vault-transit:" if keystore == "vault" else "file:")
+        assert len(tl.parse_and_verify(record.xml, [signer], now).services) == 2
+        assert len(registry_services(pyhanko_registry(record.xml, signer))) == 2
+    finally:
+        sb.engine.dispose()
+
+
+# --- the store: sequence numbers, regeneration, races ---------------------------------------------
+
+
+def test_the_list_is_kept_until_half_its_validity_then_the_next_sequence_is_made(sandbox: Sandbox) -> None:
+    now = utcnow()
+    first = tl.current(sandbox, now)
+    assert tl.current(sandbox, now + dt.timedelta(hours=1)).sequence == first.sequence
+    half = (first.next_update - first.issued_at) / 2
+    later = first.issued_at + half + dt.timedelta(seconds=1)
+    results: list[TrustedListRecord] = []
+    threads = [threading.Thread(target=lambda: results.append(tl.current(sandbox, later))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r.sequence for r in results} == {first.sequence + 1}  # racing builders settle on one new list
+    with sandbox.transaction() as session:
+        sequences = list(session.execute(select(TrustedListRecord.sequence).order_by(TrustedListRecord.sequence)).scalars())
+    assert sequences == [first.sequence, first.sequence + 1]
+    parsed = tl.parse_and_verify(results[0].xml, [tl.signer_certificate(sandbox)], later)
+    assert parsed.issued_at == later.replace(microsecond=0)
+
+
+# --- refusals: tampering, the wrong signer, staleness, hostile XML -----------------------------
+
+
+def _flip_in_certificate(xml: bytes) -> bytes:
+    match = re.search(rb"<X509Certificate>([A-Za-z0-9+/=\s]+)</X509Certificate>", xml)
+    assert match is not None
+    i = match.start(1) + 200
+    return xml[:i] + (b"A" if xml[i:i + 1] != b"A" else b"B") + xml[i + 1:]
+
+
+def _withdraw(xml: bytes) -> bytes:
+    return xml.replace(b"/Svcstatus/granted<", b"/Svcstatus/withdrawn<", 1)
+
+
+@pytest.mark.parametrize("tamper", [_flip_in_certificate, _withdraw], ids=["flipped-byte-in-service-certificate",
+                                                                          "service-status-changed"])
+def test_a_tampered_list_is_refused_by_us_and_by_pyhanko(sandbox: Sandbox, tamper: Any) -> None:
+    now = utcnow()
+    record = tl.current(sandbox, now)
+    signer = tl.signer_certificate(sandbox)
+    bad = tamper(record.xml)
+    assert bad != record.xml
+    refused(lambda: tl.parse_and_verify(bad, [signer], now), Kind.INTEGRITY, "does not verify")
+    with pytest.raises(SignatureValidationError):
+        eutl_parse.trust_list_to_registry(bad.decode(), [asn1(signer)])
+
+
+def test_a_list_signed_by_another_key_is_refused(sandbox: Sandbox) -> None:
+    now = utcnow()
+    pin = tl.signer_certificate(sandbox)
+    with sandbox.transaction() as session:
+        cas = tl.listed_cas(session)
+    key, cert = other_signer()
+    # Its own certificate in KeyInfo, or ours (another key behind our name).
+    forged = {claimed: tl.sign_list(tl.build_list(sandbox.config, 999, now, now + dt.timedelta(days=30), cas),
+                                    key, claimed, now)  # type: ignore[arg-type]
+              for claimed in (cert, pin)}
+    for xml in forged.values():
+        refused(lambda: tl.parse_and_verify(xml, [pin], now), Kind.INTEGRITY, "does not verify")
+        with pytest.raises(SignatureValidationError):
+            eutl_parse.trust_list_to_registry(xml.decode(), [asn1(pin)])
+    # The refusal is about the signer, not the format: pinned to the other key, its own list verifies.
+    assert tl.parse_and_verify(forged[cert], [cert], now).sequence == 999
+    refused(lambda: tl.parse_and_verify(forged[cert], [], now), Kind.MALFORMED, "no Trusted List signer")
+
+
+def test_a_list_past_its_next_update_is_refused(sandbox: Sandbox) -> None:
+    record = tl.current(sandbox, utcnow())
+    signer = tl.signer_certificate(sandbox)
+    assert tl.parse_and_verify(record.xml, [signer], record.next_update - dt.timedelta(seconds=1)).sequence == record.sequence
+    for at in (record.next_update, record.next_update + dt.timedelta(days=1)):
+        refused(lambda: tl.parse_and_verify(record.xml, [signer], at), Kind.POLICY, "stale")
+
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag">&lol9;</TrustServiceStatusList>
+"""
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE t [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag">&xxe;</TrustServiceStatusList>
+"""
+EXTERNAL_DTD = b"""<?xml version="1.0"?>
+<!DOCTYPE TrustServiceStatusList SYSTEM "http://127.0.0.1:9/tsl.dtd">
+<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag"/>
+"""
+
+
+@pytest.mark.parametrize("xml, fragment", [
+    (BOMB, "DTD"), (XXE, "DTD"), (EXTERNAL_DTD, "DTD"),
+    (b"not xml at all", "not well-formed"),
+    (b"<Other xmlns='urn:x'/>", "not an ETSI TS 119 612"),
+    (b"<a>" + b" " * (8 * 1024 * 1024) + b"</a>", "at most"),
+], ids=["billion-laughs", "external-entity", "external-dtd", "not-xml", "wrong-root", "oversized"])
+def test_hostile_xml_is_refused_without_expanding(sandbox: Sandbox, xml: bytes, fragment: str) -> None:
+    signer = tl.signer_certificate(sandbox)
+    started = time.monotonic()
+    error = refused(lambda: tl.parse_and_verify(xml, [signer], utcnow()), Kind.MALFORMED, fragment)
+    assert time.monotonic() - started < 2.0
+    assert "root:" not in error.detail and "lollol" not in error.detail
+
+
+# --- the endpoint over a real server, rollover, and the CLI -----------------------------------------
+
+
+def _get(url: str, path: str, method: str = "GET", headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.request(method, path, headers=headers or {})
+    response = conn.getresponse()
+    response.body = response.read()  # type: ignore[attr-defined]
+    conn.close()
+    return response
+
+
+def test_served_list_caching_and_rollover_over_a_real_server(data_dir: Path, sandbox: Sandbox) -> None:
+    with running_server(data_dir) as url:
+        pem = _get(url, "/tl-signer.pem")
+        assert pem.status == 200 and pem.getheader("Content-Type") == "application/x-pem-file"
+        signer = x509.load_pem_x509_certificate(pem.body)  # type: ignore[attr-defined]
+        assert signer == tl.signer_certificate(sandbox)
+
+        first = _get(url, "/tl.xml")
+        assert first.status == 200 and first.getheader("Content-Type") == "application/vnd.etsi.tsl+xml"
+        body = first.body  # type: ignore[attr-defined]
+        parsed = tl.parse_and_verify(body, [signer], utcnow())
+        etag = first.getheader("ETag")
+        assert etag == f'"tl-{parsed.sequence}"'
+        max_age = int(re.search(r"max-age=(\d+)", first.getheader("Cache-Control") or "").group(1))  # type: ignore[union-attr]
+        assert 0 < max_age <= 300
+        assert first.getheader("Last-Modified") and first.getheader("Expires")
+        assert len(parsed.services) == 2
+
+        not_modified = _get(url, "/tl.xml", headers={"If-None-Match": etag})
+        assert not_modified.status == 304 and not_modified.getheader("ETag") == etag
+        assert not_modified.body == b""  # type: ignore[attr-defined]
+        head = _get(url, "/tl.xml", method="HEAD")
+        assert head.status == 200 and head.body == b"" and head.getheader("ETag") == etag  # type: ignore[attr-defined]
+
+        rotated = run("keys", "rotate", "--ca", "qwac-ca", "--data-dir", data_dir, "--json")
+        assert rotated.exit_code == 0, rotated.output
+        deadline = time.monotonic() + 15
+        while True:  # the service keeps the current list for a second
+            latest = _get(url, "/tl.xml")
+            after = tl.parse_and_verify(latest.body, [signer], utcnow())  # type: ignore[attr-defined]
+            if after.sequence != parsed.sequence or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert after.sequence == parsed.sequence + 1
+        cas = ca_certs(sandbox)
+        listed = {s.certificate.public_bytes(Encoding.DER): s.additional_info for s in after.services}
+        assert listed == {cas["qwac-ca"][1]: {tl.FOR_WEB}, cas["qwac-ca-2"][1]: {tl.FOR_WEB}, cas["qseal-ca"][1]: {tl.FOR_ESEALS}}
+        assert _get(url, "/tl.xml", headers={"If-None-Match": etag}).status == 200  # the old ETag no longer matches
+        registry = pyhanko_registry(latest.body, signer)  # type: ignore[attr-defined]
+        assert registry_services(registry)[cas["qwac-ca-2"][1]] == {QcCertType.QC_WEB}
+
+
+def test_cli_show_export_signer(data_dir: Path, tmp_path: Path) -> None:
+    shown = run("tl", "show", "--data-dir", data_dir, "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.output)
+    assert {s["subject"].split(",")[0] for s in data["services"]} == {"CN=qtsp Sandbox PSD2 QWAC CA",
+                                                                      "CN=qtsp Sandbox PSD2 QSealC CA"}
+    assert all(s["status"] == tl.GRANTED for s in data["services"])
+    text = run("tl", "show", "--data-dir", data_dir)
+    assert text.exit_code == 0 and f"sequence:    {data['sequence']}" in text.output and "ForWebSiteAuthentication" in text.output
+
+    out, pin = tmp_path / "tl.xml", tmp_path / "tl-signer.pem"
+    assert run("tl", "export", "--data-dir", data_dir, "--out", out).exit_code == 0
+    assert run("tl", "signer", "--data-dir", data_dir, "--out", pin).exit_code == 0
+    signer = x509.load_pem_x509_certificate(pin.read_bytes())
+    assert signer.fingerprint(hashes.SHA256()).hex() == data["signer_sha256"]
+    parsed = tl.parse_and_verify(out.read_bytes(), [signer], utcnow())
+    assert parsed.sequence == data["sequence"]
+    again = run("tl", "export", "--data-dir", data_dir, "--out", out)
+    assert again.exit_code == 5 and "refusing to overwrite" in again.output
+    # Time travel past NextUpdate: the CLI makes (and shows) a fresh list as of then.
+    later = dt.datetime.fromisoformat(data["next_update"]) + dt.timedelta(days=1)
+    travelled = run("tl", "show", "--data-dir", data_dir, "--json", "--at", later.strftime("%Y-%m-%dT%H:%MZ"))
+    assert travelled.exit_code == 0, travelled.output
+    assert json.loads(travelled.output)["sequence"] == data["sequence"] + 1
