@@ -15,6 +15,7 @@ from .commands_serve import revoke, scheduler_cmd, serve
 from .commands_scenarios import scenarios
 from .commands_tl import tl
 from .commands_tokens import tokens
+from .commands_validate import validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +25,7 @@ def cli() -> None:
 
 
 for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys, nca, ceremony,
-                scenarios, tl):
+                scenarios, tl, validate):
     cli.add_command(command)
 
 

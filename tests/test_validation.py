@@ -1,0 +1,364 @@
+"""The simulator's catalogue, the reference validator and validators no one here wrote, against each other.
+
+One sandbox serves the scenario certificates (OCSP, CRLs, Trusted List) on 127.0.0.1. For every
+scenario in manifest.json:
+
+* ``qtsp validate`` (the reference validator) reaches the manifest's verdict, with exactly its reasons;
+* OpenSSL (``openssl verify`` with CRLs at every level and the purpose), pyhanko-certvalidator (hard-fail
+  revocation over OCSP/CRL, key usage of the purpose) and Java PKIX (OCSP then CRLs, failing hard)
+  reach the manifest's RFC 5280 verdict ("pkix") wherever they have an opinion.
+
+The certificates name ``http://qtsp.localtest.me:<port>``: the reference validator goes to 127.0.0.1
+with --connect-to, pyhanko through a patched getaddrinfo, Java through jdk.net.hosts.file, OpenSSL
+gets the CRLs fetched from loopback. No traffic leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from qtsp import validation
+from qtsp.services import scenarios, trusted_list
+from qtsp.services.context import Sandbox, as_of, real_utcnow, utcnow
+from qtsp.services.hierarchy import init_sandbox
+
+from server import free_port, running_server
+
+HOST = "qtsp.localtest.me"
+JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "BankValidator.java"
+QTSP_ENV = ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE")
+PROXY_ENV = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class Deployment:
+    sandbox: Sandbox
+    data_dir: Path
+    url: str  # http://127.0.0.1:<port>
+    base: str  # http://qtsp.localtest.me:<port>, what the certificates say
+    out: Path  # the issued catalogue
+    manifest: dict[str, Any]
+
+    @property
+    def connect_to(self) -> str:
+        return self.url.removeprefix("http://")
+
+    def entry(self, name: str) -> dict[str, Any]:
+        return next(e for e in self.manifest["scenarios"] if e["name"] == name)
+
+    def cert(self, name: str) -> x509.Certificate:
+        return x509.load_pem_x509_certificate((self.out / self.entry(name)["certificate"]).read_bytes())
+
+    def chain(self, name: str) -> list[x509.Certificate]:
+        return [x509.load_pem_x509_certificate((self.out / p).read_bytes()) for p in self.entry(name)["chain"]]
+
+    def get(self, path: str) -> bytes:
+        with OPENER.open(self.url + path, timeout=10) as response:
+            return response.read()
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    work = tmp_path_factory.mktemp("validation")
+    config_file = work / "qtsp-config.toml"
+    config_file.write_text(f'base_url = "{base}"\ncrl_debounce_seconds = 0\ntime_travel = true\n')
+    data_dir = work / "qtsp-data"
+    with pytest.MonkeyPatch.context() as mp:
+        for name in QTSP_ENV:
+            mp.delenv(name, raising=False)
+        sandbox = init_sandbox(data_dir, config_file=config_file)
+        try:
+            manifest = scenarios.issue(sandbox, None, work / "catalogue")
+            env = {k: v for k, v in os.environ.items() if k not in QTSP_ENV}
+            with running_server(data_dir, workers=1, port=port, env=env) as url:
+                yield Deployment(sandbox, data_dir, url, base, work / "catalogue", manifest)
+        finally:
+            sandbox.engine.dispose()
+
+
+def _reference(dep: Deployment, name: str, **kwargs: Any) -> validation.Verdict:
+    entry = dep.entry(name)
+    now = kwargs.pop("at", None) or utcnow()
+    tl = trusted_list.parse_and_verify(dep.get("/tl.xml"), [trusted_list.signer_certificate(dep.sandbox)], real_utcnow())
+    return validation.validate(dep.cert(name), trusted_list=tl, intermediates=dep.chain(name), purpose=entry["purpose"],
+                               at=now, fetcher=validation.Fetcher(connect_to=dep.connect_to, at=kwargs.pop("travel", None)),
+                               **kwargs)
+
+
+# --- the catalogue itself ------------------------------------------------------------------------
+
+
+def test_catalogue_is_complete_and_labelled(dep: Deployment) -> None:
+    names = [e["name"] for e in dep.manifest["scenarios"]]
+    assert names == list(scenarios.CATALOGUE)
+    # Every case the issue names is there.
+    for needed in ("expired", "not-yet-valid", "revoked-after-expiry", "issuer-not-in-tl", "missing-psd2-statement",
+                   "role-oid-mismatch", "ncaid-malformed", "ncaid-mismatch", "qctype-eseal-on-tls",
+                   "qwac-no-clientauth-mtls", "wrong-key-usage", "unknown-critical-extension", "wrong-signature",
+                   "missing-intermediate"):
+        assert needed in names
+    assert {n for n in names if n.startswith("revoked-") and n != "revoked-after-expiry"} == {
+        f"revoked-{r}" for r in ("unspecified", "key-compromise", "affiliation-changed", "superseded",
+                                 "cessation-of-operation", "privilege-withdrawn")}
+    for entry in dep.manifest["scenarios"]:
+        cert = dep.cert(entry["name"])
+        assert int(entry["serial"], 16) == cert.serial_number
+        assert entry["expected"]["verdict"] in ("accept", "reject") and entry["pkix"] in ("accept", "reject")
+        assert len(entry["description"]) > 30
+        key = dep.out / entry["key"]
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        private = serialization.load_pem_private_key(key.read_bytes(), None)
+        assert private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == \
+            cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        # Only the simulator's CAs issue scenarios, never the normal ones.
+        assert entry["issuer"] in scenarios.CA_ROLES
+    # What the lint gate would have refused is recorded, by the linters that found it.
+    codes = {e["name"]: {f["code"] for f in e["lint_findings"]} for e in dep.manifest["scenarios"]}
+    assert codes["valid-qwac"] == codes["valid-qsealc"] == set()
+    assert "etsi.ts_119_495.gen-5.2.2-5.psp_role_mismatch" in codes["role-oid-mismatch"]
+    assert "etsi.en_319_412_5.gen-4.2.3.qc_type_mismatch" in codes["qctype-eseal-on-tls"]
+    assert "qtsp.psd2.nca_id_mismatch" in codes["ncaid-mismatch"]
+    assert "cabf.serverauth.subscriber_required_ku_missing" in codes["wrong-key-usage"]
+
+
+def test_scenario_cas_stay_apart_and_only_the_listed_one_is_in_the_trusted_list(dep: Deployment) -> None:
+    tl = trusted_list.parse_and_verify(dep.get("/tl.xml"), [trusted_list.signer_certificate(dep.sandbox)], utcnow())
+    listed = {s.certificate.subject.rfc4514_string() for s in validation.anchors(tl)}
+    cas = scenarios.ensure_cas(dep.sandbox)
+    assert cas[scenarios.SCENARIOS_CA].cert.subject.rfc4514_string() in listed
+    assert cas[scenarios.UNLISTED_CA].cert.subject.rfc4514_string() not in listed
+    assert cas[scenarios.SUB_CA].cert.subject.rfc4514_string() not in listed
+    # Normal issuance never lands on a scenarios CA.
+    from qtsp.core import profiles
+    from qtsp.services.issuance import issuer_for
+    assert issuer_for(dep.sandbox, profiles.QWAC) == "qwac-ca" and issuer_for(dep.sandbox, profiles.QSEALC) == "qseal-ca"
+
+
+def test_issue_refuses_bad_input_and_changes_nothing(dep: Deployment, tmp_path: Path) -> None:
+    qtsp = [sys.executable, "-m", "cli.main"]
+    cwd = Path(__file__).resolve().parent.parent
+    before = len(list(dep.sandbox.engine.connect().exec_driver_sql("SELECT id FROM certificates")))
+    for args, code in ((["scenarios", "issue", "no-such", "--out", str(tmp_path / "a")], 4),
+                       (["scenarios", "issue", "--out", str(tmp_path / "b")], 2),
+                       (["scenarios", "issue", "expired", "expired", "--out", str(tmp_path / "c")], 2),
+                       (["scenarios", "issue", "--all", "--out", str(dep.out)], 5)):
+        result = subprocess.run(qtsp + args + ["--data-dir", str(dep.data_dir)], capture_output=True, text=True,
+                                cwd=cwd, timeout=60)
+        assert result.returncode == code, (args, result.stderr)
+        assert result.stderr.startswith("error: ")
+    after = len(list(dep.sandbox.engine.connect().exec_driver_sql("SELECT id FROM certificates")))
+    assert after == before
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+# --- the reference validator against the manifest ---------------------------------------------------
+
+
+def test_reference_validator_agrees_with_every_manifest_verdict(dep: Deployment) -> None:
+    disagreements = []
+    for entry in dep.manifest["scenarios"]:
+        verdict = _reference(dep, entry["name"])
+        got = ("accept" if verdict.accepted else "reject", sorted(verdict.codes))
+        want = (entry["expected"]["verdict"], sorted(entry["expected"]["reasons"]))
+        if got != want:
+            disagreements.append((entry["name"], want, got, [r.message for r in verdict.reasons]))
+    assert not disagreements, disagreements
+
+
+def test_validate_cli_and_library_agree(dep: Deployment) -> None:
+    cwd = Path(__file__).resolve().parent.parent
+    signer = dep.out / "tl-signer.pem"
+    signer.write_bytes(dep.get("/tl-signer.pem"))
+    for name in ("valid-qwac", "revoked-key-compromise", "qwac-no-clientauth-mtls", "valid-qsealc"):
+        entry = dep.entry(name)
+        args = [sys.executable, "-m", "cli.main", "validate", str(dep.out / entry["certificate"]), "--purpose",
+                entry["purpose"], "--tl", f"{dep.base}/tl.xml", "--tl-signer", str(signer), "--connect-to",
+                dep.connect_to, "--json"]
+        for chain in entry["chain"]:
+            args += ["--chain", str(dep.out / chain)]
+        result = subprocess.run(args, capture_output=True, text=True, cwd=cwd, timeout=60)
+        data = json.loads(result.stdout)
+        assert data["verdict"] == entry["expected"]["verdict"], result.stdout
+        assert result.returncode == (0 if entry["expected"]["verdict"] == "accept" else 1)
+        assert sorted(r["code"] for r in data["reasons"]) == sorted(entry["expected"]["reasons"])
+    # --require-role: the catalogue's PSP holds PSP_AI and PSP_PI, not PSP_IC.
+    assert _reference(dep, "valid-qwac", require_roles=("PSP_AI",)).accepted
+    verdict = _reference(dep, "valid-qwac", require_roles=("PSP_IC",))
+    assert verdict.codes == ["role-not-authorised"]
+    # A Trusted List signed by anyone but the pinned signer is refused outright.
+    other = dep.cert("valid-qwac")
+    with pytest.raises(Exception):
+        trusted_list.parse_and_verify(dep.get("/tl.xml"), [other], utcnow())
+    # --tl without a pin is refused before anything is fetched.
+    result = subprocess.run([sys.executable, "-m", "cli.main", "validate", str(dep.out / "valid-qwac.pem"), "--tl",
+                             f"{dep.base}/tl.xml"], capture_output=True, text=True, cwd=cwd, timeout=60)
+    assert result.returncode == 2 and "--tl-signer" in result.stderr
+
+
+# --- OpenSSL ------------------------------------------------------------------------------------
+
+
+def _openssl() -> str:
+    path = shutil.which("openssl")
+    assert path, "openssl missing: apt-get install openssl"
+    return path
+
+
+def _openssl_verify(dep: Deployment, name: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    entry = dep.entry(name)
+    crls = tmp_path / f"{name}-crls.pem"
+    pem = b""
+    for ca in ("root", scenarios.SCENARIOS_CA, scenarios.UNLISTED_CA, scenarios.SUB_CA):
+        der = dep.get(f"/crl/{ca}.crl")
+        pem += x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM)
+    crls.write_bytes(pem)
+    args = [_openssl(), "verify", "-x509_strict", "-CAfile", str(dep.out / "ca" / "root.pem"), "-CRLfile", str(crls),
+            "-crl_check_all"]
+    for chain in entry["chain"]:
+        args += ["-untrusted", str(dep.out / chain)]
+    purpose = {"qwac": "sslserver", "qwac-client": "sslclient"}.get(entry["purpose"])
+    if purpose:
+        args += ["-purpose", purpose]
+    return subprocess.run(args + [str(dep.out / entry["certificate"])], capture_output=True, text=True, timeout=60)
+
+
+OPENSSL_SAYS = {  # what OpenSSL names as the error, where the scenario is one it has an opinion on
+    "expired": "certificate has expired",
+    "not-yet-valid": "certificate is not yet valid",
+    "revoked-key-compromise": "certificate revoked",
+    "unknown-critical-extension": "unhandled critical extension",
+    "wrong-signature": "signature failure",
+    "missing-intermediate": "unable to get local issuer certificate",
+    "qwac-no-clientauth-mtls": "unsuitable certificate purpose",
+    "wrong-key-usage": "unsuitable certificate purpose",
+}
+
+
+def test_openssl_agrees_with_the_manifest(dep: Deployment, tmp_path: Path) -> None:
+    disagreements = []
+    for entry in dep.manifest["scenarios"]:
+        result = _openssl_verify(dep, entry["name"], tmp_path)
+        got = "accept" if result.returncode == 0 else "reject"
+        if got != entry["pkix"]:
+            disagreements.append((entry["name"], entry["pkix"], result.stdout + result.stderr))
+        hint = OPENSSL_SAYS.get(entry["name"])
+        if hint and hint not in result.stdout + result.stderr:
+            disagreements.append((entry["name"], hint, result.stdout + result.stderr))
+    assert not disagreements, disagreements
+
+
+# --- pyhanko-certvalidator --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loopback_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and name.lower().rstrip(".") == HOST:
+            host = "127.0.0.1"
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    for name in PROXY_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _asn1(cert: x509.Certificate):  # type: ignore[no-untyped-def]
+    from asn1crypto import x509 as ax
+    return ax.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _pyhanko(dep: Deployment, name: str) -> tuple[str, str]:
+    import asyncio
+
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+    entry = dep.entry(name)
+    root = x509.load_pem_x509_certificate((dep.out / "ca" / "root.pem").read_bytes())
+    chain = dep.chain(name)
+    # pyhanko insists on the delta CRLs that complete CRLs announce but looks for them only in the
+    # certificate's FreshestCRL: hand them over (see test_relying_parties._delta_crls).
+    deltas = [dep.get(f"/crl/{ca}-delta.crl") for ca in (scenarios.SCENARIOS_CA, scenarios.UNLISTED_CA, scenarios.SUB_CA)]
+    context = ValidationContext(trust_roots=[_asn1(root)], other_certs=[_asn1(c) for c in chain], allow_fetching=True,
+                                crls=deltas, revocation_mode="hard-fail",
+                                fetcher_backend=RequestsFetcherBackend(per_request_timeout=10))
+    validator = CertificateValidator(_asn1(dep.cert(name)), validation_context=context)
+    usage = {"qwac": ({"digital_signature"}, {"server_auth"}), "qwac-client": ({"digital_signature"}, {"client_auth"}),
+             "qsealc": ({"non_repudiation"}, None)}[entry["purpose"]]
+    try:
+        asyncio.run(validator.async_validate_usage(key_usage=usage[0], extended_key_usage=usage[1]))
+    except Exception as exc:  # every pyhanko refusal is an exception: that is its "reject"
+        return "reject", f"{type(exc).__name__}: {exc}"
+    return "accept", ""
+
+
+def test_pyhanko_certvalidator_agrees_with_the_manifest(dep: Deployment, loopback_dns: None) -> None:
+    disagreements = []
+    for entry in dep.manifest["scenarios"]:
+        got, why = _pyhanko(dep, entry["name"])
+        if got != entry["pkix"]:
+            disagreements.append((entry["name"], entry["pkix"], got, why))
+    assert not disagreements, disagreements
+
+
+# --- Java PKIX ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bank_validator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    javac = shutil.which("javac")
+    assert javac and shutil.which("java"), "javac/java missing: install openjdk-17-jdk-headless"
+    classes = tmp_path_factory.mktemp("java-classes")
+    result = subprocess.run([javac, "-d", str(classes), str(JAVA_SOURCE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return classes
+
+
+# Java's PKIX validator checks paths, signatures, validity, critical extensions and revocation, not the
+# EKU or key usage of a purpose, nor anything qualified: those scenarios are outside its opinion.
+JAVA_HAS_NO_OPINION = {"qwac-no-clientauth-mtls", "wrong-key-usage"}
+
+
+def test_java_pkix_agrees_with_the_manifest(dep: Deployment, bank_validator: Path, tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"127.0.0.1 {HOST}\n")
+    disagreements = []
+    checked = 0
+    for entry in dep.manifest["scenarios"]:
+        if entry["name"] in JAVA_HAS_NO_OPINION:
+            continue
+        issuing = dep.out / (entry["chain"][0] if entry["chain"] else f"ca/{scenarios.SCENARIOS_CA}.pem")
+        result = subprocess.run(
+            [shutil.which("java") or "java", f"-Djdk.net.hosts.file={hosts}", "-Dcom.sun.security.enableCRLDP=true",
+             "-Djava.net.useSystemProxies=false", "-cp", str(bank_validator), "BankValidator",
+             str(dep.out / entry["certificate"]), str(issuing), str(dep.out / "ca" / "root.pem")],
+            capture_output=True, text=True, timeout=120)
+        checked += 1
+        got = "accept" if result.returncode == 0 else "reject"
+        if got != entry["pkix"]:
+            disagreements.append((entry["name"], entry["pkix"], result.stdout + result.stderr))
+        if entry["name"].startswith("revoked-") and entry["name"] != "revoked-after-expiry":
+            assert result.stdout.startswith("REVOKED"), (entry["name"], result.stdout)
+    assert checked >= 20
+    assert not disagreements, disagreements
