@@ -241,7 +241,11 @@ def test_time_travel_keeps_the_pin_and_lists_as_of_then_verify_then(sandbox: San
         record = tl.current(sandbox, utcnow())
     parsed = tl.parse_and_verify(record.xml, [pin], past + dt.timedelta(minutes=1))
     assert parsed.issued_at <= past + dt.timedelta(minutes=1) < parsed.next_update
-    assert tl.current(sandbox, utcnow()).sequence == record.sequence + 1  # that list is long stale today
+    # The list as of then was built for that request only: nothing was stored, the sequence is today's.
+    today = tl.current(sandbox, utcnow())
+    assert today.sequence == record.sequence and today.issued_at > record.issued_at
+    with sandbox.transaction() as session:
+        assert tl.latest(session).xml == today.xml
 
 
 def test_pyhanko_reads_the_list_with_the_pinned_signer_and_assesses_qualification(sandbox: Sandbox) -> None:
@@ -525,8 +529,10 @@ def test_cli_show_export_signer(data_dir: Path, tmp_path: Path) -> None:
     assert parsed.sequence == data["sequence"]
     again = run("tl", "export", "--data-dir", data_dir, "--out", out)
     assert again.exit_code == 5 and "refusing to overwrite" in again.output
-    # Time travel past NextUpdate: the CLI makes (and shows) a fresh list as of then.
+    # Time travel past NextUpdate: the CLI makes (and shows) a list as of then, without publishing it.
     later = dt.datetime.fromisoformat(data["next_update"]) + dt.timedelta(days=1)
     travelled = run("tl", "show", "--data-dir", data_dir, "--json", "--at", later.strftime("%Y-%m-%dT%H:%MZ"))
     assert travelled.exit_code == 0, travelled.output
-    assert json.loads(travelled.output)["sequence"] == data["sequence"] + 1
+    shown_then = json.loads(travelled.output)
+    assert shown_then["sequence"] == data["sequence"] and shown_then["next_update"] > data["next_update"]
+    assert json.loads(run("tl", "show", "--data-dir", data_dir, "--json").output)["next_update"] == data["next_update"]

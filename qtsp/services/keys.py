@@ -220,6 +220,10 @@ def list_keys(sandbox: Sandbox, now: dt.datetime | None = None) -> list[KeyView]
             views.append(KeyView(key.ref, version, key.key_type, key.purpose, f"OCSP responder of {ca.id}", key.created_at,
                                  due.get(("rotate-ocsp", ca.id)), True))
         else:
+            if kind == "tl-signer":
+                views.append(KeyView(key.ref, version, key.key_type, key.purpose, "Trusted List signer", key.created_at,
+                                     None, True))
+                continue
             what = f"former OCSP responder of {owner}" if kind == "ocsp" else f"former key of {owner}"
             views.append(KeyView(key.ref, version, key.key_type, key.purpose, what, key.created_at, None, False))
     return views

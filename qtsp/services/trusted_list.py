@@ -42,7 +42,7 @@ from ..core.errors import Kind, QTSPError
 from ..core.serials import new_serial
 from ..signers import Signer
 from . import signing
-from .context import Sandbox, real_utcnow, utcnow
+from .context import Sandbox, real_utcnow, time_travelling, utcnow
 from .hierarchy import _key_row, key_label
 
 TSL_NS = "http://uri.etsi.org/02231/v2#"
@@ -514,6 +514,13 @@ def current(sandbox: Sandbox, now: dt.datetime) -> TrustedListRecord:
     signer, signer_cert = _signer(sandbox, now)
     issued_at = now.astimezone(dt.timezone.utc).replace(microsecond=0)
     next_update = issued_at + dt.timedelta(days=cfg.trusted_list_validity_days)
+    if time_travelling():
+        # A list "as of" another time (the simulator's time travel) is built for that request only and
+        # never stored: the published sequence belongs to the real clock.
+        sequence = 1 if record is None else record.sequence
+        xml = sign_list(build_list(cfg, sequence, issued_at, next_update, cas), signer, signer_cert, issued_at)
+        return TrustedListRecord(sequence=sequence, services_hash=digest, issued_at=issued_at, next_update=next_update,
+                                 xml=xml)
     for _attempt in range(5):
         with sandbox.transaction() as session:
             record = latest(session)
