@@ -30,7 +30,7 @@ from ..core.errors import Kind, QTSPError
 from ..core.keys import MAX_CSR_BYTES
 from ..core.ocsp import REASONS
 from ..core.types import parse_serial, serial_hex
-from ..services import issuance, revocation, tokens
+from ..services import issuance, revocation, simulator, tokens
 from ..services.context import utcnow
 from . import errors, metrics
 from .state import state
@@ -47,6 +47,9 @@ ACCESS: dict[str, frozenset[str] | str] = {
     "api.get_certificate": READERS,
     "api.revoke_certificate": OPERATOR,
     "api.revoke_by_key": PUBLIC,  # authorised by the JWS, signed with the certificate's own key
+    "api.list_behaviours": READERS,
+    "api.set_behaviour": OPERATOR,
+    "api.clear_behaviour": OPERATOR,
     "api.openapi": PUBLIC,
 }
 
@@ -414,6 +417,38 @@ def revoke_by_key() -> Response:
         raise ApiProblem(409, "replay", f"jti {jti} has been used already (audit event {seen[0]})")
     result = revocation.revoke(sandbox, serial, reason, actor=actor, issuer_id=issuer_id, now=now)
     return _revocation_json(result)
+
+
+# --- the simulator: responder behaviours (issue 7) -------------------------------------------------
+
+BEHAVIOUR_FIELDS: dict[str, tuple[type, ...]] = {
+    "ca": (str,), "serial": (str, type(None)), "target": (str, type(None)), "behaviour": (str,),
+    "delay_seconds": (int, float, type(None)),
+}
+MAX_BEHAVIOUR_ID = 2**31 - 1
+
+
+@bp.get("/simulator/behaviours")
+def list_behaviours() -> Response:
+    if request.args:
+        raise _bad("this endpoint takes no query parameters")
+    return jsonify({"behaviours": [b.as_dict() for b in simulator.list_behaviours(state().sandbox)],
+                    "time_travel": state().sandbox.config.time_travel})
+
+
+@bp.put("/simulator/behaviours")
+def set_behaviour() -> Response:
+    body = _json_object(BEHAVIOUR_FIELDS, ("ca", "behaviour"))
+    behaviour = simulator.set_behaviour(state().sandbox, body["behaviour"], body["ca"], serial=body.get("serial"),
+                                        target=body.get("target"), delay_seconds=body.get("delay_seconds"), actor=_actor())
+    return jsonify(behaviour.as_dict())
+
+
+@bp.delete("/simulator/behaviours/<behaviour_id>")
+def clear_behaviour(behaviour_id: str) -> Response:
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", behaviour_id) or int(behaviour_id) > MAX_BEHAVIOUR_ID:
+        raise _bad(f"a behaviour id is an integer from 1 to {MAX_BEHAVIOUR_ID}")
+    return jsonify(simulator.clear_by_id(state().sandbox, int(behaviour_id), actor=_actor()).as_dict())
 
 
 # --- the description ----------------------------------------------------------------------------

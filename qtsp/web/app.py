@@ -3,15 +3,16 @@ OCSP fast path mounted in front of it as WSGI middleware."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 
 from ..core.errors import QTSPError
-from ..services.context import open_sandbox
+from ..services.context import as_of, open_sandbox, parse_instant
 from . import errors, metrics
-from .ocsp import OcspFastPath, OcspSource
+from .ocsp import TIME_HEADER, OcspFastPath, OcspSource, instant_text
 from .state import WebState
 
 MAX_BODY = 256 * 1024  # REST bodies: a CSR and some JSON
@@ -28,6 +29,42 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(config)
     app.extensions["qtsp"] = WebState(sandbox, config)
+
+    # Time travel (issue 7), registered before the blueprints so it runs before their hooks (the API's
+    # authorisation): with the sandbox's time_travel on, X-QTSP-Time makes the whole request act as of
+    # that time (utcnow() honours it); with it off, the header is refused, never ignored.
+    @app.before_request
+    def _time_travel() -> Response | None:
+        value = request.headers.get(TIME_HEADER)
+        if value is None:
+            return None
+        if not sandbox.config.time_travel:
+            return errors.problem(400, "time travel off", f"{TIME_HEADER} is refused: time travel is off in this "
+                                  "sandbox (time_travel = true in qtsp.toml turns it on)", "time_travel_off")
+        try:
+            moment = parse_instant(value)
+        except QTSPError as exc:
+            return errors.from_error(QTSPError(exc.kind, f"{TIME_HEADER}: {exc.detail}"))
+        stack = ExitStack()
+        stack.enter_context(as_of(moment))
+        g.qtsp_time, g.qtsp_time_stack = moment, stack
+        return None
+
+    @app.after_request
+    def _time_travelled(response: Response) -> Response:
+        moment = g.get("qtsp_time")
+        if moment is not None:
+            response.headers[TIME_HEADER] = instant_text(moment)
+            response.headers["Cache-Control"] = "no-store"
+            for name in ("ETag", "Last-Modified", "Expires"):
+                response.headers.pop(name, None)
+        return response
+
+    @app.teardown_request
+    def _back_to_now(_exc: BaseException | None) -> None:
+        stack = g.pop("qtsp_time_stack", None)
+        if stack is not None:
+            stack.close()
 
     from .health import bp as health_bp
     from .publication import bp as publication_bp

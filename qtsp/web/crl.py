@@ -3,6 +3,10 @@
 Served from the store (the scheduler keeps them fresh); a CA with no CRL yet, or only one past
 its nextUpdate, gets one made on demand. Caches may keep a CRL until its nextUpdate, at most
 an hour, so a CRL reissued after a revocation reaches relying parties within the hour.
+
+The simulator (issue 7) serves, at the same URL and never stored nor cacheable, a misbehaving full
+CRL when the CA has a CRL behaviour (expired-crl, crl-wrong-key), and, for a request as of another
+time (X-QTSP-Time), the full CRL as of then; there is no delta CRL as of another time.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ import datetime as dt
 import re
 from email.utils import format_datetime
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, g, request
 
 from ca_store.models import CertificateAuthority
 
 from ..services import crl as crl_svc
+from ..services import simulator
 from ..services.context import utcnow
 from .errors import problem
 from .state import state
@@ -60,6 +65,16 @@ def crl(name: str) -> Response:
     if resolved is None:
         return problem(404, "not found", f"no CRL {name!r}: no such CA")
     ca_id, delta = resolved
+    at = g.get("qtsp_time")
+    if at is not None:
+        if delta:
+            return problem(404, "not found", f"no delta CRL of {ca_id} as of another time: the full CRL as of then "
+                                             "lists every revocation up to it and announces no delta")
+        return _unstored(simulator.crl_as_of(state().sandbox, ca_id, at))
+    if not delta:
+        behaviour = current_app.extensions["qtsp_ocsp"].behaviours().crl(ca_id)
+        if behaviour is not None:
+            return _unstored(simulator.misbehaving_crl(state().sandbox, ca_id, behaviour.behaviour, utcnow()))
     now = utcnow()
     record = crl_svc.current(state().sandbox, ca_id, now, delta=delta)
     # The number identifies the content (numbers never repeat per issuer), so no hashing of MBs.
@@ -69,3 +84,8 @@ def crl(name: str) -> Response:
         return Response(status=304, headers=headers)
     response = Response(record.der, mimetype=MIMETYPE, headers=headers)
     return response
+
+
+def _unstored(der: bytes) -> Response:
+    """A CRL the simulator made for this request: no cache may keep it."""
+    return Response(der, mimetype=MIMETYPE, headers={"Cache-Control": "no-store"})

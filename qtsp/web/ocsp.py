@@ -4,6 +4,10 @@ Pre-signed single-certificate answers come from the store and are kept in an in-
 keyed by the request bytes; a revocation anywhere on the host bumps a shared generation counter,
 and every worker drops its cache on the next request. Only nonce and multi-certificate requests
 (and serials we never issued) are signed on demand.
+
+The simulator (issue 7) adds two ways off that path, both signed on demand and never cached: a
+behaviour set for the CA or the certificate (``qtsp scenarios responder``), and, when the sandbox's
+``time_travel`` is on, a request carrying ``X-QTSP-Time``, answered as of that time.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from ..core import ocsp as core_ocsp
 from ..core.errors import QTSPError
 from ..core.types import serial_hex
 from ..services import ocsp as ocsp_svc
-from ..services.context import Sandbox, utcnow
+from ..services import simulator
+from ..services.context import Sandbox, as_of, parse_instant, utcnow
 from ..services.generation import Generation
 from . import metrics
 
@@ -40,6 +45,8 @@ ISSUER_RELOAD_INTERVAL = 5.0
 # Other nodes (another host on the same PostgreSQL) cannot bump this host's mmap counter; so each
 # worker also reads the store's change counter (the audit head) at most this often.
 STORE_CHECK_INTERVAL = 0.2
+TIME_HEADER = "X-QTSP-Time"
+_TIME_ENVIRON = "HTTP_X_QTSP_TIME"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Answer:
     next_update: dt.datetime | None = None
     cacheable: bool = False  # pre-signed, no nonce: HTTP caches may keep it (RFC 5019 6)
     etag: str = ""
+    no_store: bool = False  # a simulated or time-travelling answer: never in any cache
 
 
 class OcspSource:
@@ -67,7 +75,9 @@ class OcspSource:
         self._lock = threading.Lock()
         self._next_store_check = 0.0
         self._seen_store = self._store_generation()
+        self._epoch = 0  # moves whenever the caches are dropped: an answer made before is not cached after
         self._load_issuers()
+        self._behaviours = simulator.load(sandbox)
 
     def _store_generation(self) -> int:
         with self.sandbox.engine.connect() as conn:
@@ -88,7 +98,9 @@ class OcspSource:
             entry = self._issuers.get(key)
         return entry
 
-    def answer(self, der: bytes) -> Answer:
+    def _refresh(self) -> None:
+        """Drop the caches and reload issuers and behaviours when this host's generation counter or
+        (for changes made on other hosts) the store's audit head moved."""
         generation = self.generation.value()
         now_m = time.monotonic()
         if now_m >= self._next_store_check:
@@ -101,21 +113,42 @@ class OcspSource:
                 self._seen_store = store
                 self._seen_generation = -1  # forces the drop below
         if generation != self._seen_generation:
-            self._cache, self._status_cache = {}, {}
-            self._seen_generation = generation
             with self._lock:  # a responder key or a CA generation may have rotated too
+                if generation == self._seen_generation:
+                    return  # another thread reloaded meanwhile
                 self._load_issuers()
-        hit = self._cache.get(der)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
+                # Loaded before the caches are emptied, so no answer made under the old behaviours
+                # lands in the new cache (answer() refuses to cache across an epoch change).
+                self._behaviours = simulator.load(self.sandbox)
+                self._epoch += 1
+                self._cache, self._status_cache = {}, {}
+                self._seen_generation = generation
+
+    def behaviours(self) -> simulator.Behaviours:
+        """The behaviours in force (for the CRL view and /healthz), as fresh as the OCSP answers."""
+        self._refresh()
+        return self._behaviours
+
+    def answer(self, der: bytes, at: dt.datetime | None = None) -> Answer:
+        """The answer to request bytes; ``at``: as of that time (no caches, nothing pre-signed)."""
+        now_m = time.monotonic()
+        if now_m >= self._next_store_check or self.generation.value() != self._seen_generation:
+            self._refresh()
+        if at is None:
+            hit = self._cache.get(der)
+            if hit is not None and hit[1] > now_m:
+                return hit[0]
+        epoch = self._epoch
         try:
             request = core_ocsp.parse_request(der)
         except QTSPError:
-            return Answer(core_ocsp.MALFORMED, "malformed")
+            return Answer(core_ocsp.MALFORMED, "malformed", no_store=at is not None)
         try:
-            answer = self._answer(request)
+            answer = self._answer(request, at)
         except Exception:  # a store or signer failure: tryLater would also do; internalError is honest
-            return Answer(core_ocsp.INTERNAL_ERROR, "internal_error")
+            return Answer(core_ocsp.INTERNAL_ERROR, "internal_error", no_store=at is not None)
+        if answer.no_store or epoch != self._epoch:
+            return answer
         if answer.cacheable or (answer.outcome == "unknown" and request.nonce is None):
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache = {}
@@ -126,13 +159,19 @@ class OcspSource:
                 self._cache[der] = (answer, time.monotonic() + ttl)
         return answer
 
-    def _answer(self, request: core_ocsp.Request) -> Answer:
+    def _answer(self, request: core_ocsp.Request, at: dt.datetime | None = None) -> Answer:
         entries = [self._issuer(cid) for cid in request.cert_ids]
         if any(e is None for e in entries) or len({e.ca_id for e in entries if e}) != 1:
             # Not an issuer we serve, or several issuers: no single responder is authorised (RFC 6960 2.3).
-            return Answer(core_ocsp.UNAUTHORIZED, "unauthorized")
+            return Answer(core_ocsp.UNAUTHORIZED, "unauthorized", no_store=at is not None)
         entry = entries[0]
         assert entry is not None
+        if self._behaviours:
+            behaviour = self._behaviours.ocsp(entry.ca_id, [c.serial for c in request.cert_ids])
+            if behaviour is not None:
+                return self._simulate(behaviour, entry, request, at)
+        if at is not None:
+            return self._sign_on_demand(entry, request, at)
         if len(request.cert_ids) == 1 and request.nonce is None:
             cid = request.cert_ids[0]
             with self.sandbox.transaction() as session:
@@ -177,10 +216,12 @@ class OcspSource:
                 result[serial] = value
         return result
 
-    def _sign_on_demand(self, entry: ocsp_svc.IssuerEntry, request: core_ocsp.Request) -> Answer:
-        now = self.now()
+    def _single_statuses(self, entry: ocsp_svc.IssuerEntry, request: core_ocsp.Request, now: dt.datetime,
+                         at: dt.datetime | None) -> list[core_ocsp.SingleStatus]:
         this_update, next_update = core_ocsp.validity_window(now, self.sandbox.config.ocsp_validity_hours)
-        known = self._statuses(entry.ca_id, [c.serial for c in request.cert_ids])
+        serials = [c.serial for c in request.cert_ids]
+        known = self._statuses(entry.ca_id, serials) if at is None else simulator.statuses_as_of(
+            self.sandbox, entry.ca_id, serials, at)
         statuses = []
         for cid in request.cert_ids:
             found = known[cid.serial]
@@ -190,9 +231,36 @@ class OcspSource:
             else:
                 statuses.append(core_ocsp.SingleStatus(cid, found[0], this_update, next_update, found[1], found[2],
                                                        entry.archive_cutoff))
+        return statuses
+
+    def _sign_on_demand(self, entry: ocsp_svc.IssuerEntry, request: core_ocsp.Request,
+                        at: dt.datetime | None = None) -> Answer:
+        now = self.now() if at is None else at
+        statuses = self._single_statuses(entry, request, now, at)
         body = core_ocsp.build_response(entry.responder, statuses, now.replace(microsecond=0), request.nonce)
         outcome = statuses[0].status if len(statuses) == 1 else "multi"
-        return Answer(body, outcome, this_update, next_update, False, hashlib.sha1(body).hexdigest())
+        if at is not None:
+            return Answer(body, outcome, statuses[0].this_update, statuses[0].next_update, no_store=True)
+        return Answer(body, outcome, statuses[0].this_update, statuses[0].next_update, False, hashlib.sha1(body).hexdigest())
+
+    def _simulate(self, behaviour: simulator.Behaviour, entry: ocsp_svc.IssuerEntry, request: core_ocsp.Request,
+                  at: dt.datetime | None) -> Answer:
+        """A deliberately wrong answer, as the operator asked: signed now, never cached, never pre-signed."""
+        name = behaviour.behaviour
+        if name in simulator.STATUS_ONLY:
+            return Answer(simulator.STATUS_ONLY[name], "simulated", no_store=True)
+        if name == "slow" and behaviour.delay_ms:
+            time.sleep(min(behaviour.delay_ms / 1000, self.sandbox.config.simulator_max_delay_seconds))
+        now = self.now() if at is None else at
+        hours = self.sandbox.config.ocsp_validity_hours
+        body = simulator.ocsp_response(name, entry.responder, self._single_statuses(entry, request, now, at), now,
+                                       request.nonce, hours)
+        return Answer(body, "simulated", no_store=True)
+
+
+def instant_text(moment: dt.datetime) -> str:
+    """How a time-travelling response names its time: ``2027-06-01T00:00:00Z``."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _http_date(moment: dt.datetime) -> str:
@@ -212,12 +280,37 @@ class OcspFastPath:
         path = environ.get("PATH_INFO", "")
         if path != self.prefix and not path.startswith(self.prefix + "/"):
             return self.app(environ, start_response)
+        if _TIME_ENVIRON in environ:
+            return self._as_of(environ, start_response, path)
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "POST":
-            return self._post(environ, start_response)
+            return self._post(environ, start_response, None)
         if method in ("GET", "HEAD"):
-            return self._get(environ, start_response, path[len(self.prefix) + 1 :])
+            return self._get(environ, start_response, path[len(self.prefix) + 1 :], None)
         return self._plain(start_response, "405 Method Not Allowed", b"OCSP takes GET or POST\n", "post", [("Allow", "GET, POST")])
+
+    def _route(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str,
+               at: dt.datetime) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "POST":
+            return self._post(environ, start_response, at)
+        if method in ("GET", "HEAD"):
+            return self._get(environ, start_response, path[len(self.prefix) + 1 :], at)
+        return self._plain(start_response, "405 Method Not Allowed", b"OCSP takes GET or POST\n", "post", [("Allow", "GET, POST")])
+
+    def _as_of(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> list[bytes]:
+        """``X-QTSP-Time``: the whole request acts as of that time, or is refused; never a silent "now"."""
+        method = "get" if environ.get("REQUEST_METHOD") in ("GET", "HEAD") else "post"
+        if not self.source.sandbox.config.time_travel:
+            return self._plain(start_response, "400 Bad Request",
+                               f"{TIME_HEADER} refused: time travel is off in this sandbox (time_travel = true in "
+                               "qtsp.toml turns it on)\n".encode(), method)
+        try:
+            at = parse_instant(environ[_TIME_ENVIRON])
+        except QTSPError as exc:
+            return self._plain(start_response, "400 Bad Request", f"{TIME_HEADER}: {exc.detail}\n".encode(), method)
+        with as_of(at):
+            return self._route(environ, start_response, path, at)
 
     def _plain(self, start_response: Callable[..., Any], status: str, text: bytes, method: str,
                extra: list[tuple[str, str]] | None = None) -> list[bytes]:
@@ -226,7 +319,7 @@ class OcspFastPath:
                                 ("Cache-Control", "no-store")] + (extra or []))
         return [text]
 
-    def _post(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    def _post(self, environ: dict[str, Any], start_response: Callable[..., Any], at: dt.datetime | None) -> list[bytes]:
         ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
         if ctype != REQUEST_TYPE:
             return self._plain(start_response, "415 Unsupported Media Type", b"Content-Type must be application/ocsp-request\n", "post")
@@ -240,9 +333,10 @@ class OcspFastPath:
         body = stream.read(length) if length >= 0 else stream.read(core_ocsp.MAX_REQUEST_BYTES + 1)
         if len(body) > core_ocsp.MAX_REQUEST_BYTES:
             return self._plain(start_response, "413 Content Too Large", b"OCSP request too large\n", "post")
-        return self._respond(start_response, self.source.answer(body), "post", environ)
+        return self._respond(start_response, self.source.answer(body, at), "post", environ, at)
 
-    def _get(self, environ: dict[str, Any], start_response: Callable[..., Any], encoded: str) -> list[bytes]:
+    def _get(self, environ: dict[str, Any], start_response: Callable[..., Any], encoded: str,
+             at: dt.datetime | None) -> list[bytes]:
         if len(encoded) > MAX_GET_PATH:
             return self._plain(start_response, "414 URI Too Long", b"OCSP GET request too long\n", "get")
         text = unquote(encoded)
@@ -250,16 +344,19 @@ class OcspFastPath:
             der = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
             der = b""
-        answer = self.source.answer(der) if der else Answer(core_ocsp.MALFORMED, "malformed")
+        answer = self.source.answer(der, at) if der else Answer(core_ocsp.MALFORMED, "malformed", no_store=at is not None)
         if answer.etag and environ.get("HTTP_IF_NONE_MATCH", "").strip('"') == answer.etag:
             metrics.ocsp_request("get", "not_modified")
             start_response("304 Not Modified", [("ETag", f'"{answer.etag}"')])
             return []
-        return self._respond(start_response, answer, "get", environ)
+        return self._respond(start_response, answer, "get", environ, at)
 
-    def _respond(self, start_response: Callable[..., Any], answer: Answer, method: str, environ: dict[str, Any]) -> list[bytes]:
+    def _respond(self, start_response: Callable[..., Any], answer: Answer, method: str, environ: dict[str, Any],
+                 at: dt.datetime | None = None) -> list[bytes]:
         metrics.ocsp_request(method, answer.outcome)
         headers = list(_fixed_headers(answer))
+        if at is not None:
+            headers.append((TIME_HEADER, instant_text(at)))
         if answer.cacheable and answer.next_update is not None:
             # RFC 5019 6.2: max-age no later than nextUpdate, and at most ocsp_max_age_seconds, which
             # bounds how long an HTTP cache or CDN in front may keep serving a status after a revocation.

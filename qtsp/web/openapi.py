@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.keys import MAX_CSR_BYTES
-from ..services import issuance, tokens
+from ..services import issuance, simulator, tokens
 from ..services.revocation import REASON_CHOICES
 
 SERVER = "/api/v1"
@@ -76,7 +76,8 @@ _NCA_RESPONSES = {
 
 
 def document() -> dict[str, Any]:
-    from .api import DEFAULT_LIMIT, IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_LIMIT, MAX_OFFSET, STATUSES
+    from .api import DEFAULT_LIMIT, IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, MAX_LIMIT, MAX_OFFSET, STATUSES
+    from .ocsp import TIME_HEADER
 
     bearer = [{"bearerAuth": []}]
     return {
@@ -88,7 +89,9 @@ def document() -> dict[str, Any]:
                 "Issue, look up and revoke PSD2 QWACs and QSealCs in the sandbox. Every operation needs an API token "
                 "(Authorization: Bearer qtsp_...) unless marked otherwise: operator tokens may do everything, "
                 "auditor tokens may only read. Tokens are made with 'qtsp tokens create'. Errors are RFC 9457 "
-                "problem+json."
+                f"problem+json. Sandbox time travel: when the sandbox's time_travel is on, a {TIME_HEADER} header "
+                "(ISO 8601 with a zone, e.g. 2027-06-01T00:00Z) makes any request act as of that time, and the "
+                "response echoes it with Cache-Control: no-store; when it is off, the header is refused with 400."
             ),
         },
         "servers": [{"url": SERVER}],
@@ -173,6 +176,50 @@ def document() -> dict[str, Any]:
                         **_errors(400, 404, 413, 415, 503, authenticated=False),
                         "403": _problem_response("not signed with the certificate's key, or iat outside the window"),
                         "409": _problem_response("jti replayed, or the certificate is already revoked"),
+                    },
+                },
+            },
+            "/simulator/behaviours": {
+                "get": {
+                    "operationId": "listBehaviours",
+                    "summary": "The responder misbehaviours in force, and whether time travel is on (operator, auditor)",
+                    "security": bearer,
+                    "responses": {"200": _json("BehaviourList", "every behaviour, oldest first"), **_errors(400, 401, 403)},
+                },
+                "put": {
+                    "operationId": "setBehaviour",
+                    "summary": "Make a CA's OCSP responder or CRL, or one certificate's OCSP answers, misbehave (operator)",
+                    "description": (
+                        "Sandbox simulator: off until set, written to the audit log, in force on every worker before "
+                        "this returns. Replaces the behaviour the same CA (or certificate) had for the same target. "
+                        "A per-certificate behaviour beats the CA's. Answers under a behaviour are signed on demand "
+                        "and never cached. Behaviours: " + "; ".join(f"{name} ({target}): {text}" for name, (target, text)
+                                                                    in simulator.BEHAVIOURS.items()) + "."
+                    ),
+                    "security": bearer,
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/BehaviourRequest"}}}},
+                    "responses": {
+                        "200": _json("Behaviour", "in force"),
+                        **_errors(400, 401, 403, 413, 415),
+                        "404": _problem_response("no such CA, or that CA issued no certificate with that serial"),
+                        "409": _problem_response("the same behaviour was changed concurrently; retry"),
+                        "422": _problem_response("delay beyond simulator_max_delay_seconds, or an OCSP behaviour for "
+                                                 "a CA without an OCSP responder"),
+                    },
+                },
+            },
+            "/simulator/behaviours/{behaviour_id}": {
+                "delete": {
+                    "operationId": "clearBehaviour",
+                    "summary": "Switch one behaviour off; correct answers again at once (operator)",
+                    "security": bearer,
+                    "parameters": [{"name": "behaviour_id", "in": "path", "required": True,
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BEHAVIOUR_ID}}],
+                    "responses": {
+                        "200": _json("Behaviour", "removed"),
+                        **_errors(400, 401, 403),
+                        "404": _problem_response("no such behaviour"),
                     },
                 },
             },
@@ -305,6 +352,37 @@ def document() -> dict[str, Any]:
                         "iat": {"type": "integer", "description": "Unix seconds"},
                         "jti": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
                     },
+                },
+                "BehaviourRequest": {
+                    "type": "object", "additionalProperties": False, "required": ["ca", "behaviour"],
+                    "properties": {
+                        "ca": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$", "examples": ["qwac-ca"]},
+                        "behaviour": {"type": "string", "enum": list(simulator.BEHAVIOURS)},
+                        "serial": {"type": ["string", "null"], "maxLength": 128,
+                                   "description": "one certificate of the CA (hex); OCSP behaviours only"},
+                        "target": {"type": ["string", "null"], "enum": [simulator.OCSP, simulator.CRL, None],
+                                   "description": "implied by the behaviour; if given, it must agree"},
+                        "delay_seconds": {"type": ["number", "null"], "minimum": 0,
+                                          "description": "slow only, and required there; at most the sandbox's "
+                                                         "simulator_max_delay_seconds (default 10)"},
+                    },
+                },
+                "Behaviour": {
+                    "type": "object",
+                    "required": ["id", "ca", "target", "serial", "behaviour", "delay_seconds", "created_at", "created_by"],
+                    "properties": {
+                        "id": {"type": "integer"}, "ca": {"type": "string"},
+                        "target": {"type": "string", "enum": [simulator.OCSP, simulator.CRL]},
+                        "serial": {"type": ["string", "null"], "description": "null: every certificate of the CA"},
+                        "behaviour": {"type": "string", "enum": list(simulator.BEHAVIOURS)},
+                        "delay_seconds": {"type": ["number", "null"]},
+                        "created_at": {"type": "string", "format": "date-time"}, "created_by": {"type": "string"},
+                    },
+                },
+                "BehaviourList": {
+                    "type": "object", "required": ["behaviours", "time_travel"],
+                    "properties": {"behaviours": {"type": "array", "items": {"$ref": "#/components/schemas/Behaviour"}},
+                                   "time_travel": {"type": "boolean"}},
                 },
                 "Revocation": {
                     "type": "object", "required": ["serial", "reason", "revoked_at"],
