@@ -23,6 +23,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +214,27 @@ def test_validate_cli_and_library_agree(dep: Deployment) -> None:
     assert result.returncode == 2 and "--tl-signer" in result.stderr
 
 
+def test_time_travel_finds_the_revocation_kept_after_expiry(dep: Deployment) -> None:
+    """Revoked while valid, now expired: validated as of a time inside its validity after the revocation,
+    the status comes back revoked from OCSP as of that time (archiveCutoff keeps it)."""
+    entry = dep.entry("revoked-after-expiry")
+    moment = dt.datetime.fromisoformat(entry["revocation"]["revoked_at"]) + dt.timedelta(days=3)
+    with as_of(moment):
+        verdict = _reference(dep, "revoked-after-expiry", at=moment, travel=moment)
+    assert verdict.codes == ["revoked"], verdict.reasons
+    assert verdict.revocation[0]["source"] == "ocsp", verdict.revocation[0].get("fallback_after")
+    assert verdict.revocation[0]["reason"] == "key_compromise"
+    # The same certificate a day before it was revoked: good then.
+    before = dt.datetime.fromisoformat(entry["revocation"]["revoked_at"]) - dt.timedelta(days=1)
+    with as_of(before):
+        assert _reference(dep, "revoked-after-expiry", at=before, travel=before).accepted
+    # not-yet-valid becomes valid when its time comes.
+    later = dt.datetime.fromisoformat(dep.entry("not-yet-valid")["not_before"]) + dt.timedelta(days=1)
+    with as_of(later):
+        verdict = _reference(dep, "not-yet-valid", at=later, travel=later)
+    assert verdict.accepted, verdict.reasons
+
+
 # --- OpenSSL ------------------------------------------------------------------------------------
 
 
@@ -320,6 +342,48 @@ def test_pyhanko_certvalidator_agrees_with_the_manifest(dep: Deployment, loopbac
         if got != entry["pkix"]:
             disagreements.append((entry["name"], entry["pkix"], got, why))
     assert not disagreements, disagreements
+
+
+def test_responder_behaviours_against_the_reference_validator_and_pyhanko(dep: Deployment, loopback_dns: None) -> None:
+    """Each OCSP misbehaviour is caught by the reference validator, which falls back to the CRL and
+    says why; with the CRL broken too, there is no status and the verdict is reject. pyhanko-certvalidator
+    in hard-fail mode agrees where both fail."""
+    from qtsp.services import simulator
+
+    serial = dep.entry("valid-qwac")["serial"]
+    ca = scenarios.SCENARIOS_CA
+    why = {"try-later": "TRY_LATER", "internal-error": "INTERNAL_ERROR", "unauthorized": "UNAUTHORIZED",
+           "wrong-key": "not authorised by the issuer", "stale": "stale", "wrong-serial": "another certificate",
+           "no-nonce": "nonce"}
+    try:
+        for behaviour, said in why.items():
+            simulator.set_behaviour(dep.sandbox, behaviour, ca, serial=serial)
+            verdict = _reference(dep, "valid-qwac")
+            assert verdict.accepted, (behaviour, verdict.reasons)
+            (status,) = verdict.revocation
+            assert status["source"] == "crl", (behaviour, status)
+            assert any(said in problem for problem in status["fallback_after"]), (behaviour, status["fallback_after"])
+        # A slow responder is only slow: the answer, once there, is used.
+        simulator.set_behaviour(dep.sandbox, "slow", ca, serial=serial, delay_seconds=1.0)
+        started = time.monotonic()
+        verdict = _reference(dep, "valid-qwac")
+        assert verdict.accepted and verdict.revocation[0]["source"] == "ocsp" and time.monotonic() - started >= 1.0
+        # OCSP unusable and the CRL expired, or signed by the wrong key: no status, reject.
+        simulator.set_behaviour(dep.sandbox, "try-later", ca, serial=serial)
+        for crl_behaviour, said in (("expired-crl", "expired"), ("crl-wrong-key", "not signed by")):
+            simulator.set_behaviour(dep.sandbox, crl_behaviour, ca)
+            verdict = _reference(dep, "valid-qwac")
+            assert verdict.codes == ["revocation-unknown"], (crl_behaviour, verdict.reasons)
+            assert said in verdict.reasons[0].message
+            got, reason = _pyhanko(dep, "valid-qwac")
+            assert got == "reject", (crl_behaviour, reason)
+        # Every behaviour cleared: the certificate is accepted over OCSP again, by both.
+        simulator.clear(dep.sandbox, ca_id=ca)
+        verdict = _reference(dep, "valid-qwac")
+        assert verdict.accepted and verdict.revocation[0]["source"] == "ocsp"
+        assert _pyhanko(dep, "valid-qwac")[0] == "accept"
+    finally:
+        simulator.clear(dep.sandbox, everything=True) if simulator.list_behaviours(dep.sandbox) else None
 
 
 # --- Java PKIX ------------------------------------------------------------------------------------

@@ -261,11 +261,13 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 
 def statuses_as_of(sandbox: Sandbox, ca_id: str, serials: Sequence[int], at: dt.datetime) -> dict[int, StatusRow | None]:
-    """What the store said at ``at``: None (never issued) for a certificate recorded after it,
+    """What the store said at ``at``: None (never issued) for a certificate that did not exist yet (recorded
+    after ``at`` and valid only from after it: the simulator's backdated scenarios exist from notBefore),
     "good" for one revoked after it."""
     wanted = {serial_hex(s): s for s in serials}
     query = (
-        select(Certificate.serial, Certificate.created_at, Revocation.revoked_at, Revocation.reason)
+        select(Certificate.serial, Certificate.created_at, Certificate.not_before, Revocation.revoked_at,
+               Revocation.reason)
         .outerjoin(Revocation, Revocation.certificate_id == Certificate.id)
         .where(Certificate.issuer_id == ca_id, Certificate.serial.in_(list(wanted)))
     )
@@ -274,7 +276,7 @@ def statuses_as_of(sandbox: Sandbox, ca_id: str, serials: Sequence[int], at: dt.
     result: dict[int, StatusRow | None] = {}
     for text, serial in wanted.items():
         row = rows.get(text)
-        if row is None or _aware(row.created_at) > at:
+        if row is None or min(_aware(row.created_at), _aware(row.not_before)) > at:
             result[serial] = None
         elif row.revoked_at is None or _aware(row.revoked_at) > at:
             result[serial] = ("good", None, None)
