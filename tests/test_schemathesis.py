@@ -76,7 +76,9 @@ def test_every_operation(api_schema, data_dir: Path) -> None:  # type: ignore[no
 def test_stateful_sequences(api_schema, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     """Sequences that follow the links: issue a certificate, read it, revoke it; no 500, schema kept."""
     token, csr = api_schema.token, api_schema.csr
-    machine_cls = api_schema.as_state_machine()
+    # The simulator's endpoints have no links to the certificate ones; left in, they dilute the walk so that
+    # issuance is sometimes never reached (test_every_operation covers them).
+    machine_cls = api_schema.exclude(path_regex="^/simulator").as_state_machine()
 
     class Machine(machine_cls):  # type: ignore[valid-type,misc]
         def get_call_kwargs(self, case):  # type: ignore[no-untyped-def]
