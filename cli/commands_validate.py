@@ -92,6 +92,7 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
         lines.append("  path: " + " <- ".join(reversed(verdict.path)))
         for rev in verdict.revocation:
             lines.append(f"  revocation of {rev['certificate']}: {rev['status']}" + (f" (by {rev['source']})" if "source" in rev else ""))
+            lines += [f"    unusable first: {problem}" for problem in rev.get("fallback_after", [])]
         if verdict.qualified.get("psd2"):
             p = verdict.qualified["psd2"]
             lines.append(f"  PSD2: roles {', '.join(p['roles'])}; NCA {p['nca_id']} ({p['nca_name']})")

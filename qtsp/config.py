@@ -160,6 +160,11 @@ def from_mapping(raw: dict[str, Any]) -> Config:
                 base = getattr(defaults, key)
                 values[key] = CAConfig(str(sub.get("common_name", base.common_name)), int(sub.get("validity_days", base.validity_days)))
         if "pds" in values:
+            for entry in values["pds"]:
+                bad = set(entry) - {"url", "language"}
+                if bad:  # e.g. a key appended at the end of the file lands in the last [[pds]] table
+                    raise QTSPError(Kind.MALFORMED, f"unknown keys in [[pds]]: {', '.join(sorted(bad))} (top-level keys "
+                                    "go above the first [table] in the file)")
             values["pds"] = tuple((str(entry["url"]), str(entry["language"])) for entry in values["pds"])
         return Config(**values)
     except (TypeError, ValueError, KeyError) as exc:
