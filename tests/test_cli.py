@@ -307,3 +307,25 @@ def test_init_refuses_unwritable_data_dir(tmp_path: Path, variant: str) -> None:
         if variant == "read-only-dir":
             target.chmod(0o700)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[[pds]]\nurl = "https://qtsp.localtest.me/pds/pds-en.pdf"\nlanguage = "en"\ntime_travel = true\n',
+     "unknown keys in [[pds]]: time_travel"),
+    ("time_travel = 1\n", "time_travel must be true or false"),
+    ("simulator_max_delay_seconds = 61\n", "simulator_max_delay_seconds must be 0-60"),
+    ("trusted_list_validity_days = 200\n", "at most 6 months"),
+])
+def test_bad_simulator_configuration_is_refused(tmp_path: Path, text: str, fragment: str) -> None:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(text)
+    result = run("init", "--data-dir", tmp_path / "data", "--config", config_file)
+    assert result.exit_code in (2, 3) and fragment in result.output, result.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_time_travel_is_off_by_default_and_rendered_as_toml(data_dir: Path) -> None:
+    import tomllib
+
+    text = (data_dir / "qtsp.toml").read_text()
+    assert tomllib.loads(text)["time_travel"] is False
