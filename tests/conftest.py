@@ -86,3 +86,11 @@ def sandbox(data_dir: Path) -> Sandbox:
     sb = open_sandbox(data_dir)
     yield sb
     sb.engine.dispose()
+
+
+@pytest.fixture
+def loopback_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """qtsp.localtest.me -> 127.0.0.1 in this process (tests/loopback.py); the lookups made, returned."""
+    from loopback import patch_dns
+
+    return patch_dns(monkeypatch)

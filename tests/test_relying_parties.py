@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -31,64 +29,41 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from qtsp.services import crl as crl_svc, issuance, register, revocation
 from qtsp.services.context import Sandbox, utcnow
-from qtsp.services.hierarchy import init_sandbox
 
-from server import free_port, running_server
+from loopback import HOST, Served, served_sandbox
 
 ORG = "PSDBE-NBB-0123456789"
-HOST = "qtsp.localtest.me"
 BIN = Path(sys.executable).parent
 JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "BankValidator.java"
 TIMEOUT = 60
-QTSP_ENV = ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE")
-PROXY_ENV = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
 # --- the deployment: a sandbox whose base_url is the test server's port ----------------------
 
 
 @dataclass
-class Deployment:
-    sandbox: Sandbox
-    data_dir: Path
-    url: str  # where the server listens: http://127.0.0.1:<port>
-    base: str  # what the certificates say: http://qtsp.localtest.me:<port>
-    root: Path
-    issuing_ca: Path
-
-    def local(self, public_url: str) -> str:
-        """A URL from a certificate, rewritten to the loopback address it resolves to here."""
-        assert public_url.startswith(self.base + "/"), f"{public_url} is not on {self.base}"
-        return self.url + public_url[len(self.base):]
+class Deployment(Served):
+    root: Path = Path()
+    issuing_ca: Path = Path()
 
 
 def _opener() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
 
+def _register(sandbox: Sandbox, _data_dir: Path) -> None:
+    register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
+                     country="BE", locality="Brussels", registration_number="0123.456.789")
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    work = tmp_path_factory.mktemp("relying-parties")
-    config_file = work / "qtsp-config.toml"
     # crl_debounce_seconds = 0: regenerate_dirty publishes a revocation at once, with thisUpdate = now
     # (a "now" in the future would give a CRL that relying parties call not yet valid).
-    config_file.write_text(f'base_url = "{base}"\ncrl_debounce_seconds = 0\n')
-    data_dir = work / "qtsp-data"
-    with pytest.MonkeyPatch.context() as mp:
-        for name in QTSP_ENV:
-            mp.delenv(name, raising=False)
-        sandbox = init_sandbox(data_dir, config_file=config_file)
-        try:
-            assert sandbox.config.base == base
-            register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
-                             country="BE", locality="Brussels", registration_number="0123.456.789")
-            env = {k: v for k, v in os.environ.items() if k not in QTSP_ENV}
-            with running_server(data_dir, workers=2, port=port, env=env) as url:
-                yield Deployment(sandbox, data_dir, url, base, data_dir / "ca" / "root.pem", data_dir / "ca" / "qwac-ca.pem")
-        finally:
-            sandbox.engine.dispose()
+    with served_sandbox(tmp_path_factory.mktemp("relying-parties"), "crl_debounce_seconds = 0\n", workers=2,
+                        prepare=_register) as served:
+        yield Deployment(served.sandbox, served.data_dir, served.url, served.base,
+                         served.data_dir / "ca" / "root.pem", served.data_dir / "ca" / "qwac-ca.pem")
 
 
 @dataclass
@@ -142,26 +117,6 @@ def _openssl() -> str:
 
 
 # --- pyhanko-certvalidator (in process) -----------------------------------------------------
-
-
-@pytest.fixture
-def loopback_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """``qtsp.localtest.me`` resolves to 127.0.0.1 in this process; other names are untouched.
-    Returns the list of lookups of that name, to show the validator really went to the network."""
-    real = socket.getaddrinfo
-    lookups: list[str] = []
-
-    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-        name = host.decode() if isinstance(host, bytes) else host
-        if isinstance(name, str) and name.lower().rstrip(".") == HOST:
-            lookups.append(f"{name}:{port}")
-            host = "127.0.0.1"
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    for name in PROXY_ENV:
-        monkeypatch.delenv(name, raising=False)
-    return lookups
 
 
 def _delta_crls(dep: Deployment, *certs: Qwac) -> list[bytes]:

@@ -13,9 +13,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
-import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import time
@@ -38,15 +36,12 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.services import audit, issuance, register, simulator, tokens
 from qtsp.services.context import Sandbox
 from qtsp.services.generation import Generation
-from qtsp.services.hierarchy import init_sandbox
 
-from server import free_port, running_server
+from loopback import served_sandbox, server_env
+from server import running_server
 
 ORG = "PSDBE-NBB-0123456789"
-HOST = "qtsp.localtest.me"
 TIMEOUT = 60
-QTSP_ENV = ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE")
-PROXY_ENV = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -72,33 +67,24 @@ class Dep:
 
 @pytest.fixture(scope="module")
 def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dep]:
-    port = free_port()
-    base = f"http://{HOST}:{port}"
     work = tmp_path_factory.mktemp("simulator")
-    config_file = work / "qtsp-config.toml"
-    config_file.write_text(f'base_url = "{base}"\nsimulator_max_delay_seconds = 3\n')
-    data_dir = work / "qtsp-data"
-    with pytest.MonkeyPatch.context() as mp:
-        for name in QTSP_ENV:
-            mp.delenv(name, raising=False)
-        sandbox = init_sandbox(data_dir, config_file=config_file)
-        try:
-            register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
-                             country="BE", locality="Brussels", registration_number="0123.456.789")
-            files = {"root": data_dir / "ca" / "root.pem", "qwac-ca": data_dir / "ca" / "qwac-ca.pem",
-                     "qseal-ca": data_dir / "ca" / "qseal-ca.pem"}
-            certs = {}
-            for name, kind in (("a", "qwac"), ("b", "qwac"), ("seal", "qsealc")):
-                domains = (f"{name}.example.com",) if kind == "qwac" else ()
-                certs[name] = issuance.issue(sandbox, issuance.IssueRequest(kind, ORG, domains=domains,
-                                                                            generate_key="ecdsa-p256")).certificate
-                files[name] = work / f"{name}.pem"
-                files[name].write_bytes(certs[name].public_bytes(serialization.Encoding.PEM))
-            env = {k: v for k, v in os.environ.items() if k not in QTSP_ENV}
-            with running_server(data_dir, workers=2, port=port, env=env) as url:
-                yield Dep(sandbox, data_dir, url, base, files, certs)
-        finally:
-            sandbox.engine.dispose()
+    files: dict[str, Path] = {}
+    certs: dict[str, x509.Certificate] = {}
+
+    def issue(sandbox: Sandbox, data_dir: Path) -> None:
+        register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
+                         country="BE", locality="Brussels", registration_number="0123.456.789")
+        files.update({"root": data_dir / "ca" / "root.pem", "qwac-ca": data_dir / "ca" / "qwac-ca.pem",
+                      "qseal-ca": data_dir / "ca" / "qseal-ca.pem"})
+        for name, kind in (("a", "qwac"), ("b", "qwac"), ("seal", "qsealc")):
+            domains = (f"{name}.example.com",) if kind == "qwac" else ()
+            certs[name] = issuance.issue(sandbox, issuance.IssueRequest(kind, ORG, domains=domains,
+                                                                        generate_key="ecdsa-p256")).certificate
+            files[name] = work / f"{name}.pem"
+            files[name].write_bytes(certs[name].public_bytes(serialization.Encoding.PEM))
+
+    with served_sandbox(work, "simulator_max_delay_seconds = 3\n", workers=2, prepare=issue) as served:
+        yield Dep(served.sandbox, served.data_dir, served.url, served.base, files, certs)
 
 
 @pytest.fixture(autouse=True)
@@ -291,22 +277,6 @@ def test_a_certificates_own_behaviour_beats_its_cas(dep: Dep) -> None:
 # --- pyhanko-certvalidator, hard-fail ---------------------------------------------------------------
 
 
-@pytest.fixture
-def loopback_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``qtsp.localtest.me`` resolves to 127.0.0.1 in this process (the names in the certificates)."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-        name = host.decode() if isinstance(host, bytes) else host
-        if isinstance(name, str) and name.lower().rstrip(".") == HOST:
-            host = "127.0.0.1"
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    for name in PROXY_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 def _deltas(dep: Dep, *certs: x509.Certificate) -> list[bytes]:
     """The delta CRLs the complete CRLs announce (pyhanko looks for them only in the certificate)."""
     out = []
@@ -352,7 +322,7 @@ PYHANKO_VERDICTS = [  # behaviour, revocation source the leaf must have, what py
 
 
 @pytest.mark.parametrize("behaviour, leaf_rule, reason", PYHANKO_VERDICTS, ids=[v[0] for v in PYHANKO_VERDICTS])
-def test_pyhanko_certvalidator_hard_fails(dep: Dep, loopback_dns: None, behaviour: str, leaf_rule: str, reason: str) -> None:
+def test_pyhanko_certvalidator_hard_fails(dep: Dep, loopback_dns: list[str], behaviour: str, leaf_rule: str, reason: str) -> None:
     from pyhanko_certvalidator.errors import PathValidationError
 
     pyhanko_validate(dep, "a", leaf_rule)  # passes before
@@ -435,7 +405,7 @@ def test_behaviours_survive_a_restart(dep: Dep) -> None:
                                  dep.serial("a"), "--data-dir", str(dep.data_dir), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["behaviour"] == "try-later"
-    env = {k: v for k, v in os.environ.items() if k not in QTSP_ENV}
+    env = server_env()
     for _ in range(2):  # a process that never saw the change, twice
         with running_server(dep.data_dir, env=env) as other:
             assert "Responder Error: trylater (3)" in _out(openssl_ocsp(dep, "a", url=other))

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -36,14 +34,10 @@ from cryptography.hazmat.primitives import serialization
 from qtsp import validation
 from qtsp.services import scenarios, trusted_list
 from qtsp.services.context import Sandbox, as_of, real_utcnow, utcnow
-from qtsp.services.hierarchy import init_sandbox
 
-from server import free_port, running_server
+from loopback import HOST, served_sandbox
 
-HOST = "qtsp.localtest.me"
 JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "BankValidator.java"
-QTSP_ENV = ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE")
-PROXY_ENV = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -76,23 +70,14 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    port = free_port()
-    base = f"http://{HOST}:{port}"
     work = tmp_path_factory.mktemp("validation")
-    config_file = work / "qtsp-config.toml"
-    config_file.write_text(f'base_url = "{base}"\ncrl_debounce_seconds = 0\ntime_travel = true\n')
-    data_dir = work / "qtsp-data"
-    with pytest.MonkeyPatch.context() as mp:
-        for name in QTSP_ENV:
-            mp.delenv(name, raising=False)
-        sandbox = init_sandbox(data_dir, config_file=config_file)
-        try:
-            manifest = scenarios.issue(sandbox, None, work / "catalogue")
-            env = {k: v for k, v in os.environ.items() if k not in QTSP_ENV}
-            with running_server(data_dir, workers=1, port=port, env=env) as url:
-                yield Deployment(sandbox, data_dir, url, base, work / "catalogue", manifest)
-        finally:
-            sandbox.engine.dispose()
+    made: dict[str, Any] = {}
+
+    def issue_catalogue(sandbox: Sandbox, _data_dir: Path) -> None:
+        made["manifest"] = scenarios.issue(sandbox, None, work / "catalogue")
+
+    with served_sandbox(work, "crl_debounce_seconds = 0\ntime_travel = true\n", prepare=issue_catalogue) as served:
+        yield Deployment(served.sandbox, served.data_dir, served.url, served.base, work / "catalogue", made["manifest"])
 
 
 def _reference(dep: Deployment, name: str, **kwargs: Any) -> validation.Verdict:
@@ -290,21 +275,6 @@ def test_openssl_agrees_with_the_manifest(dep: Deployment, tmp_path: Path) -> No
 # --- pyhanko-certvalidator --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def loopback_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-        name = host.decode() if isinstance(host, bytes) else host
-        if isinstance(name, str) and name.lower().rstrip(".") == HOST:
-            host = "127.0.0.1"
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    for name in PROXY_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 def _asn1(cert: x509.Certificate):  # type: ignore[no-untyped-def]
     from asn1crypto import x509 as ax
     return ax.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
@@ -335,7 +305,7 @@ def _pyhanko(dep: Deployment, name: str) -> tuple[str, str]:
     return "accept", ""
 
 
-def test_pyhanko_certvalidator_agrees_with_the_manifest(dep: Deployment, loopback_dns: None) -> None:
+def test_pyhanko_certvalidator_agrees_with_the_manifest(dep: Deployment, loopback_dns: list[str]) -> None:
     disagreements = []
     for entry in dep.manifest["scenarios"]:
         got, why = _pyhanko(dep, entry["name"])
@@ -344,7 +314,7 @@ def test_pyhanko_certvalidator_agrees_with_the_manifest(dep: Deployment, loopbac
     assert not disagreements, disagreements
 
 
-def test_responder_behaviours_against_the_reference_validator_and_pyhanko(dep: Deployment, loopback_dns: None) -> None:
+def test_responder_behaviours_against_the_reference_validator_and_pyhanko(dep: Deployment, loopback_dns: list[str]) -> None:
     """Each OCSP misbehaviour is caught by the reference validator, which falls back to the CRL and
     says why; with the CRL broken too, there is no status and the verdict is reject. pyhanko-certvalidator
     in hard-fail mode agrees where both fail."""
