@@ -126,7 +126,7 @@ class Fetcher:
 
 
 def anchors(tl: ParsedList) -> list[ListedService]:
-    return [s for s in tl.services if s.service_type == CA_QC and s.status == GRANTED]
+    return [s for s in tl.services if s.service_type == CA_QC and s.status == GRANTED and _parsable(s.certificate)]
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -144,6 +144,15 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         cert.verify_directly_issued_by(issuer)
         return True
     except (ValueError, TypeError, InvalidSignature):
+        return False
+
+
+def _parsable(cert: x509.Certificate) -> bool:
+    """cryptography parses extensions on first access; a malformed one is a verdict, never a crash."""
+    try:
+        cert.extensions  # noqa: B018
+        return True
+    except ValueError:
         return False
 
 
@@ -374,6 +383,14 @@ def _org_id(cert: x509.Certificate) -> str | None:
 
 def _qualified(run: _Run, cert: x509.Certificate, purpose: str, anchor: ListedService | None,
                require_roles: Sequence[str]) -> None:
+    try:
+        _qualified_statements(run, cert, purpose, anchor, require_roles)
+    except (ValueError, TypeError, KeyError) as exc:  # statements that parse as DER but not as their types
+        run.fail("not-qualified", f"unreadable QCStatements ({type(exc).__name__}: {str(exc)[:120]})")
+
+
+def _qualified_statements(run: _Run, cert: x509.Certificate, purpose: str, anchor: ListedService | None,
+                          require_roles: Sequence[str]) -> None:
     info = run.verdict.qualified
     try:
         statements = read_statements(cert)
@@ -452,6 +469,10 @@ def validate(cert: x509.Certificate, *, trusted_list: ParsedList, intermediates:
     fetcher = fetcher or Fetcher()
     verdict = Verdict(False, purpose, at)
     run = _Run(verdict)
+    if not _parsable(cert):
+        run.fail("malformed", "the certificate's extensions cannot be parsed (RFC 5280 4.2)")
+        return verdict
+    intermediates = [c for c in intermediates if _parsable(c)]
     _check_times(run, cert, at)
     for oid in _unknown_critical(cert):
         run.fail("unknown-critical-extension", f"the certificate has the critical extension {oid}, which is not processed")
