@@ -172,8 +172,8 @@ def test_reference_validator_agrees_with_every_manifest_verdict(dep: Deployment)
 
 def test_validate_cli_and_library_agree(dep: Deployment) -> None:
     cwd = Path(__file__).resolve().parent.parent
-    signer = dep.out / "tl-signer.pem"
-    signer.write_bytes(dep.get("/tl-signer.pem"))
+    signer = dep.out / dep.manifest["trusted_list_signer"]  # the pin the catalogue ships with
+    assert signer.read_bytes() == dep.get("/tl-signer.pem")
     for name in ("valid-qwac", "revoked-key-compromise", "qwac-no-clientauth-mtls", "valid-qsealc"):
         entry = dep.entry(name)
         args = [sys.executable, "-m", "cli.main", "validate", str(dep.out / entry["certificate"]), "--purpose",

@@ -50,6 +50,7 @@ from .context import Sandbox, utcnow
 from .hierarchy import ROOT_ID, _key_row, _qtsp_subject, issuer_info, key_label, publish_ca_files
 from .revocation import published
 from .signing import sign
+from .trusted_list import signer_certificate
 
 SCENARIOS_CA, UNLISTED_CA, SUB_CA = "scenarios-ca", "scenarios-unlisted-ca", "scenarios-sub-ca"
 CA_ROLES = {SCENARIOS_CA: "scenarios", UNLISTED_CA: "scenarios-unlisted", SUB_CA: "scenarios-sub"}
@@ -495,6 +496,8 @@ def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, _Made]
     with sandbox.transaction() as session:
         root = x509.load_der_x509_certificate(repo.get_ca(session, ROOT_ID).cert_der)
     (out / "ca" / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
+    # The pin a validator verifies the Trusted List against.
+    (out / "tl-signer.pem").write_bytes(signer_certificate(sandbox).public_bytes(Encoding.PEM))
     for ca_id, ca in cas.items():
         (out / "ca" / f"{ca_id}.pem").write_bytes(ca.cert.public_bytes(Encoding.PEM))
     entries = []
@@ -529,6 +532,7 @@ def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, _Made]
                 "purpose. 'expected' is what a correct PSD2 validator concludes at generated_at; 'pkix' is what a "
                 "plain RFC 5280 validator with revocation checking concludes, anchored at ca/root.pem.",
         "trusted_list": sandbox.config.trusted_list_url,
+        "trusted_list_signer": "tl-signer.pem",
         "trust_anchor": "ca/root.pem",
         "scenarios": entries,
     }
