@@ -65,10 +65,14 @@ def test_two_instances_one_store_behind_nginx(pg_cluster, tmp_path: Path, monkey
         assert len(leases) == 1
         for c in certs:
             assert _status(_get(b + get_path(c.certificate))[0]) == ocsp.OCSPCertStatus.GOOD
-        # warm the cache in front
-        body, headers = _get(lb.url + get_path(certs[0].certificate))
-        body, headers = _get(lb.url + get_path(certs[0].certificate))
-        assert headers.get("x-cache") == "HIT" and _status(body) == ocsp.OCSPCertStatus.GOOD
+        # warm the cache in front (a few tries: on a loaded 2-core CI machine nginx once missed the second)
+        seen = []
+        for _ in range(5):
+            body, headers = _get(lb.url + get_path(certs[0].certificate))
+            seen.append((headers.get("x-cache"), headers.get("cache-control")))
+            if headers.get("x-cache") == "HIT":
+                break
+        assert headers.get("x-cache") == "HIT" and _status(body) == ocsp.OCSPCertStatus.GOOD, seen
         assert "max-age=3" in headers["cache-control"] or "max-age=2" in headers["cache-control"]
         # revoke through A; read through B: at once (B watches the store's change counter every 200 ms)
         target = certs[0].certificate
