@@ -208,9 +208,15 @@ def test_core_checks_its_inputs(data_dir: Path, sandbox: Sandbox) -> None:
     assert crl.last_update_utc == dt.datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
     assert crl[0].revocation_date_utc == dt.datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
     assert _ext(crl, EXPIRED_CERTS_ON_CRL) is None and _ext(crl, FRESHEST_CRL) is None
-    for bad in ([(5, t, "certificate-hold")], [(5, t.replace(tzinfo=None), "superseded")], [(0, t, "superseded")]):
+    for bad in ([(5, t, "remove-from-crl")], [(5, t.replace(tzinfo=None), "superseded")], [(0, t, "superseded")]):
         with pytest.raises(QTSPError):
             core_crl.build_crl(ca.cert_der, signer, params, bad)  # type: ignore[arg-type]
+    # certificateHold can be written (the simulator's scenarios carry it), but a revocation never asks for it
+    # (BR 7.2.2): the service refuses it before anything is stored.
+    from qtsp.services import revocation
+
+    with pytest.raises(QTSPError, match="unknown reason"):
+        revocation.revoke(sandbox, "01", "certificate-hold")
     with pytest.raises(QTSPError):
         core_crl.build_crl(ca.cert_der, signer, core_crl.CrlParams(3, t, t + dt.timedelta(days=1), delta_base=3), [])
     with pytest.raises(QTSPError):

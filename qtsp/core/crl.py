@@ -22,13 +22,13 @@ from cryptography.x509.oid import ObjectIdentifier
 
 from .errors import Kind, QTSPError
 from .keys import PrivateKey, signature_hash
-from .ocsp import REASONS
+from .ocsp import REASONS, SIMULATOR_REASONS
 
 # X.509 (10/2016) 9.6.2.9 / EN 319 411-2: expiredCertsOnCRL. (2.5.29.27 is deltaCRLIndicator.)
 EXPIRED_CERTS_ON_CRL = ObjectIdentifier("2.5.29.60")
 
-# Keys of qtsp.core.ocsp.REASONS -> CRLReason. "unspecified" writes no reasonCode (BR 7.2.2);
-# certificateHold is not among them and cannot be written.
+# Keys of qtsp.core.ocsp.REASONS -> CRLReason. "unspecified" writes no reasonCode (BR 7.2.2). The
+# last three are the simulator's (SIMULATOR_REASONS): only its scenario certificates are revoked so.
 REASON_FLAGS: dict[str, x509.ReasonFlags | None] = {
     "unspecified": None,
     "key-compromise": x509.ReasonFlags.key_compromise,
@@ -36,8 +36,11 @@ REASON_FLAGS: dict[str, x509.ReasonFlags | None] = {
     "superseded": x509.ReasonFlags.superseded,
     "cessation-of-operation": x509.ReasonFlags.cessation_of_operation,
     "privilege-withdrawn": x509.ReasonFlags.privilege_withdrawn,
+    "ca-compromise": x509.ReasonFlags.ca_compromise,
+    "certificate-hold": x509.ReasonFlags.certificate_hold,
+    "aa-compromise": x509.ReasonFlags.aa_compromise,
 }
-assert set(REASON_FLAGS) == set(REASONS), "CRL reasons and OCSP reasons drifted apart"
+assert set(REASON_FLAGS) == set(REASONS) | set(SIMULATOR_REASONS), "CRL reasons and OCSP reasons drifted apart"
 REASON_NAMES = {flag: name for name, flag in REASON_FLAGS.items() if flag is not None}
 
 # One extension list per reason, shared by every entry (building 100k entries stays cheap).

@@ -29,6 +29,13 @@ REASONS = {
     "cessation-of-operation": "cessation_of_operation",
     "privilege-withdrawn": "privilege_withdrawn",
 }
+# The RFC 5280 reasons BR 7.2.2 keeps off subscriber certificates: only the simulator's scenarios carry
+# them (a validator must still treat such a certificate as revoked); `qtsp revoke` never accepts them.
+SIMULATOR_REASONS = {
+    "ca-compromise": "ca_compromise",
+    "certificate-hold": "certificate_hold",
+    "aa-compromise": "aa_compromise",
+}
 
 
 def _status_only(status: str) -> bytes:
@@ -280,7 +287,8 @@ _OID_NONCE = bytes.fromhex("06092b0601050507300102")
 _OID_ARCHIVE_CUTOFF = bytes.fromhex("06092b0601050507300106")
 _OID_BASIC = bytes.fromhex("06092b0601050507300101")
 _REASON_CODES = {"key-compromise": 1, "affiliation-changed": 3, "superseded": 4,
-                 "cessation-of-operation": 5, "privilege-withdrawn": 9}
+                 "cessation-of-operation": 5, "privilege-withdrawn": 9,
+                 "ca-compromise": 2, "certificate-hold": 6, "aa-compromise": 10}  # the last three: simulator only
 
 
 def _single(s: SingleStatus) -> bytes:

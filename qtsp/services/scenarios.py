@@ -37,7 +37,7 @@ from ..core import builder, checks, oids, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.keys import generate_private_key, signature_hash
 from ..core.names import parse_org_id
-from ..core.ocsp import REASONS
+from ..core.ocsp import REASONS, SIMULATOR_REASONS
 from ..core.psd2 import ROLES, PSD2Attributes, encode_unchecked
 from ..core.qcstatements import QCStatements, QcSpec, build_statements
 from ..core.serials import new_serial
@@ -357,6 +357,12 @@ def _catalogue() -> list[Scenario]:
     for reason in REASONS:
         s.append(Scenario(f"revoked-{reason}", f"A QWAC revoked with reason {reason}; OCSP and the CRL say so: reject "
                           "(revoked). One scenario per reason BR 7.2.2 allows on a subscriber certificate.",
+                          "qwac", "reject", ("revoked",), "reject", _revoked(reason)))
+    for reason in SIMULATOR_REASONS:
+        s.append(Scenario(f"revoked-{reason}", f"A QWAC revoked with reason {reason}, which BR 7.2.2 keeps off "
+                          "subscriber certificates (a real QTSP never sends it); OCSP and the CRL say so anyway: a "
+                          "validator must still reject (revoked)" + (", a hold included" if reason == "certificate-hold"
+                                                                     else "") + ".",
                           "qwac", "reject", ("revoked",), "reject", _revoked(reason)))
     s += [
         Scenario("revoked-after-expiry", "A QWAC revoked (keyCompromise) while valid, now expired. Its status is kept "
