@@ -196,15 +196,36 @@ def list_psps(session: Session) -> Sequence[PSPAuthorisation]:
 # --- publication -------------------------------------------------------------------------
 
 
+def lock_publication_state(session: Session, issuer_id: str) -> PublicationState:
+    """The issuer's publication_state row, created if missing, locked for this transaction.
+
+    Created with INSERT ... ON CONFLICT DO NOTHING: two first revocations of one issuer at once
+    (PostgreSQL, several workers) both see no row; a plain INSERT made the second fail its unique key."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        session.execute(
+            dialect_insert(PublicationState)
+            .values(issuer_id=issuer_id, crl_dirty_since=None)
+            .on_conflict_do_nothing(index_elements=[PublicationState.issuer_id])
+        )
+    elif session.get(PublicationState, issuer_id) is None:
+        session.add(PublicationState(issuer_id=issuer_id, crl_dirty_since=None))
+        session.flush()
+    return session.execute(
+        select(PublicationState).where(PublicationState.issuer_id == issuer_id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def mark_crl_dirty(session: Session, issuer_id: str, at: dt.datetime) -> None:
     """The issuer's CRL is behind: the scheduler regenerates it (debounced) and clears this."""
     # Locked: a CRL generator holds this row while it builds, so a revocation either lands before
     # (and is on that CRL) or after (and re-marks the issuer dirty once the generator clears it).
-    state = session.execute(
-        select(PublicationState).where(PublicationState.issuer_id == issuer_id).with_for_update()
-    ).scalar_one_or_none()
-    if state is None:
-        session.add(PublicationState(issuer_id=issuer_id, crl_dirty_since=at))
-    elif state.crl_dirty_since is None:
+    state = lock_publication_state(session, issuer_id)
+    if state.crl_dirty_since is None:
         state.crl_dirty_since = at
     session.flush()

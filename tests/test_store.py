@@ -434,3 +434,44 @@ def test_timestamps_are_aware_utc(issued: tuple[Sandbox, Issued], store_url: str
                 "WHERE table_schema = 'public' AND data_type LIKE 'timestamp%'"
             )).scalars().all()
         assert types == ["timestamp with time zone"]
+
+
+def test_first_revocations_of_an_issuer_at_once_both_succeed(init: Callable[[Path], Sandbox], tmp_path: Path) -> None:
+    """Two workers revoking the first certificates of an issuer at the same moment both create its
+    publication_state row; the second used to fail its unique key (a 500, found by the kill -9 test on
+    PostgreSQL). Several rounds, each starting with no row, each with a barrier."""
+    import threading
+
+    from sqlalchemy import delete
+
+    from ca_store.models import PublicationState
+    from qtsp.services import issuance, register, revocation
+
+    sandbox = init(tmp_path / "data")
+    register.add_psp(sandbox, org_id="PSDBE-NBB-0123456789", name="Example Fintech SA", roles="PSP_AI,PSP_PI",
+                     country="BE")
+    for _round in range(6):
+        serials = [format(issuance.issue(sandbox, issuance.IssueRequest(
+            "qsealc", "PSDBE-NBB-0123456789", generate_key="ecdsa-p256")).certificate.serial_number, "X")
+            for _ in range(3)]
+        with sandbox.transaction() as session:
+            session.execute(delete(PublicationState))
+        barrier = threading.Barrier(len(serials))
+        errors: list[BaseException] = []
+
+        def revoke(serial: str) -> None:
+            barrier.wait()
+            try:
+                revocation.revoke(sandbox, serial, "superseded")
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=revoke, args=(s,)) for s in serials]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        with sandbox.transaction() as session:
+            states = session.query(PublicationState).all()
+            assert [s.issuer_id for s in states] == ["qseal-ca"] and states[0].crl_dirty_since is not None

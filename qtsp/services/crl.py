@@ -14,9 +14,10 @@ import datetime as dt
 import time
 from typing import Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority, CrlRecord, PublicationState, Revocation
 
 from ..core import crl as core_crl
@@ -68,28 +69,6 @@ def _current_entries(session: Session, ca: CertificateAuthority, this_update: dt
 
 
 # --- locking -----------------------------------------------------------------------------
-
-
-def _lock_state(session: Session, issuer_id: str) -> PublicationState:
-    """Create the issuer's publication_state row if missing, then lock it for this transaction."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        session.execute(
-            dialect_insert(PublicationState)
-            .values(issuer_id=issuer_id, crl_dirty_since=None)
-            .on_conflict_do_nothing(index_elements=[PublicationState.issuer_id])
-        )
-    elif session.get(PublicationState, issuer_id) is None:
-        session.execute(insert(PublicationState).values(issuer_id=issuer_id, crl_dirty_since=None))
-    state = session.execute(
-        select(PublicationState).where(PublicationState.issuer_id == issuer_id)
-        .with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
-    return state
 
 
 def _ca(sandbox: Sandbox, issuer_id: str) -> CertificateAuthority:
@@ -186,7 +165,7 @@ def generate(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, delta: bool 
     ca = _ca(sandbox, issuer_id)
     signer = _signer(sandbox, ca)
     with sandbox.transaction() as session:
-        generator = _Generator(sandbox, session, ca, _lock_state(session, issuer_id), signer)
+        generator = _Generator(sandbox, session, ca, repo.lock_publication_state(session, issuer_id), signer)
         return generator.delta(now) if delta else generator.full(now)[0]
 
 
@@ -199,7 +178,7 @@ def current(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, delta: bool =
         return record
     signer = _signer(sandbox, ca)
     with sandbox.transaction() as session:
-        state = _lock_state(session, issuer_id)
+        state = repo.lock_publication_state(session, issuer_id)
         record = latest(session, issuer_id, delta=delta)  # another process may have made it meanwhile
         if record is not None and record.next_update > now:
             return record
@@ -224,7 +203,7 @@ def regenerate_dirty(sandbox: Sandbox, now: dt.datetime) -> int:
         ca = _ca(sandbox, issuer_id)
         signer = _signer(sandbox, ca)
         with sandbox.transaction() as session:
-            state = _lock_state(session, issuer_id)
+            state = repo.lock_publication_state(session, issuer_id)
             if state.crl_dirty_since is None or state.crl_dirty_since > threshold:
                 continue  # another generator published it while we waited for the lock
             generator = _Generator(sandbox, session, ca, state, signer)
@@ -253,7 +232,7 @@ def regenerate_due(sandbox: Sandbox, now: dt.datetime) -> int:
             continue
         signer = _signer(sandbox, ca)
         with sandbox.transaction() as session:
-            generator = _Generator(sandbox, session, ca, _lock_state(session, ca.id), signer)
+            generator = _Generator(sandbox, session, ca, repo.lock_publication_state(session, ca.id), signer)
             full = latest(session, ca.id)
             if _past_half(full, now):
                 base, entries = generator.full(now)
