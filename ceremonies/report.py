@@ -1,7 +1,9 @@
-"""A ceremony record to print and sign on paper: Markdown rendered from a transcript."""
+"""A ceremony record to print and sign on paper: Markdown (or HTML) rendered from a transcript."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,71 @@ def render(path: Path) -> str:
     out += ["| Role | Name | Final hash checked | Signature | Date |", "|---|---|---|---|---|"]
     out += [f"| {role} | {_esc(name)} | | | |" for role, name in names]
     return "\n".join(out) + "\n"
+
+
+# --- HTML: the same record, for a browser or a printer -------------------------------------------------
+# The Markdown above is ours (a fixed set of constructs, every value passed through _esc), so it is turned
+# into HTML by this small converter rather than a Markdown library; every text is HTML-escaped first, so a
+# name in a ceremony file can never become markup.
+
+_CSS = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #888;padding:.3em .6em;text-align:left}"
+        "code{font-size:.9em;word-break:break-all}.sig td{height:2.5em;min-width:8em}")
+
+
+def _inline(text: str) -> str:
+    out = html.escape(text, quote=True)
+    out = re.sub(r"`([^`]*)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+
+
+def _cells(row: str) -> list[str]:
+    parts = re.split(r"(?<!\\)\|", row.strip())[1:-1]
+    return [_inline(p.strip().replace("\\|", "|")) for p in parts]
+
+
+def to_html(markdown: str, title: str = "Key ceremony record") -> str:
+    lines = markdown.splitlines()
+    body: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append(lines[i])
+                i += 1
+            header = len(block) > 1 and re.fullmatch(r"\|(?:-+\|)+", block[1].replace(" ", "")) is not None
+            rows = [block[0]] + block[2:] if header else block
+            cls = ' class="sig"' if header and _cells(block[0])[:1] == ["Role"] else ""
+            body.append(f"<table{cls}>")
+            for n, row in enumerate(rows):
+                tag = "th" if header and n == 0 else "td"
+                body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in _cells(row)) + "</tr>")
+            body.append("</table>")
+            continue
+        if line.startswith("- ") or line.startswith("  - "):
+            body.append("<ul>")
+            while i < len(lines) and (lines[i].startswith("- ") or lines[i].startswith("  - ")):
+                item = lines[i]
+                if item.startswith("  - "):
+                    body.append(f"<ul><li>{_inline(item[4:])}</li></ul>")
+                else:
+                    body.append(f"<li>{_inline(item[2:])}</li>")
+                i += 1
+            body.append("</ul>")
+            continue
+        heading = re.match(r"(#{1,3}) (.*)", line)
+        if heading:
+            level = len(heading.group(1))
+            body.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def render_html(path: Path) -> str:
+    return to_html(render(path), f"Key ceremony record: {path.name}")

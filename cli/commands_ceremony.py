@@ -66,11 +66,15 @@ def ceremony_verify(transcript_file: Path, expect_hash: str | None) -> None:
 
 @ceremony.command("report")
 @click.argument("transcript_file", type=_FILE)
-@click.option("--out", "out", type=_FILE, help="write the Markdown here (never overwrites) instead of stdout")
+@click.option("--out", "out", type=_FILE, help="write the report here (never overwrites) instead of stdout")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html"]), default=None,
+              help="markdown or html (default: from --out's suffix, .html/.htm for HTML; else markdown)")
 @common
-def ceremony_report(transcript_file: Path, out: Path | None) -> None:
-    """A Markdown record of the ceremony, with a signature table, to print and sign."""
-    text = report_mod.render(transcript_file)
+def ceremony_report(transcript_file: Path, out: Path | None, fmt: str | None) -> None:
+    """A record of the ceremony (Markdown or HTML), with a signature table, to print and sign."""
+    if fmt is None:
+        fmt = "html" if out is not None and out.suffix.lower() in (".html", ".htm") else "markdown"
+    text = report_mod.render_html(transcript_file) if fmt == "html" else report_mod.render(transcript_file)
     if out is None:
         click.echo(text, nl=False)
         return

@@ -220,6 +220,22 @@ def test_interactive_run_records_who_confirmed(tmp_path: Path) -> None:
     assert lines[-1]["signature"] and lines[-1]["signed_by"] == lines[1]["keys"][0]["fingerprint"]
     rendered = report.render(tmp_path / "out/root.transcript.jsonl")
     assert lines[-1]["hash"] in rendered and "| Witness | Carol Witness |" in rendered and "**passed**" in rendered
+    # The same record as HTML, read back by lxml's HTML parser: the summary, every step, the signature table.
+    import lxml.html
+
+    written = cli.invoke(ceremony_cli, ["report", str(tmp_path / "out/root.transcript.jsonl"), "--out",
+                                        str(tmp_path / "record.html")])
+    assert written.exit_code == 0, written.output
+    doc = lxml.html.fromstring((tmp_path / "record.html").read_bytes())
+    assert doc.findtext(".//h1").startswith("Key ceremony record")
+    summary = {row.xpath("string(td[1])"): row.xpath("string(td[2])") for row in doc.xpath("//table[1]//tr")}
+    assert summary["Final hash"] == lines[-1]["hash"] and summary["Verification"] == "passed"
+    assert len(doc.xpath("//h3")) == len(lines) - 2  # one heading per step between open and close
+    signers = [[c.text_content() for c in row.xpath("td")] for row in doc.xpath("//table[@class='sig']//tr[td]")]
+    assert ["Witness", "Carol Witness", "", "", ""] in signers and len(signers) == 3
+    # A name is text, never markup.
+    hostile = report.to_html("# x\n\n| Role | Name |\n|---|---|\n| Witness | <script>alert(1)</script> `a` |\n")
+    assert "<script>" not in hostile and "&lt;script&gt;" in hostile
 
 
 def _set(path: str, value: Any) -> Any:
