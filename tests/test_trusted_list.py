@@ -190,6 +190,27 @@ def test_list_parses_strictly_with_the_ts_119_612_bindings_in_schema_order(sandb
     assert listed == {cas["qwac-ca"][1]: {tl.FOR_WEB}, cas["qseal-ca"][1]: {tl.FOR_ESEALS}}
 
 
+def test_the_signature_validates_against_the_xmldsig_and_xades_schemas(sandbox: Sandbox) -> None:
+    """The part of the list whose official schemas are obtainable here: W3C's XML-DSig core schema and
+    ETSI's XAdES schemas (TS 101 903 v1.3.2 / v1.4.1), as signxml ships them. lxml validates the list's
+    ds:Signature against them, and a SignedProperties with an element XAdES does not define fails."""
+    from signxml.processor import get_schema
+
+    xml = tl.current(sandbox, utcnow()).xml
+    signature = etree.fromstring(xml).find("{http://www.w3.org/2000/09/xmldsig#}Signature")
+    assert signature is not None
+    for schema_file in ("xmldsig-core-schema.xsd", "XAdESv141.xsd", "XAdES01903v132-201601.xsd"):
+        schema = get_schema(schema_file)
+        assert schema.validate(signature), (schema_file, schema.error_log)
+    xades = "{http://uri.etsi.org/01903/v1.3.2#}"
+    broken = etree.fromstring(xml).find("{http://www.w3.org/2000/09/xmldsig#}Signature")
+    signed_properties = broken.find(f".//{xades}SignedSignatureProperties")
+    assert signed_properties is not None
+    etree.SubElement(signed_properties, f"{xades}NotInTheSchema").text = "x"
+    schema = get_schema("XAdES01903v132-201601.xsd")
+    assert not schema.validate(broken) and "NotInTheSchema" in str(schema.error_log)
+
+
 def test_our_parser_returns_what_was_signed(sandbox: Sandbox) -> None:
     now = utcnow()
     record = tl.current(sandbox, now)
