@@ -12,7 +12,7 @@ import click
 
 from qtsp.config import DATA_DIR_ENV, resolve_data_dir
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services.context import parse_instant, travel_to
+from qtsp.services.context import parse_instant, reset_clock, travel_to
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,18 +27,22 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, data_dir: Path | None, as_json: bool, at: str | None, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         ctx.obj = {"json": as_json, "data_dir": resolve_data_dir(str(data_dir) if data_dir else None), "at": None}
+        token = None
         try:
             if at is not None:
                 if getattr(func, "no_time_travel", False):
                     raise QTSPError(Kind.MALFORMED, f"--at does not apply to '{ctx.info_name}'"
                                     " (for the service, set time_travel = true and send X-QTSP-Time)")
                 ctx.obj["at"] = parse_instant(at)
-                travel_to(ctx.obj["at"])
+                token = travel_to(ctx.obj["at"])
             return func(*args, **kwargs)
         except QTSPError as exc:
             fail(exc, as_json)
         except OSError as exc:
             fail(QTSPError(Kind.STORAGE, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")), as_json)
+        finally:
+            if token is not None:  # invoked in process (CliRunner, a library caller): the clock comes back
+                reset_clock(token)
 
     return wrapper
 

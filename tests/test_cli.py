@@ -329,3 +329,42 @@ def test_time_travel_is_off_by_default_and_rendered_as_toml(data_dir: Path) -> N
 
     text = (data_dir / "qtsp.toml").read_text()
     assert tomllib.loads(text)["time_travel"] is False
+
+
+def test_time_travel_on_the_command_line(data_dir: Path, tmp_path: Path) -> None:
+    """--at acts as of another time for that command only; a revocation may be dated back (never before
+    the certificate existed, never ahead); nothing dated by --at is stored for clients on the real clock."""
+    import datetime as dt
+    import sqlite3
+
+    from qtsp.services.context import time_travelling, utcnow
+
+    out = tmp_path / "q"
+    yesterday = utcnow() - dt.timedelta(days=1)
+    ok(run("issue", "qwac", "--org-id", SAMPLE_ORG, "--domain", DOMAIN, "--generate-key", "--out", out,
+           "--data-dir", data_dir, "--at", yesterday.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    cert = x509.load_pem_x509_certificate((out / "cert.pem").read_bytes())
+    assert abs((cert.not_valid_before_utc - yesterday).total_seconds()) < 5  # issued as of then
+    serial = format(cert.serial_number, "X")
+    ahead = (utcnow() + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%MZ")
+    before = (cert.not_valid_before_utc - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
+    for when, fragment in ((ahead, "cannot be dated in the future"), (before, "was not yet issued")):
+        refused = run("revoke", serial, "--reason", "superseded", "--at", when, "--data-dir", data_dir)
+        assert refused.exit_code == 3 and fragment in refused.output, refused.output
+    assert not time_travelling()  # in process, the command's clock does not outlive it
+    refused = run("crl", "generate", "--ca", "qwac-ca", "--at", ahead, "--data-dir", data_dir)
+    assert refused.exit_code == 3 and "X-QTSP-Time" in refused.output
+    # Dated back, within the certificate's life: the revocation keeps that date; no OCSP answer signed
+    # "as of then" is stored (the responder signs on demand until the scheduler re-signs it).
+    back = cert.not_valid_before_utc + dt.timedelta(hours=2)
+    done = run("revoke", serial, "--reason", "key-compromise", "--at", back.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "--data-dir", data_dir, "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["revoked_at"].startswith(back.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert not time_travelling() and abs((utcnow() - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 5
+    with closing(sqlite3.connect(data_dir / "qtsp.db")) as con:
+        stored = con.execute("select count(*) from ocsp_responses r join certificates c on c.id = r.certificate_id "
+                             "where c.serial = ?", (serial,)).fetchone()[0]
+        dirty = con.execute("select crl_dirty_since from publication_state where issuer_id = 'qwac-ca'").fetchone()[0]
+    assert stored == 0
+    assert dirty is not None and dirty[:10] == dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")  # real clock

@@ -64,6 +64,10 @@ def travel_to(moment: dt.datetime | None) -> Token[dt.timedelta | None]:
     return _OFFSET.set(None if moment is None else moment - real_utcnow())
 
 
+def reset_clock(token: Token[dt.timedelta | None]) -> None:
+    _OFFSET.reset(token)
+
+
 @contextmanager
 def as_of(moment: dt.datetime | None) -> Iterator[None]:
     token = travel_to(moment)

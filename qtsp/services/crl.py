@@ -23,7 +23,7 @@ from ca_store.models import Certificate, CertificateAuthority, CrlRecord, Public
 from ..core import crl as core_crl
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey
-from .context import Sandbox
+from .context import Sandbox, time_travelling
 
 Row = tuple[int, dt.datetime, str]  # serial, revocationDate, reason name
 
@@ -101,6 +101,9 @@ class _Generator:
         return (highest or 0) + 1
 
     def _store(self, now: dt.datetime, entries: Sequence[Row], *, delta_base: int | None, started: float) -> CrlRecord:
+        if time_travelling():
+            raise QTSPError(Kind.POLICY, "a stored CRL carries the real time: as of another time the service builds "
+                            "CRLs on the fly (time_travel = true and the X-QTSP-Time header), never --at")
         this_update = now.astimezone(dt.timezone.utc).replace(microsecond=0)
         next_update = this_update + validity(self.sandbox, self.ca)
         number = self._next_number()

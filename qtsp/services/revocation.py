@@ -18,7 +18,7 @@ from ..metrics import REVOCATION_TO_PUBLICATION
 from ..core.ocsp import REASONS
 from ..core.types import parse_serial, serial_hex
 from . import ocsp as ocsp_svc
-from .context import Sandbox, utcnow
+from .context import Sandbox, real_utcnow, time_travelling, utcnow
 from .generation import Generation
 
 # BR 7.2.2: the reasons a subscriber-certificate CRL may carry; certificateHold never.
@@ -64,13 +64,29 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
             session.flush()
             session.refresh(cert)
             ocsp_svc.presign(sandbox, session, [cert], now)
-            repo.mark_crl_dirty(session, cert.issuer_id, now)
+            repo.mark_crl_dirty(session, cert.issuer_id, dirty_time(now))
             repo.append_audit(session, at=now, actor=actor, action="certificate.revoke.reason_change", subject=serial,
                               details={"issuer": cert.issuer_id, "reason": reason, "from": result.changed_reason_from,
                                        "revoked_at": previous.revoked_at.isoformat()})
     published(sandbox)  # every OCSP worker drops its cache before we acknowledge
     REVOCATION_TO_PUBLICATION.observe(time.perf_counter() - received)
     return result
+
+
+def dirty_time(now: dt.datetime) -> dt.datetime:
+    """When a CRL became due: ``now``, except under time travel, where the scheduler's (real) clock counts;
+    a date ahead would hold the CRL back until then."""
+    return real_utcnow() if time_travelling() else now
+
+
+def _check_travelled_date(certs, revoked_at: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    if revoked_at > real_utcnow() + dt.timedelta(seconds=1):
+        raise QTSPError(Kind.POLICY, f"a revocation cannot be dated in the future ({revoked_at:%Y-%m-%d %H:%M:%S}Z): "
+                        "time travel may go back, not ahead, for a revocation")
+    for cert in certs:
+        if revoked_at < cert.not_before:
+            raise QTSPError(Kind.POLICY, f"certificate {cert.serial} was not yet issued at {revoked_at:%Y-%m-%d %H:%M:%S}Z "
+                            f"(notBefore {cert.not_before:%Y-%m-%d %H:%M:%S}Z)")
 
 
 def revoke_rows(sandbox: Sandbox, session, certs, reason: str, *, actor: str, now: dt.datetime,  # type: ignore[no-untyped-def]
@@ -81,6 +97,8 @@ def revoke_rows(sandbox: Sandbox, session, certs, reason: str, *, actor: str, no
     if reason not in REASONS:
         raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(REASON_CHOICES)}")
     revoked_at = now.replace(microsecond=0)
+    if time_travelling():  # --at, or X-QTSP-Time: back in time within the certificate's life, never ahead
+        _check_travelled_date(certs, revoked_at)
     results = []
     for cert in certs:
         session.add(Revocation(certificate_id=cert.id, revoked_at=revoked_at, reason=reason, requested_by=actor))
@@ -92,7 +110,7 @@ def revoke_rows(sandbox: Sandbox, session, certs, reason: str, *, actor: str, no
     if certs:
         ocsp_svc.presign(sandbox, session, list(certs), now)
         for issuer in {c.issuer_id for c in certs}:
-            repo.mark_crl_dirty(session, issuer, now)
+            repo.mark_crl_dirty(session, issuer, dirty_time(now))
         repo.append_audit_many(session, now, [
             (actor, "certificate.revoke", c.serial,
              {"issuer": c.issuer_id, "reason": reason, "revoked_at": revoked_at.isoformat(), **(details or {})})

@@ -39,10 +39,10 @@ from ..core.types import serial_hex
 from ..lint import default_linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
-from .context import Sandbox, utcnow
+from .context import Sandbox, time_travelling, utcnow
 from .hierarchy import ROOT_ID
 from . import scenario_certs as make
-from .revocation import published
+from .revocation import dirty_time, published
 from .scenario_cas import ACTOR, CA_ROLES, SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA, ensure_cas
 from .scenario_certs import PROFILE_PREFIX, PSP_ORG_ID, UNKNOWN_CRITICAL_OID, Context, Made
 from .trusted_list import signer_certificate
@@ -207,14 +207,15 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
             session.refresh(row)
         ocsp_svc.presign(sandbox, session, list(rows.values()), now)
         for issuer in {m.issuer_id for m in made.values()}:
-            repo.mark_crl_dirty(session, issuer, now)
+            repo.mark_crl_dirty(session, issuer, dirty_time(now))
         repo.append_audit_many(session, now, [
             (ACTOR, "scenario.issue", rows[name].serial,
              {"scenario": name, "issuer": m.issuer_id, "verdict": CATALOGUE[name].verdict,
               "revoked": m.revocation[0] if m.revocation else None})
             for name, m in made.items()])
-    for issuer in {m.issuer_id for m in made.values()}:
-        crl_svc.generate(sandbox, issuer, now)
+    if not time_travelling():  # as of another time, CRLs are never stored: the scheduler publishes them
+        for issuer in {m.issuer_id for m in made.values()}:
+            crl_svc.generate(sandbox, issuer, now)
     published(sandbox)
     return _write(sandbox, out, now, made, rows, findings, cas)
 
