@@ -70,7 +70,13 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
             raise QTSPError(Kind.MALFORMED, "--tl-signer goes with --tl")
         from qtsp.services.context import open_sandbox
 
-        sandbox = open_sandbox(ctx.obj["data_dir"])
+        try:
+            sandbox = open_sandbox(ctx.obj["data_dir"])
+        except QTSPError as exc:
+            if exc.kind is not Kind.NOT_FOUND:
+                raise
+            raise QTSPError(Kind.NOT_FOUND, f"{exc.detail}; or validate against a published Trusted List: "
+                            "--tl URL|FILE --tl-signer PEM") from None
         xml = trusted_list.current(sandbox, now).xml
         pins = [trusted_list.signer_certificate(sandbox)]
     else:

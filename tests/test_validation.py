@@ -200,6 +200,15 @@ def test_validate_cli_and_library_agree(dep: Deployment) -> None:
     result = subprocess.run([sys.executable, "-m", "cli.main", "validate", str(dep.out / "valid-qwac.pem"), "--tl",
                              f"{dep.base}/tl.xml"], capture_output=True, text=True, cwd=cwd, timeout=60)
     assert result.returncode == 2 and "--tl-signer" in result.stderr
+    # No sandbox here and no --tl: a clear way out, and nothing made.
+    nowhere = dep.out / "no-sandbox"
+    result = subprocess.run([sys.executable, "-m", "cli.main", "validate", str(dep.out / "valid-qwac.pem"), "--data-dir",
+                             str(nowhere)], capture_output=True, text=True, cwd=cwd, timeout=60)
+    assert result.returncode == 4 and "--tl URL|FILE --tl-signer PEM" in result.stderr and not nowhere.exists()
+    # Not a certificate, or unreadable: exit 2 / 4 with the reason.
+    result = subprocess.run([sys.executable, "-m", "cli.main", "validate", str(dep.out / "manifest.json"), "--data-dir",
+                             str(dep.data_dir)], capture_output=True, text=True, cwd=cwd, timeout=60)
+    assert result.returncode == 2 and "not a PEM or DER certificate" in result.stderr
 
 
 def test_time_travel_finds_the_revocation_kept_after_expiry(dep: Deployment) -> None:
