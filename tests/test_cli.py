@@ -337,6 +337,7 @@ def test_time_travel_on_the_command_line(data_dir: Path, tmp_path: Path) -> None
     import datetime as dt
     import sqlite3
 
+    from qtsp.core.types import serial_hex
     from qtsp.services.context import time_travelling, utcnow
 
     out = tmp_path / "q"
@@ -345,7 +346,7 @@ def test_time_travel_on_the_command_line(data_dir: Path, tmp_path: Path) -> None
            "--data-dir", data_dir, "--at", yesterday.strftime("%Y-%m-%dT%H:%M:%SZ")))
     cert = x509.load_pem_x509_certificate((out / "cert.pem").read_bytes())
     assert abs((cert.not_valid_before_utc - yesterday).total_seconds()) < 5  # issued as of then
-    serial = format(cert.serial_number, "X")
+    serial = serial_hex(cert.serial_number)  # as the store keeps it (even length)
     ahead = (utcnow() + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%MZ")
     before = (cert.not_valid_before_utc - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
     for when, fragment in ((ahead, "cannot be dated in the future"), (before, "was not yet issued")):

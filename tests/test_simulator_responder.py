@@ -33,6 +33,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from cli.main import cli
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.types import serial_hex
 from qtsp.services import audit, issuance, register, simulator, tokens
 from qtsp.services.context import Sandbox
 from qtsp.services.generation import Generation
@@ -58,7 +59,7 @@ class Dep:
     certs: dict[str, x509.Certificate]
 
     def serial(self, name: str) -> str:
-        return format(self.certs[name].serial_number, "X")
+        return serial_hex(self.certs[name].serial_number)  # canonical: even length, as the store keeps it
 
     def local(self, public_url: str) -> str:
         assert public_url.startswith(self.base + "/"), public_url
