@@ -77,6 +77,21 @@ def job_rotate_keys(data_dir: str) -> int:
     return len(done)
 
 
+def job_publish_trusted_list(data_dir: str) -> int:
+    """Keep the sandbox Trusted List current without waiting for a reader: a new sequence after a CA
+    rollover, and a fresh list before half its validity (it is also rebuilt on demand at /tl.xml)."""
+    from .services import trusted_list
+
+    sandbox = _sandbox(data_dir)
+    with sandbox.transaction() as session:
+        before = trusted_list.latest(session)
+    record = trusted_list.current(sandbox, utcnow())
+    if before is None or record.sequence != before.sequence:
+        log.info("published Trusted List sequence %d", record.sequence)
+        return 1
+    return 0
+
+
 def _guarded(job_id: str, func: Callable[[str], int]) -> Callable[[str], int]:
     """Run a job; on failure log one line, count it, and back off (1, 2, 4 ... 300 s) before retrying.
 
@@ -119,6 +134,7 @@ JOBS = (
     ("publish-dirty-crls", job_publish_dirty_crls, 1),
     ("refresh-crls", job_refresh_crls, 300),
     ("rotate-keys", job_rotate_keys, 600),
+    ("publish-trusted-list", job_publish_trusted_list, 300),
 )
 
 

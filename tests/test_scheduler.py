@@ -127,3 +127,24 @@ def test_revocations_reach_the_crl_within_seconds_and_a_burst_makes_one_crl(sand
         assert _number(crl) - _number(first) <= 4
         for entry in crl:
             assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.cessation_of_operation
+
+
+def test_the_trusted_list_job_publishes_after_a_rollover_without_a_reader(sandbox: Sandbox, data_dir: Path) -> None:
+    """The scheduler keeps /tl.xml current by itself: the first run publishes a list, a run with nothing
+    changed publishes nothing, and after a CA rollover the next run publishes the next sequence listing it."""
+    from qtsp import scheduler
+    from qtsp.services import keys, trusted_list
+    from qtsp.services.context import utcnow
+
+    assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 1
+    assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 0
+    with sandbox.transaction() as session:
+        first = trusted_list.latest(session)
+    assert first is not None
+    keys.rollover_ca(sandbox, "qwac-ca", utcnow())
+    assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 1
+    with sandbox.transaction() as session:
+        second = trusted_list.latest(session)
+    assert second is not None and second.sequence == first.sequence + 1
+    parsed = trusted_list.parse_and_verify(second.xml, [trusted_list.signer_certificate(sandbox)], utcnow())
+    assert any("(qwac-ca-2)" in service.name for service in parsed.services)
