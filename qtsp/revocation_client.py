@@ -24,11 +24,11 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ExtensionOID
 
 from .core.errors import Kind, QTSPError
+from .services.context import TIME_HEADER
 
 MAX_OCSP_BYTES = 64 * 1024
 MAX_CRL_BYTES = 32 * 1024 * 1024
 SKEW = dt.timedelta(minutes=5)
-TIME_HEADER = "X-QTSP-Time"
 
 
 class Fetcher:

@@ -37,16 +37,12 @@ from .revocation_client import (  # Fetcher and the bounds are part of this modu
     MAX_CRL_BYTES, MAX_OCSP_BYTES, SKEW, TIME_HEADER, Fetcher, crl_status, extension, issued_by, ocsp_status,
 )
 from .services.context import utcnow
-from .services.trusted_list import ListedService, ParsedList
+from .services.trusted_list import CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, ListedService, ParsedList
 
 __all__ = ["CA_QC", "FOR_ESEALS", "FOR_WEB", "GRANTED", "MAX_CRL_BYTES", "MAX_OCSP_BYTES", "PURPOSES", "SKEW",
            "TIME_HEADER", "Fetcher", "Reason", "Verdict", "anchors", "validate"]
 
 PURPOSES = ("qwac", "qwac-client", "qsealc")
-CA_QC = "http://uri.etsi.org/TrstSvc/Svctype/CA/QC"
-GRANTED = "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted"
-ASI = "http://uri.etsi.org/TrstSvc/TrustedList/SvcInfoExt/"
-FOR_WEB, FOR_ESEALS = ASI + "ForWebSiteAuthentication", ASI + "ForeSeals"
 MAX_PATH = 6
 # RFC 5280 4.2: a validator must reject a certificate with a critical extension it does not process.
 PROCESSED_CRITICAL = frozenset({

@@ -24,6 +24,7 @@ from ..signers import Backend, backend_for
 # Time travel (issue 7): the offset between the clock the sandbox acts on and the real one. The CLI's
 # --at sets it for the process; the service sets it per request from X-QTSP-Time when the sandbox's
 # time_travel mode is on. A context variable, so one request's offset never leaks into another's.
+TIME_HEADER = "X-QTSP-Time"  # the service's time travel request header (sandbox mode only)
 _OFFSET: ContextVar[dt.timedelta | None] = ContextVar("qtsp_clock_offset", default=None)
 EARLIEST, LATEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
 

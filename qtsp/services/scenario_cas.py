@@ -4,6 +4,7 @@ intermediate the missing-intermediate scenario leaves out). Normal issuance neve
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 
@@ -87,7 +88,9 @@ def ensure_cas(sandbox: Sandbox, now: dt.datetime | None = None) -> dict[str, Sc
             not_after=cert.not_valid_after_utc, ocsp_responder_der=ocsp_cert.public_bytes(Encoding.DER), created_at=now,
         )
         made[ca_id] = (row, _key_row(info, f"ca:{ca_id}", now), _key_row(ocsp_info, f"ocsp:{ca_id}", now), cert, signer)
-    try:
+    # Another process may make them at the same moment: the unique CA ids let one commit win, and the
+    # loser uses the winner's CAs (its own rows were never committed; its unused keys stay in the keystore).
+    with contextlib.suppress(IntegrityError):
         with sandbox.transaction() as session:
             for ca_id, (row, key, ocsp_key, _cert, _signer) in made.items():
                 row.key_id = repo.add_key(session, key).id
@@ -96,8 +99,6 @@ def ensure_cas(sandbox: Sandbox, now: dt.datetime | None = None) -> dict[str, Sc
                 repo.append_audit(session, at=now, actor=ACTOR, action="ca.create", subject=ca_id,
                                   details={"serial": row.serial, "subject": row.subject, "key": key.ref,
                                            "profile": row.profile, "simulator": True})
-    except IntegrityError:
-        pass  # another process made them first: use theirs (ours were never committed)
     cas = _load(sandbox)
     publish_ca_files(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items() if ca_id != SUB_CA})
     published(sandbox)  # OCSP workers pick up the new issuers

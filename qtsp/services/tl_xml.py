@@ -25,6 +25,7 @@ from signxml.xades import XAdESDataObjectFormat, XAdESSignatureConfiguration, XA
 from ..config import Config
 from ..core.errors import Kind, QTSPError
 from ..signers import Signer
+from .context import parse_instant
 
 TSL_NS = "http://uri.etsi.org/02231/v2#"
 TSL_TAG = "http://uri.etsi.org/19612/TSLTag"
@@ -250,12 +251,9 @@ def _safe_parser() -> etree.XMLParser:
 
 def _parse_time(text: str, what: str) -> dt.datetime:
     try:
-        moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise QTSPError(Kind.MALFORMED, f"Trusted List: {what} is not an XML dateTime: {text[:40]!r}") from None
-    if moment.tzinfo is None:
-        raise QTSPError(Kind.MALFORMED, f"Trusted List: {what} has no time zone")
-    return moment.astimezone(dt.timezone.utc)
+        return parse_instant(text.strip())
+    except QTSPError as exc:
+        raise QTSPError(Kind.MALFORMED, f"Trusted List: {what}: {exc.detail}") from None
 
 
 def _find(element: etree._Element, path: str, what: str) -> etree._Element:

@@ -32,7 +32,7 @@ from ..core.errors import QTSPError
 from ..core.types import serial_hex
 from ..services import ocsp as ocsp_svc
 from ..services import simulator
-from ..services.context import Sandbox, as_of, parse_instant, utcnow
+from ..services.context import TIME_HEADER, Sandbox, as_of, parse_instant, utcnow
 from ..services.generation import Generation
 from . import metrics
 
@@ -45,7 +45,6 @@ ISSUER_RELOAD_INTERVAL = 5.0
 # Other nodes (another host on the same PostgreSQL) cannot bump this host's mmap counter; so each
 # worker also reads the store's change counter (the audit head) at most this often.
 STORE_CHECK_INTERVAL = 0.2
-TIME_HEADER = "X-QTSP-Time"
 _TIME_ENVIRON = "HTTP_X_QTSP_TIME"
 
 
