@@ -37,7 +37,7 @@ system-bench:
 	@scripts/system-deps.sh bench
 
 run: system-run venv
-	$(BIN)/qtsp sandbox --data-dir $(DATA_DIR) --port $(PORT)
+	$(BIN)/qtsp sandbox --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 	$(BIN)/qtsp serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
 test: system-test test-venv

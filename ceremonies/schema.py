@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from qtsp.config import DEFAULT_BASE_URL
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES
 from qtsp.core.ocsp import REASONS
@@ -94,7 +95,7 @@ _COMMON: dict[str, F] = {
 }
 _CERT = {"validity-days": F("int", "validity in days, counted inclusively (RFC 5280 4.1.2.5)")}
 _URL = {"base-url": _s("the service's base URL, as in qtsp.toml: AIA caIssuers and CRL URLs point below it",
-                       required=False, default="http://qtsp.localtest.me:8080")}
+                       required=False, default=DEFAULT_BASE_URL)}
 _TRANSCRIPT = {"transcript": F("out", "the JSON-lines transcript this run writes")}
 _SUBJECT_KEY = {
     "key": F("map", "generate the subject key in a backend (exactly one of key, public-key, csr)",

@@ -24,10 +24,13 @@ from .output import common, data_dir, emit, table
               help="TOML configuration to use (copied into the data dir)")
 @click.option("--keystore", type=click.Choice(["file", "vault"]), help="where CA and OCSP keys live (default: file; "
               "vault: Transit at $QTSP_VAULT_ADDR with $QTSP_VAULT_TOKEN or AppRole)")
+@click.option("--base-url", metavar="URL", help="the service's public base URL, named in every certificate's AIA, OCSP "
+              "and CRL URLs (default http://127.0.0.1:8080, or base_url in --config)")
 @common
-def init(key_type: str | None, config_file: Path | None, keystore: str | None) -> None:
+def init(key_type: str | None, config_file: Path | None, keystore: str | None, base_url: str | None) -> None:
     """Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."""
-    sb = hierarchy.init_sandbox(data_dir(), key_type=key_type, config_file=config_file, keystore=keystore)
+    sb = hierarchy.init_sandbox(data_dir(), key_type=key_type, config_file=config_file, keystore=keystore,
+                                base_url=base_url)
     _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
 
 
@@ -127,10 +130,18 @@ def audit_verify() -> None:
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="samples directory (default DATA_DIR/samples)")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="where `qtsp serve` will listen")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="where `qtsp serve` will listen; a new sandbox's certificates name this host")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="where `qtsp serve` will listen; a new sandbox's certificates name this port")
 @common
-def sandbox(out: Path | None, port: int) -> None:
-    """Set up a ready-to-use sandbox: init if absent, a sample PSP, a sample QWAC and QSealC."""
-    result = sample.ensure_sandbox(data_dir(), out)
-    result["service"] = f"http://127.0.0.1:{port}"
+def sandbox(out: Path | None, host: str, port: int) -> None:
+    """Set up a ready-to-use sandbox: init if absent, a sample PSP, a sample QWAC and QSealC.
+
+    The certificates' AIA, OCSP and CRL URLs name http://HOST:PORT, so that they work as they are
+    against `qtsp serve` on that address; an existing sandbox made for another address is refused."""
+    from qtsp.config import base_url_for
+
+    result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port))
+    result["service"] = result["base_url"]
     emit(result, lambda: sample.describe(result))

@@ -22,6 +22,8 @@ from .core.qcstatements import check_pds
 DATA_DIR_ENV = "QTSP_DATA_DIR"
 DATABASE_URL_ENV = "QTSP_DATABASE_URL"
 CONFIG_NAME = "qtsp.toml"
+DEFAULT_PORT = 8080
+DEFAULT_BASE_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,13 @@ class Config:
     organization: str = "qtsp Sandbox Trust Services"
     country: str = "BE"
     organization_identifier: str = "NTRBE-0000000000"
-    # Where certificates say their issuer's certificate, OCSP responder and CRLs live.
-    # localtest.me resolves to 127.0.0.1 in public DNS and is a public name, so pkilint's
-    # internal-name check passes; set your own host for anything shared.
-    base_url: str = "http://qtsp.localtest.me:8080"
+    # The public base URL: where certificates say their issuer's certificate, OCSP responder and
+    # CRLs live, and where the Trusted List points. The one setting that decides it; `qtsp sandbox
+    # --host/--port` and `qtsp init --base-url` write it, and `qtsp serve` listens on its port unless
+    # told otherwise. Loopback by default, so that a URL taken from a certificate works on a machine
+    # without DNS (qtsp/lint.py waives pkilint's internal-name finding for our own loopback URLs only);
+    # set a public host name for a sandbox that others reach.
+    base_url: str = DEFAULT_BASE_URL
     pds: tuple[tuple[str, str], ...] = (("https://qtsp.localtest.me/pds/pds-en.pdf", "en"),)
     key_backend: str = "file"  # file | vault-transit
     vault_key_prefix: str = "qtsp-"  # Transit key names: <prefix><ca id>; init makes it unique per sandbox
@@ -78,6 +83,9 @@ class Config:
                 Kind.MALFORMED,
                 f"base_url must be a plain http://host[:port] URL (BR 7.1.2.7.7: AIA and CRL over http): {self.base_url!r}",
             )
+        if parts.hostname == "localhost":
+            raise QTSPError(Kind.MALFORMED, "base_url: use http://127.0.0.1[:port] rather than localhost (pkilint "
+                            "refuses 'localhost' as URI syntax; the loopback address works everywhere)")
         check_pds(self.pds)
         if self.key_backend not in ("file", "vault-transit"):
             raise QTSPError(Kind.MALFORMED, f"key_backend must be file or vault-transit, not {self.key_backend!r}")
@@ -124,6 +132,15 @@ class Config:
     @property
     def base(self) -> str:
         return self.base_url.rstrip("/")
+
+    @property
+    def service_port(self) -> int:
+        """The port the base URL names (80 when it names none)."""
+        return urlsplit(self.base_url).port or 80
+
+    @property
+    def service_host(self) -> str:
+        return urlsplit(self.base_url).hostname or "127.0.0.1"
 
     def ca_issuers_url(self, ca_id: str) -> str:
         return f"{self.base}/ca/{ca_id}.der"
@@ -210,6 +227,16 @@ def render(config: Config) -> str:
     for url, lang in config.pds:
         lines += ["[[pds]]", f"url = {_toml_value(url)}", f"language = {_toml_value(lang)}", ""]
     return "\n".join(lines)
+
+
+def base_url_for(host: str, port: int) -> str:
+    """The base URL of a service listening on host:port. A wildcard listen address is reached
+    through loopback on this machine; an IPv6 literal goes in brackets."""
+    if host in ("", "0.0.0.0", "::", "localhost"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}" if port != 80 else f"http://{host}"
 
 
 def resolve_data_dir(option: str | None) -> Path:

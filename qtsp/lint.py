@@ -8,6 +8,8 @@ ERROR or FATAL finding stops issuance.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +52,16 @@ WAIVERS: tuple[Waiver, ...] = (
     ),
 )
 V181_ROLES = frozenset({"PSP_CB", "PSP_PA", "VOP_RS", "VOP_VS"})
+
+# The one waiver that does not come from the PSD2 edition gap: a sandbox served on loopback (the
+# default, so that `openssl ocsp -url` taken from a certificate works on a machine without DNS) puts
+# http://127.0.0.1:<port>/ in the AIA, CRL distribution point and freshest-CRL URLs it writes itself.
+# CA/B BR 7.1.2.11.1 / 7.1.4.3 forbid internal names, so pkilint reports each such URL; it is waived
+# only there (never in a subjectAltName or a subject) and only for a loopback IP literal, which nothing
+# but a local sandbox can mean. A sandbox shared with others sets base_url to a public name and gets
+# the full check.
+LOOPBACK_URL_CODES = frozenset({"cabf.internal_domain_name", "etsi.internal_domain_name"})
+_SERVICE_URL_NODES = ("authorityInfoAccessSyntax", "cRLDistributionPoints", "freshestCRL")
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,7 @@ class Linter:
             Finding(fd.finding.code, fd.finding.severity.name, fd.message)
             for result in results
             for fd in result.finding_descriptions
+            if not _loopback_service_url(fd.finding.code, result.node.path, fd.message)
         ]
 
     def blocking_findings(self, cert: x509.Certificate, profile: Profile) -> list[Finding]:
@@ -140,6 +153,22 @@ class Linter:
                 f"lint refused the {profile.name} certificate: " + "; ".join(str(f) for f in findings),
                 findings=[str(f) for f in findings],
             )
+
+
+def _loopback_service_url(code: str, path: str, message: str | None) -> bool:
+    """A finding about our own loopback service URL (see LOOPBACK_URL_CODES)."""
+    if code not in LOOPBACK_URL_CODES or not path.endswith("uniformResourceIdentifier") or not message:
+        return False
+    if not any(node in path for node in _SERVICE_URL_NODES):
+        return False
+    quoted = re.search(r'"([^"]*)"\s*$', message)  # pkilint: 'Internal domain name: "127.0.0.1"'
+    if quoted is None:
+        return False
+    host = quoted.group(1).strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _active_waivers(cert: x509.Certificate, profile: Profile) -> set[str]:

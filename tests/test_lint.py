@@ -23,7 +23,8 @@ NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
 PDS = (("https://qtsp.localtest.me/pds/pds-en.pdf", "en"),)
 
 
-def _qwac(org: str, attrs: PSD2Attributes, *, base: str = "http://qtsp.localtest.me:8080") -> x509.Certificate:
+def _qwac(org: str, attrs: PSD2Attributes, *, base: str = "http://qtsp.localtest.me:8080",
+          dns_names: tuple[str, ...] = ("api.example.com",)) -> x509.Certificate:
     ca_key = generate_private_key("ecdsa-p256")
     ca_name = x509.Name([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "BE"), x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "T"),
                          x509.NameAttribute(x509.NameOID.COMMON_NAME, "T CA")])
@@ -32,7 +33,7 @@ def _qwac(org: str, attrs: PSD2Attributes, *, base: str = "http://qtsp.localtest
     subject = builder.subject_name(profiles.SubjectShape.QWAC_EV, builder.SubjectData(
         "Example Fintech SA", "BE", org_id=org_id, locality="Brussels", registration_number="0123"))
     tbs = builder.build(profiles.QWAC, subject=subject, public_key=generate_private_key("ecdsa-p256").public_key(),
-                        serial=Serial((1 << 64) + 1), now=NOW, issuer=issuer, dns_names=("api.example.com",), org_id=org_id,
+                        serial=Serial((1 << 64) + 1), now=NOW, issuer=issuer, dns_names=dns_names, org_id=org_id,
                         qc=QcSpec(oids.QCT_WEB, PDS, attrs))
     return tbs.sign(ca_key, signature_hash(ca_key))
 
@@ -48,11 +49,26 @@ def test_our_check_catches_nca_id_disagreeing_with_org_id() -> None:
     assert "qtsp.psd2.nca_id_mismatch" in codes
 
 
-def test_pkilint_error_blocks_internal_urls() -> None:
-    cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"), base="http://127.0.0.1:8080")
+@pytest.mark.parametrize("base", ["http://10.0.0.1:8080", "http://192.168.1.5", "http://qtsp.internal:8080"])
+def test_pkilint_error_blocks_internal_urls(base: str) -> None:
+    cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"), base=base)
     with pytest.raises(QTSPError) as err:
         default_linter().require_clean(cert, profiles.QWAC)
     assert err.value.kind is Kind.LINT and "internal_domain_name" in err.value.detail
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:8080", "http://127.0.0.2:9090", "http://[::1]:8080"])
+def test_loopback_service_urls_are_the_one_internal_name_waived(base: str) -> None:
+    """A sandbox on loopback (the default) names http://127.0.0.1:<port>/ in AIA and CRLDP: waived there only."""
+    cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"), base=base)
+    assert default_linter().blocking_findings(cert, profiles.QWAC) == []
+
+
+def test_loopback_waiver_never_covers_a_subject_alt_name() -> None:
+    cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"),
+                 base="http://127.0.0.1:8080", dns_names=("api.example.com", "gateway.internal"))
+    codes = [f.code for f in default_linter().blocking_findings(cert, profiles.QWAC)]
+    assert "cabf.internal_domain_name" in codes
 
 
 @pytest.mark.parametrize("role", ["VOP_RS", "VOP_VS"])

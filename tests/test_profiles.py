@@ -35,6 +35,35 @@ def test_psd2_statement_der_equals_reference_vector() -> None:
     assert decode_statement(type(statement).load(VECTOR)) == PSD2Attributes(("PSP_AI",), "The Netherlands Bank", "NL-DNB")
 
 
+PUBLIC_BASE = "http://qtsp.example.eu:8080"  # a shared sandbox: a public host name, so every pkilint rule applies
+
+
+@pytest.fixture(scope="module")
+def _public_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from qtsp.services import register
+    from qtsp.services.hierarchy import init_sandbox
+
+    data_dir = tmp_path_factory.mktemp("public") / "qtsp-data"
+    sb = init_sandbox(data_dir, base_url=PUBLIC_BASE)
+    register.add_psp(sb, org_id=SAMPLE_ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI", country="BE",
+                     locality="Brussels", registration_number="0123.456.789")
+    sb.engine.dispose()
+    return data_dir
+
+
+@pytest.fixture
+def sandbox(_public_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """This module judges the profiles as a shared sandbox publishes them: under a public base URL."""
+    from qtsp.services.context import open_sandbox
+
+    target = tmp_path / "qtsp-data"
+    shutil.copytree(_public_template, target)
+    sb = open_sandbox(target)
+    assert sb.config.base == PUBLIC_BASE
+    yield sb
+    sb.engine.dispose()
+
+
 def _issue(sb: Sandbox, kind: str, **kw: object) -> issuance.Issued:
     return issuance.issue(sb, issuance.IssueRequest(kind, SAMPLE_ORG, generate_key="ecdsa-p256", **kw))  # type: ignore[arg-type]
 
@@ -163,6 +192,30 @@ def _pkilint(tool: str, args: list[str], cert: x509.Certificate, tmp_path: Path)
 def test_pkilint_qwac_clean(sandbox: Sandbox, tmp_path: Path, browser: bool, lint_type: str) -> None:
     cert = _issue(sandbox, "qwac", domains=("api.example.com",), browser=browser).certificate
     _pkilint("lint_etsi_cert", ["-t", lint_type], cert, tmp_path)
+
+
+def test_loopback_default_differs_from_pkilint_only_in_its_own_service_urls(data_dir: Path, tmp_path: Path) -> None:
+    """The default sandbox serves on 127.0.0.1: pkilint's only ERRORs are the internal-name findings on
+    the AIA and CRL distribution point URLs we write (qtsp/lint.py waives exactly those)."""
+    from qtsp.services.context import open_sandbox
+
+    sb = open_sandbox(data_dir)
+    assert sb.config.base.startswith("http://127.0.0.1:")
+    for kind, kw, args in (("qwac", {"domains": ("api.example.com",)}, ["-t", "QEVCP-W-PSD2-EIDAS-NON-BROWSER-FINAL-CERTIFICATE"]),
+                           ("qsealc", {}, ["-d"])):
+        cert = _issue(sb, kind, **kw).certificate
+        path = tmp_path / f"{kind}.der"
+        path.write_bytes(cert.public_bytes(Encoding.DER))
+        result = subprocess.run([str(BIN / "lint_etsi_cert"), "lint", *args, "-s", "ERROR", str(path)],
+                                capture_output=True, text=True, timeout=120)
+        located = [line for line in result.stdout.splitlines() if " @ " in line]
+        codes = [line.strip() for line in result.stdout.splitlines() if "(ERROR)" in line or "(FATAL)" in line]
+        assert result.returncode == len(codes) == len(located) == 3, result.stdout
+        assert all(c.startswith(("cabf.internal_domain_name", "etsi.internal_domain_name")) and '"127.0.0.1"' in c
+                   for c in codes), codes
+        assert all(("authorityInfoAccessSyntax" in loc or "cRLDistributionPoints" in loc)
+                   and loc.endswith("uniformResourceIdentifier") for loc in located), located
+    sb.engine.dispose()
 
 
 @pytest.mark.parametrize("qscd", [False, True])

@@ -81,10 +81,12 @@ def key_label(cfg: config_mod.Config, name: str) -> str:
 
 
 def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Path | None = None,
-                 keystore: str | None = None) -> Sandbox:
+                 keystore: str | None = None, base_url: str | None = None) -> Sandbox:
     """Create the hierarchy. Refuses, changing nothing, if a sandbox is already there."""
     check_writable(data_dir)
     cfg = config_mod.load(config_file) if config_file else config_mod.Config()
+    if base_url:
+        cfg = replace(cfg, base_url=base_url)  # validated again by __post_init__
     if key_type:
         cfg = replace(cfg, ca_key_type=key_type)  # validated again by __post_init__
     if keystore:

@@ -15,9 +15,16 @@ SAMPLE_ORG_ID = "PSDBE-NBB-0123456789"
 SAMPLE_P12_PASSWORD = "sandbox"
 
 
-def ensure_sandbox(data_dir: Path, out: Path | None = None) -> dict[str, Any]:
+def ensure_sandbox(data_dir: Path, out: Path | None = None, base_url: str | None = None) -> dict[str, Any]:
+    """``base_url``: where the service will answer. A new sandbox is made for it; an existing one made for
+    another URL is refused, changing nothing: its certificates name the other URL, and serving it
+    elsewhere would break every AIA, OCSP and CRL link in them."""
     created = not (data_dir / config_mod.CONFIG_NAME).exists()
-    sb = init_sandbox(data_dir) if created else open_sandbox(data_dir)
+    sb = init_sandbox(data_dir, base_url=base_url) if created else open_sandbox(data_dir)
+    if base_url and sb.config.base != base_url.rstrip("/"):
+        raise QTSPError(Kind.CONFLICT, f"the sandbox in {data_dir} was made for {sb.config.base}: its certificates "
+                        f"name that URL, not {base_url.rstrip('/')}. Serve it there, or make a new sandbox in "
+                        "another data directory for the new address")
     try:
         register.get_psp(sb, SAMPLE_ORG_ID)
     except QTSPError as exc:
@@ -39,7 +46,7 @@ def ensure_sandbox(data_dir: Path, out: Path | None = None) -> dict[str, Any]:
         issued = issuance.issue(sb, request, actor="make-run")
         output.write_issued(issued, target, p12_password=SAMPLE_P12_PASSWORD)
         samples[kind] = {"dir": str(target), "new": True, "serial": issued.serial}
-    return {"data_dir": str(data_dir), "created": created, "ca_dir": str(sb.ca_dir), "samples": samples,
+    return {"data_dir": str(data_dir), "created": created, "base_url": sb.config.base, "ca_dir": str(sb.ca_dir), "samples": samples,
             "p12_password": SAMPLE_P12_PASSWORD, "sample_org_id": SAMPLE_ORG_ID}
 
 
