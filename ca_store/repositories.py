@@ -102,7 +102,7 @@ def ca_for_role(session: Session, role: str) -> CertificateAuthority:
                   CertificateAuthority.id.desc())
     ).scalars().first()
     if ca is None:
-        raise QTSPError(Kind.NOT_FOUND, f"no {role} CA: run 'qtsp init' first")
+        raise QTSPError(Kind.NOT_FOUND, f"no {role} CA in this sandbox")
     return ca
 
 

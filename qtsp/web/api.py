@@ -121,9 +121,16 @@ def _authorise() -> Response | None:
     if request.routing_exception is not None:
         return None  # authenticated: let the 404 / 405 through
     if not isinstance(policy, frozenset) or role not in policy:
-        return _challenge(errors.problem(403, "forbidden", f"a {role} token may not use this endpoint", "forbidden"),
-                          "insufficient_scope")
+        needs = f"; it takes {' or '.join(sorted(policy))} tokens" if isinstance(policy, frozenset) else ""
+        return _challenge(errors.problem(403, "forbidden", f"a token with the role {role!r} may not use this endpoint"
+                                         f"{needs}", "forbidden"), "insufficient_scope")
     return None
+
+
+# Until qtsp.web.app's 405 handler returns errors.method_not_allowed (which sets Allow itself), every 405
+# from routing gets its Allow header here; registered app-wide because the handler is the app's.
+bp.after_app_request(errors.add_allow)
+
 
 
 @bp.after_app_request
