@@ -25,6 +25,14 @@ HTTP_STATUS = {
 }
 
 
+class ApiProblem(Exception):
+    """A refusal by the web layer itself (bad query, wrong media type ...), before any service runs."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
 def problem(status: int, title: str, detail: str, kind: str | None = None, **extra: object) -> Response:
     body = {"type": f"https://qtsp.dev/problems/{kind or 'http'}", "title": title, "status": status, "detail": detail}
     body.update(extra)

@@ -10,8 +10,11 @@ from typing import Any
 
 from ..core.keys import MAX_CSR_BYTES
 from ..services import issuance, simulator, tokens
+from ca_store.repositories import CERTIFICATE_STATUSES
+
 from ..services.revocation import REASON_CHOICES
-from .api import DEFAULT_LIMIT, IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, MAX_LIMIT, MAX_OFFSET, STATUSES
+from .api import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, STATUSES
+from .query import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from .ocsp import TIME_HEADER
 
 SERVER = "/api/v1"
@@ -76,6 +79,41 @@ _NCA_RESPONSES = {
                           (404, "unknown PSP, authorisation number or serial"), (409, "request id reused with another body"),
                           (413, "body too large"), (415, "not application/jose"))},
 }
+
+
+CA_ID_PATTERN = "^[a-z0-9-]{1,64}$"
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+def _paging_parameters(*, cursor: bool) -> list[dict[str, Any]]:
+    parameters = [
+        _query("limit", "items per page", type="integer", minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
+        _query("offset", "items to skip" + (" (not with cursor)" if cursor else ""),
+               type="integer", minimum=0, maximum=MAX_OFFSET, default=0),
+    ]
+    if cursor:
+        parameters.append(_query("cursor", "opaque: from the 'next' link of the page before",
+                                 type="string", pattern="^[A-Za-z0-9_-]{1,64}$"))
+    return parameters
+
+
+def _list_errors() -> dict[str, Any]:
+    return {"400": _problem_response("an unknown, repeated or bad query parameter; the detail names it"),
+            **_errors(401, 403)}
+
+
+def _page_properties(items: str, item_ref: str) -> dict[str, Any]:
+    return {
+        items: {"type": "array", "items": {"$ref": f"#/components/schemas/{item_ref}"}},
+        "total": {"type": "integer", "minimum": 0, "description": "items matching the filters, on every page"},
+        "limit": {"type": "integer"},
+        "offset": {"type": "integer", "description": "matching items before the first of this page"},
+        "next_offset": {"type": ["integer", "null"], "description": "offset of the next page; null on the last"},
+        "next": {"type": ["string", "null"], "description": "URL of the next page (same filters); null on the last"},
+    }
 
 
 def document() -> dict[str, Any]:
@@ -154,17 +192,32 @@ def _certificate_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "listCertificates",
                 "summary": "List or search issued certificates, newest first (operator, auditor)",
+                "description": (
+                    "Filters combine (all must hold); total counts every match. Follow 'next' for the next page: it "
+                    "carries a cursor (where the page ended), so certificates issued or revoked between two requests "
+                    "neither repeat nor go missing, as they would when paging by offset. offset stays for jumping to "
+                    "a position; it and cursor exclude each other. An unknown or repeated parameter, or a bad value, "
+                    "is 400 naming it."
+                ),
                 "security": BEARER,
                 "parameters": [
-                    {"name": "org_id", "in": "query", "schema": {"type": "string", "maxLength": 128}},
-                    {"name": "profile", "in": "query", "schema": {"type": "string", "maxLength": 64}},
-                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
-                    {"name": "offset", "in": "query",
-                     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}},
+                    _query("org_id", "the PSP's organizationIdentifier", type="string", minLength=1, maxLength=128),
+                    _query("kind", "every profile of this kind (qwac: qwac and qwac-browser)", type="string",
+                           enum=list(KINDS)),
+                    _query("profile", "exactly this profile", type="string", pattern="^[a-z0-9-]{1,64}$",
+                           examples=["qwac", "qwac-browser", "qsealc", "qsealc-qscd"]),
+                    _query("issuer", "the issuing CA's id", type="string", pattern=CA_ID_PATTERN, examples=["qwac-ca"]),
+                    _query("status", "as of now: valid (not revoked, within its validity), expired (not revoked, "
+                           "past notAfter), revoked, good (not revoked, whatever its dates)",
+                           type="string", enum=list(CERTIFICATE_STATUSES)),
+                    {"name": "expiring_before", "in": "query",
+                     "description": "notAfter before this time: a date (00:00Z that day) or a date-time with a zone",
+                     # ISO 8601 as Python reads it (2027-06-01T12:00Z too), wider than JSON Schema's date-time
+                     "schema": {"type": "string", "minLength": 10, "maxLength": 40,
+                                "examples": ["2027-06-01", "2027-06-01T12:00:00Z"]}},
+                    *_paging_parameters(cursor=True),
                 ],
-                "responses": {"200": _json("CertificateList", "a page of certificates"), **_errors(400, 401, 403)},
+                "responses": {"200": _json("CertificateList", "a page of certificates"), **_list_errors()},
             },
         },
         "/certificates/{serial}": {
@@ -245,11 +298,8 @@ def _certificate_schemas() -> dict[str, Any]:
         },
         "CertificateList": {
             "type": "object",
-            "properties": {
-                "certificates": {"type": "array", "items": {"$ref": "#/components/schemas/CertificateSummary"}},
-                "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                "next_offset": {"type": ["integer", "null"]},
-            },
+            "required": ["certificates", "total", "limit", "offset", "next_offset", "next"],
+            "properties": _page_properties("certificates", "CertificateSummary"),
         },
         "RevokeRequest": {
             "type": "object", "additionalProperties": False, "required": ["reason"],
@@ -321,8 +371,15 @@ def _simulator_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "listBehaviours",
                 "summary": "The responder misbehaviours in force, and whether time travel is on (operator, auditor)",
+                "description": "Oldest first, paged by offset ('next' links to the next page).",
                 "security": BEARER,
-                "responses": {"200": _json("BehaviourList", "every behaviour, oldest first"), **_errors(400, 401, 403)},
+                "parameters": [
+                    _query("ca", "behaviours of this CA", type="string", pattern=CA_ID_PATTERN, examples=["qwac-ca"]),
+                    _query("target", "behaviours of the OCSP responder or of the CRL", type="string",
+                           enum=[simulator.OCSP, simulator.CRL]),
+                    *_paging_parameters(cursor=False),
+                ],
+                "responses": {"200": _json("BehaviourList", "a page of behaviours, oldest first"), **_list_errors()},
             },
             "put": {
                 "operationId": "setBehaviour",
@@ -369,7 +426,7 @@ def _simulator_schemas() -> dict[str, Any]:
         "BehaviourRequest": {
             "type": "object", "additionalProperties": False, "required": ["ca", "behaviour"],
             "properties": {
-                "ca": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$", "examples": ["qwac-ca"]},
+                "ca": {"type": "string", "pattern": CA_ID_PATTERN, "examples": ["qwac-ca"]},
                 "behaviour": {"type": "string", "enum": list(simulator.BEHAVIOURS)},
                 "serial": {"type": ["string", "null"], "maxLength": 128,
                            "description": "one certificate of the CA (hex); OCSP behaviours only"},
@@ -393,9 +450,9 @@ def _simulator_schemas() -> dict[str, Any]:
             },
         },
         "BehaviourList": {
-            "type": "object", "required": ["behaviours", "time_travel"],
-            "properties": {"behaviours": {"type": "array", "items": {"$ref": "#/components/schemas/Behaviour"}},
-                           "time_travel": {"type": "boolean"}},
+            "type": "object",
+            "required": ["behaviours", "time_travel", "total", "limit", "offset", "next_offset", "next"],
+            "properties": {**_page_properties("behaviours", "Behaviour"), "time_travel": {"type": "boolean"}},
         },
     }
 
