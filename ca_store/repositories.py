@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Sequence, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload
 
 from qtsp.core.audit import GENESIS, ChainEvent, canonical_details, event_hash
 from qtsp.core.errors import Kind, QTSPError
@@ -22,6 +23,7 @@ from .models import (
     NationalCompetentAuthority,
     PSPAuthorisation,
     PublicationState,
+    ResponderBehaviour,
 )
 
 # --- audit -----------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def ca_for_role(session: Session, role: str) -> CertificateAuthority:
                   CertificateAuthority.id.desc())
     ).scalars().first()
     if ca is None:
-        raise QTSPError(Kind.NOT_FOUND, f"no {role} CA: run 'qtsp init' first")
+        raise QTSPError(Kind.NOT_FOUND, f"no {role} CA in this sandbox")
     return ca
 
 
@@ -162,6 +164,88 @@ def list_certificates(
     if profile:
         query = query.where(Certificate.profile == profile)
     return session.execute(query).scalars().all()
+
+
+# --- searches: the API's list endpoints -----------------------------------------------------------
+
+Row = TypeVar("Row")
+CERTIFICATE_STATUSES = ("valid", "expired", "revoked", "good")
+
+
+@dataclass(frozen=True)
+class ResultPage(Generic[Row]):
+    rows: Sequence[Row]
+    total: int  # rows matching the filters, on every page
+    offset: int  # matching rows before the first of ``rows``
+    more: bool  # matching rows follow the last of ``rows``
+
+
+def _page(session: Session, query: Any, count: Any, limit: int, offset: int,
+          before: ColumnElement[bool] | None) -> ResultPage[Any]:
+    """Two statements: the count, then limit + 1 rows (the extra one says whether more follow).
+
+    With ``before`` (keyset paging) the page is the rows that satisfy it, and its offset is the number
+    of matching rows that do not, counted in the same statement as the total."""
+    if before is None:
+        total = session.execute(count).scalar_one()
+        page = query.offset(offset)
+    else:
+        total, offset = session.execute(count.add_columns(func.count(case((~before, 1))))).one()
+        page = query.where(before)
+    rows = session.execute(page.limit(limit + 1)).scalars().all()
+    return ResultPage(rows[:limit], total, offset, len(rows) > limit)
+
+
+def search_certificates(
+    session: Session, *, now: dt.datetime, org_id: str | None = None, profiles: Sequence[str] | None = None,
+    issuer_id: str | None = None, status: str | None = None, expiring_before: dt.datetime | None = None,
+    limit: int = 100, offset: int = 0, before_id: int | None = None,
+) -> ResultPage[Certificate]:
+    """Certificates matching every filter given, newest first.
+
+    ``status`` as of ``now``: valid (not revoked, notBefore <= now <= notAfter), expired (not revoked, notAfter
+    passed), revoked, good (not revoked, whatever the dates). ``expiring_before``: notAfter before it. Pages by
+    ``offset``, or by ``before_id`` (keyset: the rows with a smaller id; a page stays exact while certificates
+    are issued or revoked between requests, and costs an index range instead of skipping ``offset`` rows).
+    Revocations come in the same statement (no query per row); the DER is not loaded."""
+    where: list[ColumnElement[bool]] = []
+    if org_id is not None:
+        where.append(Certificate.org_id == org_id)
+    if profiles is not None:
+        where.append(Certificate.profile.in_(list(profiles)))
+    if issuer_id is not None:
+        where.append(Certificate.issuer_id == issuer_id)
+    if status == "revoked":
+        where.append(Certificate.status == "revoked")
+    elif status in ("valid", "expired", "good"):
+        where.append(Certificate.status == "good")
+        if status == "valid":
+            where += [Certificate.not_before <= now, Certificate.not_after >= now]
+        elif status == "expired":
+            where.append(Certificate.not_after < now)
+    elif status is not None:
+        raise ValueError(f"status is one of {', '.join(CERTIFICATE_STATUSES)}, not {status!r}")
+    if expiring_before is not None:
+        where.append(Certificate.not_after < expiring_before)
+    query = (select(Certificate).where(*where).order_by(Certificate.id.desc())
+             .options(joinedload(Certificate.revocation), defer(Certificate.der)))
+    count = select(func.count()).select_from(Certificate).where(*where)
+    before = None if before_id is None else Certificate.id < before_id
+    return _page(session, query, count, limit, offset, before)
+
+
+def search_behaviours(
+    session: Session, *, issuer_id: str | None = None, target: str | None = None, limit: int = 100, offset: int = 0
+) -> ResultPage[ResponderBehaviour]:
+    """The simulator's responder behaviours, oldest first."""
+    where: list[ColumnElement[bool]] = []
+    if issuer_id is not None:
+        where.append(ResponderBehaviour.issuer_id == issuer_id)
+    if target is not None:
+        where.append(ResponderBehaviour.target == target)
+    query = select(ResponderBehaviour).where(*where).order_by(ResponderBehaviour.id)
+    count = select(func.count()).select_from(ResponderBehaviour).where(*where)
+    return _page(session, query, count, limit, offset, None)
 
 
 # --- register --------------------------------------------------------------------------

@@ -371,7 +371,7 @@ def test_issue_qsealc_and_search(api: Api) -> None:
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=abc", "limit=-1", "offset=-1", "offset=99999999999",
-                                   "status=expired", "colour=red", "limit=1&limit=2", "profile=" + "p" * 65])
+                                   "status=expiring", "colour=red", "limit=1&limit=2", "profile=" + "p" * 65])
 def test_search_refuses_bad_query(api: Api, query: str) -> None:
     assert_problem(api.client.get(f"{PREFIX}/certificates?{query}", headers=api.headers("auditor")), 400)
 
@@ -665,8 +665,11 @@ _bodies = {  # mostly what the endpoint expects, sometimes anything
 }
 _other_types = st.sampled_from([None, "application/json; charset=utf-8", "application/jose", "application/json",
                                 "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"])
-_query = st.dictionaries(st.sampled_from(["org_id", "profile", "status", "limit", "offset", "x"]),
-                         st.text(max_size=12) | st.integers(-5, 2000).map(str) | st.sampled_from(["good", "revoked", "qwac"]),
+_query = st.dictionaries(st.sampled_from(["org_id", "profile", "status", "limit", "offset", "kind", "issuer",
+                                          "expiring_before", "cursor", "ca", "target", "x"]),
+                         st.text(max_size=12) | st.integers(-5, 2000).map(str)
+                         | st.sampled_from(["good", "revoked", "valid", "expired", "qwac", "qwac-ca", "ocsp", "2027-06-01",
+                                            "YmVmb3JlOjU"]),  # the last: a cursor (before:5)
                          max_size=4)
 _path_text = st.text(string.ascii_letters + string.digits + ":-_.~", min_size=1, max_size=50)
 

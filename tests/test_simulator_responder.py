@@ -541,7 +541,8 @@ def test_api_roles_and_refusals(dep: Dep) -> None:
         return status, json.loads(raw)
 
     assert call("GET", api, None)[0] == 401
-    assert call("GET", api, auditor) == (200, {"behaviours": [], "time_travel": False})
+    assert call("GET", api, auditor) == (200, {"behaviours": [], "time_travel": False, "total": 0, "limit": 100,
+                                               "offset": 0, "next_offset": None, "next": None})
     wanted = {"ca": "qwac-ca", "serial": dep.serial("a").lower(), "behaviour": "try-later"}
     before = store_state(dep)
     assert call("PUT", api, auditor, wanted)[0] == 403

@@ -47,13 +47,13 @@ class IssueRequest:
     def profile(self) -> Profile:
         if self.kind == "qwac":
             if self.qscd:
-                raise QTSPError(Kind.POLICY, "--qscd applies to QSealCs only (QcSSCD must not appear on a QWAC)")
+                raise QTSPError(Kind.POLICY, "a key in a QSCD (qscd) applies to QSealCs only: QcSSCD must not appear on a QWAC")
             return profiles.QWAC_BROWSER if self.browser else profiles.QWAC
         if self.kind == "qsealc":
             if self.domains:
                 raise QTSPError(Kind.MALFORMED, "a QSealC carries no domain names")
             if self.browser:
-                raise QTSPError(Kind.MALFORMED, "--browser applies to QWACs only")
+                raise QTSPError(Kind.MALFORMED, "the browser variant (serverAuth only) applies to QWACs only")
             return profiles.QSEALC_QSCD if self.qscd else profiles.QSEALC
         raise QTSPError(Kind.MALFORMED, f"unknown certificate kind {self.kind!r}: qwac or qsealc")
 
@@ -97,7 +97,7 @@ def validate(sandbox: Sandbox, request: IssueRequest, psp: PSPView | None = None
     domains: tuple[str, ...] = ()
     if profile.san:
         if not request.domains:
-            raise QTSPError(Kind.MALFORMED, "a QWAC needs at least one --domain")
+            raise QTSPError(Kind.MALFORMED, "a QWAC needs at least one domain name")
         if len(request.domains) > MAX_DOMAINS:
             raise QTSPError(Kind.MALFORMED, f"at most {MAX_DOMAINS} domains per certificate")
         domains = tuple(check_domain(d) for d in request.domains)
@@ -108,7 +108,7 @@ def validate(sandbox: Sandbox, request: IssueRequest, psp: PSPView | None = None
             psp = get_psp(sandbox, request.org_id)
         except QTSPError as exc:
             if exc.kind is Kind.NOT_FOUND:
-                raise QTSPError(Kind.POLICY, f"PSP {request.org_id} is not in the NCA register; add it with 'qtsp register add'") from None
+                raise QTSPError(Kind.POLICY, f"PSP {request.org_id} is not in the NCA register: its NCA must authorise it before a certificate is issued") from None
             raise
     attrs = authorised_attributes(psp, request.roles)
     return Validated(request, profile, psp, attrs, domains, public_key)

@@ -53,7 +53,7 @@ BEHAVIOURS: dict[str, tuple[str, str]] = {
     "stale": (OCSP, "thisUpdate and nextUpdate in the past"),
     "wrong-serial": (OCSP, "a good answer about another serial number"),
     "no-nonce": (OCSP, "the nonce is left out although the request had one"),
-    "slow": (OCSP, "a correct answer after a delay (--delay, at most simulator_max_delay_seconds)"),
+    "slow": (OCSP, "a correct answer after a delay in seconds (at most simulator_max_delay_seconds)"),
     "expired-crl": (CRL, "the CA's CRL with nextUpdate in the past, signed by the CA key"),
     "crl-wrong-key": (CRL, "a CRL with the CA's name, signed by another key"),
 }
@@ -129,7 +129,7 @@ def list_behaviours(sandbox: Sandbox) -> list[Behaviour]:
 
 def _ca(session: Session, ca_id: object) -> CertificateAuthority:
     if not isinstance(ca_id, str) or not _CA_ID.fullmatch(ca_id):
-        raise QTSPError(Kind.MALFORMED, "a CA id is 1-64 characters of a-z 0-9 - (see 'qtsp ca list')")
+        raise QTSPError(Kind.MALFORMED, "a CA id is 1-64 characters of a-z 0-9 - (such as qwac-ca)")
     ca = session.get(CertificateAuthority, ca_id)
     if ca is None:
         raise QTSPError(Kind.NOT_FOUND, f"no CA {ca_id!r}")
@@ -155,7 +155,7 @@ def _delay_ms(sandbox: Sandbox, behaviour: str, delay_seconds: object) -> int | 
             raise QTSPError(Kind.MALFORMED, f"a delay applies to 'slow' only, not to {behaviour!r}")
         return None
     if delay_seconds is None:
-        raise QTSPError(Kind.MALFORMED, "'slow' needs a delay in seconds (--delay, delay_seconds)")
+        raise QTSPError(Kind.MALFORMED, "'slow' needs a delay in seconds")
     if isinstance(delay_seconds, bool) or not isinstance(delay_seconds, (int, float)) or not math.isfinite(delay_seconds):
         raise QTSPError(Kind.MALFORMED, "the delay must be a finite number of seconds")
     limit = sandbox.config.simulator_max_delay_seconds

@@ -7,7 +7,9 @@ including paths that match no route, so nothing under /api/v1 is reachable unaut
 accident.
 
 Bodies are parsed strictly (UTF-8 JSON objects, no duplicate keys, no NaN, no unknown fields,
-checked types); anything else is a 4xx problem+json before any service is called.
+checked types), and so are the list endpoints' query strings (``query``: known parameters, each
+once, bounded); anything else is a 4xx problem+json, naming the field or parameter, before any
+service is called.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from ca_store.models import AuditEvent, Certificate
 from ..core.errors import Kind, QTSPError
 from ..core.keys import MAX_CSR_BYTES
 from ..core.ocsp import REASONS
+from ..core.profiles import PROFILES
 from ..core.types import parse_serial, serial_hex
 from ..services import issuance, revocation, simulator, tokens
 from ..services.context import utcnow
-from . import errors, metrics
+from . import errors, metrics, query
+from .errors import ApiProblem
 from .state import state
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -54,20 +58,14 @@ ACCESS: dict[str, frozenset[str] | str] = {
 }
 
 REALM = "qtsp-api"
-DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 2**31 - 1
-STATUSES = ("good", "revoked")
-KINDS = ("qwac", "qsealc")
+STATUSES = ("good", "revoked")  # a certificate's status in the store; the list filter has more (repo.CERTIFICATE_STATUSES)
+KINDS = ("qwac", "qsealc")  # also tags of the profiles of each kind
+CA_ID = r"[a-z0-9-]{1,64}"
 JWS_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256")
 JWS_HEADERS = frozenset({"alg", "typ", "kid"})  # the key comes from the certificate, never from the JWS
 IAT_WINDOW = dt.timedelta(minutes=5)
 JTI_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 KEY_ACTOR = "subscriber-key:"  # + jti: the revocation's actor and requested_by, found again on replay
-
-
-class ApiProblem(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
 
 
 @bp.errorhandler(ApiProblem)
@@ -121,9 +119,15 @@ def _authorise() -> Response | None:
     if request.routing_exception is not None:
         return None  # authenticated: let the 404 / 405 through
     if not isinstance(policy, frozenset) or role not in policy:
-        return _challenge(errors.problem(403, "forbidden", f"a {role} token may not use this endpoint", "forbidden"),
-                          "insufficient_scope")
+        needs = f"; it takes {' or '.join(sorted(policy))} tokens" if isinstance(policy, frozenset) else ""
+        return _challenge(errors.problem(403, "forbidden", f"a token with the role {role!r} may not use this endpoint"
+                                         f"{needs}", "forbidden"), "insufficient_scope")
     return None
+
+
+# Until qtsp.web.app's 405 handler returns errors.method_not_allowed (which sets Allow itself), every 405
+# from routing gets its Allow header here; registered app-wide because the handler is the app's.
+bp.after_app_request(errors.add_allow)
 
 
 @bp.after_app_request
@@ -268,45 +272,45 @@ def issue_certificate() -> Response:
     return response
 
 
-LIST_PARAMS = ("org_id", "profile", "status", "limit", "offset")
+LIST_FILTERS: dict[str, query.Parser] = {
+    "org_id": query.text(128),
+    "kind": query.one_of(*KINDS),
+    "profile": query.text(64, r"[a-z0-9-]+", "a profile name such as qwac or qsealc-qscd"),
+    "issuer": query.text(64, CA_ID, "a CA id such as qwac-ca"),
+    "status": query.one_of(*repo.CERTIFICATE_STATUSES),
+    "expiring_before": query.instant,
+}
+LIST_PARAMETERS = {**LIST_FILTERS, **query.PAGING_PARSERS, "cursor": query.cursor}
 
 
-def _int_param(name: str, text: str, low: int, high: int) -> int:
-    if not re.fullmatch(r"[0-9]{1,10}", text) or not low <= int(text) <= high:
-        raise _bad(f"{name} must be an integer from {low} to {high}")
-    return int(text)
+def _profiles(params: dict[str, Any]) -> tuple[str, ...] | None:
+    """The profiles asked for: ``profile`` exactly (qwac is not qwac-browser), ``kind`` every profile of
+    that kind; both: the ones that are both."""
+    wanted = None if "kind" not in params else {n for n, p in PROFILES.items() if params["kind"] in p.tags}
+    if "profile" in params:
+        wanted = {params["profile"]} if wanted is None else wanted & {params["profile"]}
+    return None if wanted is None else tuple(sorted(wanted))
 
 
 @bp.get("/certificates")
 def list_certificates() -> Response:
-    args = request.args
-    unknown = sorted(set(args) - set(LIST_PARAMS))
-    if unknown:
-        raise _bad(f"unknown query parameter(s): {', '.join(repr(u)[:80] for u in unknown[:10])}; "
-                   f"known: {', '.join(LIST_PARAMS)}")
-    for name in args:
-        if len(args.getlist(name)) > 1:
-            raise _bad(f"query parameter {name} is given more than once")
-    limit = _int_param("limit", args["limit"], 1, MAX_LIMIT) if "limit" in args else DEFAULT_LIMIT
-    offset = _int_param("offset", args["offset"], 0, MAX_OFFSET) if "offset" in args else 0
-    org_id, profile, status = args.get("org_id"), args.get("profile"), args.get("status")
-    if org_id is not None and not 0 < len(org_id) <= 128:
-        raise _bad("org_id must be 1-128 characters")
-    if profile is not None and not 0 < len(profile) <= 64:
-        raise _bad("profile must be 1-64 characters")
-    if status is not None and status not in STATUSES:
-        raise _bad(f"status must be one of {', '.join(STATUSES)}")
-    query = select(Certificate).order_by(Certificate.id.desc()).limit(limit).offset(offset)
-    if org_id is not None:
-        query = query.where(Certificate.org_id == org_id)
-    if profile is not None:
-        query = query.where(Certificate.profile == profile)
-    if status is not None:
-        query = query.where(Certificate.status == status)
+    """Newest first. The next page is found by a keyset cursor (``next``): issuance and revocation between
+    two requests neither repeat nor skip a certificate, as an offset would. ``offset`` stays for a jump."""
+    params = query.parse(request.args, LIST_PARAMETERS)
+    page = query.Page.of(params)
     with state().sandbox.transaction() as session:
-        rows = [_certificate_json(c, pem=False) for c in session.execute(query).scalars()]
-    return jsonify({"certificates": rows, "limit": limit, "offset": offset,
-                    "next_offset": offset + limit if len(rows) == limit and offset + limit <= MAX_OFFSET else None})
+        result = repo.search_certificates(
+            session, now=utcnow(), org_id=params.get("org_id"), issuer_id=params.get("issuer"),
+            profiles=_profiles(params),
+            status=params.get("status"), expiring_before=params.get("expiring_before"),
+            limit=page.limit, offset=page.offset, before_id=page.before_id)
+        rows = [_certificate_json(c, pem=False) for c in result.rows]
+        cursor = query.encode_cursor(result.rows[-1].id) if result.more and result.rows else None
+    return jsonify({
+        "certificates": rows, "total": result.total, "limit": page.limit, "offset": result.offset,
+        "next_offset": None if cursor is None else result.offset + len(rows),
+        "next": None if cursor is None else query.next_link(limit=page.limit, cursor=cursor),
+    })
 
 
 @bp.get("/certificates/<serial>")
@@ -428,12 +432,28 @@ BEHAVIOUR_FIELDS: dict[str, tuple[type, ...]] = {
 MAX_BEHAVIOUR_ID = 2**31 - 1
 
 
+BEHAVIOUR_PARAMETERS: dict[str, query.Parser] = {
+    "ca": query.text(64, CA_ID, "a CA id such as qwac-ca"), "target": query.one_of(simulator.OCSP, simulator.CRL),
+    **query.PAGING_PARSERS,
+}
+
+
 @bp.get("/simulator/behaviours")
 def list_behaviours() -> Response:
-    if request.args:
-        raise _bad("this endpoint takes no query parameters")
-    return jsonify({"behaviours": [b.as_dict() for b in simulator.list_behaviours(state().sandbox)],
-                    "time_travel": state().sandbox.config.time_travel})
+    """Oldest first, paged by offset: behaviours are few (every worker holds them all), and a new one
+    joins the end, so an offset page does not shift while a client walks them."""
+    params = query.parse(request.args, BEHAVIOUR_PARAMETERS)
+    page = query.Page.of(params)
+    sandbox = state().sandbox
+    with sandbox.transaction() as session:
+        result = repo.search_behaviours(session, issuer_id=params.get("ca"), target=params.get("target"),
+                                        limit=page.limit, offset=page.offset)
+        rows = [simulator.Behaviour(r.id, r.issuer_id, r.target, r.scope, r.behaviour, r.delay_ms, r.created_at,
+                                    r.created_by).as_dict() for r in result.rows]
+    next_offset = result.offset + len(rows) if result.more else None
+    return jsonify({"behaviours": rows, "time_travel": sandbox.config.time_travel, "total": result.total,
+                    "limit": page.limit, "offset": result.offset, "next_offset": next_offset,
+                    "next": None if next_offset is None else query.next_link(limit=page.limit, offset=next_offset)})
 
 
 @bp.put("/simulator/behaviours")

@@ -1,8 +1,12 @@
-"""Errors at the edge: QTSPError -> RFC 9457 problem+json (OCSP has its own status codes)."""
+"""Errors at the edge: QTSPError -> RFC 9457 problem+json (OCSP has its own status codes).
+
+Details are shown to API clients as they are: services word them for both the CLI and the API
+(a concept such as "a domain name", never a CLI flag or command)."""
 
 from __future__ import annotations
 
-from flask import Response, json
+from flask import Response, json, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from ..core.errors import Kind, QTSPError
 
@@ -21,6 +25,14 @@ HTTP_STATUS = {
 }
 
 
+class ApiProblem(Exception):
+    """A refusal by the web layer itself (bad query, wrong media type ...), before any service runs."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
 def problem(status: int, title: str, detail: str, kind: str | None = None, **extra: object) -> Response:
     body = {"type": f"https://qtsp.dev/problems/{kind or 'http'}", "title": title, "status": status, "detail": detail}
     body.update(extra)
@@ -31,3 +43,28 @@ def from_error(exc: QTSPError) -> Response:
     status = HTTP_STATUS[exc.kind]
     extra = {"findings": exc.findings} if exc.findings else {}
     return problem(status, exc.kind.value.replace("_", " "), exc.detail, exc.kind.value, **extra)
+
+
+def allowed_methods(exc: MethodNotAllowed) -> list[str]:
+    """The methods the URL takes, sorted (werkzeug collects them from a set: the order would vary)."""
+    return sorted({m.upper() for m in exc.valid_methods or ()})
+
+
+def method_not_allowed(exc: MethodNotAllowed) -> Response:
+    """405 for a URL that exists but not with this method, with the Allow header RFC 9110 15.5.6
+    requires (the app's 405 handler should return this)."""
+    allowed = allowed_methods(exc)
+    response = problem(405, "method not allowed", f"this resource takes {', '.join(allowed) or 'no method'}")
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def add_allow(response: Response) -> Response:
+    """After every request: a 405 from routing that came back without Allow gets one.
+
+    Covers a 405 handler that builds its own problem (qtsp.web.app's, until it returns
+    method_not_allowed); a response that already has Allow is left alone."""
+    exc = request.routing_exception
+    if response.status_code == 405 and "Allow" not in response.headers and isinstance(exc, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(allowed_methods(exc))
+    return response
