@@ -220,3 +220,21 @@ def test_progress_bar_only_on_a_terminal_and_never_with_json(data_dir: Path, tmp
     else:
         assert "issuing" in terminal and "3/3" in terminal and "100%" in terminal
         assert b"issued 3 certificates" in stdout and b"issuing" not in stdout
+
+
+def test_a_line_lint_refuses_in_a_worker_fails_alone(sandbox: Sandbox, data_dir: Path, tmp_path: Path) -> None:
+    """"xn--zz" is LDH (validation passes) but no valid punycode: pkilint refuses it in the worker."""
+    lines = [{"kind": "qwac", "org_id": ORG, "domains": [f"{name}.example.com"]} for name in ("good1", "xn--zz", "good2")]
+    before, states = _counts(data_dir), _intent_states(data_dir)
+    result = bulk.issue_file(sandbox, _write(tmp_path / "r.jsonl", lines), tmp_path / "out", workers=1, keep_going=True)
+    assert [(r.line, r.error) for r in result.lines] == [(1, None), (2, Kind.LINT), (3, None)]
+    assert "invalid_plabel_encoding" in result.lines[1].detail
+    assert _counts(data_dir)[0] - before[0] == 2
+    after = _intent_states(data_dir)
+    assert (after.get("done", 0) - states.get("done", 0), after.get("abandoned", 0) - states.get("abandoned", 0)) == (2, 1)
+    assert after.get("reserved", 0) == 0  # the refused line's serial is abandoned, never used
+
+    with pytest.raises(QTSPError) as err:  # all-or-nothing: the run stops, nothing stays reserved
+        bulk.issue_file(sandbox, _write(tmp_path / "r2.jsonl", lines), tmp_path / "out2", workers=1)
+    assert err.value.kind is Kind.LINT and "line 2" in err.value.detail
+    assert _intent_states(data_dir).get("reserved", 0) == 0 and _counts(data_dir)[0] - before[0] == 2
