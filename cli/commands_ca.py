@@ -1,4 +1,8 @@
-"""``qtsp init``, ``ca``, ``certs``, ``audit`` and ``sandbox`` (the make-run helper)."""
+"""``qtsp init``, ``ca``, ``certs``, ``audit`` and ``sandbox`` (the make-run helper).
+
+Import-light (``qtsp certs --help`` must stay fast): the store and the services are imported
+inside the commands.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,11 @@ from pathlib import Path
 import click
 from cryptography import x509
 
-from ca_store import repositories as repo
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES
 from qtsp.core.types import parse_serial, serial_hex
-from qtsp.services import audit as audit_svc
-from qtsp.services import hierarchy, sample
-from qtsp.services.context import open_sandbox
 
-from .output import common, data_dir, emit, table
+from .output import common, data_dir, emit, subject_text, table
 
 
 @click.command()
@@ -29,15 +29,20 @@ from .output import common, data_dir, emit, table
 @common
 def init(key_type: str | None, config_file: Path | None, keystore: str | None, base_url: str | None) -> None:
     """Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."""
+    from qtsp.services import hierarchy
+
     sb = hierarchy.init_sandbox(data_dir(), key_type=key_type, config_file=config_file, keystore=keystore,
                                 base_url=base_url)
     _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
 
 
 def _ca_rows(sb):  # type: ignore[no-untyped-def]
+    from ca_store import repositories as repo
+
     with sb.transaction() as session:
         return [
-            {"id": ca.id, "role": ca.role, "parent": ca.parent_id, "subject": ca.subject, "serial": ca.serial,
+            {"id": ca.id, "role": ca.role, "parent": ca.parent_id,
+             "subject": subject_text(x509.load_der_x509_certificate(ca.cert_der).subject), "serial": ca.serial,
              "key": ca.key.ref, "key_type": ca.key.key_type, "not_after": ca.not_after.isoformat(),
              "ocsp_responder": ca.ocsp_responder_der is not None,
              "certificate": str(sb.ca_dir / f"{ca.id}.pem")}
@@ -61,6 +66,8 @@ def ca() -> None:
 @common
 def ca_list() -> None:
     """List the CAs."""
+    from qtsp.services.context import open_sandbox
+
     _ca_list(open_sandbox(data_dir()))
 
 
@@ -75,34 +82,45 @@ def certs() -> None:
 @common
 def certs_list(org_id: str | None, limit: int) -> None:
     """List issued certificates, newest first."""
+    from ca_store import repositories as repo
+    from qtsp.services.context import open_sandbox
+
     sb = open_sandbox(data_dir())
     with sb.transaction() as session:
         rows = [
             {"serial": c.serial, "issuer": c.issuer_id, "profile": c.profile, "org_id": c.org_id, "roles": c.roles,
-             "dns_names": c.dns_names, "not_after": c.not_after.isoformat(), "status": c.status}
+             "dns_names": c.dns_names, "not_after": c.not_after.isoformat(), "status": c.status,
+             "subject": subject_text(x509.load_der_x509_certificate(c.der).subject)}
             for c in repo.list_certificates(session, org_id=org_id, limit=limit)
         ]
-    emit(rows, lambda: table([[r["serial"], r["profile"], r["org_id"] or "", r["not_after"][:10], r["status"]] for r in rows],
-                             ["SERIAL", "PROFILE", "ORG ID", "NOT AFTER", "STATUS"]))
+    emit(rows, lambda: table([[r["serial"], r["profile"], r["org_id"] or "", r["not_after"][:10], r["status"], r["subject"]]
+                              for r in rows], ["SERIAL", "PROFILE", "ORG ID", "NOT AFTER", "STATUS", "SUBJECT"]))
 
 
 @certs.command("show")
 @click.argument("serial")
+@click.option("--issuer", metavar="CA", help="the issuing CA, when the serial exists under several")
 @click.option("--pem", is_flag=True, help="print the certificate as PEM")
 @common
-def certs_show(serial: str, pem: bool) -> None:
+def certs_show(serial: str, issuer: str | None, pem: bool) -> None:
     """Show one certificate by serial (hex, as openssl prints it)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ca_store import repositories as repo
+    from qtsp.services.context import open_sandbox
+
+    from .lookup import resolve_ca
+
     try:
         parsed = serial_hex(parse_serial(serial))
     except ValueError as exc:
         raise QTSPError(Kind.MALFORMED, str(exc)) from None
     sb = open_sandbox(data_dir())
+    issuer_id = None if issuer is None else resolve_ca(sb, issuer)
     with sb.transaction() as session:
-        c = repo.get_certificate(session, parsed)
+        c = repo.get_certificate(session, parsed, issuer_id)
         cert = x509.load_der_x509_certificate(c.der)
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        data = {"serial": c.serial, "issuer": c.issuer_id, "profile": c.profile, "subject": c.subject,
+        data = {"serial": c.serial, "issuer": c.issuer_id, "profile": c.profile, "subject": subject_text(cert.subject),
                 "org_id": c.org_id, "nca_id": c.nca_id, "roles": c.roles, "dns_names": c.dns_names,
                 "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat(), "status": c.status,
                 "sha256": c.fingerprint_sha256, "pem": cert.public_bytes(Encoding.PEM).decode()}
@@ -121,6 +139,9 @@ def audit() -> None:
 @common
 def audit_verify() -> None:
     """Check the chain; report the first event that was changed, removed or reordered."""
+    from qtsp.services import audit as audit_svc
+    from qtsp.services.context import open_sandbox
+
     count, problem = audit_svc.verify(open_sandbox(data_dir()))
     if problem is None:
         emit({"ok": True, "events": count}, f"audit chain verifies: {count} events")
@@ -141,6 +162,7 @@ def sandbox(out: Path | None, host: str, port: int) -> None:
     The certificates' AIA, OCSP and CRL URLs name http://HOST:PORT, so that they work as they are
     against `qtsp serve` on that address; an existing sandbox made for another address is refused."""
     from qtsp.config import base_url_for
+    from qtsp.services import sample
 
     result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port))
     result["service"] = result["base_url"]

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from ceremonies import examples_dir, importer, report as report_mod, runner, transcript
 from qtsp.core.errors import EXIT_CODES, Kind, QTSPError
-from qtsp.services.context import utcnow
 
 from .output import as_json, common, data_dir, emit
 
@@ -26,6 +24,8 @@ def ceremony() -> None:
 @common
 def ceremony_validate(ceremony_file: Path) -> None:
     """Check a ceremony file strictly; nothing is generated or written."""
+    from ceremonies import runner
+
     c = runner.validate(ceremony_file)
     emit({"valid": True, "ceremony_type": c.kind, "name": c.cfg["name"], "sha256": c.sha256},
          f"{ceremony_file}: valid {c.kind} ceremony {c.cfg['name']!r} (sha256 {c.sha256})")
@@ -37,6 +37,9 @@ def ceremony_validate(ceremony_file: Path) -> None:
 @common
 def ceremony_run(ceremony_file: Path, assume_yes: bool) -> None:
     """Run a ceremony: each step shown and confirmed by the administrator and witnesses."""
+    from ceremonies import runner
+    from qtsp.services.context import utcnow
+
     quiet = as_json()
     outcome = runner.run(
         ceremony_file, assume_yes=assume_yes,
@@ -55,6 +58,8 @@ def ceremony_run(ceremony_file: Path, assume_yes: bool) -> None:
 @common
 def ceremony_verify(transcript_file: Path, expect_hash: str | None) -> None:
     """Recompute the chain, check the closing signature and every output file's SHA-256."""
+    from ceremonies import transcript
+
     checked = transcript.verify(transcript_file, expect_hash=expect_hash)
     emit(checked.as_dict(), lambda: "\n".join(
         [f"{transcript_file}: {'OK' if checked.ok else 'FAILED'}; {len(checked.lines)} lines, "
@@ -72,15 +77,16 @@ def ceremony_verify(transcript_file: Path, expect_hash: str | None) -> None:
 @common
 def ceremony_report(transcript_file: Path, out: Path | None, fmt: str | None) -> None:
     """A record of the ceremony (Markdown or HTML), with a signature table, to print and sign."""
+    from ceremonies import report as report_mod
+    from qtsp.services.output import write_new
+
     if fmt is None:
         fmt = "html" if out is not None and out.suffix.lower() in (".html", ".htm") else "markdown"
     text = report_mod.render_html(transcript_file) if fmt == "html" else report_mod.render(transcript_file)
     if out is None:
         click.echo(text, nl=False)
         return
-    if out.exists():
-        raise QTSPError(Kind.CONFLICT, f"{out} exists; refusing to overwrite it")
-    out.write_text(text)
+    write_new(out, text.encode())
     emit({"report": str(out)}, f"wrote {out}")
 
 
@@ -89,6 +95,9 @@ def ceremony_report(transcript_file: Path, out: Path | None, fmt: str | None) ->
 @common
 def ceremony_import(transcripts: tuple[Path, ...]) -> None:
     """Make a qtsp data dir serve a hierarchy made by ceremonies (give every transcript)."""
+    from ceremonies import importer
+    from qtsp.services.context import utcnow
+
     summary = importer.import_hierarchy(data_dir(), list(transcripts), utcnow())
     emit(summary, lambda: "\n".join(
         [f"imported into {summary['data_dir']}:"]
@@ -102,6 +111,9 @@ def ceremony_import(transcripts: tuple[Path, ...]) -> None:
 @common
 def ceremony_import_arl(transcript_file: Path) -> None:
     """Serve a newer ARL made by a crl ceremony (the root stays offline)."""
+    from ceremonies import importer
+    from qtsp.services.context import utcnow
+
     summary = importer.import_arl(data_dir(), transcript_file, utcnow())
     emit(summary, f"serving ARL number {summary['number']} of {summary['issuer']} (next update {summary['next_update']})")
 
@@ -111,11 +123,14 @@ def ceremony_import_arl(transcript_file: Path) -> None:
 @common
 def ceremony_examples(target: Path) -> None:
     """Copy the example ceremony files into TARGET (a new directory)."""
-    if target.exists():
+    from ceremonies import examples_dir
+    from qtsp.services.output import write_new
+
+    if target.exists() or target.is_symlink():
         raise QTSPError(Kind.CONFLICT, f"{target} exists; refusing to overwrite it")
     target.mkdir(parents=True)
     names = []
     for source in sorted(examples_dir().glob("*.yaml")):
-        (target / source.name).write_text(source.read_text())
+        write_new(target / source.name, source.read_bytes())
         names.append(source.name)
     emit({"copied": names, "to": str(target)}, f"copied {', '.join(names)} to {target}")

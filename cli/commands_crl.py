@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ca_store import repositories as repo
-from qtsp.core import crl as core_crl
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.types import serial_hex
-from qtsp.services import crl as crl_svc
-from qtsp.services.context import open_sandbox, utcnow
 
 from .output import common, data_dir, emit, table
+
+
+def _one_ca(positional: str | None, option: str | None) -> str | None:
+    """The CA as an argument (``qtsp crl show qwac-ca``) or, as before, ``--ca``; not two different ones."""
+    if positional is not None and option is not None and positional != option:
+        raise QTSPError(Kind.MALFORMED, f"two CAs given ({positional} and --ca {option}): give one")
+    return positional if positional is not None else option
 
 
 def _record_data(record) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -27,17 +29,27 @@ def crl() -> None:
 
 
 @crl.command("generate")
-@click.option("--ca", "ca_id", help="CA id (default: every CA)")
+@click.argument("ca_ref", metavar="[CA]", required=False)
+@click.option("--ca", "ca_option", metavar="CA", help="the same as the CA argument (kept for scripts)")
 @click.option("--delta", is_flag=True, help="a delta CRL against the newest full CRL")
 @common
-def crl_generate(ca_id: str | None, delta: bool) -> None:
-    """Build, sign and store a new CRL now."""
+def crl_generate(ca_ref: str | None, ca_option: str | None, delta: bool) -> None:
+    """Build, sign and store a new CRL now.
+
+    For CA (its id, e.g. qwac-ca, or its name), or for every CA when none is given."""
+    from ca_store import repositories as repo
+    from qtsp.services import crl as crl_svc
+    from qtsp.services.context import open_sandbox, utcnow
+
+    from .lookup import resolve_ca
+
     sb = open_sandbox(data_dir())
-    if ca_id is None:
+    ca_ref = _one_ca(ca_ref, ca_option)
+    if ca_ref is None:
         with sb.transaction() as session:
             ids = [ca.id for ca in repo.list_cas(session)]
     else:
-        ids = [ca_id]
+        ids = [resolve_ca(sb, ca_ref)]
     now = utcnow()
     rows = [_record_data(crl_svc.generate(sb, issuer, now, delta=delta)) for issuer in ids]
     emit(rows, lambda: table(
@@ -47,18 +59,33 @@ def crl_generate(ca_id: str | None, delta: bool) -> None:
 
 
 @crl.command("show")
-@click.option("--ca", "ca_id", required=True, help="CA id")
+@click.argument("ca_ref", metavar="CA", required=False)
+@click.option("--ca", "ca_option", metavar="CA", help="the same as the CA argument (kept for scripts)")
 @click.option("--delta", is_flag=True, help="the newest delta CRL instead of the full one")
 @click.option("--entries", "list_entries", is_flag=True, help="also list the revoked serials")
 @common
-def crl_show(ca_id: str, delta: bool, list_entries: bool) -> None:
-    """The newest CRL of a CA: number, thisUpdate, nextUpdate, entries."""
+def crl_show(ca_ref: str | None, ca_option: str | None, delta: bool, list_entries: bool) -> None:
+    """The newest CRL of a CA: number, thisUpdate, nextUpdate, entries.
+
+    CA is its id (e.g. qwac-ca, see 'qtsp ca list') or its name; '--ca CA' works too."""
+    from ca_store import repositories as repo
+    from qtsp.core import crl as core_crl
+    from qtsp.core.types import serial_hex
+    from qtsp.services import crl as crl_svc
+    from qtsp.services.context import open_sandbox
+
+    from .lookup import resolve_ca
+
+    ca_ref = _one_ca(ca_ref, ca_option)
+    if ca_ref is None:
+        raise QTSPError(Kind.MALFORMED, "which CA? 'qtsp crl show CA', e.g. qwac-ca (see 'qtsp ca list')")
     sb = open_sandbox(data_dir())
+    ca_id = resolve_ca(sb, ca_ref)
     with sb.transaction() as session:
         repo.get_ca(session, ca_id)
         record = crl_svc.latest(session, ca_id, delta=delta)
     if record is None:
-        raise QTSPError(Kind.NOT_FOUND, f"no {'delta ' if delta else ''}CRL for {ca_id} yet: run 'qtsp crl generate --ca {ca_id}'")
+        raise QTSPError(Kind.NOT_FOUND, f"no {'delta ' if delta else ''}CRL for {ca_id} yet: run 'qtsp crl generate {ca_id}'")
     data = _record_data(record)
     if list_entries:
         data["revoked"] = [{"serial": serial_hex(s), "reason": r} for s, r in core_crl.entry_reasons(record.der).items()]

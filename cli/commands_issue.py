@@ -1,17 +1,27 @@
-"""``qtsp issue``: QWACs and QSealCs from a CSR or a generated key; bulk issuance."""
+"""``qtsp issue``: QWACs and QSealCs from a CSR or a generated key; bulk issuance.
+
+Import-light on purpose (``qtsp issue --help`` must not load pkilint or SQLAlchemy): the
+services are imported inside the commands.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import MAX_CSR_BYTES
-from qtsp.services import issuance, output
-from qtsp.services.context import open_sandbox
 
-from .output import common, data_dir, emit
+from .output import as_json, common, data_dir, emit, subject_text
+from .passwords import p12_password_options, read_p12_password, wants_p12
+
+if TYPE_CHECKING:
+    from qtsp.services.bulk import BulkResult
+    from qtsp.services.issuance import IssueRequest
 
 KEY_CHOICES = click.Choice(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"])
 
@@ -29,19 +39,27 @@ def _read_csr(path: Path | None) -> bytes | None:
     return path.read_bytes()
 
 
-def _run(request: issuance.IssueRequest, out: Path, p12_password: str | None) -> None:
-    output.check_out_dir(out, with_key=request.generate_key is not None, with_p12=p12_password is not None)
+def _run(request: IssueRequest, out: Path, password_args: tuple[str | None, Path | None, bool]) -> None:
+    from qtsp.services import issuance, output
+    from qtsp.services.context import open_sandbox
+
+    with_key, with_p12 = request.generate_key is not None, wants_p12(*password_args) is not None
+    output.check_out_dir(out, with_key=with_key, with_p12=with_p12)
     sb = open_sandbox(data_dir())
-    issued = issuance.issue(sb, request)
-    files = output.write_issued(issued, out, p12_password=p12_password)
+    p12_password = read_p12_password(*password_args)  # after the checks: no prompt for a command that is refused
+    # The files are created (exclusively) before the CA signs: a refused output costs no certificate.
+    with output.Outputs.reserve(out, with_key=with_key, with_p12=with_p12) as outputs:
+        issued = issuance.issue(sb, request)
+        files = output.write_issued(issued, outputs, p12_password=p12_password)
     cert = issued.certificate
+    subject = subject_text(cert.subject)
     emit(
-        {"serial": issued.serial, "issuer": issued.issuer_id, "subject": cert.subject.rfc4514_string(),
+        {"serial": issued.serial, "issuer": issued.issuer_id, "subject": subject,
          "not_before": cert.not_valid_before_utc.isoformat(), "not_after": cert.not_valid_after_utc.isoformat(),
          "files": [str(f) for f in files]},
         lambda: "\n".join(
             [f"issued {request.kind.upper()} serial {issued.serial} by {issued.issuer_id}",
-             f"  subject:  {cert.subject.rfc4514_string()}",
+             f"  subject:  {subject}",
              f"  valid:    {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} to {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"]
             + [f"  wrote:    {f}" for f in files]
         ),
@@ -49,7 +67,7 @@ def _run(request: issuance.IssueRequest, out: Path, p12_password: str | None) ->
 
 
 def _key_options(func):  # type: ignore[no-untyped-def]
-    func = click.option("--p12-password", help="also write bundle.p12 (needs --generate-key)")(func)
+    func = p12_password_options(func)
     func = click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="output directory")(func)
     func = click.option("--roles", help="narrow the register's roles, e.g. PSP_AI")(func)
     func = click.option("--key-type", type=KEY_CHOICES, default="ecdsa-p256", show_default=True, help="for --generate-key")(func)
@@ -65,11 +83,14 @@ def _key_options(func):  # type: ignore[no-untyped-def]
 @click.option("--browser", is_flag=True, help="browser variant: serverAuth only (default: mTLS, serverAuth + clientAuth)")
 @common
 def qwac(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles: str | None, out: Path,
-         p12_password: str | None, domains: tuple[str, ...], browser: bool) -> None:
+         p12_password: str | None, p12_password_file: Path | None, p12_password_prompt: bool,
+         domains: tuple[str, ...], browser: bool) -> None:
     """Issue a PSD2 QWAC."""
-    request = issuance.IssueRequest("qwac", org_id, domains=domains, csr=_read_csr(csr),
-                                    generate_key=key_type if generate_key else None, roles=roles, browser=browser)
-    _run(request, out, p12_password)
+    from qtsp.services.issuance import IssueRequest
+
+    request = IssueRequest("qwac", org_id, domains=domains, csr=_read_csr(csr),
+                           generate_key=key_type if generate_key else None, roles=roles, browser=browser)
+    _run(request, out, (p12_password, p12_password_file, p12_password_prompt))
 
 
 @issue.command("qsealc")
@@ -77,27 +98,68 @@ def qwac(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles
 @click.option("--qscd", is_flag=True, help="QCP-l-qscd with QcSSCD (the key lives in a QSCD)")
 @common
 def qsealc(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles: str | None, out: Path,
-           p12_password: str | None, qscd: bool) -> None:
+           p12_password: str | None, p12_password_file: Path | None, p12_password_prompt: bool, qscd: bool) -> None:
     """Issue a PSD2 QSealC."""
-    request = issuance.IssueRequest("qsealc", org_id, csr=_read_csr(csr),
-                                    generate_key=key_type if generate_key else None, roles=roles, qscd=qscd)
-    _run(request, out, p12_password)
+    from qtsp.services.issuance import IssueRequest
+
+    request = IssueRequest("qsealc", org_id, csr=_read_csr(csr),
+                           generate_key=key_type if generate_key else None, roles=roles, qscd=qscd)
+    _run(request, out, (p12_password, p12_password_file, p12_password_prompt))
 
 
 @issue.command("bulk")
 @click.argument("requests", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="a new or empty directory")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes (default: CPU count)")
+@click.option("--all-or-nothing", is_flag=True, help="issue nothing if any line is bad (default: issue the good lines)")
 @common
-def bulk(requests: Path, out: Path, workers: int | None) -> None:
+def bulk(requests: Path, out: Path, workers: int | None, all_or_nothing: bool) -> None:
     """Issue many certificates from a JSON-lines file, one request per line.
 
+    \b
     Each line: {"kind": "qwac"|"qsealc", "org_id": ..., "domains": [...], "roles": "PSP_AI",
-    "qscd": false, "browser": false, "key_type": "ecdsa-p256"}. Keys are generated and written
-    with each certificate. Every line is validated before anything is issued.
+                "qscd": false, "browser": false, "key_type": "ecdsa-p256"}
+    (kind and org_id required; any other field is refused). Keys are generated and written with
+    each certificate: OUT/SERIAL/cert.pem and key.pem (0600), OUT/chain-CA.pem. Blank lines are skipped.
+
+    Every bad line is reported with its number and reason, and the good ones are still issued;
+    the exit code is then that of the first bad line's error (2 malformed, 3 policy, 8 lint...).
+    With --json, one object per line on stdout: {"line": N, "serial", "cert", "chain", "key"} or
+    {"line": N, "error": KIND, "detail": ...}. A progress bar goes to stderr when it is a terminal.
     """
     from qtsp.services import bulk as bulk_svc
+    from qtsp.services.context import open_sandbox
 
     sb = open_sandbox(data_dir())
-    result = bulk_svc.issue_file(sb, requests, out, workers=workers)
-    emit(result.as_dict(), result.summary)
+    bars: list[Any] = []  # made at the first report, when the number of valid lines is known
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label="issuing", file=sys.stderr, show_pos=True, show_percent=True,
+                                           show_eta=True))
+            bars[0].render_progress()
+        bars[0].update(done - bars[0].pos)
+
+    show_bar = not as_json() and sys.stderr.isatty()  # a terminal only: never in logs, pipes or --json
+    try:
+        result = bulk_svc.issue_file(sb, requests, out, workers=workers, keep_going=not all_or_nothing,
+                                     progress=progress if show_bar else None)
+    finally:
+        if bars:
+            bars[0].render_finish()
+    _report_bulk(result)
+
+
+def _report_bulk(result: BulkResult) -> None:
+    failed = result.failed
+    if as_json():
+        for line in result.lines:
+            click.echo(json.dumps(line.as_dict()))
+    else:
+        for line in failed:
+            click.echo(f"line {line.line}: {line.error.value if line.error else 'error'}: {line.detail}", err=True)
+        click.echo(result.summary())
+    if failed:  # after every line was answered: the first bad line's kind and exit code, as one error line
+        first = failed[0]
+        raise QTSPError(first.error or Kind.MALFORMED,
+                        f"{len(failed)} of {len(result.lines)} lines failed; the first, line {first.line}: {first.detail}")

@@ -6,9 +6,6 @@ from dataclasses import asdict
 
 import click
 
-from qtsp.services import keys as svc
-from qtsp.services.context import open_sandbox, utcnow
-
 from .output import common, data_dir, emit, table
 
 
@@ -21,6 +18,9 @@ def keys() -> None:
 @common
 def keys_list() -> None:
     """Each key reference, its algorithm, what it signs for and when it rotates next."""
+    from qtsp.services import keys as svc
+    from qtsp.services.context import open_sandbox
+
     views = svc.list_keys(open_sandbox(data_dir()))
     emit([asdict(v) for v in views], lambda: table(
         [[v.ref, str(v.version), v.key_type, v.certificate,
@@ -29,13 +29,20 @@ def keys_list() -> None:
 
 
 @keys.command("rotate")
-@click.option("--ocsp", "ocsp_ca", help="rotate the OCSP responder key of this CA now")
-@click.option("--ca", "ca_id", help="roll this issuing CA over to a new key and certificate now")
+@click.option("--ocsp", "ocsp_ca", metavar="CA", help="rotate the OCSP responder key of this CA (id or name) now")
+@click.option("--ca", "ca_id", metavar="CA", help="roll this issuing CA (id or name) over to a new key and certificate now")
 @click.option("--dry-run", is_flag=True, help="print what would rotate and when; change nothing")
 @common
 def keys_rotate(ocsp_ca: str | None, ca_id: str | None, dry_run: bool) -> None:
     """Rotate what the policies say is due (default), or the key named."""
+    from qtsp.services import keys as svc
+    from qtsp.services.context import open_sandbox, utcnow
+
+    from .lookup import resolve_ca
+
     sb = open_sandbox(data_dir())
+    ocsp_ca = None if ocsp_ca is None else resolve_ca(sb, ocsp_ca)
+    ca_id = None if ca_id is None else resolve_ca(sb, ca_id)
     now = utcnow()
     if dry_run:
         planned = svc.plan(sb, now)

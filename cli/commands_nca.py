@@ -9,13 +9,16 @@ from pathlib import Path
 import click
 from cryptography import x509
 
-from qtsp import nca_client
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services import nca as nca_svc
-from qtsp.services import nca_identity
-from qtsp.services.context import open_sandbox
 
+from .lazy import LazyChoice
 from .output import common, data_dir, emit, table
+
+
+def _reasons() -> list[str]:
+    from qtsp.services import nca as nca_svc
+
+    return list(nca_svc.REASONS)
 
 
 @click.group()
@@ -33,6 +36,9 @@ def nca() -> None:
 @common
 def add(nca_id: str, name: str, cert_path: Path | None, generate: bool, out: Path | None) -> None:
     """Register an NCA and a credential it signs requests with."""
+    from qtsp.services import nca_identity
+    from qtsp.services.context import open_sandbox
+
     view, files = nca_identity.add_nca(open_sandbox(data_dir()), nca_id, name,
                                        cert_pem=cert_path.read_bytes() if cert_path else None, generate=generate, out=out)
     emit({**asdict(view), "files": [str(f) for f in files]},
@@ -44,17 +50,26 @@ def add(nca_id: str, name: str, cert_path: Path | None, generate: bool, out: Pat
 @common
 def list_() -> None:
     """NCAs and their registered credentials."""
+    from qtsp.services import nca_identity
+    from qtsp.services.context import open_sandbox
+
     views = nca_identity.list_ncas(open_sandbox(data_dir()))
     emit([asdict(v) for v in views], lambda: table([[v.nca_id, v.name, str(len(v.credentials))] for v in views],
                                                    ["NCA", "NAME", "CREDENTIALS"]))
 
 
 @nca.command("requests")
-@click.option("--nca", "nca_id", help="only this NCA's requests")
+@click.option("--nca", "nca_id", metavar="NCA", help="only this NCA's requests (its id, e.g. BE-NBB, or its name)")
 @common
 def requests_(nca_id: str | None) -> None:
     """Requests acted on, with receipt-to-publication time against the 24-hour limit."""
-    rows = nca_svc.list_requests(open_sandbox(data_dir()), nca_id)
+    from qtsp.services import nca as nca_svc
+    from qtsp.services.context import open_sandbox
+
+    from .lookup import resolve_nca
+
+    sb = open_sandbox(data_dir())
+    rows = nca_svc.list_requests(sb, None if nca_id is None else resolve_nca(sb, nca_id))
     emit(rows, lambda: table([[r["nca_id"], r["request_id"], r["kind"], r["received_at"][:19],
                                f"{r['receipt_to_publication_seconds']:.3f}s", "yes" if r["within_24h"] else "NO",
                                str(len(r["revoked"]))] for r in rows],
@@ -74,6 +89,8 @@ def _client_options(func):  # type: ignore[no-untyped-def]
 
 def _send(url: str, path: str, as_nca: str, key_path: Path, cert_path: Path | None, qtsp_root: Path | None,
           body: dict) -> None:  # type: ignore[type-arg]
+    from qtsp import nca_client
+
     cert_path = cert_path or key_path.with_name("cert.pem")
     compact = nca_client.sign_request(as_nca, key_path.read_bytes(), cert_path.read_bytes(), body)
     request_id = jsonlib.loads(nca_client.base64.urlsafe_b64decode(compact.split(".")[1] + "=="))["jti"]
@@ -93,7 +110,7 @@ def _send(url: str, path: str, as_nca: str, key_path: Path, cert_path: Path | No
 @click.option("--authorisation", help="the PSP's authorisation number")
 @click.option("--org-id", help="or its organizationIdentifier")
 @click.option("--serial", "serials", multiple=True, help="only these certificates (repeatable)")
-@click.option("--reason", type=click.Choice(list(nca_svc.REASONS)), default="privilege-withdrawn", show_default=True)
+@click.option("--reason", type=LazyChoice(_reasons), default="privilege-withdrawn", show_default=True)
 @common
 def request_revocation(url: str, as_nca: str, key_path: Path, cert_path: Path | None, qtsp_root: Path | None,
                        authorisation: str | None, org_id: str | None, serials: tuple[str, ...], reason: str) -> None:

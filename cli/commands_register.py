@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
-from qtsp.services import register as svc
-from qtsp.services.context import open_sandbox
-
 from .output import common, data_dir, emit, table
+
+if TYPE_CHECKING:
+    from qtsp.services import register as svc
 
 
 @click.group()
@@ -24,6 +25,16 @@ def _describe(p: svc.PSPView) -> str:
     )
 
 
+def _psp(ref: str):  # type: ignore[no-untyped-def]
+    """(sandbox, organizationIdentifier) for what the user typed: the identifier or the legal name."""
+    from qtsp.services.context import open_sandbox
+
+    from .lookup import resolve_psp
+
+    sb = open_sandbox(data_dir())
+    return sb, resolve_psp(sb, ref)
+
+
 @register.command("add")
 @click.option("--org-id", required=True, help="organizationIdentifier, e.g. PSDBE-NBB-0123456789")
 @click.option("--name", required=True, help="legal name")
@@ -34,6 +45,9 @@ def _describe(p: svc.PSPView) -> str:
 @common
 def add(org_id: str, name: str, roles: str, country: str | None, locality: str | None, registration_number: str | None) -> None:
     """Authorise a PSP in the register."""
+    from qtsp.services import register as svc
+    from qtsp.services.context import open_sandbox
+
     sb = open_sandbox(data_dir())
     psp = svc.add_psp(sb, org_id=org_id, name=name, roles=roles, country=country, locality=locality,
                       registration_number=registration_number)
@@ -44,6 +58,9 @@ def add(org_id: str, name: str, roles: str, country: str | None, locality: str |
 @common
 def list_() -> None:
     """List the PSPs in the register."""
+    from qtsp.services import register as svc
+    from qtsp.services.context import open_sandbox
+
     psps = svc.list_psps(open_sandbox(data_dir()))
     emit([asdict(p) for p in psps],
          lambda: table([[p.org_id, p.legal_name, p.nca_id, ",".join(p.roles), p.status] for p in psps],
@@ -51,27 +68,37 @@ def list_() -> None:
 
 
 @register.command("show")
-@click.argument("org_id")
+@click.argument("org_id", metavar="ORG_ID|NAME")
 @common
 def show(org_id: str) -> None:
-    """Show one PSP."""
-    psp = svc.get_psp(open_sandbox(data_dir()), org_id)
+    """Show one PSP (by organizationIdentifier or legal name)."""
+    from qtsp.services import register as svc
+
+    psp = svc.get_psp(*_psp(org_id))
     emit(asdict(psp), lambda: _describe(psp))
 
 
 @register.command("withdraw")
-@click.argument("org_id")
+@click.argument("org_id", metavar="ORG_ID|NAME")
 @common
 def withdraw(org_id: str) -> None:
-    """Withdraw a PSP's authorisation (no new certificates)."""
-    psp = svc.set_status(open_sandbox(data_dir()), org_id, "withdrawn")
+    """Withdraw a PSP's authorisation (no new certificates).
+
+    The PSP by its organizationIdentifier or its legal name."""
+    from qtsp.services import register as svc
+
+    psp = svc.set_status(*_psp(org_id), "withdrawn")
     emit(asdict(psp), lambda: _describe(psp))
 
 
 @register.command("reinstate")
-@click.argument("org_id")
+@click.argument("org_id", metavar="ORG_ID|NAME")
 @common
 def reinstate(org_id: str) -> None:
-    """Make a withdrawn authorisation active again."""
-    psp = svc.set_status(open_sandbox(data_dir()), org_id, "active")
+    """Make a withdrawn authorisation active again.
+
+    The PSP by its organizationIdentifier or its legal name."""
+    from qtsp.services import register as svc
+
+    psp = svc.set_status(*_psp(org_id), "active")
     emit(asdict(psp), lambda: _describe(psp))

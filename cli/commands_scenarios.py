@@ -7,14 +7,15 @@ from pathlib import Path
 import click
 
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services import scenarios as scenarios_svc
-from qtsp.services.context import open_sandbox
 
-from .commands_responder import responder
+from .lazy import LazyGroup
 from .output import common, data_dir, emit, table
 
 
-@click.group("scenarios")
+@click.group("scenarios", cls=LazyGroup, lazy={
+    "responder": ("cli.commands_responder:responder",
+                  "Make the OCSP responder or CRL publisher misbehave on purpose, per certificate or per CA."),
+})
 def scenarios() -> None:
     """Negative and edge-case certificates, and responder misbehaviours, for testing bank validators."""
 
@@ -23,6 +24,8 @@ def scenarios() -> None:
 @common
 def scenarios_list() -> None:
     """The catalogue: each scenario, its purpose and the verdict a correct validator reaches."""
+    from qtsp.services import scenarios as scenarios_svc
+
     rows = scenarios_svc.listing()
     emit(rows, lambda: table([[r["name"], r["purpose"], r["verdict"], ",".join(r["reasons"]) or "-", r["pkix"]]
                               for r in rows], ["NAME", "PURPOSE", "VERDICT", "REASONS", "RFC 5280"])
@@ -38,6 +41,9 @@ def scenarios_list() -> None:
 def scenarios_issue(names: tuple[str, ...], all_: bool, out: Path) -> None:
     """Issue scenario certificates from the simulator's CAs (never the normal ones), past the lint gate on
     purpose, with manifest.json listing the expected verdicts. Revoked ones are revoked in OCSP and the CRL."""
+    from qtsp.services import scenarios as scenarios_svc
+    from qtsp.services.context import open_sandbox
+
     if bool(names) == all_:
         raise QTSPError(Kind.MALFORMED, "name one or more scenarios, or pass --all (not both)")
     scenarios_svc.names(list(names) or None)  # unknown names refused before anything is made
@@ -48,5 +54,3 @@ def scenarios_issue(names: tuple[str, ...], all_: bool, out: Path) -> None:
                                   for e in entries], ["NAME", "SERIAL", "VERDICT", "REASONS", "LINT FINDINGS"])
          + f"\n\n{len(entries)} scenario certificates in {out}; manifest: {out / 'manifest.json'}")
 
-
-scenarios.add_command(responder)

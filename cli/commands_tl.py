@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from qtsp.core.errors import Kind, QTSPError
-from qtsp.services import trusted_list as svc
-from qtsp.services.context import open_sandbox, utcnow
-
-from .output import common, data_dir, emit, table
+from .output import common, data_dir, emit, subject_text, table
 
 _OUT = click.Path(dir_okay=False, path_type=Path)
-_SHORT = {svc.FOR_WEB: "ForWebSiteAuthentication", svc.FOR_ESEALS: "ForeSeals"}
 
 
 @click.group("tl")
@@ -25,19 +19,20 @@ def tl() -> None:
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path``; never overwrite (the house rule for outputs)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise QTSPError(Kind.CONFLICT, f"{path} exists; refusing to overwrite it") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    """Create ``path``; never overwrite, never write through a symlink (the house rule for outputs)."""
+    from qtsp.services.output import write_new
+
+    write_new(path, data)
 
 
 @tl.command("show")
 @common
 def tl_show() -> None:
     """The current list: sequence, next update and listed services (verified against the signer)."""
+    from qtsp.services import trusted_list as svc
+    from qtsp.services.context import open_sandbox, utcnow
+
+    short = {svc.FOR_WEB: "ForWebSiteAuthentication", svc.FOR_ESEALS: "ForeSeals"}
     sb = open_sandbox(data_dir())
     now = utcnow()
     record = svc.current(sb, now)
@@ -53,7 +48,7 @@ def tl_show() -> None:
         "signer_sha256": signer.fingerprint(hashes.SHA256()).hex(),
         "services": [
             {"name": s.name, "type": s.service_type, "status": s.status, "status_start": s.status_start.isoformat(),
-             "additional_info": sorted(s.additional_info), "subject": s.certificate.subject.rfc4514_string(),
+             "additional_info": sorted(s.additional_info), "subject": subject_text(s.certificate.subject),
              "certificate_sha256": s.certificate.fingerprint(hashes.SHA256()).hex()}
             for s in parsed.services
         ],
@@ -66,7 +61,7 @@ def tl_show() -> None:
         f"signer:      SHA-256 {data['signer_sha256']}",
         "",
         table([[s["name"], s["type"].rsplit("/", 2)[-2] + "/" + s["type"].rsplit("/", 1)[-1], s["status"].rsplit("/", 1)[-1],
-                ", ".join(_SHORT.get(u, u) for u in s["additional_info"]), s["status_start"][:10]] for s in data["services"]],
+                ", ".join(short.get(u, u) for u in s["additional_info"]), s["status_start"][:10]] for s in data["services"]],
               ["SERVICE", "TYPE", "STATUS", "FOR", "SINCE"]),
     ]))
 
@@ -76,6 +71,9 @@ def tl_show() -> None:
 @common
 def tl_export(out: Path) -> None:
     """Write the current signed list (what GET /tl.xml serves)."""
+    from qtsp.services import trusted_list as svc
+    from qtsp.services.context import open_sandbox, utcnow
+
     record = svc.current(open_sandbox(data_dir()), utcnow())
     _write_new(out, record.xml)
     emit({"sequence": record.sequence, "file": str(out), "bytes": len(record.xml)},
@@ -87,9 +85,12 @@ def tl_export(out: Path) -> None:
 @common
 def tl_signer(out: Path) -> None:
     """Write the Trusted List signer's certificate: the pin relying parties verify lists with."""
+    from qtsp.services import trusted_list as svc
+    from qtsp.services.context import open_sandbox
+
     cert = svc.signer_certificate(open_sandbox(data_dir()))
     _write_new(out, cert.public_bytes(Encoding.PEM))
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
-    emit({"file": str(out), "sha256": fingerprint, "subject": cert.subject.rfc4514_string(),
-          "not_after": cert.not_valid_after_utc.isoformat()},
-         f"Trusted List signer certificate written to {out}\n  subject: {cert.subject.rfc4514_string()}\n  SHA-256: {fingerprint}")
+    subject = subject_text(cert.subject)
+    emit({"file": str(out), "sha256": fingerprint, "subject": subject, "not_after": cert.not_valid_after_utc.isoformat()},
+         f"Trusted List signer certificate written to {out}\n  subject: {subject}\n  SHA-256: {fingerprint}")

@@ -8,9 +8,8 @@ import click
 from cryptography import x509
 
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services.context import utcnow
 
-from .output import common, emit
+from .output import common, emit, subject_of_text
 
 MAX_INPUT = 1024 * 1024
 MAX_TL = 8 * 1024 * 1024
@@ -55,7 +54,9 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
     """Judge CERTIFICATE as a PSD2 validator should: path to the Trusted List, revocation (OCSP, then the
     CRL), QCStatements and PSD2 attributes, key usage. Exit 0 accept, 1 reject (with the reasons)."""
     from qtsp import validation
+    from qtsp.core.names import readable_oids
     from qtsp.services import trusted_list
+    from qtsp.services.context import utcnow
 
     ctx = click.get_current_context()
     at = ctx.obj.get("at")
@@ -92,11 +93,18 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
     verdict = validation.validate(cert_list[0], trusted_list=parsed, intermediates=intermediates, purpose=purpose,
                                   require_roles=roles, at=now, fetcher=fetcher)
 
+    # Subjects as people read them (organizationIdentifier=..., not 2.5.4.97=...), in the text and the JSON alike.
+    data = verdict.as_dict()
+    data["path"] = [subject_of_text(p) for p in data["path"]]
+    for reason in data["reasons"]:
+        reason["message"] = readable_oids(reason["message"])
+    data["revocation"] = [{**rev, "certificate": readable_oids(str(rev.get("certificate", "")))} for rev in data["revocation"]]
+
     def text() -> str:
         lines = [f"{'ACCEPT' if verdict.accepted else 'REJECT'}  {certificate} as {purpose} at {verdict.at:%Y-%m-%dT%H:%M:%SZ}"]
-        lines += [f"  - {r.code}: {r.message}" for r in verdict.reasons]
-        lines.append("  path: " + " <- ".join(reversed(verdict.path)))
-        for rev in verdict.revocation:
+        lines += [f"  - {r['code']}: {r['message']}" for r in data["reasons"]]
+        lines.append("  path: " + " <- ".join(reversed(data["path"])))
+        for rev in data["revocation"]:
             lines.append(f"  revocation of {rev['certificate']}: {rev['status']}" + (f" (by {rev['source']})" if "source" in rev else ""))
             lines += [f"    unusable first: {problem}" for problem in rev.get("fallback_after", [])]
         if verdict.qualified.get("psd2"):
@@ -104,6 +112,6 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
             lines.append(f"  PSD2: roles {', '.join(p['roles'])}; NCA {p['nca_id']} ({p['nca_name']})")
         return "\n".join(lines)
 
-    emit(verdict.as_dict(), text)
+    emit(data, text)
     if not verdict.accepted:
         ctx.exit(1)

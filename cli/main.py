@@ -1,32 +1,49 @@
-"""Entry point: ``qtsp``."""
+"""Entry point: ``qtsp``.
+
+Commands are listed here by name and imported only when used (``cli/lazy.py``): ``qtsp --help``,
+``--version``, a group's ``--help`` and shell completion must not pay for pkilint, SQLAlchemy or
+Flask. Each entry keeps the command's one-line help, so the listing needs no import either.
+"""
 
 from __future__ import annotations
 
 import click
 
-from .commands_ca import audit, ca, certs, init, sandbox
-from .commands_ceremony import ceremony
-from .commands_issue import issue
-from .commands_register import register
-from .commands_crl import crl
-from .commands_keys import keys
-from .commands_nca import nca
-from .commands_serve import revoke, scheduler_cmd, serve
-from .commands_scenarios import scenarios
-from .commands_tl import tl
-from .commands_tokens import tokens
-from .commands_validate import validate
+from .lazy import LazyGroup
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": ("cli.commands_ca:audit", "The hash-chained audit log."),
+    "ca": ("cli.commands_ca:ca", "The sandbox CAs."),
+    "ceremony": ("cli.commands_ceremony:ceremony",
+                 "Key ceremonies: one YAML file each, witnessed, transcribed (examples: `qtsp ceremony examples`)."),
+    "certs": ("cli.commands_ca:certs", "Issued certificates."),
+    "crl": ("cli.commands_crl:crl", "CRLs (per issuing CA) and the root's ARL."),
+    "init": ("cli.commands_ca:init", "Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."),
+    "issue": ("cli.commands_issue:issue", "Issue PSD2 certificates."),
+    "keys": ("cli.commands_keys:keys", "CA and OCSP keys: where they live and when they rotate."),
+    "nca": ("cli.commands_nca:nca", "National Competent Authorities: their signing credentials and their requests."),
+    "register": ("cli.commands_register:register", "The simulated NCA register of authorised PSPs."),
+    "revoke": ("cli.commands_serve:revoke",
+               "Revoke a certificate; OCSP says so before this returns, the CRL follows within seconds."),
+    "sandbox": ("cli.commands_ca:sandbox",
+                "Set up a ready-to-use sandbox: init if absent, a sample PSP, a sample QWAC and QSealC."),
+    "scenarios": ("cli.commands_scenarios:scenarios",
+                  "Negative and edge-case certificates, and responder misbehaviours, for testing bank validators."),
+    "scheduler": ("cli.commands_serve:scheduler_cmd",
+                  "Run the scheduled jobs (OCSP refresh, CRL publication); one process leads, others stand by."),
+    "serve": ("cli.commands_serve:serve", "Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."),
+    "tl": ("cli.commands_tl:tl", "The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."),
+    "tokens": ("cli.commands_tokens:tokens", "API tokens for /api/v1 (operator: everything; auditor: read only)."),
+    "validate": ("cli.commands_validate:validate",
+                 "Judge CERTIFICATE as a PSD2 validator should: path to the Trusted List, revocation (OCSP, then the "
+                 "CRL), QCStatements and PSD2 attributes, key usage."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qtsp")
 def cli() -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
-
-
-for command in (init, register, issue, certs, ca, audit, sandbox, serve, scheduler_cmd, revoke, crl, tokens, keys, nca, ceremony,
-                scenarios, tl, validate):
-    cli.add_command(command)
 
 
 def main() -> None:

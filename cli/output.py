@@ -1,4 +1,8 @@
-"""Rendering: readable text for people, ``--json`` for scripts; errors as one line."""
+"""Rendering: readable text for people, ``--json`` for scripts; errors as one line.
+
+Imported by every command module, so it stays light: the sandbox context (SQLAlchemy) is
+imported when a command runs, not when ``--help`` is asked for.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ import click
 
 from qtsp.config import DATA_DIR_ENV, resolve_data_dir
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services.context import parse_instant, reset_clock, travel_to
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -22,7 +25,8 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
                   help=f"sandbox directory (default ./qtsp-data, or ${DATA_DIR_ENV})")
     @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
     @click.option("--at", "at", metavar="TIME", default=None,
-                  help="act as of another time (sandbox time travel), ISO 8601 with a zone: 2027-06-01T00:00Z")
+                  help="act as of another time (sandbox time travel), ISO 8601: 2027-06-01T00:00Z, "
+                       "2027-06-01T02:00+02:00; without a zone it is UTC (2027-06-01, 2027-06-01T12:00)")
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Path | None, as_json: bool, at: str | None, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
@@ -30,10 +34,12 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         token = None
         try:
             if at is not None:
+                from qtsp.services.context import parse_instant, travel_to
+
                 if getattr(func, "no_time_travel", False):
                     raise QTSPError(Kind.MALFORMED, f"--at does not apply to '{ctx.info_name}'"
                                     " (for the service, set time_travel = true and send X-QTSP-Time)")
-                ctx.obj["at"] = parse_instant(at)
+                ctx.obj["at"] = parse_instant(at, assume_utc=True)
                 token = travel_to(ctx.obj["at"])
             return func(*args, **kwargs)
         except QTSPError as exc:
@@ -42,6 +48,8 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(QTSPError(Kind.STORAGE, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")), as_json)
         finally:
             if token is not None:  # invoked in process (CliRunner, a library caller): the clock comes back
+                from qtsp.services.context import reset_clock
+
                 reset_clock(token)
 
     return wrapper
@@ -82,3 +90,17 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def subject_text(name: Any) -> str:
+    """A certificate name as people read it: ``CN=..., organizationIdentifier=..., O=..., C=...``."""
+    from qtsp.core.names import readable_name
+
+    return readable_name(name)
+
+
+def subject_of_text(rfc4514: str) -> str:
+    """The same, from a name kept as RFC 4514 text (the store's ``subject`` column, validator paths)."""
+    from qtsp.core.names import readable_rfc4514
+
+    return readable_rfc4514(rfc4514)

@@ -1,10 +1,13 @@
-"""Names: organizationIdentifier (EN 319 412-1 5.1.4), country codes, DNS names."""
+"""Names: organizationIdentifier (EN 319 412-1 5.1.4), country codes, DNS names, subjects as text."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from .errors import malformed, policy
 from .psd2 import NCA_ID_RE
@@ -132,3 +135,41 @@ def check_domain(name: str, *, allow_wildcard: bool = False) -> str:
     if labels[-1].isdigit():
         raise malformed(f"domain {name!r} ends in a numeric label")
     return lowered
+
+
+# The attributes qualified certificates carry (EN 319 412-1/-3, EVG 9.2) that cryptography's RFC 4514
+# text leaves as dotted OIDs ("2.5.4.97=PSDBE-NBB-..."), by the names OpenSSL prints for them.
+ATTRIBUTE_NAMES: dict[x509.ObjectIdentifier, str] = {
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.BUSINESS_CATEGORY: "businessCategory",
+    NameOID.JURISDICTION_COUNTRY_NAME: "jurisdictionC",
+    NameOID.JURISDICTION_STATE_OR_PROVINCE_NAME: "jurisdictionST",
+    NameOID.JURISDICTION_LOCALITY_NAME: "jurisdictionL",
+    NameOID.POSTAL_CODE: "postalCode",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.SURNAME: "SN",
+    NameOID.TITLE: "title",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+}
+_DOTTED = {oid.dotted_string: name for oid, name in ATTRIBUTE_NAMES.items()}
+_DOTTED_ATTRIBUTE_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)+)=")
+
+
+def readable_name(name: x509.Name) -> str:
+    """``CN=..., organizationIdentifier=..., O=..., C=...``: RFC 4514 order and escaping, named attributes."""
+    return ", ".join(rdn.rfc4514_string(ATTRIBUTE_NAMES) for rdn in reversed(name.rdns))
+
+
+def readable_rfc4514(text: str) -> str:
+    """``readable_name`` of a name kept as RFC 4514 text; text that does not parse comes back as it was."""
+    try:
+        return readable_name(x509.Name.from_rfc4514_string(text))
+    except ValueError:
+        return readable_oids(text)
+
+
+def readable_oids(text: str) -> str:
+    """Name the dotted attribute types inside free text (a validator's message quoting a subject)."""
+    return _DOTTED_ATTRIBUTE_RE.sub(lambda m: _DOTTED.get(m[1], m[1]) + "=", text)

@@ -1,16 +1,60 @@
-"""Writing an issued certificate to ``--out DIR``: cert.pem, chain.pem, key.pem (0600), bundle.p12."""
+"""Writing an issued certificate to ``--out DIR``: cert.pem, chain.pem, key.pem (0600), bundle.p12.
+
+Every file the CLI writes goes through ``write_new`` or ``Outputs``: created with
+O_CREAT|O_EXCL|O_NOFOLLOW, so an existing file, or a symlink planted where a file will go, is never
+followed or overwritten, even when it appears after the friendly early check (a check followed by
+a plain write would follow a symlink planted in between).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ..core.errors import Kind, QTSPError
-from ..signers.file import write_private
-from .issuance import Issued
+
+if TYPE_CHECKING:  # the CLI imports this module for every issue command; keep it light
+    from .issuance import Issued
+
+PRIVATE_NAMES = frozenset({"key.pem", "bundle.p12"})
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def create_new(path: Path, *, private: bool = False) -> int:
+    """Create ``path`` (0600 if private, else 0644) and return its descriptor; refuse if anything is there."""
+    try:
+        return os.open(path, _FLAGS, 0o600 if private else 0o644)
+    except (FileExistsError, IsADirectoryError):
+        raise QTSPError(Kind.CONFLICT, f"refusing to overwrite {path}: it exists (choose another --out)") from None
+    except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW's ELOOP on systems where O_EXCL does not say EEXIST first
+            raise QTSPError(Kind.CONFLICT, f"refusing to write through the symlink {path}") from None
+        raise
+
+
+def write_new(path: Path, data: bytes, *, private: bool = False) -> Path:
+    """Write a new file; on a failed write, remove what was half written (it is ours)."""
+    fd = create_new(path, private=private)
+    ours = os.fstat(fd)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        _remove_ours(path, ours)
+        raise
+    return path
+
+
+def _remove_ours(path: Path, ours: os.stat_result) -> None:
+    # Only remove the file this process created: if someone swapped it for theirs, leave theirs alone.
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
+        path.unlink(missing_ok=True)
 
 
 def planned_files(out: Path, *, with_key: bool, with_p12: bool) -> list[Path]:
@@ -21,42 +65,115 @@ def planned_files(out: Path, *, with_key: bool, with_p12: bool) -> list[Path]:
 def check_out_dir(out: Path, *, with_key: bool, with_p12: bool) -> None:
     """Before issuing: the directory is writable and nothing there would be overwritten."""
     probe = out
-    while not probe.exists():
+    while not os.path.lexists(probe):
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise QTSPError(Kind.STORAGE, f"output directory {out} is not writable")
     if with_p12 and not with_key:
         raise QTSPError(Kind.MALFORMED, "a PKCS#12 bundle needs the private key: use it with --generate-key")
-    existing = [p for p in planned_files(out, with_key=with_key, with_p12=with_p12) if p.exists()]
+    existing = [p for p in planned_files(out, with_key=with_key, with_p12=with_p12) if os.path.lexists(p)]
     if existing:
         raise QTSPError(Kind.CONFLICT, f"refusing to overwrite {existing[0]}; choose another --out")
 
 
-def write_issued(issued: Issued, out: Path, *, p12_password: str | None = None) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+class Outputs:
+    """The files of one issuance, created empty and exclusively *before* the CA signs.
+
+    Holding the names first closes the window between the check and the write, and means a
+    refused output costs no certificate. Used as a context manager: on an error, the files not
+    yet written (still empty, still ours) and the directories made for them are removed.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._open: dict[str, tuple[int, os.stat_result]] = {}
+        self._made_dirs: list[Path] = []
+
+    @classmethod
+    def reserve(cls, out: Path, *, with_key: bool, with_p12: bool) -> Outputs:
+        outputs = cls(out)
+        try:
+            missing = []
+            probe = out
+            while not os.path.lexists(probe):
+                missing.append(probe)
+                probe = probe.parent
+            for directory in reversed(missing):
+                try:
+                    directory.mkdir()
+                except FileExistsError:  # made meanwhile by someone else: not ours to remove later
+                    continue
+                outputs._made_dirs.append(directory)
+            for path in planned_files(out, with_key=with_key, with_p12=with_p12):
+                fd = create_new(path, private=path.name in PRIVATE_NAMES)
+                outputs._open[path.name] = (fd, os.fstat(fd))
+        except BaseException:
+            outputs.discard()
+            raise
+        return outputs
+
+    def write(self, name: str, data: bytes) -> Path:
+        fd, ours = self._open.pop(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except BaseException:  # a half-written key or certificate is worse than none
+            _remove_ours(self.out / name, ours)
+            raise
+        return self.out / name
+
+    def discard(self) -> None:
+        for name, (fd, ours) in list(self._open.items()):
+            os.close(fd)
+            _remove_ours(self.out / name, ours)
+        self._open.clear()
+        for directory in reversed(self._made_dirs):
+            try:
+                directory.rmdir()
+            except OSError:  # not empty any more: someone else's files now; keep them
+                break
+        self._made_dirs.clear()
+
+    def finish(self) -> None:
+        """Done writing: drop what was reserved and not written (nothing, when the plan matched); keep the dirs."""
+        self._made_dirs.clear()
+        self.discard()
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc is not None:
+            self.discard()
+
+
+def write_issued(issued: Issued, out: Path | Outputs, *, p12_password: str | None = None) -> list[Path]:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    with_key = issued.private_key is not None
+    outputs = out if isinstance(out, Outputs) else Outputs.reserve(
+        out, with_key=with_key, with_p12=with_key and p12_password is not None)
     written = []
-    cert_pem = issued.certificate.public_bytes(serialization.Encoding.PEM)
-    (out / "cert.pem").write_bytes(cert_pem)
-    written.append(out / "cert.pem")
-    (out / "chain.pem").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in issued.chain))
-    written.append(out / "chain.pem")
-    if issued.private_key is not None:
-        key_pem = issued.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        write_private(out / "key.pem", key_pem)
-        written.append(out / "key.pem")
-        if p12_password is not None:
-            encryption = (
-                serialization.PrivateFormat.PKCS12.encryption_builder()
-                .kdf_rounds(50000)
-                .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-                .hmac_hash(hashes.SHA256())
-                .build(p12_password.encode())
+    with outputs:
+        written.append(outputs.write("cert.pem", issued.certificate.public_bytes(serialization.Encoding.PEM)))
+        written.append(outputs.write("chain.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in issued.chain)))
+        if issued.private_key is not None:
+            key_pem = issued.private_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            data = pkcs12.serialize_key_and_certificates(
-                f"{issued.serial}".encode(), issued.private_key, issued.certificate, issued.chain, encryption  # type: ignore[arg-type]
-            )
-            write_private(out / "bundle.p12", data)
-            written.append(out / "bundle.p12")
+            written.append(outputs.write("key.pem", key_pem))
+            if p12_password is not None:
+                encryption = (
+                    serialization.PrivateFormat.PKCS12.encryption_builder()
+                    .kdf_rounds(50000)
+                    .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+                    .hmac_hash(hashes.SHA256())
+                    .build(p12_password.encode())
+                )
+                data = pkcs12.serialize_key_and_certificates(
+                    f"{issued.serial}".encode(), issued.private_key, issued.certificate, issued.chain, encryption  # type: ignore[arg-type]
+                )
+                written.append(outputs.write("bundle.p12", data))
+        outputs.finish()
     return written
