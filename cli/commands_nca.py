@@ -89,11 +89,12 @@ def _client_options(func):  # type: ignore[no-untyped-def]
 
 def _send(url: str, path: str, as_nca: str, key_path: Path, cert_path: Path | None, qtsp_root: Path | None,
           body: dict) -> None:  # type: ignore[type-arg]
-    from qtsp import nca_client
+    from qtsp.relying_party import nca_client
+    from qtsp.relying_party.jose import b64url_decode
 
     cert_path = cert_path or key_path.with_name("cert.pem")
     compact = nca_client.sign_request(as_nca, key_path.read_bytes(), cert_path.read_bytes(), body)
-    request_id = jsonlib.loads(nca_client.base64.urlsafe_b64decode(compact.split(".")[1] + "=="))["jti"]
+    request_id = jsonlib.loads(b64url_decode(compact.split(".")[1]))["jti"]
     status, answer = nca_client.send(url, path, compact)
     if status != 200:
         raise QTSPError(Kind.POLICY if status < 500 else Kind.STORAGE,

@@ -29,15 +29,17 @@ def _write_new(path: Path, data: bytes) -> None:
 @common
 def tl_show() -> None:
     """The current list: sequence, next update and listed services (verified against the signer)."""
+    from qtsp.core.trusted_list import FOR_ESEALS, FOR_WEB
+    from qtsp.relying_party import parse_and_verify_trusted_list
     from qtsp.services import trusted_list as svc
     from qtsp.services.context import open_sandbox, utcnow
 
-    short = {svc.FOR_WEB: "ForWebSiteAuthentication", svc.FOR_ESEALS: "ForeSeals"}
+    short = {FOR_WEB: "ForWebSiteAuthentication", FOR_ESEALS: "ForeSeals"}
     sb = open_sandbox(data_dir())
     now = utcnow()
     record = svc.current(sb, now)
     signer = svc.signer_certificate(sb)
-    parsed = svc.parse_and_verify(record.xml, [signer], now)
+    parsed = parse_and_verify_trusted_list(record.xml, [signer], now)
     data = {
         "sequence": parsed.sequence,
         "territory": parsed.territory,

@@ -53,8 +53,8 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
              tl_signer: Path | None, connect_to: str | None) -> None:
     """Judge CERTIFICATE as a PSD2 validator should: path to the Trusted List, revocation (OCSP, then the
     CRL), QCStatements and PSD2 attributes, key usage. Exit 0 accept, 1 reject (with the reasons)."""
-    from qtsp import validation
     from qtsp.core.names import readable_oids
+    from qtsp import relying_party
     from qtsp.services import trusted_list
     from qtsp.services.context import utcnow
 
@@ -64,7 +64,7 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
     if len(cert_list) != 1:
         raise QTSPError(Kind.MALFORMED, f"{certificate} holds {len(cert_list)} certificates; give one (the rest with --chain)")
     intermediates = [c for path in chain for c in _certificates(_read(path, "chain file"), str(path))]
-    fetcher = validation.Fetcher(connect_to=connect_to, at=at)
+    fetcher = relying_party.Fetcher(connect_to=connect_to, at=at)
     now = utcnow()
     if tl is None:
         if tl_signer is not None:
@@ -89,9 +89,9 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
             xml = fetcher.fetch(tl, limit=MAX_TL)
         else:
             xml = _read(Path(tl), "Trusted List", MAX_TL)
-    parsed = trusted_list.parse_and_verify(xml, pins, now)
-    verdict = validation.validate(cert_list[0], trusted_list=parsed, intermediates=intermediates, purpose=purpose,
-                                  require_roles=roles, at=now, fetcher=fetcher)
+    parsed = relying_party.parse_and_verify_trusted_list(xml, pins, now)
+    verdict = relying_party.validate(cert_list[0], trusted_list=parsed, intermediates=intermediates, purpose=purpose,
+                                     require_roles=roles, at=now, fetcher=fetcher)
 
     # Subjects as people read them (organizationIdentifier=..., not 2.5.4.97=...), in the text and the JSON alike.
     data = verdict.as_dict()

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from qtsp import nca_client
+from qtsp.relying_party import nca_client
 from qtsp.core.errors import QTSPError
 from qtsp.core.keys import load_csr
 from qtsp.core.names import check_domain, parse_org_id

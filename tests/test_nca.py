@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from qtsp import nca_client
+from qtsp.relying_party import nca_client
 from qtsp.services import crl as crl_svc
 from qtsp.services import issuance, nca_identity, register
 from qtsp.services.context import Sandbox, utcnow

@@ -133,6 +133,7 @@ def test_the_trusted_list_job_publishes_after_a_rollover_without_a_reader(sandbo
     """The scheduler keeps /tl.xml current by itself: the first run publishes a list, a run with nothing
     changed publishes nothing, and after a CA rollover the next run publishes the next sequence listing it."""
     from qtsp import scheduler
+    from qtsp.relying_party import parse_and_verify_trusted_list
     from qtsp.services import keys, trusted_list
     from qtsp.services.context import utcnow
 
@@ -146,5 +147,5 @@ def test_the_trusted_list_job_publishes_after_a_rollover_without_a_reader(sandbo
     with sandbox.transaction() as session:
         second = trusted_list.latest(session)
     assert second is not None and second.sequence == first.sequence + 1
-    parsed = trusted_list.parse_and_verify(second.xml, [trusted_list.signer_certificate(sandbox)], utcnow())
+    parsed = parse_and_verify_trusted_list(second.xml, [trusted_list.signer_certificate(sandbox)], utcnow())
     assert any("(qwac-ca-2)" in service.name for service in parsed.services)

@@ -49,6 +49,8 @@ from ca_store.models import KeyReference, TrustedListRecord, TrustedListSigner
 from cli.main import cli
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import key_type_of
+from qtsp.core.trusted_list import CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, TSL_TAG
+from qtsp.relying_party import parse_and_verify_trusted_list
 from qtsp.services import issuance, nca_identity, scenarios
 from qtsp.services import trusted_list as tl
 from qtsp.services.context import Sandbox, as_of, utcnow
@@ -109,7 +111,7 @@ def registry_services(registry: TSPRegistry) -> dict[bytes, set[QcCertType]]:
     out: dict[bytes, set[QcCertType]] = {}
     for authority in registry.known_certificate_authorities:
         for sd in registry.applicable_service_definitions(authority, None):
-            assert sd.base_info.service_type == tl.CA_QC
+            assert sd.base_info.service_type == CA_QC
             for cert in sd.base_info.provider_certs:
                 out.setdefault(cert.dump(), set()).update(sd.base_info.additional_info_certificate_type)
     return out
@@ -158,7 +160,7 @@ def test_list_parses_strictly_with_the_ts_119_612_bindings_in_schema_order(sandb
     assert missing_required(parsed) == []
     # xsdata serialises fields in the XSD's sequence order: the same tags in the same order means ours is in schema order.
     assert tsl_tags(record.xml) == tsl_tags(XmlSerializer().render(parsed))
-    assert parsed.tsltag == tl.TSL_TAG
+    assert parsed.tsltag == TSL_TAG
     info = parsed.scheme_information
     assert (info.tslversion_identifier, info.tslsequence_number) == (5, record.sequence)
     assert info.tsltype.value == "http://uri.etsi.org/TrstSvc/TrustedList/TSLType/EUgeneric"
@@ -180,14 +182,14 @@ def test_list_parses_strictly_with_the_ts_119_612_bindings_in_schema_order(sandb
     listed = {}
     for service in provider.tspservices.tspservice:
         si = service.service_information
-        assert si.service_type_identifier.value == tl.CA_QC
+        assert si.service_type_identifier.value == CA_QC
         assert si.service_status.value == "http://uri.etsi.org/TrstSvc/TrustedList/Svcstatus/granted"
         (digital_id,) = si.service_digital_identity.digital_id
         cert = x509.load_der_x509_certificate(digital_id.x509_certificate)
         assert si.status_starting_time.to_datetime() == cert.not_valid_before_utc
         uris = {c.uri.value for ext in si.service_information_extensions.extension for c in ext.content}
         listed[digital_id.x509_certificate] = uris
-    assert listed == {cas["qwac-ca"][1]: {tl.FOR_WEB}, cas["qseal-ca"][1]: {tl.FOR_ESEALS}}
+    assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS}}
 
 
 def test_the_signature_validates_against_the_xmldsig_and_xades_schemas(sandbox: Sandbox) -> None:
@@ -215,18 +217,18 @@ def test_our_parser_returns_what_was_signed(sandbox: Sandbox) -> None:
     now = utcnow()
     record = tl.current(sandbox, now)
     signer = tl.signer_certificate(sandbox)
-    parsed = tl.parse_and_verify(record.xml, [signer], now)
+    parsed = parse_and_verify_trusted_list(record.xml, [signer], now)
     cas = ca_certs(sandbox)
     assert (parsed.sequence, parsed.territory, parsed.operator) == (record.sequence, "BE", sandbox.config.organization)
     assert (parsed.issued_at, parsed.next_update, parsed.signer) == (record.issued_at, record.next_update, signer)
     by_cert = {s.certificate.public_bytes(Encoding.DER): s for s in parsed.services}
     assert set(by_cert) == {cas["qwac-ca"][1], cas["qseal-ca"][1]}
-    assert by_cert[cas["qwac-ca"][1]].additional_info == frozenset({tl.FOR_WEB})
-    assert by_cert[cas["qseal-ca"][1]].additional_info == frozenset({tl.FOR_ESEALS})
-    assert all(s.service_type == tl.CA_QC and s.status == tl.GRANTED for s in parsed.services)
+    assert by_cert[cas["qwac-ca"][1]].additional_info == frozenset({FOR_WEB})
+    assert by_cert[cas["qseal-ca"][1]].additional_info == frozenset({FOR_ESEALS})
+    assert all(s.service_type == CA_QC and s.status == GRANTED for s in parsed.services)
     assert "qwac-ca" in by_cert[cas["qwac-ca"][1]].name
     # A second pin (say, after a signer change) does not get in the way.
-    assert tl.parse_and_verify(record.xml, [other_signer()[1], signer], now).sequence == record.sequence
+    assert parse_and_verify_trusted_list(record.xml, [other_signer()[1], signer], now).sequence == record.sequence
 
 
 def test_signer_certificate_is_a_tlso_certificate_made_once(sandbox: Sandbox) -> None:
@@ -260,7 +262,7 @@ def test_time_travel_keeps_the_pin_and_lists_as_of_then_verify_then(sandbox: San
     with as_of(past):
         assert tl.signer_certificate(sandbox) == pin
         record = tl.current(sandbox, utcnow())
-    parsed = tl.parse_and_verify(record.xml, [pin], past + dt.timedelta(minutes=1))
+    parsed = parse_and_verify_trusted_list(record.xml, [pin], past + dt.timedelta(minutes=1))
     assert parsed.issued_at <= past + dt.timedelta(minutes=1) < parsed.next_update
     # The list as of then was built for that request only: nothing was stored, the sequence is today's.
     today = tl.current(sandbox, utcnow())
@@ -315,10 +317,10 @@ def test_only_the_qualified_issuing_cas_and_the_listed_scenarios_ca_are_listed(s
     cas = ca_certs(sandbox)
     assert {cas[i][0] for i in cas} >= {"root", "nca", "qwac", "qseal", "scenarios", "scenarios-unlisted", "scenarios-sub"}
     signer = tl.signer_certificate(sandbox)
-    parsed = tl.parse_and_verify(record.xml, [signer], utcnow())
+    parsed = parse_and_verify_trusted_list(record.xml, [signer], utcnow())
     listed = {s.certificate.public_bytes(Encoding.DER): s.additional_info for s in parsed.services}
-    assert listed == {cas["qwac-ca"][1]: {tl.FOR_WEB}, cas["qseal-ca"][1]: {tl.FOR_ESEALS},
-                      cas["scenarios-ca"][1]: {tl.FOR_WEB, tl.FOR_ESEALS}}
+    assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS},
+                      cas["scenarios-ca"][1]: {FOR_WEB, FOR_ESEALS}}
 
     registry = pyhanko_registry(record.xml, signer)
     assert registry_services(registry)[cas["scenarios-ca"][1]] == {QcCertType.QC_WEB, QcCertType.QC_ESEAL}
@@ -354,7 +356,7 @@ def test_rsa_signers_and_vault_transit_signers_make_lists_others_verify(
         with sb.transaction() as session:
             row = session.execute(select(TrustedListSigner)).scalar_one()
             assert session.get(KeyReference, row.key_id).ref.startswith("vault-transit:" if keystore == "vault" else "file:")
-        assert len(tl.parse_and_verify(record.xml, [signer], now).services) == 2
+        assert len(parse_and_verify_trusted_list(record.xml, [signer], now).services) == 2
         assert len(registry_services(pyhanko_registry(record.xml, signer))) == 2
     finally:
         sb.engine.dispose()
@@ -379,7 +381,7 @@ def test_the_list_is_kept_until_half_its_validity_then_the_next_sequence_is_made
     with sandbox.transaction() as session:
         sequences = list(session.execute(select(TrustedListRecord.sequence).order_by(TrustedListRecord.sequence)).scalars())
     assert sequences == [first.sequence, first.sequence + 1]
-    parsed = tl.parse_and_verify(results[0].xml, [tl.signer_certificate(sandbox)], later)
+    parsed = parse_and_verify_trusted_list(results[0].xml, [tl.signer_certificate(sandbox)], later)
     assert parsed.issued_at == later.replace(microsecond=0)
 
 
@@ -405,7 +407,7 @@ def test_a_tampered_list_is_refused_by_us_and_by_pyhanko(sandbox: Sandbox, tampe
     signer = tl.signer_certificate(sandbox)
     bad = tamper(record.xml)
     assert bad != record.xml
-    refused(lambda: tl.parse_and_verify(bad, [signer], now), Kind.INTEGRITY, "does not verify")
+    refused(lambda: parse_and_verify_trusted_list(bad, [signer], now), Kind.INTEGRITY, "does not verify")
     with pytest.raises(SignatureValidationError):
         eutl_parse.trust_list_to_registry(bad.decode(), [asn1(signer)])
 
@@ -421,59 +423,20 @@ def test_a_list_signed_by_another_key_is_refused(sandbox: Sandbox) -> None:
                                     key, claimed, now)  # type: ignore[arg-type]
               for claimed in (cert, pin)}
     for xml in forged.values():
-        refused(lambda: tl.parse_and_verify(xml, [pin], now), Kind.INTEGRITY, "does not verify")
+        refused(lambda: parse_and_verify_trusted_list(xml, [pin], now), Kind.INTEGRITY, "does not verify")
         with pytest.raises(SignatureValidationError):
             eutl_parse.trust_list_to_registry(xml.decode(), [asn1(pin)])
     # The refusal is about the signer, not the format: pinned to the other key, its own list verifies.
-    assert tl.parse_and_verify(forged[cert], [cert], now).sequence == 999
-    refused(lambda: tl.parse_and_verify(forged[cert], [], now), Kind.MALFORMED, "no Trusted List signer")
+    assert parse_and_verify_trusted_list(forged[cert], [cert], now).sequence == 999
+    refused(lambda: parse_and_verify_trusted_list(forged[cert], [], now), Kind.MALFORMED, "no Trusted List signer")
 
 
 def test_a_list_past_its_next_update_is_refused(sandbox: Sandbox) -> None:
     record = tl.current(sandbox, utcnow())
     signer = tl.signer_certificate(sandbox)
-    assert tl.parse_and_verify(record.xml, [signer], record.next_update - dt.timedelta(seconds=1)).sequence == record.sequence
+    assert parse_and_verify_trusted_list(record.xml, [signer], record.next_update - dt.timedelta(seconds=1)).sequence == record.sequence
     for at in (record.next_update, record.next_update + dt.timedelta(days=1)):
-        refused(lambda: tl.parse_and_verify(record.xml, [signer], at), Kind.POLICY, "stale")
-
-
-BOMB = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag">&lol9;</TrustServiceStatusList>
-"""
-XXE = b"""<?xml version="1.0"?>
-<!DOCTYPE t [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag">&xxe;</TrustServiceStatusList>
-"""
-EXTERNAL_DTD = b"""<?xml version="1.0"?>
-<!DOCTYPE TrustServiceStatusList SYSTEM "http://127.0.0.1:9/tsl.dtd">
-<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#" TSLTag="http://uri.etsi.org/19612/TSLTag"/>
-"""
-
-
-@pytest.mark.parametrize("xml, fragment", [
-    (BOMB, "DTD"), (XXE, "DTD"), (EXTERNAL_DTD, "DTD"),
-    (b"not xml at all", "not well-formed"),
-    (b"<Other xmlns='urn:x'/>", "not an ETSI TS 119 612"),
-    (b"<a>" + b" " * (8 * 1024 * 1024) + b"</a>", "at most"),
-], ids=["billion-laughs", "external-entity", "external-dtd", "not-xml", "wrong-root", "oversized"])
-def test_hostile_xml_is_refused_without_expanding(sandbox: Sandbox, xml: bytes, fragment: str) -> None:
-    signer = tl.signer_certificate(sandbox)
-    started = time.monotonic()
-    error = refused(lambda: tl.parse_and_verify(xml, [signer], utcnow()), Kind.MALFORMED, fragment)
-    assert time.monotonic() - started < 2.0
-    assert "root:" not in error.detail and "lollol" not in error.detail
+        refused(lambda: parse_and_verify_trusted_list(record.xml, [signer], at), Kind.POLICY, "stale")
 
 
 # --- the endpoint over a real server, rollover, and the CLI -----------------------------------------
@@ -499,7 +462,7 @@ def test_served_list_caching_and_rollover_over_a_real_server(data_dir: Path, san
         first = _get(url, "/tl.xml")
         assert first.status == 200 and first.getheader("Content-Type") == "application/vnd.etsi.tsl+xml"
         body = first.body  # type: ignore[attr-defined]
-        parsed = tl.parse_and_verify(body, [signer], utcnow())
+        parsed = parse_and_verify_trusted_list(body, [signer], utcnow())
         etag = first.getheader("ETag")
         assert etag == f'"tl-{parsed.sequence}"'
         max_age = int(re.search(r"max-age=(\d+)", first.getheader("Cache-Control") or "").group(1))  # type: ignore[union-attr]
@@ -518,14 +481,14 @@ def test_served_list_caching_and_rollover_over_a_real_server(data_dir: Path, san
         deadline = time.monotonic() + 15
         while True:  # the service keeps the current list for a second
             latest = _get(url, "/tl.xml")
-            after = tl.parse_and_verify(latest.body, [signer], utcnow())  # type: ignore[attr-defined]
+            after = parse_and_verify_trusted_list(latest.body, [signer], utcnow())  # type: ignore[attr-defined]
             if after.sequence != parsed.sequence or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         assert after.sequence == parsed.sequence + 1
         cas = ca_certs(sandbox)
         listed = {s.certificate.public_bytes(Encoding.DER): s.additional_info for s in after.services}
-        assert listed == {cas["qwac-ca"][1]: {tl.FOR_WEB}, cas["qwac-ca-2"][1]: {tl.FOR_WEB}, cas["qseal-ca"][1]: {tl.FOR_ESEALS}}
+        assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qwac-ca-2"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS}}
         assert _get(url, "/tl.xml", headers={"If-None-Match": etag}).status == 200  # the old ETag no longer matches
         registry = pyhanko_registry(latest.body, signer)  # type: ignore[attr-defined]
         assert registry_services(registry)[cas["qwac-ca-2"][1]] == {QcCertType.QC_WEB}
@@ -537,7 +500,7 @@ def test_cli_show_export_signer(data_dir: Path, tmp_path: Path) -> None:
     data = json.loads(shown.output)
     assert {s["subject"].split(",")[0] for s in data["services"]} == {"CN=qtsp Sandbox PSD2 QWAC CA",
                                                                       "CN=qtsp Sandbox PSD2 QSealC CA"}
-    assert all(s["status"] == tl.GRANTED for s in data["services"])
+    assert all(s["status"] == GRANTED for s in data["services"])
     text = run("tl", "show", "--data-dir", data_dir)
     assert text.exit_code == 0 and f"sequence:    {data['sequence']}" in text.output and "ForWebSiteAuthentication" in text.output
 
@@ -546,7 +509,7 @@ def test_cli_show_export_signer(data_dir: Path, tmp_path: Path) -> None:
     assert run("tl", "signer", "--data-dir", data_dir, "--out", pin).exit_code == 0
     signer = x509.load_pem_x509_certificate(pin.read_bytes())
     assert signer.fingerprint(hashes.SHA256()).hex() == data["signer_sha256"]
-    parsed = tl.parse_and_verify(out.read_bytes(), [signer], utcnow())
+    parsed = parse_and_verify_trusted_list(out.read_bytes(), [signer], utcnow())
     assert parsed.sequence == data["sequence"]
     again = run("tl", "export", "--data-dir", data_dir, "--out", out)
     assert again.exit_code == 5 and "refusing to overwrite" in again.output

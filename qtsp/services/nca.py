@@ -36,10 +36,12 @@ from ..core.names import parse_org_id
 from ..core.ocsp import REASONS  # noqa: F401  (re-exported for the CLI)
 from ..core.psd2 import parse_roles
 from ..metrics import NCA_PUBLICATION
+# One JWS registry for the requests verified here and the receipts the NCA's client verifies.
+from ..relying_party.jose import MAX_JWS_BYTES
+from ..relying_party.jose import jws_registry as _registry
 from . import nca_identity, revocation
 from .context import Sandbox, utcnow
 
-MAX_JWS_BYTES = 64 * 1024
 ALGORITHMS = {"ES256": ("ec", "secp256r1"), "ES384": ("ec", "secp384r1"), "PS256": ("rsa", None), "RS256": ("rsa", None)}
 _HEADER_FIELDS = {"alg", "typ", "kid", "x5c"}
 _JTI_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -142,17 +144,6 @@ def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified
         raise QTSPError(Kind.MALFORMED, "body must be a JSON object")
     return Verified(cred_nca, claims["jti"], dt.datetime.fromtimestamp(claims["iat"], dt.timezone.utc), claims["body"],
                     text, cred_fp)
-
-
-def _registry(algorithms: list[str]) -> Any:
-    """joserfc's registry, restricted to ``algorithms``, admitting an x5c certificate in the header
-    (its default header limit of 512 bytes is smaller than one certificate)."""
-    from joserfc.jws import JWSRegistry
-
-    registry = JWSRegistry(algorithms=algorithms)
-    registry.max_header_length = 8192
-    registry.max_payload_length = MAX_JWS_BYTES
-    return registry
 
 
 def _credential(session, header: dict[str, Any]) -> NcaCredential | None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""The sandbox Trusted List (ETSI TS 119 612 v2.x), XAdES-signed, and its parser for relying parties.
+"""The sandbox Trusted List (ETSI TS 119 612 v2.x), XAdES-signed: when a list is made, and where it is kept.
 
 One TrustServiceProvider (the QTSP) with one CA/QC service per listed CA: the QWAC CAs
 (ForWebSiteAuthentication), the QSealC CAs (ForeSeals) and the simulator's listed scenarios CA
@@ -9,7 +9,8 @@ bindings (``pyhanko.generated.etsi.ts_119612``) generated them.
 A list is kept until the listed services change (a CA rollover adds a service) or half its
 validity has passed; then the next sequence number is built, signed and stored. The signer is
 a key of the sandbox's key backend with a self-signed certificate (EKU id-tsl-kp-tslSigning),
-made on first need: that certificate is the pin relying parties verify lists with.
+made on first need: that certificate is the pin relying parties verify lists with
+(``qtsp.relying_party.parse_and_verify_trusted_list``).
 """
 
 
@@ -32,20 +33,16 @@ from ca_store.models import CertificateAuthority, TrustedListRecord, TrustedList
 from ..config import Config
 from ..core.errors import Kind, QTSPError
 from ..core.serials import new_serial
+from ..core.trusted_list import ID_TSL_KP_TSL_SIGNING, MEDIA_TYPE
 from ..signers import Signer
 from . import signing
 from .context import Sandbox, real_utcnow, time_travelling, utcnow
 from .hierarchy import _key_row, key_label
-# The document side, re-exported: relying parties and the web layer use these names from here.
-from .tl_xml import (
-    CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, ID_TSL_KP_TSL_SIGNING, LISTED_ROLES, MAX_LIST_BYTES, MEDIA_TYPE, TSL_NS,
-    TSL_TAG, ListedCA, ListedService, ParsedList, build_list, parse_and_verify, services_hash, sign_list,
-)
+from .tl_xml import LISTED_ROLES, ListedCA, build_list, services_hash, sign_list
 
-__all__ = [  # the store side, and the document side re-exported for relying parties and the web layer
-    "CA_QC", "FOR_ESEALS", "FOR_WEB", "GRANTED", "ID_TSL_KP_TSL_SIGNING", "LISTED_ROLES", "MAX_LIST_BYTES",
-    "MEDIA_TYPE", "TSL_NS", "TSL_TAG", "ListedCA", "ListedService", "ParsedList", "build_list", "current", "latest",
-    "listed_cas", "parse_and_verify", "services_hash", "sign_list", "signer_certificate",
+__all__ = [  # the store side; the document builder re-exported, and the media type the web layer serves the list as
+    "LISTED_ROLES", "MEDIA_TYPE", "ListedCA", "build_list", "current", "latest", "listed_cas", "services_hash",
+    "sign_list", "signer_certificate",
 ]
 
 SIGNER_VALIDITY = dt.timedelta(days=3 * 365)

@@ -3,7 +3,7 @@
 ``validate(cert, ...)`` returns a ``Verdict``: accepted or not, with every reason found, not just the
 first. In order:
 
-1. time: the certificate's validity at ``at`` (default now);
+1. time: the certificate's validity at ``at`` (an argument: the caller's clock, or a time travelled to);
 2. the path: from the certificate through the intermediates given, up to a CA/QC service *granted* in
    the (XAdES-verified) Trusted List, each signature checked, each CA's basicConstraints, keyUsage and
    validity checked, unknown critical extensions refused (RFC 5280 4.2);
@@ -15,9 +15,10 @@ first. In order:
    role's name against its OID, NCAId form, NCAId against organizationIdentifier, required roles);
 5. the purpose's key usage and extended key usage.
 
-The HTTP, OCSP and CRL client is ``revocation_client.py``. Neither shares code with the issuing side
-beyond the ASN.1 structure of the PSD2 statement; the scenario catalogue's manifest is checked against
-the validator, and the validator against pyhanko, OpenSSL and Java PKIX, in tests/test_validation.py.
+The HTTP, OCSP and CRL client is ``revocation.py``, the Trusted List reader ``trusted_list.py``. None of
+them shares code with the issuing side beyond ``qtsp.core`` (the ASN.1 structure of the PSD2 statement,
+the Trusted List's URIs); the scenario catalogue's manifest is checked against the validator, and the
+validator against pyhanko, OpenSSL and Java PKIX, in tests/test_validation.py.
 """
 
 from __future__ import annotations
@@ -29,18 +30,14 @@ from typing import Any, Sequence
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from .core import oids
-from .core.errors import Kind, QTSPError
-from .core.psd2 import NCA_ID_RE, NOT_APPLICABLE, ROLE_BY_OID, ROLES, decode_unchecked
-from .core.qcstatements import qc_types, read_statements
-from .revocation_client import (  # Fetcher and the bounds are part of this module's interface too
-    MAX_CRL_BYTES, MAX_OCSP_BYTES, SKEW, TIME_HEADER, Fetcher, crl_status, extension, issued_by, ocsp_status,
-)
-from .services.context import utcnow
-from .services.trusted_list import CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, ListedService, ParsedList
+from ..core import oids
+from ..core.errors import Kind, QTSPError
+from ..core.psd2 import NCA_ID_RE, NOT_APPLICABLE, ROLE_BY_OID, ROLES, decode_unchecked
+from ..core.qcstatements import qc_types, read_statements
+from ..core.trusted_list import CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, ListedService, ParsedList
+from .revocation import Fetcher, crl_status, extension, issued_by, ocsp_status
 
-__all__ = ["CA_QC", "FOR_ESEALS", "FOR_WEB", "GRANTED", "MAX_CRL_BYTES", "MAX_OCSP_BYTES", "PURPOSES", "SKEW",
-           "TIME_HEADER", "Fetcher", "Reason", "Verdict", "anchors", "validate"]
+__all__ = ["PURPOSES", "Reason", "Verdict", "anchors", "validate"]
 
 PURPOSES = ("qwac", "qwac-client", "qsealc")
 MAX_PATH = 6
@@ -269,13 +266,13 @@ def _usage(run: _Run, cert: x509.Certificate, purpose: str) -> None:
 # --- the entry point ------------------------------------------------------------------------------
 
 
-def validate(cert: x509.Certificate, *, trusted_list: ParsedList, intermediates: Sequence[x509.Certificate] = (),
-             purpose: str = "qwac", require_roles: Sequence[str] = (), at: dt.datetime | None = None,
+def validate(cert: x509.Certificate, *, trusted_list: ParsedList, at: dt.datetime,
+             intermediates: Sequence[x509.Certificate] = (), purpose: str = "qwac", require_roles: Sequence[str] = (),
              fetcher: Fetcher | None = None) -> Verdict:
-    """The verdict on ``cert`` for ``purpose`` at ``at`` (default: now), with every reason found."""
+    """The verdict on ``cert`` for ``purpose`` at ``at``, with every reason found. ``at`` is the caller's
+    (a validator has no clock of its own to read: the CLI passes the sandbox's, tests a fixed time)."""
     if purpose not in PURPOSES:
         raise QTSPError(Kind.MALFORMED, f"purpose must be one of {', '.join(PURPOSES)}")
-    at = at or utcnow()
     fetcher = fetcher or Fetcher()
     verdict = Verdict(False, purpose, at)
     run = _Run(verdict)

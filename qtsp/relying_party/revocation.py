@@ -1,5 +1,5 @@
 """A relying party's revocation client: HTTP fetching (bounded, no proxy), OCSP with a nonce and CRLs,
-each answer checked before it is believed. ``qtsp.validation`` decides what to do with the results.
+each answer checked before it is believed. ``qtsp.relying_party.validator`` decides what to do with the results.
 
 Every status function raises ``QTSPError`` saying why an answer is unusable; a status is only returned
 from an answer whose signature, signer authorisation, subject and freshness all check out.
@@ -15,7 +15,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from asn1crypto import keys as akeys
+from asn1crypto import keys as akeys  # type: ignore[import-untyped, unused-ignore]  # no stubs, no py.typed
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ExtensionOID
 
-from .core.errors import Kind, QTSPError
-from .services.context import TIME_HEADER
+from ..core.errors import Kind, QTSPError
+from ..core.http import TIME_HEADER
 
 MAX_OCSP_BYTES = 64 * 1024
 MAX_CRL_BYTES = 32 * 1024 * 1024
@@ -55,7 +55,7 @@ class Fetcher:
         request = urllib.request.Request(target, data=body, headers=headers, method="POST" if body is not None else "GET")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                data = response.read(limit + 1)
+                data: bytes = response.read(limit + 1)
         except urllib.error.HTTPError as exc:
             raise QTSPError(Kind.NOT_FOUND, f"{url}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
@@ -65,7 +65,7 @@ class Fetcher:
         return data
 
 
-def extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> Any:
+def extension(cert: x509.Certificate | x509.CertificateRevocationList, oid: x509.ObjectIdentifier) -> Any:
     try:
         return cert.extensions.get_extension_for_oid(oid).value
     except x509.ExtensionNotFound:
@@ -99,24 +99,8 @@ def _key_bits(cert: x509.Certificate) -> bytes:
     return bytes(akeys.PublicKeyInfo.load(spki)["public_key"].contents[1:])
 
 
-def ocsp_status(fetcher: Fetcher, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime) -> dict[str, Any]:
-    """{"source": "ocsp", "status": good|revoked, ...}; raises QTSPError saying why the answer is unusable."""
-    aia = extension(cert, ExtensionOID.AUTHORITY_INFORMATION_ACCESS) or []
-    urls = [d.access_location.value for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP]
-    if not urls:
-        raise QTSPError(Kind.NOT_FOUND, "no OCSP URL in the certificate")
-    nonce = os.urandom(16)
-    request = (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256())
-               .add_extension(x509.OCSPNonce(nonce), critical=False).build())
-    body = fetcher.fetch(urls[0], body=request.public_bytes(serialization.Encoding.DER),
-                         content_type="application/ocsp-request", limit=MAX_OCSP_BYTES)
-    try:
-        response = ocsp.load_der_ocsp_response(body)
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, f"OCSP: not an OCSP response ({exc})") from None
-    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-        raise QTSPError(Kind.NOT_FOUND, f"OCSP: responder says {response.response_status.name}")
-    # Who signed it: the issuer itself, or a responder the issuer delegated to (RFC 6960 4.2.2.2).
+def _ocsp_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, at: dt.datetime) -> x509.Certificate:
+    """Who signed it: the issuer itself, or a responder the issuer delegated to (RFC 6960 4.2.2.2)."""
     signer = None
     for candidate in [issuer, *response.certificates]:
         if response.responder_key_hash is not None:
@@ -136,6 +120,27 @@ def ocsp_status(fetcher: Fetcher, cert: x509.Certificate, issuer: x509.Certifica
                             "authorised by the issuer (not issued by it with id-kp-OCSPSigning)")
         if not signer.not_valid_before_utc - SKEW <= at <= signer.not_valid_after_utc + SKEW:
             raise QTSPError(Kind.UNAUTHORISED, "OCSP: the responder certificate is not valid at the time of checking")
+    return signer
+
+
+def ocsp_status(fetcher: Fetcher, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime) -> dict[str, Any]:
+    """{"source": "ocsp", "status": good|revoked, ...}; raises QTSPError saying why the answer is unusable."""
+    aia = extension(cert, ExtensionOID.AUTHORITY_INFORMATION_ACCESS) or []
+    urls = [d.access_location.value for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP]
+    if not urls:
+        raise QTSPError(Kind.NOT_FOUND, "no OCSP URL in the certificate")
+    nonce = os.urandom(16)
+    request = (ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256())
+               .add_extension(x509.OCSPNonce(nonce), critical=False).build())
+    body = fetcher.fetch(urls[0], body=request.public_bytes(serialization.Encoding.DER),
+                         content_type="application/ocsp-request", limit=MAX_OCSP_BYTES)
+    try:
+        response = ocsp.load_der_ocsp_response(body)
+    except ValueError as exc:
+        raise QTSPError(Kind.MALFORMED, f"OCSP: not an OCSP response ({exc})") from None
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        raise QTSPError(Kind.NOT_FOUND, f"OCSP: responder says {response.response_status.name}")
+    signer = _ocsp_signer(response, issuer, at)
     if not _verify_signature(signer.public_key(), response.signature, response.tbs_response_bytes,
                              response.signature_hash_algorithm):
         raise QTSPError(Kind.UNAUTHORISED, "OCSP: the response signature does not verify")

@@ -15,24 +15,21 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from .core.audit import canonical_details
-from .core.errors import Kind, QTSPError
+from ..core.audit import canonical_details
+from ..core.errors import Kind, QTSPError
+from .jose import algorithm_for, jws_registry, unverified_header
+
+__all__ = ["fetch_root", "send", "sign_request", "verify_receipt"]
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def algorithm_for(key: Any) -> str:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return {"secp256r1": "ES256", "secp384r1": "ES384"}[key.curve.name]
-    if isinstance(key, rsa.RSAPrivateKey):
-        return "PS256"
-    raise QTSPError(Kind.POLICY, "NCA keys are P-256, P-384 or RSA")
-
-
 def sign_request(nca_id: str, key_pem: bytes, cert_pem: bytes, body: dict[str, Any], *, jti: str | None = None,
                  iat: int | None = None, alg: str | None = None) -> str:
+    """A compact JWS of the request, x5c with the NCA's certificate. ``iat`` defaults to the NCA's own
+    clock (this runs on the NCA's side, whose clock the QTSP checks it against)."""
     from joserfc import jws
     from joserfc.jwk import ECKey, RSAKey
 
@@ -66,16 +63,14 @@ def verify_receipt(receipt: str, qtsp_root: x509.Certificate, *, request_id: str
     from joserfc.jwk import ECKey
 
     try:
-        header = json.loads(base64.urlsafe_b64decode(receipt.split(".")[0] + "=="))
+        header = unverified_header(receipt)
         chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in header["x5c"]]
         leaf, ca = chain[0], chain[1]
         leaf.verify_directly_issued_by(ca)
         ca.verify_directly_issued_by(qtsp_root)
-        from .services.nca import _registry
-
         token = jws.deserialize_compact(receipt, ECKey.import_key(leaf.public_key()), algorithms=[header["alg"]],  # type: ignore[arg-type]
-                                        registry=_registry([header["alg"]]))
-        payload = json.loads(token.payload)
+                                        registry=jws_registry([header["alg"]]))
+        payload: dict[str, Any] = json.loads(token.payload)
     except Exception as exc:  # noqa: BLE001 - any failure means: this is not a receipt we can rely on
         raise QTSPError(Kind.INTEGRITY, f"the QTSP receipt does not verify: {type(exc).__name__}") from None
     if payload.get("request_id") != request_id:
