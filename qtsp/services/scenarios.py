@@ -58,7 +58,7 @@ class Scenario:
     description: str  # what a correct validator must conclude, and why
     purpose: str  # qwac (TLS server) | qwac-client (mTLS client) | qsealc
     verdict: str  # accept | reject
-    reasons: tuple[str, ...]  # the reason codes of `qtsp validate` (qtsp.validation)
+    reasons: tuple[str, ...]  # the reason codes of `qtsp validate` (qtsp.relying_party.validator)
     pkix: str  # what an RFC 5280 validator (revocation on, the purpose's EKU/KU) concludes: accept | reject
     build: Callable[[Context, Scenario], Made] = field(repr=False, compare=False)
 
