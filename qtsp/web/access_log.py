@@ -55,7 +55,6 @@ class AccessLogMiddleware:
         rid = environ.get(_ENVIRON)
         if rid is None or not _sane(rid):
             rid = _ids.new()
-        environ["qtsp.request_id"] = rid
         status = ["500"]  # what the server sends if the app raises before starting the response
 
         def respond(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -79,11 +78,6 @@ class AccessLogMiddleware:
         return ClosingIterator(result, lambda: self._write(environ, status[0], started, rid))
 
     def _write(self, environ: dict[str, Any], status: str, started: float, rid: str) -> None:
-        if self.log is None:
-            return
-        try:
-            code = int(status[:3])
-        except ValueError:
-            code = 0
-        self.log.write(environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", ""), code,
-                       (time.perf_counter() - started) * 1000, rid)
+        if self.log is not None:
+            self.log.write(environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", ""), status,
+                           (time.perf_counter() - started) * 1000, rid)
