@@ -27,7 +27,7 @@ import weakref
 from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .core.errors import Kind, QTSPError
 
@@ -182,13 +182,16 @@ def configure(settings: LogSettings) -> None:
 # --- access lines -----------------------------------------------------------------------------
 
 MAX_LOGGED_PATH = 512  # an OCSP GET path can be 22 KiB; the head of it is enough to find the request
+# A path logged as it is: printable ASCII without space, quote or backslash (safe in text and inside a
+# JSON string), not too long. Anything else goes through safe_path.
+_PLAIN_PATH = re.compile(r"[!#-\[\]-~]{0,%d}" % MAX_LOGGED_PATH).fullmatch
 
 
 def safe_path(path: str) -> str:
-    """The path as one line of printable text, bounded, with a token in it redacted."""
+    """The path as one line of printable ASCII, bounded, with a token in it redacted."""
     if len(path) > MAX_LOGGED_PATH:
         path = f"{path[:MAX_LOGGED_PATH]}...(+{len(path) - MAX_LOGGED_PATH})"
-    if not path.isprintable() or " " in path or '"' in path or "\\" in path:
+    if not (path.isascii() and path.isprintable()) or " " in path or '"' in path or "\\" in path:
         path = path.encode("unicode_escape").decode("ascii").replace(" ", "\\x20").replace('"', "\\x22")
     if "qtsp_" in path:
         path = _SECRETS.sub("[redacted]", path)
@@ -226,13 +229,13 @@ class AccessLog:
 
     def line(self, method: str, path: str, status: int, duration_ms: float, rid: str, now: float) -> str:
         logged = safe_path(path)
-        if not method.isalpha():
+        if not (method.isascii() and method.isalpha()):
             method = safe_path(method)
         if self.json:
             # A path safe_path left alone is printable and holds no quote or backslash: valid inside a JSON
             # string as it is. The few others go through json.dumps.
-            text = logged if logged is path else json.dumps(logged, ensure_ascii=False)[1:-1]
-            method = method if method.isalpha() else json.dumps(method, ensure_ascii=False)[1:-1]
+            text = logged if logged is path else json.dumps(logged)[1:-1]
+            method = method if method.isalpha() else json.dumps(method)[1:-1]
             return (f'{{"time": "{_clock.iso(now)}", "level": "info", "logger": "{ACCESS_LOGGER}", '
                     f'"message": "{method} {text} {status} {duration_ms:.2f}ms", "method": "{method}", '
                     f'"path": "{text}", "status": {status}, "duration_ms": {duration_ms:.3f}, "request_id": "{rid}"}}\n')
@@ -240,20 +243,47 @@ class AccessLog:
 
     def flush(self) -> None:
         with self._lock:
-            pending, chunk, size = self._pending, [], 0
-            while pending:
-                now, method, path, status, duration_ms, rid = pending.popleft()
-                try:
-                    code = int(status[:3])
-                except ValueError:
-                    code = 0
-                data = self.line(method, path, code, duration_ms, rid, now).encode()
-                if size + len(data) > self.CHUNK:
-                    self._write(b"".join(chunk))
+            pending = self._pending
+            take = pending.popleft
+            batch = [take() for _ in range(len(pending))]  # what is queued now; later lines wait for the next flush
+            chunk: list[str] = []
+            size = 0
+            for text in self._format(batch):
+                if size + len(text) > self.CHUNK:  # characters = bytes: lines are ASCII (safe_path)
+                    self._write("".join(chunk).encode())
                     chunk, size = [], 0
-                chunk.append(data)
-                size += len(data)
-            self._write(b"".join(chunk))
+                chunk.append(text)
+                size += len(text)
+            if chunk:
+                self._write("".join(chunk).encode())
+
+    def _format(self, batch: list[tuple[float, str, str, str, float, str]]) -> Iterator[str]:
+        """The lines, in one tight loop: this runs for every request the service answers."""
+        iso, plain, slow = _clock.iso, _PLAIN_PATH, self._slow_line
+        if self.json:
+            for now, method, path, status, ms, rid in batch:
+                if plain(path) is None or not (method.isascii() and method.isalpha()) or "qtsp_" in path \
+                        or not status[:3].isdigit():
+                    yield slow(now, method, path, status, ms, rid)
+                    continue
+                yield (f'{{"time": "{iso(now)}", "level": "info", "logger": "{ACCESS_LOGGER}", '
+                       f'"message": "{method} {path} {status[:3]} {ms:.2f}ms", "method": "{method}", "path": "{path}", '
+                       f'"status": {status[:3]}, "duration_ms": {ms:.3f}, "request_id": "{rid}"}}\n')
+        else:
+            for now, method, path, status, ms, rid in batch:
+                if plain(path) is None or not (method.isascii() and method.isalpha()) or "qtsp_" in path \
+                        or not status[:3].isdigit():
+                    yield slow(now, method, path, status, ms, rid)
+                    continue
+                yield f"{iso(now)} INFO {ACCESS_LOGGER} {method} {path} {status[:3]} {ms:.2f}ms request_id={rid}\n"
+
+    def _slow_line(self, now: float, method: str, path: str, status: str, ms: float, rid: str) -> str:
+        """A path or method that needs escaping, cutting or redacting."""
+        try:
+            code = int(status[:3])
+        except ValueError:
+            code = 0
+        return self.line(method, path, code, ms, rid, now)
 
     def _write(self, data: bytes) -> None:
         try:
