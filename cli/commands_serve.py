@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+from typing import Any, Callable
 
 import click
 
+from qtsp import metrics
+from qtsp.core.errors import Kind, QTSPError
+from qtsp.logging_setup import ACCESS_LOG_ENV, FORMAT_ENV, FORMATS, LEVEL_ENV, LEVELS, LogSettings, dict_config
+from qtsp.logging_setup import configure as configure_logging
 from qtsp.services import revocation
 from qtsp.services.context import open_sandbox
 
 from .output import common, data_dir, emit, no_time_travel
+
+
+def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--log-format", type=click.Choice(FORMATS, case_sensitive=False), default="text",
+                        envvar=FORMAT_ENV, show_default=True,
+                        help=f"text, or json: one object per line (${FORMAT_ENV})")(func)
+    return click.option("--log-level", type=click.Choice(list(LEVELS), case_sensitive=False), default="info",
+                        envvar=LEVEL_ENV, show_default=True, help=f"debug, info, warning or error (${LEVEL_ENV})")(func)
 
 
 @click.command()
@@ -24,36 +39,88 @@ from .output import common, data_dir, emit, no_time_travel
 @click.option("--server", type=click.Choice(["granian", "gunicorn"]), default="granian", show_default=True,
               help="WSGI server: granian (measured ~6x gunicorn's request rate here) or gunicorn (gthread)")
 @click.option("--no-scheduler", is_flag=True, help="do not start the scheduler (another process runs it)")
+@_log_options
+@click.option("--access-log/--no-access-log", default=True, envvar=ACCESS_LOG_ENV, show_default=True,
+              help=f"one line per request (${ACCESS_LOG_ENV}=0: off, e.g. for benchmarks); X-Request-ID is returned either way")
 @common
 @no_time_travel
-def serve(host: str, port: int, workers: int | None, threads: int, server: str, no_scheduler: bool) -> None:
+def serve(host: str, port: int, workers: int | None, threads: int, server: str, no_scheduler: bool,
+          log_level: str, log_format: str, access_log: bool) -> None:
     """Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."""
+    settings = LogSettings(log_level.lower(), log_format.lower(), access_log)
     directory = data_dir().resolve()
-    open_sandbox(directory).engine.dispose()  # fail fast, with a clear message, before starting workers
-    metrics_dir = directory / "run" / "metrics"
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    _check_port(host, port)  # before anything is touched: a server already there keeps its port and its files
+    sandbox = open_sandbox(directory)  # fail fast, with a clear message, before starting workers
+    base = sandbox.config.base
+    sandbox.engine.dispose()
+    configure_logging(settings)
     os.environ["QTSP_DATA_DIR"] = str(directory)
+    os.environ.update(settings.to_env())  # the workers and the scheduler log as this process does
     workers = workers or os.cpu_count() or 2
-    scheduler = None
-    if not no_scheduler:
-        scheduler = subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler", "--data-dir", str(directory)])
-    click.echo(f"qtsp serving on http://{host}:{port} with {server}, {workers} workers  (OCSP /ocsp, CRLs /crl/<ca>.crl, "
-               "CA certificates /ca/<ca>.der, API /api/v1, health /healthz, metrics /metrics)", err=True)
+    with metrics.server_directory(directory) as metrics_dir:
+        metrics.use_directory(metrics_dir)  # before the workers fork: they count in files /metrics adds up
+        scheduler = None
+        if not no_scheduler:
+            scheduler = subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler", "--data-dir", str(directory),
+                                          "--log-level", settings.level, "--log-format", settings.format])
+        _announce(host, port, base, server, workers, threads, scheduler is not None, settings)
+        try:
+            if server == "granian":
+                _run_granian(host, port, workers, threads, settings)
+            else:
+                _run_gunicorn(host, port, workers, threads, settings)
+        finally:
+            if scheduler is not None:
+                scheduler.send_signal(signal.SIGTERM)
+                try:
+                    scheduler.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    scheduler.kill()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse an address another process listens on.
+
+    granian binds with SO_REUSEPORT, so a second server on a taken port would start and silently
+    share the traffic with the first. A plain bind (SO_REUSEADDR only, so that connections of a
+    server that just stopped, in TIME_WAIT, do not count) fails on any listener, SO_REUSEPORT or not."""
     try:
-        if server == "granian":
-            _run_granian(host, port, workers, threads)
-        else:
-            _run_gunicorn(host, port, workers, threads)
-    finally:
-        if scheduler is not None:
-            scheduler.send_signal(signal.SIGTERM)
-            try:
-                scheduler.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                scheduler.kill()
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise QTSPError(Kind.MALFORMED, f"--host {host}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise QTSPError(Kind.CONFLICT, f"{_url(host, port)} is already in use: another server listens there "
+                                "(stop it, or choose another --port)") from None
+            raise QTSPError(Kind.MALFORMED, f"cannot listen on {_url(host, port)}: {exc.strerror}") from None
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _announce(host: str, port: int, base: str, server: str, workers: int, threads: int, scheduler: bool,
+              settings: LogSettings) -> None:
+    """Where the service answers, in the log format chosen (and whatever the level: it is the command's output)."""
+    log = logging.getLogger("qtsp.serve")
+    url = _url(host, port)
+    if host in ("0.0.0.0", "::"):
+        where = f"port {port} on every interface (e.g. {_url('127.0.0.1' if host == '0.0.0.0' else '::1', port)})"
+        url = _url("127.0.0.1" if host == "0.0.0.0" else "::1", port)
+    else:
+        where = url
+    log.info("qtsp serving on %s with %s, %d workers x %d threads, scheduler %s; log level %s, %s, access log %s",
+             where, server, workers, threads, "on" if scheduler else "off", settings.level, settings.format,
+             "on" if settings.access_log else "off")
+    log.info("OCSP %s/ocsp, CRLs %s/crl/<ca>.crl, CA certificates %s/ca/<ca>.der, API %s/api/v1, health %s/healthz, "
+             "metrics %s/metrics", url, url, url, url, url, url)
+    if base.rstrip("/") != url:
+        log.info("certificates issued here point relying parties at %s (base_url): it must reach this server", base)
 
 
 # Limits against hostile or broken clients (proved by tests/test_limits.py):
@@ -78,27 +145,34 @@ def _connections_per_worker() -> int:
     return max(64, min(MAX_CONNECTIONS_PER_WORKER, hard - 256))  # leave descriptors for the database, logs, keys
 
 
-def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
+def _run_granian(host: str, port: int, workers: int, threads: int, settings: LogSettings) -> None:
     from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings, HTTP2Settings
+    from granian.log import LogLevels
 
     Granian("qtsp.web.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
             blocking_threads=threads, backlog=2048, backpressure=_connections_per_worker(),
             http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_MS, max_buffer_size=HEAD_LIMIT),
             http2_settings=HTTP2Settings(max_headers_size=HEAD_LIMIT),
-            log_access=False, respawn_failed_workers=True).serve()
+            log_access=False,  # ours (qtsp.web.access_log) also covers the OCSP fast path and carries request ids
+            log_level=LogLevels(settings.level), log_dictconfig=dict_config(settings),
+            respawn_failed_workers=True).serve()
 
 
-def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: LogSettings) -> None:
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
-                        "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None,
-                        "limit_request_line": 4094, "limit_request_fields": 50, "limit_request_field_size": 8190}
-            for key, value in settings.items():
+            options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+                       "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None,
+                       "loglevel": settings.level, "logconfig_dict": dict_config(settings),
+                       "limit_request_line": 4094, "limit_request_fields": 50, "limit_request_field_size": 8190,
+                       # gunicorn 27's control socket is one path per user (~/.gunicorn/gunicorn.ctl): a second
+                       # server would take it over from the first. Nothing here uses it.
+                       "control_socket_disable": True}
+            for key, value in options.items():
                 self.cfg.set(key, value)
 
         def load(self):  # type: ignore[no-untyped-def]
@@ -110,15 +184,14 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
 
 
 @click.command("scheduler")
+@_log_options
 @common
 @no_time_travel
-def scheduler_cmd() -> None:
+def scheduler_cmd(log_level: str, log_format: str) -> None:
     """Run the scheduled jobs (OCSP refresh, CRL publication); one process leads, others stand by."""
     from qtsp.scheduler import LeaderScheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run every second is noise
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(LogSettings(log_level.lower(), log_format.lower(), access_log=False))
     leader = LeaderScheduler(data_dir())
     signal.signal(signal.SIGTERM, lambda *_: leader.stop())
     signal.signal(signal.SIGINT, lambda *_: leader.stop())
@@ -132,7 +205,10 @@ def scheduler_cmd() -> None:
 @common
 def revoke(serial: str, reason: str, issuer: str | None) -> None:
     """Revoke a certificate; OCSP says so before this returns, the CRL follows within seconds."""
-    result = revocation.revoke(open_sandbox(data_dir()), serial, reason, issuer_id=issuer, actor="cli")
+    sandbox = open_sandbox(data_dir())
+    # Its revocation-to-publication time goes where every server's /metrics finds it (see qtsp/metrics.py).
+    with metrics.recording_in(sandbox.data_dir):
+        result = revocation.revoke(sandbox, serial, reason, issuer_id=issuer, actor="cli")
     data = {"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
             "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from}
     emit(data, lambda: f"revoked {result.serial} ({result.reason}) at {result.revoked_at:%Y-%m-%d %H:%M:%S}Z"

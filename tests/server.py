@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never via a proxy
@@ -25,10 +25,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(data_dir: Path, *, workers: int = 1, scheduler: bool = False, timeout: float = 30.0,
-                   port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+                   port: int | None = None, env: dict[str, str] | None = None, extra: Sequence[str] = ()) -> Iterator[str]:
+    """``qtsp serve`` (``extra``: more options) until the block ends; its output goes to data_dir/serve-<port>.log."""
     port = port or free_port()
     args = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers)]
+            "--port", str(port), "--workers", str(workers), *extra]
     if not scheduler:
         args.append("--no-scheduler")
     log = open(data_dir / f"serve-{port}.log", "wb")

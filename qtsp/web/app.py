@@ -1,8 +1,10 @@
 """The application factory: ``create_app({"data_dir": ...})`` returns the Flask app, with the
-OCSP fast path mounted in front of it as WSGI middleware."""
+OCSP fast path mounted in front of it as WSGI middleware, and the access log (request ids) in front
+of both."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,10 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from ..core.errors import QTSPError
+from ..logging_setup import ACCESS_LOGGER, AccessLog, LogSettings
 from ..services.context import as_of, open_sandbox, parse_instant
 from . import errors, metrics
+from .access_log import AccessLogMiddleware
 from .ocsp import TIME_HEADER, OcspFastPath, OcspSource, instant_text
 from .state import WebState
 
@@ -112,4 +116,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     source = OcspSource(sandbox)
     app.extensions["qtsp_ocsp"] = source
     app.wsgi_app = OcspFastPath(app.wsgi_app, source)  # type: ignore[method-assign]
+    # Access lines when the access log is on and the log level lets info through (under `qtsp serve`;
+    # a test client, with logging left alone, writes none); request ids always.
+    settings = LogSettings.from_env()
+    logged = settings.access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+    app.wsgi_app = AccessLogMiddleware(app.wsgi_app, AccessLog(settings) if logged else None)  # type: ignore[method-assign]
     return app

@@ -1,10 +1,11 @@
-"""Prometheus metrics. Counters live in prometheus_client (multiprocess mode under `qtsp serve`);
-publication gauges (OCSP response age, CRL nextUpdate margin) are read from the store per scrape."""
+"""Prometheus metrics. Counters live in prometheus_client (files per process under `qtsp serve`, see
+qtsp/metrics.py); publication gauges (OCSP response age, CRL nextUpdate margin) are read from the store per scrape."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -13,8 +14,10 @@ from sqlalchemy import func, select
 from ..services.context import Sandbox, utcnow
 
 from ..metrics import (  # noqa: F401  (re-exported for the web layer)
+    CLI_DIR,
     CRL_GENERATION,
     HTTP_REQUESTS,
+    MULTIPROC_ENV,
     OCSP_REQUESTS,
     REVOCATION_TO_PUBLICATION,
     http_request,
@@ -52,19 +55,30 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+class _FilesCollector:
+    """The multiprocess files of this server (its workers and scheduler) and of the CLI (``qtsp revoke``)."""
+
+    def __init__(self, directories: list[Path]) -> None:
+        self.directories = directories
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        # A file of size 0 is being created by its process (the header follows at once): skip it this time.
+        files = [str(f) for d in self.directories for f in sorted(d.glob("*.db")) if f.stat().st_size > 0]
+        return MultiProcessCollector.merge(files, accumulate=True)
+
+
 def render(sandbox: Sandbox) -> bytes:
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:  # under `qtsp serve`: every worker's values, the scheduler's, and the CLI's
+        registry.register(_FilesCollector([Path(directory), sandbox.data_dir / CLI_DIR]))
+        registry.register(_PublicationCollector(sandbox))
+        return generate_latest(registry)
+    # One process (a test client, or the WSGI app under a server we do not start): its own registry.
+    from prometheus_client import REGISTRY
 
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        from prometheus_client import REGISTRY
-
-        registry = REGISTRY  # type: ignore[assignment]
-        text = generate_latest(registry)
-        extra = CollectorRegistry()
-        extra.register(_PublicationCollector(sandbox))
-        return text + generate_latest(extra)
-    registry.register(_PublicationCollector(sandbox))
-    return generate_latest(registry)
+    extra = CollectorRegistry()
+    extra.register(_PublicationCollector(sandbox))
+    return generate_latest(REGISTRY) + generate_latest(extra)

@@ -1,15 +1,22 @@
 """WSGI entry point for servers that import a module attribute: ``qtsp.web.wsgi:app``.
 
-The data dir comes from ``QTSP_DATA_DIR`` (``qtsp serve`` sets it)."""
+The data dir comes from ``QTSP_DATA_DIR`` (``qtsp serve`` sets it); logging from QTSP_LOG_LEVEL,
+QTSP_LOG_FORMAT and QTSP_ACCESS_LOG (``qtsp serve`` has granian or gunicorn apply the same settings
+before this module loads; another server that configured no logging gets them here)."""
 
 from __future__ import annotations
 
 import io
 import json
-from typing import Any, Callable, Iterable
+import logging
+from typing import Any, Callable, Iterable, cast
 
+from ..logging_setup import LogSettings, configure
+from .access_log import AccessLogMiddleware
 from .app import MAX_BODY, create_app
 
+if not logging.getLogger().handlers:
+    configure(LogSettings.from_env())
 app = create_app()
 
 
@@ -36,4 +43,6 @@ def _bounded_body_without_length(wsgi_app: Callable[..., Iterable[bytes]]) -> Ca
     return call
 
 
-app.wsgi_app = _bounded_body_without_length(app.wsgi_app)  # type: ignore[method-assign]
+# Inside the access log (create_app puts it outermost), so that a refused body is logged with a request id too.
+_access = cast(AccessLogMiddleware, app.wsgi_app)
+_access.app = _bounded_body_without_length(_access.app)
