@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -33,7 +34,8 @@ def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="default: the port of the sandbox's base_url (the one its certificates name; 8080 unless set)")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes (default: CPU count)")
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True, help="threads per process")
 @click.option("--server", type=click.Choice(["granian", "gunicorn"]), default="granian", show_default=True,
@@ -44,11 +46,13 @@ def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help=f"one line per request (${ACCESS_LOG_ENV}=0: off, e.g. for benchmarks); X-Request-ID is returned either way")
 @common
 @no_time_travel
-def serve(host: str, port: int, workers: int | None, threads: int, server: str, no_scheduler: bool,
+def serve(host: str, port: int | None, workers: int | None, threads: int, server: str, no_scheduler: bool,
           log_level: str, log_format: str, access_log: bool) -> None:
     """Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."""
     settings = LogSettings(log_level.lower(), log_format.lower(), access_log)
     directory = data_dir().resolve()
+    if port is None:
+        port = _configured_port(directory)
     _check_port(host, port)  # before anything is touched: a server already there keeps its port and its files
     sandbox = open_sandbox(directory)  # fail fast, with a clear message, before starting workers
     base = sandbox.config.base
@@ -76,6 +80,21 @@ def serve(host: str, port: int, workers: int | None, threads: int, server: str, 
                     scheduler.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     scheduler.kill()
+
+
+def _configured_port(directory: Path) -> int:
+    """The port the sandbox's certificates name (its base_url), so that a plain `qtsp serve` answers
+    where they send relying parties; the default port when there is no readable configuration yet
+    (opening the sandbox then says what is wrong)."""
+    from qtsp import config as config_mod
+
+    path = directory / config_mod.CONFIG_NAME
+    if not path.is_file():
+        return config_mod.DEFAULT_PORT
+    try:
+        return config_mod.load(path).service_port
+    except QTSPError:
+        return config_mod.DEFAULT_PORT
 
 
 def _check_port(host: str, port: int) -> None:

@@ -109,3 +109,33 @@ def test_init_takes_the_base_url_and_refuses_localhost(tmp_path: Path) -> None:
     refused = qtsp("init", "--data-dir", str(tmp_path / "b"), "--base-url", "http://localhost:9191", check=False)
     assert refused.returncode == 2 and "127.0.0.1" in refused.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_serve_without_port_listens_where_the_certificates_point(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    port = free_port()
+    data_dir = tmp_path / "qtsp-data"
+    qtsp("init", "--data-dir", str(data_dir), "--base-url", f"http://127.0.0.1:{port}")
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir), "--workers", "1",
+                             "--no-scheduler"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                with _NO_PROXY.open(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "qtsp serve did not answer on the base_url's port"
+                time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+    assert f"http://127.0.0.1:{port}" in (tmp_path / "serve.log").read_text()

@@ -127,7 +127,6 @@ def _authorise() -> Response | None:
 
 # Until qtsp.web.app's 405 handler returns errors.method_not_allowed (which sets Allow itself), every 405
 # from routing gets its Allow header here; registered app-wide because the handler is the app's.
-bp.after_app_request(errors.add_allow)
 
 
 @bp.after_app_request

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from ..core.errors import QTSPError
 from ..logging_setup import ACCESS_LOGGER, AccessLog, LogSettings
@@ -106,8 +107,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return errors.problem(404, "not found", "no such resource")
 
     @app.errorhandler(405)
-    def _method(_exc: Exception) -> Response:
-        return errors.problem(405, "method not allowed", "this resource does not take that method")
+    def _method(exc: MethodNotAllowed) -> Response:
+        return errors.method_not_allowed(exc)
 
     @app.errorhandler(500)
     def _internal(_exc: Exception) -> Response:

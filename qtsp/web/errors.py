@@ -5,7 +5,7 @@ Details are shown to API clients as they are: services word them for both the CL
 
 from __future__ import annotations
 
-from flask import Response, json, request
+from flask import Response, json
 from werkzeug.exceptions import MethodNotAllowed
 
 from ..core.errors import Kind, QTSPError
@@ -52,19 +52,8 @@ def allowed_methods(exc: MethodNotAllowed) -> list[str]:
 
 def method_not_allowed(exc: MethodNotAllowed) -> Response:
     """405 for a URL that exists but not with this method, with the Allow header RFC 9110 15.5.6
-    requires (the app's 405 handler should return this)."""
+    requires (the app's 405 handler returns this)."""
     allowed = allowed_methods(exc)
     response = problem(405, "method not allowed", f"this resource takes {', '.join(allowed) or 'no method'}")
     response.headers["Allow"] = ", ".join(allowed)
-    return response
-
-
-def add_allow(response: Response) -> Response:
-    """After every request: a 405 from routing that came back without Allow gets one.
-
-    Covers a 405 handler that builds its own problem (qtsp.web.app's, until it returns
-    method_not_allowed); a response that already has Allow is left alone."""
-    exc = request.routing_exception
-    if response.status_code == 405 and "Allow" not in response.headers and isinstance(exc, MethodNotAllowed):
-        response.headers["Allow"] = ", ".join(allowed_methods(exc))
     return response
