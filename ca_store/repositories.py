@@ -64,11 +64,21 @@ def audit_events(session: Session) -> Sequence[AuditEvent]:
     return session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
 
 
-def audit_chain(session: Session) -> tuple[list[ChainEvent], tuple[int, str] | None]:
-    events = [
-        ChainEvent(e.seq, e.at, e.actor, e.action, e.subject, e.details, e.prev_hash, e.hash) for e in audit_events(session)
-    ]
-    head = session.get(AuditHead, 1)
+def audit_chain(session: Session, *, attempts: int = 5) -> tuple[list[ChainEvent], tuple[int, str] | None]:
+    """The events and the head, as one consistent picture while others keep appending.
+
+    On SQLite each read is its own snapshot, so events read after the head may include appends
+    committed in between (a bulk batch adds 50 at once), which looks like a chain running past its
+    head. The head is read first and the events after it; when the events run past that head, the
+    head is read again (appends move both in one transaction) until it covers them. Events that no
+    head ever covers are returned as they are, and the chain check reports them."""
+    for _ in range(attempts):
+        head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one_or_none()
+        events = [ChainEvent(e.seq, e.at, e.actor, e.action, e.subject, e.details, e.prev_hash, e.hash)
+                  for e in audit_events(session)]
+        session.expire_all()
+        if head is None or not events or events[-1].seq <= head.seq:
+            break
     return events, (None if head is None else (head.seq, head.hash))
 
 
