@@ -71,7 +71,9 @@ def main() -> None:
     for name, seconds in result.steps.items():
         print(f"  {name:18} {seconds:8.2f} s   {1000 * seconds / result.issued:7.3f} ms/cert")
     print(f"raw CertificateBuilder (1 core, no lint, no store, {raw_n} certs): {raw:.0f} certificates/s")
-    print(f"ratio qtsp/raw: {rate / raw:.3f}   target: {args.n} in <= 120 s -> {'MET' if result.seconds <= 120 * args.n / 10_000 else 'MISSED'}")
+    budget = 120 * args.n / 10_000  # the target, 10,000 in 120 s, scaled to this run's N
+    print(f"ratio qtsp/raw: {rate / raw:.3f}   target: 10,000 in <= 120 s, so {args.n} in <= {budget:.1f} s -> "
+          f"{'MET' if result.seconds <= budget else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LINKED = ("Makefile", "pyproject.toml", "requirements", "scripts", ".venv", "README.md", "LICENSE")
+LINKED = ("Makefile", "pyproject.toml", "requirements", "scripts", ".venv", "README.md", "LICENSE", "benchmarks", "docs")
 # Commands a document shows but this runner does not execute, and why.
 SKIP_ALLOWED = {
     "make test": "it is the command that runs this test",
+    "make bench": "it runs for many minutes; the documents run each benchmark with short settings instead",
 }
 _FENCE = re.compile(r"^(```+)\s*([\w.+-]*)\s*$")
 _DIRECTIVE = re.compile(r"^<!--\s*doctest:\s*(\w+)\s*(.*?)\s*-->\s*$")
