@@ -18,9 +18,11 @@ from .models import (
     AuditHead,
     Certificate,
     CertificateAuthority,
+    CrlRecord,
     IssuanceIntent,
     KeyReference,
     NationalCompetentAuthority,
+    NcaCredential,
     PSPAuthorisation,
     PublicationState,
     ResponderBehaviour,
@@ -91,6 +93,16 @@ def add_key(session: Session, key: KeyReference) -> KeyReference:
     return key
 
 
+def list_keys(session: Session) -> Sequence[KeyReference]:
+    return session.execute(select(KeyReference).order_by(KeyReference.id)).scalars().all()
+
+
+def newest_key_for(session: Session, purpose_prefix: str) -> KeyReference | None:
+    """The newest key whose purpose starts with ``purpose_prefix`` (e.g. ``receipts:``)."""
+    return session.execute(select(KeyReference).where(KeyReference.purpose.startswith(purpose_prefix, autoescape=True))
+                           .order_by(KeyReference.id.desc())).scalars().first()
+
+
 def add_ca(session: Session, ca: CertificateAuthority) -> None:
     session.add(ca)
     session.flush()
@@ -135,12 +147,17 @@ def reserve_serials(session: Session, issuer_id: str, serials: Sequence[str], pr
 
 
 def complete_intents(session: Session, intents: Sequence[IssuanceIntent], certs: Sequence[Certificate]) -> None:
-    """Step 7: the certificates and the 'done' mark on their intents, in the caller's transaction."""
+    """Step 7: the certificates and the 'done' mark on their intents, in the caller's transaction.
+
+    Each row gets its id, as the OCSP responses pre-signed next refer to it."""
     if len(certs) == 1:
         session.add(certs[0])
-    else:  # bulk: one executemany instead of an ORM unit of work per row
+    else:  # bulk: one executemany instead of an ORM unit of work per row (RETURNING in batches, in order)
         columns = [c.key for c in Certificate.__table__.columns if c.key != "id"]
-        session.execute(insert(Certificate), [{k: getattr(c, k) for k in columns} for c in certs])
+        ids = session.execute(insert(Certificate).returning(Certificate.id, sort_by_parameter_order=True),
+                              [{k: getattr(c, k) for k in columns} for c in certs]).scalars().all()
+        for cert, cert_id in zip(certs, ids):
+            cert.id = cert_id
     session.execute(
         update(IssuanceIntent).where(IssuanceIntent.id.in_([i.id for i in intents])).values(state="done")
     )
@@ -163,6 +180,16 @@ def get_certificate(session: Session, serial: str, issuer_id: str | None = None,
     if len(found) > 1:
         raise QTSPError(Kind.MALFORMED, f"serial {serial} exists under several issuers; name the issuer")
     return found[0]
+
+
+def add_certificate(session: Session, cert: Certificate) -> Certificate:
+    session.add(cert)
+    session.flush()
+    return cert
+
+
+def issuers_of_serial(session: Session, serial: str) -> list[str]:
+    return sorted(session.execute(select(Certificate.issuer_id).where(Certificate.serial == serial)).scalars())
 
 
 def list_certificates(
@@ -287,7 +314,34 @@ def list_psps(session: Session) -> Sequence[PSPAuthorisation]:
     return session.execute(select(PSPAuthorisation).order_by(PSPAuthorisation.org_id)).scalars().all()
 
 
+def get_nca_credential(session: Session, fingerprint: str) -> NcaCredential | None:
+    return session.execute(select(NcaCredential).where(NcaCredential.fingerprint_sha256 == fingerprint)).scalar_one_or_none()
+
+
+def add_nca_credential(session: Session, credential: NcaCredential) -> None:
+    session.add(credential)
+    session.flush()
+
+
+def nca_credential_fingerprints(session: Session, nca_id: str | None = None) -> list[tuple[str, str]]:
+    """(NCA id, fingerprint) of every credential, or of one NCA's."""
+    query = select(NcaCredential.nca_id, NcaCredential.fingerprint_sha256).order_by(NcaCredential.id)
+    if nca_id is not None:
+        query = query.where(NcaCredential.nca_id == nca_id)
+    return [(row[0], row[1]) for row in session.execute(query).all()]
+
+
 # --- publication -------------------------------------------------------------------------
+
+
+def add_crl(session: Session, record: CrlRecord) -> None:
+    session.add(record)
+    session.flush()
+
+
+def highest_crl_number(session: Session, issuer_id: str) -> int | None:
+    return session.execute(select(func.max(CrlRecord.number)).where(CrlRecord.issuer_id == issuer_id)).scalar_one()
+
 
 
 def lock_publication_state(session: Session, issuer_id: str) -> PublicationState:

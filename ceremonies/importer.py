@@ -3,9 +3,9 @@
 Every transcript must verify first (chain, signature, output hashes). From their closing lines
 come the root (its key may stay offline on the token: the service never needs it while the ARL
 is fresh), the issuing CAs and their OCSP responders (online keys: file or Vault Transit), and
-the newest ARL. The rows are written the way ``qtsp init`` writes them
-(``qtsp.services.hierarchy``), the CA files published, and ``qtsp.toml`` written to match the
+the newest ARL. The rows are written the way ``qtsp init`` writes them, the CA files published, and ``qtsp.toml`` written to match the
 certificates' URLs; anything that does not hang together is refused before the first write.
+The store is written through ``qtsp.services.authorities`` (the same insert as ``qtsp init``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
-from ca_store import db, repositories as repo
-from ca_store.models import CertificateAuthority, CrlRecord
 from qtsp import config as config_mod
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES, key_type_of
-from qtsp.core.types import KeyRef, serial_hex
-from qtsp.services.context import Sandbox, check_writable
-from qtsp.services.hierarchy import ACTOR_CLI, _key_row, insert_hierarchy, publish_ca_files, remove_created
-from qtsp.signers import KeyInfo, backend_for
+from qtsp.core.types import KeyRef
+from qtsp.services import authorities
+from qtsp.services.context import check_writable
+from qtsp.services.hierarchy import remove_created
+from qtsp.signers import backend_for
 
 from . import transcript
 from .transcript import fingerprint
@@ -184,6 +183,23 @@ def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
         raise QTSPError(exc.kind, f"the ceremonies' hierarchy does not fit qtsp's configuration: {exc.detail}") from None
 
 
+def _check_online_keys(data_dir: Path, root: _CA, cas: dict[str, _CA]) -> None:
+    """The service must reach every online key, and it must be the key of its certificate."""
+    for ca in cas.values():
+        pairs = [(ca.key_ref, ca.cert)] if ca is not root else []
+        pairs += [(ca.ocsp[1], ca.ocsp[0])] if ca.ocsp else []
+        for ref, cert in pairs:
+            public = backend_for(ref, data_dir).public_key(KeyRef(ref))
+            if public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != _spki(cert):
+                raise QTSPError(Kind.INTEGRITY, f"{ref} is not the key of {cert.subject.rfc4514_string()}")
+
+
+def _new_cas(root: _CA, cas: dict[str, _CA]) -> list[authorities.NewCA]:
+    return [authorities.from_ceremony(ca_id, parent_id=ca.result["parent_id"], role=ca.result["role"],
+                                      profile=ca.result["profile"], cert=ca.cert, key_ref=ca.key_ref, responder=ca.ocsp)
+            for ca_id, ca in sorted(cas.items(), key=lambda item: item[1] is not root)]
+
+
 def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dict[str, Any]:
     check_writable(data_dir)
     cfg_path = data_dir / config_mod.CONFIG_NAME
@@ -191,7 +207,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
         raise QTSPError(Kind.CONFLICT, f"{data_dir} already holds a sandbox; refusing to import over it")
     cas, crls, restored, dirs, notes = _gather(paths)
     root, arl = _check_hierarchy(cas, crls)
-    fp = fingerprint(root.cert.public_key())  # type: ignore[arg-type]
+    fp = fingerprint(root.cert.public_key())  # type: ignore[arg-type]  # a CA key: RSA or EC
     if fp in restored:
         notes.append(f"the root key is used from its restored copy {restored[fp]}")
         root.key_ref = restored[fp]
@@ -201,55 +217,22 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
     created: list[Path] = [p for p in ours if not p.exists()]
     made_dir = not data_dir.exists()
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = None
+    sandbox = None
     try:
-        online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.ocsp[1])]  # type: ignore[index]
+        online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.ocsp[1])]  # type: ignore[index]  # checked: issuing CAs have one
         _copy_file_keys(data_dir, dirs, online, created)
-        for ca in cas.values():
-            pairs = [(ca.key_ref, ca.cert)] if ca is not root else []
-            pairs += [(ca.ocsp[1], ca.ocsp[0])] if ca.ocsp else []
-            for ref, cert in pairs:  # the service must reach every online key, and it must be the right one
-                public = backend_for(ref, data_dir).public_key(KeyRef(ref))
-                if public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != _spki(cert):
-                    raise QTSPError(Kind.INTEGRITY, f"{ref} is not the key of {cert.subject.rfc4514_string()}")
-        engine = db.make_engine(config_mod.database_url(data_dir))
-        db.migrate(engine)
-        sandbox = Sandbox(data_dir, cfg, engine)
-        with sandbox.transaction() as session:
-            if repo.list_cas(session):
-                raise QTSPError(Kind.CONFLICT, "the database already holds a hierarchy; refusing to import over it")
-        rows = []
-        for ca_id, ca in sorted(cas.items(), key=lambda item: item[1] is not root):
-            cert_public = ca.cert.public_key()
-            key = _key_row(KeyInfo(KeyRef(ca.key_ref), key_type_of(cert_public), cert_public), f"ca:{ca_id}", now)  # type: ignore[arg-type]
-            ocsp_key = None
-            if ca.ocsp is not None:
-                ocsp_public = ca.ocsp[0].public_key()
-                ocsp_key = _key_row(KeyInfo(KeyRef(ca.ocsp[1]), key_type_of(ocsp_public), ocsp_public),  # type: ignore[arg-type]
-                                    f"ocsp:{ca_id}", now)
-            rows.append((CertificateAuthority(
-                id=ca_id, parent_id=ca.result["parent_id"], role=ca.result["role"], profile=ca.result["profile"],
-                subject=ca.cert.subject.rfc4514_string(), cert_der=ca.cert.public_bytes(Encoding.DER),
-                serial=serial_hex(ca.cert.serial_number), not_before=ca.cert.not_valid_before_utc,
-                not_after=ca.cert.not_valid_after_utc, created_at=now,
-                ocsp_responder_der=None if ca.ocsp is None else ca.ocsp[0].public_bytes(Encoding.DER)), key, ocsp_key))
-        publish_ca_files(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items()})
+        _check_online_keys(data_dir, root, cas)
+        sandbox = authorities.new_store(data_dir, cfg)
+        authorities.publish(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items()})
         cfg_path.write_text(config_mod.render(cfg))
-        with sandbox.transaction() as session:
-            # One commit for the hierarchy, the ARL and the audit event: init's own insert, in our session.
-            insert_hierarchy(session, rows, now)
-            if arl is not None:
-                crl = x509.load_der_x509_crl(arl)
-                session.add(CrlRecord(issuer_id="root", number=max(crls)[0], delta_base=None, entries=len(crl),
-                                      this_update=crl.last_update_utc, next_update=crl.next_update_utc, der=arl))
-            repo.append_audit(session, at=now, actor=ACTOR_CLI, action="ceremony.import", subject="root",
-                              details={"transcripts": {str(p): transcript.verify(p).final_hash for p in paths}})
+        authorities.store_hierarchy(sandbox, _new_cas(root, cas), now, arl=None if arl is None else (max(crls)[0], arl),
+                                    transcripts={str(p): transcript.verify(p).final_hash for p in paths})
     except BaseException:
         remove_created(created, data_dir if made_dir else None)
         raise
     finally:
-        if engine is not None:
-            engine.dispose()
+        if sandbox is not None:
+            sandbox.engine.dispose()
     if arl is None:
         notes.append("no ARL imported: the service will sign one with the root key when asked for /crl/root.crl")
     return {"data_dir": str(data_dir), "cas": {ca_id: {"key": ca.key_ref, "ocsp_key": ca.ocsp[1] if ca.ocsp else None,
@@ -261,31 +244,11 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
 def import_arl(data_dir: Path, path: Path, now: dt.datetime) -> dict[str, Any]:
     """A newer ARL from a ``crl`` ceremony into a data dir that serves the hierarchy: how an
     offline root keeps its ARL fresh without the service ever touching the root key."""
-    from sqlalchemy import func, select
-
-    from qtsp.services.context import open_sandbox
-
     result = transcript.load(path)[-1]["result"]
     if result.get("kind") != "crl":
         raise QTSPError(Kind.MALFORMED, f"{path} is not the transcript of a crl ceremony")
     der = (path.parent / result["crl"]).read_bytes()
-    crl = x509.load_der_x509_crl(der)
-    sandbox = open_sandbox(data_dir)
-    try:
-        with sandbox.transaction() as session:
-            ca = repo.get_ca(session, result["issuer_id"])
-            if ca.parent_id is not None:
-                raise QTSPError(Kind.POLICY, "only the root's ARL comes from a ceremony")
-            if not crl.is_signature_valid(x509.load_der_x509_certificate(ca.cert_der).public_key()):  # type: ignore[arg-type]
-                raise QTSPError(Kind.INTEGRITY, f"the CRL is not signed by {ca.id}'s key")
-            highest = session.execute(select(func.max(CrlRecord.number)).where(CrlRecord.issuer_id == ca.id)).scalar_one()
-            if highest is not None and int(result["number"]) <= highest:
-                raise QTSPError(Kind.CONFLICT, f"CRL number {result['number']} is not above {highest}, the newest of {ca.id}")
-            session.add(CrlRecord(issuer_id=ca.id, number=int(result["number"]), delta_base=None, entries=len(crl),
-                                  this_update=crl.last_update_utc, next_update=crl.next_update_utc, der=der))
-            repo.append_audit(session, at=now, actor=ACTOR_CLI, action="ceremony.import-arl", subject=ca.id,
-                              details={"number": result["number"], "transcript": str(path),
-                                       "final_hash": transcript.verify(path).final_hash})
-    finally:
-        sandbox.engine.dispose()
-    return {"issuer": result["issuer_id"], "number": result["number"], "next_update": crl.next_update_utc.isoformat()}  # type: ignore[union-attr]
+    next_update = authorities.store_arl(data_dir, result["issuer_id"], int(result["number"]), der, now,
+                                        {"transcript": str(path), "final_hash": transcript.verify(path).final_hash})
+    return {"issuer": result["issuer_id"], "number": result["number"],
+            "next_update": next_update.isoformat() if next_update else None}

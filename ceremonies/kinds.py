@@ -24,7 +24,7 @@ from qtsp.core.serials import new_serial
 from qtsp.core.types import parse_serial
 from qtsp.lint import default_linter
 from qtsp.services import signing
-from qtsp.services.hierarchy import _qtsp_subject, issuer_info
+from qtsp.services.authorities import ca_subject, issuer_info
 
 from . import backends
 from .checks import identity, read_certificate, read_public_key
@@ -139,7 +139,7 @@ def root(run: Run) -> dict[str, Any]:
     cfg = run.cfg
     ref, public = generate_key(run, cfg["key"], "root", ceremony_key=True)
     profile = _validity(profiles.ROOT_CA, cfg["certificate"]["validity-days"])
-    subject = _qtsp_subject(identity(cfg), cfg["subject"]["common-name"])
+    subject = ca_subject(identity(cfg), cfg["subject"]["common-name"])
     tbs = builder.build(profile, subject=subject, public_key=public, serial=new_serial(), now=run.now, issuer=None)
     certify(run, "root", profile, tbs, run.ceremony_signer, None, "certificate")
     run.step("write-public-key", "Write the root public key", lambda: StepResult(outputs=[run.output(
@@ -156,7 +156,7 @@ def _subordinate(run: Run, profile: Profile, role: str) -> tuple[x509.Certificat
     ident = identity(cfg)
     issuer_id = cfg["certificate"]["issuer-id"]
     tbs = builder.build(profile.with_validity(cfg["certificate"]["validity-days"]),
-                        subject=_qtsp_subject(ident, cfg["subject"]["common-name"]), public_key=public,
+                        subject=ca_subject(ident, cfg["subject"]["common-name"]), public_key=public,
                         serial=new_serial(), now=run.now, issuer=issuer_info(ident, issuer_id, issuer_cert))
     cert = certify(run, role, profile.with_validity(cfg["certificate"]["validity-days"]), tbs, signer, issuer_cert,
                    "certificate")
@@ -267,7 +267,7 @@ def root_rollover(run: Run) -> dict[str, Any]:
     old_signer = open_signing_key(run, old_cert)
     ref, public = generate_key(run, cfg["key"], "new-root", ceremony_key=True)
     new_signer = run.ceremony_signer
-    subject = _qtsp_subject(identity(cfg), cfg["subject"]["common-name"])
+    subject = ca_subject(identity(cfg), cfg["subject"]["common-name"])
     if subject.get_attributes_for_oid(NameOID.COMMON_NAME) == old_cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         raise QTSPError(Kind.POLICY, "the new root needs a subject distinct from the old root's (a new common name)")
     profile = _validity(profiles.ROOT_CA, cert_cfg["validity-days"])

@@ -32,7 +32,7 @@ from ..core.keys import generate_private_key
 from ..core.types import Serial, serial_hex
 from . import issuance, signing
 from .context import Sandbox, utcnow
-from .hierarchy import issuer_info
+from .authorities import issuer_info
 from .output import write_new
 from .register import PSPView
 

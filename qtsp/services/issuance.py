@@ -28,7 +28,7 @@ from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
 from . import ocsp, signing
 from .context import Sandbox, utcnow
-from .hierarchy import ROOT_ID, issuer_info
+from .authorities import ROOT_ID, issuer_info
 from .register import PSPView
 
 MAX_DOMAINS = 100

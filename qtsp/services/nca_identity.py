@@ -15,27 +15,28 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import Certificate, CertificateAuthority, KeyReference, NationalCompetentAuthority, NcaCredential
+from ca_store.models import Certificate, NationalCompetentAuthority, NcaCredential
 
 from ..core import builder, profiles
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, generate_private_key
+from ..core.keys import PrivateKey, PublicKey, generate_private_key
 from ..core.names import check_country
 from ..core.psd2 import NCA_ID_RE
-from ..core.serials import new_serial
 from ..core.types import serial_hex
 from ..signers import Signer
 from ..signers.file import write_private
+from . import authorities
+from .authorities import ROOT_ID, LoadedCA, Plan
 from .context import Sandbox, utcnow
-from .hierarchy import ROOT_ID, _key_row, _qtsp_subject, issuer_info, key_label, publish_ca_files
-from .signing import sign_after_lint
 
 NCA_CA_ID = "nca-ca"
+NCA_CA_NAME = "qtsp Sandbox NCA and Receipts CA"
 RECEIPTS = "receipts"
+# The key ``qtsp nca add --generate`` makes for a simulated NCA: its JWS requests are signed ES256.
+CREDENTIAL_KEY_TYPE = "ecdsa-p256"
 
 
 @dataclass(frozen=True)
@@ -49,51 +50,29 @@ def fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def ensure_nca_ca(sandbox: Sandbox, now: dt.datetime) -> tuple[bytes, str]:
-    """The NCA CA's certificate (DER) and key reference, made on first use."""
-    with sandbox.transaction() as session:
-        existing = session.get(CertificateAuthority, NCA_CA_ID)
-        if existing is not None:
-            return existing.cert_der, existing.key.ref
-        root = repo.get_ca(session, ROOT_ID)
-        root_ref, root_der = root.key.ref, root.cert_der
-    cfg = sandbox.config
-    backend = sandbox.backend()
-    info = backend.generate(key_label(cfg, NCA_CA_ID), cfg.ca_key_type)
-    profile = profiles.NCA_ISSUING_CA
-    tbs = builder.build(profile, subject=_qtsp_subject(cfg, "qtsp Sandbox NCA and Receipts CA"), public_key=info.public_key,
-                        serial=new_serial(), now=now, issuer=issuer_info(cfg, ROOT_ID, x509.load_der_x509_certificate(root_der)))
-    cert = sign_after_lint(tbs, sandbox.backend(root_ref).signer(root_ref), profile)  # type: ignore[arg-type]
-    try:
-        with sandbox.transaction() as session:
-            key = repo.add_key(session, _key_row(info, f"ca:{NCA_CA_ID}", now))
-            ca = CertificateAuthority(
-                id=NCA_CA_ID, parent_id=ROOT_ID, role="nca", profile=profile.name, subject=cert.subject.rfc4514_string(),
-                key_id=key.id, cert_der=cert.public_bytes(serialization.Encoding.DER), serial=serial_hex(cert.serial_number),
-                not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, created_at=now)
-            repo.add_ca(session, ca)
-            repo.append_audit(session, at=now, actor="system", action="ca.create", subject=NCA_CA_ID,
-                              details={"serial": ca.serial, "key": info.ref, "profile": profile.name})
-    except IntegrityError:  # another process made it first
-        with sandbox.transaction() as session:
-            other = repo.get_ca(session, NCA_CA_ID)
-            return other.cert_der, other.key.ref
-    publish_ca_files(sandbox, {NCA_CA_ID: cert})
-    return ca.cert_der, info.ref
+def ensure_nca_ca(sandbox: Sandbox, now: dt.datetime) -> LoadedCA:
+    """The NCA CA, made on first use under the sandbox root (outside the qualified hierarchies)."""
+    existing = authorities.load_many(sandbox, [NCA_CA_ID])
+    if NCA_CA_ID in existing:
+        return existing[NCA_CA_ID]
+    root = authorities.load(sandbox, ROOT_ID)
+    plan = Plan(NCA_CA_ID, "nca", profiles.NCA_ISSUING_CA, NCA_CA_NAME, root.issuer, responder=False)
+    new, _ = authorities.make_ca(sandbox, plan, now)
+    if authorities.insert_once(sandbox, [new], now, actor="system"):
+        authorities.publish(sandbox, {NCA_CA_ID: new.cert})
+    return authorities.load(sandbox, NCA_CA_ID)  # ours, or the one another process stored first
 
 
-def _issue_seal(sandbox: Sandbox, public_key, common_name: str, organization: str, country: str,  # type: ignore[no-untyped-def]
-                now: dt.datetime) -> tuple[x509.Certificate, list[x509.Certificate]]:
-    ca_der, ca_key_ref = ensure_nca_ca(sandbox, now)
-    ca_cert = x509.load_der_x509_certificate(ca_der)
-    with sandbox.transaction() as session:
-        root_der = repo.get_ca(session, ROOT_ID).cert_der
+def issue_seal(sandbox: Sandbox, public_key: PublicKey, common_name: str, organization: str, country: str,
+               now: dt.datetime) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """A seal-like certificate from the NCA CA (an NCA's request-signing credential, the receipt key's),
+    and its chain: the NCA CA, the root."""
+    ca = ensure_nca_ca(sandbox, now)
+    root_cert = authorities.load(sandbox, ROOT_ID).cert
     subject = builder.subject_name(profiles.SubjectShape.CA, builder.SubjectData(organization[:64], country, common_name=common_name[:64]))
-    tbs = builder.build(profiles.NCA_SEAL, subject=subject, public_key=public_key, serial=new_serial(), now=now,
-                        issuer=issuer_info(sandbox.config, NCA_CA_ID, ca_cert, ocsp=False))
-    signer = sandbox.backend(ca_key_ref).signer(ca_key_ref)  # type: ignore[arg-type]
-    cert = sign_after_lint(tbs, signer, profiles.NCA_SEAL)
-    return cert, [ca_cert, x509.load_der_x509_certificate(root_der)]
+    cert = authorities.certify(sandbox.config, profiles.NCA_SEAL, subject=subject, public_key=public_key, now=now,
+                               issuer=ca.issuer, ocsp=False)
+    return cert, [ca.cert, root_cert]
 
 
 def _check_credential_key(cert: x509.Certificate) -> None:
@@ -106,7 +85,7 @@ def _check_credential_key(cert: x509.Certificate) -> None:
 
 
 def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None = None, generate: bool = False,
-            out: Path | None = None, key_type: str = "ecdsa-p256", actor: str = "cli") -> tuple[NcaView, list[Path]]:
+            out: Path | None = None, key_type: str = CREDENTIAL_KEY_TYPE, actor: str = "cli") -> tuple[NcaView, list[Path]]:
     """Register an NCA (if new) and a credential for it: a given certificate, or one issued here."""
     if not NCA_ID_RE.fullmatch(nca_id):
         raise QTSPError(Kind.MALFORMED, f"malformed NCA id {nca_id!r}: e.g. BE-NBB (TS 119 495 5.2.3)")
@@ -125,7 +104,7 @@ def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None 
         if any(p.exists() for p in targets):
             raise QTSPError(Kind.CONFLICT, f"refusing to overwrite files in {out}")
         key = generate_private_key(key_type)
-        cert, chain = _issue_seal(sandbox, key.public_key(), f"{nca_id} PSD2 request signing", name, country, now)
+        cert, chain = issue_seal(sandbox, key.public_key(), f"{nca_id} PSD2 request signing", name, country, now)
     else:
         try:
             cert = x509.load_pem_x509_certificate(cert_pem or b"")
@@ -143,10 +122,11 @@ def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None 
         elif nca.name != name:
             raise QTSPError(Kind.CONFLICT, f"NCA {nca_id} is registered as {nca.name!r}; use that name")
         fp = fingerprint(cert)
-        if session.execute(select(NcaCredential).where(NcaCredential.fingerprint_sha256 == fp)).scalar_one_or_none():
+        if repo.get_nca_credential(session, fp) is not None:
             raise QTSPError(Kind.CONFLICT, "that certificate is registered already")
-        session.add(NcaCredential(nca_id=nca_id, fingerprint_sha256=fp, cert_der=cert.public_bytes(serialization.Encoding.DER),
-                                  not_after=cert.not_valid_after_utc, created_at=now))
+        repo.add_nca_credential(session, NcaCredential(
+            nca_id=nca_id, fingerprint_sha256=fp, cert_der=cert.public_bytes(serialization.Encoding.DER),
+            not_after=cert.not_valid_after_utc, created_at=now))
         repo.append_audit(session, at=now, actor=actor, action="nca.credential.add", subject=nca_id,
                           details={"fingerprint": fp, "generated": generate})
     if key is not None and out is not None:
@@ -165,15 +145,13 @@ def get_nca(sandbox: Sandbox, nca_id: str) -> NcaView:
         nca = repo.get_nca(session, nca_id)
         if nca is None:
             raise QTSPError(Kind.NOT_FOUND, f"no NCA {nca_id}")
-        creds = session.execute(select(NcaCredential.fingerprint_sha256).where(NcaCredential.nca_id == nca_id)).scalars().all()
-        return NcaView(nca.nca_id, nca.name, list(creds))
+        return NcaView(nca.nca_id, nca.name, [fp for _, fp in repo.nca_credential_fingerprints(session, nca_id)])
 
 
 def list_ncas(sandbox: Sandbox) -> list[NcaView]:
     with sandbox.transaction() as session:
-        rows = session.execute(select(NcaCredential.nca_id, NcaCredential.fingerprint_sha256)).all()
         creds: dict[str, list[str]] = {}
-        for nca_id, fp in rows:
+        for nca_id, fp in repo.nca_credential_fingerprints(session):
             creds.setdefault(nca_id, []).append(fp)
         return [NcaView(n.nca_id, n.name, creds.get(n.nca_id, [])) for n in repo.list_ncas(session) if n.nca_id != "NA"]
 
@@ -181,30 +159,28 @@ def list_ncas(sandbox: Sandbox) -> list[NcaView]:
 def receipt_signer(sandbox: Sandbox) -> tuple[Signer, list[x509.Certificate]]:
     """The QTSP's receipt key and its chain (made on first use under the NCA CA)."""
     with sandbox.transaction() as session:
-        key = session.execute(select(KeyReference).where(KeyReference.purpose.like(f"{RECEIPTS}:%"))
-                              .order_by(KeyReference.id.desc())).scalars().first()
+        key = repo.newest_key_for(session, f"{RECEIPTS}:")
         if key is not None:
             serial = key.purpose.split(":", 1)[1]
-            row = session.execute(select(Certificate).where(Certificate.issuer_id == NCA_CA_ID,
-                                                            Certificate.serial == serial)).scalar_one()
-            chain_der = [row.der, repo.get_ca(session, NCA_CA_ID).cert_der, repo.get_ca(session, ROOT_ID).cert_der]
-            return sandbox.backend(key.ref).signer(key.ref), [x509.load_der_x509_certificate(d) for d in chain_der]  # type: ignore[arg-type]
+            chain_der = [repo.get_certificate(session, serial, NCA_CA_ID).der, repo.get_ca(session, NCA_CA_ID).cert_der,
+                         repo.get_ca(session, ROOT_ID).cert_der]
+            return authorities.signer_for(sandbox, key.ref), [x509.load_der_x509_certificate(d) for d in chain_der]
     now = utcnow()
     cfg = sandbox.config
-    info = sandbox.backend().generate(key_label(cfg, f"{RECEIPTS}-{now:%Y%m%d%H%M%S}"), cfg.ocsp_key_type)
-    cert, chain = _issue_seal(sandbox, info.public_key, "qtsp Sandbox NCA Request Receipts", cfg.organization, cfg.country, now)
+    info = authorities.new_key(sandbox, f"{RECEIPTS}-{now:%Y%m%d%H%M%S}", cfg.ocsp_key_type)
+    cert, chain = issue_seal(sandbox, info.public_key, "qtsp Sandbox NCA Request Receipts", cfg.organization, cfg.country, now)
     der = cert.public_bytes(serialization.Encoding.DER)
     with sandbox.transaction() as session:
-        repo.add_key(session, _key_row(info, f"{RECEIPTS}:{serial_hex(cert.serial_number)}", now))
-        session.add(Certificate(issuer_id=NCA_CA_ID, serial=serial_hex(cert.serial_number), profile=profiles.NCA_SEAL.name,
-                                subject=cert.subject.rfc4514_string(), not_before=cert.not_valid_before_utc,
-                                not_after=cert.not_valid_after_utc, fingerprint_sha256=hashlib.sha256(der).hexdigest(),
-                                der=der, status="good", created_at=now))
-    return sandbox.backend(info.ref).signer(info.ref), [cert] + chain  # type: ignore[arg-type]
+        repo.add_key(session, authorities.key_row(info, f"{RECEIPTS}:{serial_hex(cert.serial_number)}", now))
+        repo.add_certificate(session, Certificate(
+            issuer_id=NCA_CA_ID, serial=serial_hex(cert.serial_number), profile=profiles.NCA_SEAL.name,
+            subject=cert.subject.rfc4514_string(), not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+            fingerprint_sha256=hashlib.sha256(der).hexdigest(), der=der, status="good", created_at=now))
+    return authorities.signer_for(sandbox, info.ref), [cert] + chain
 
 
-def credential_for(session, *, der: bytes | None = None, kid: str | None = None) -> NcaCredential | None:  # type: ignore[no-untyped-def]
+def credential_for(session: Session, *, der: bytes | None = None, kid: str | None = None) -> NcaCredential | None:
     fp = hashlib.sha256(der).hexdigest() if der is not None else kid
     if not fp:
         return None
-    return session.execute(select(NcaCredential).where(NcaCredential.fingerprint_sha256 == fp)).scalar_one_or_none()
+    return repo.get_nca_credential(session, fp)

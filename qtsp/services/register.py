@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from ca_store import repositories as repo
-from ca_store.models import PSPAuthorisation
+from ca_store.models import NationalCompetentAuthority, PSPAuthorisation
 
 from ..core.errors import Kind, QTSPError
 from ..core.names import check_country, parse_org_id
+from ..core.ncas import EBA_NCAS
 from ..core.psd2 import NA_ROLES, NOT_APPLICABLE, parse_roles, validate_nca
 from .context import Sandbox, utcnow
 
@@ -32,6 +35,13 @@ class PSPView:
             row.org_id, row.legal_name, row.nca_id, row.nca.name, row.authorisation_number,
             tuple(row.roles.split(",")), row.status, row.country, row.locality, row.registration_number,
         )
+
+
+def seed_ncas(session: Session) -> None:
+    """A new sandbox's register: the EBA's list of NCAs, and NA for roles no NCA authorises (TS 119 495 5.2.3)."""
+    for nca_id, name in EBA_NCAS.items():
+        repo.add_nca(session, NationalCompetentAuthority(nca_id=nca_id, name=name, country=nca_id[:2]))
+    repo.add_nca(session, NationalCompetentAuthority(nca_id=NOT_APPLICABLE, name=NOT_APPLICABLE, country="XX"))
 
 
 def add_psp(

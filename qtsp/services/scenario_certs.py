@@ -19,7 +19,7 @@ from ..core.psd2 import ROLES, PSD2Attributes, encode_unchecked
 from ..core.qcstatements import QCStatements, QcSpec, build_statements
 from ..core.serials import new_serial
 from .context import Sandbox
-from .hierarchy import issuer_info
+from .authorities import issuer_info
 from .scenario_cas import SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA
 
 if TYPE_CHECKING:

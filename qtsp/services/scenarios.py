@@ -40,7 +40,7 @@ from ..lint import default_linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
 from .context import Sandbox, time_travelling, utcnow
-from .hierarchy import ROOT_ID
+from .authorities import ROOT_ID
 from . import scenario_certs as make
 from .revocation import dirty_time, published
 from .scenario_cas import ACTOR, CA_ROLES, SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA, ensure_cas

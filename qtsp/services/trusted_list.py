@@ -37,7 +37,7 @@ from ..core.trusted_list import ID_TSL_KP_TSL_SIGNING, MEDIA_TYPE
 from ..signers import Signer
 from . import signing
 from .context import Sandbox, real_utcnow, time_travelling, utcnow
-from .hierarchy import _key_row, key_label
+from .authorities import key_label, key_row
 from .tl_xml import LISTED_ROLES, ListedCA, build_list, services_hash, sign_list
 
 __all__ = [  # the store side; the document builder re-exported, and the media type the web layer serves the list as
@@ -105,7 +105,7 @@ def _signer(sandbox: Sandbox, now: dt.datetime) -> tuple[Signer, x509.Certificat
         cert = signing.sign(_signer_certificate_template(cfg, info.public_key, now), signer)
         try:
             with sandbox.transaction() as session:
-                key = repo.add_key(session, _key_row(info, "tl-signer:trusted-list", now))
+                key = repo.add_key(session, key_row(info, "tl-signer:trusted-list", now))
                 session.add(TrustedListSigner(id=next_id, key_id=key.id, cert_der=cert.public_bytes(Encoding.DER),
                                               created_at=now))
         except IntegrityError:

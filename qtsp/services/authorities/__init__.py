@@ -1,0 +1,31 @@
+"""A CA's life in one place: made, stored, published, loaded, rolled over, imported.
+
+- ``build``: the QTSP's CA names, keys from the sandbox's backend and their rows, and ``certify``
+  (profile template -> lint on a throwaway key -> sign) for every CA and responder certificate;
+- ``records``: the one ``insert`` of a CA row (+ key references, responder, audit event), the CA
+  files AIA serves, and loading a stored CA with its Signer;
+- ``lifecycle``: ``make_ca`` from a plan (root, issuing, NCA, simulator CAs), responder rotation,
+  and rollover to a new generation;
+- ``imported``: what key ceremonies made, written with the same ``insert``.
+
+``hierarchy.init_sandbox``, ``keys.rollover_ca``, ``scenario_cas.ensure_cas``, ``nca_identity`` and
+``ceremonies.importer`` are the entry points; they call these.
+"""
+
+from __future__ import annotations
+
+from .build import (
+    QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID, Issuer, NewCA, Responder, ca_subject, certify, common_name, issuer_info, key_label,
+    key_row, make_responder, new_key, responder_name, signer_for,
+)
+from .imported import from_ceremony, new_store, store_arl, store_hierarchy
+from .lifecycle import Plan, make_ca, make_hierarchy, newest_by_role, next_generation_id, rollover, rotate_responder
+from .records import LoadedCA, chain, insert, insert_hierarchy, insert_once, load, load_many, publish, rows
+
+__all__ = [
+    "QSEAL_CA_ID", "QWAC_CA_ID", "ROOT_ID", "Issuer", "LoadedCA", "NewCA", "Plan", "Responder", "ca_subject", "certify",
+    "chain", "common_name", "from_ceremony", "insert", "insert_hierarchy", "insert_once", "issuer_info", "key_label",
+    "key_row", "load", "load_many", "make_ca", "make_hierarchy", "make_responder", "new_key", "new_store",
+    "newest_by_role", "next_generation_id", "publish", "responder_name", "rollover", "rotate_responder", "rows",
+    "signer_for", "store_arl", "store_hierarchy",
+]

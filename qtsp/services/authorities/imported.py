@@ -1,0 +1,96 @@
+"""CAs made by key ceremonies, into a store: the same rows ``qtsp init`` writes (``records.insert``).
+
+The ceremonies package checks the transcripts and the hierarchy; this writes what it found, and an
+ARL from a ``crl`` ceremony later on (an offline root keeps its ARL fresh that way: the service never
+touches the root key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from ca_store import db, repositories as repo
+from ca_store.models import CrlRecord
+
+from ... import config as config_mod
+from ...core.errors import Kind, QTSPError
+from ...core.keys import key_type_of
+from ...core.types import KeyRef
+from ...signers import KeyInfo
+from ..context import Sandbox, open_sandbox
+from .build import NewCA, Responder
+from .records import insert_hierarchy
+
+ACTOR = "cli"
+
+
+def _key_info(ref: str, cert: x509.Certificate) -> KeyInfo:
+    public = cert.public_key()
+    return KeyInfo(KeyRef(ref), key_type_of(public), public)  # type: ignore[arg-type]  # CA keys are RSA or EC
+
+
+def from_ceremony(ca_id: str, *, parent_id: str | None, role: str, profile: str, cert: x509.Certificate, key_ref: str,
+                  responder: tuple[x509.Certificate, str] | None) -> NewCA:
+    """A CA a ceremony made (its certificate and key reference, and its responder's), ready for ``insert``."""
+    made = None if responder is None else Responder(responder[0], _key_info(responder[1], responder[0]))
+    return NewCA(ca_id, parent_id, role, profile, cert, _key_info(key_ref, cert), made)
+
+
+def new_store(data_dir: Path, cfg: config_mod.Config) -> Sandbox:
+    """The data dir's database, migrated, and refused if it holds a hierarchy already."""
+    engine = db.make_engine(config_mod.database_url(data_dir))
+    try:
+        db.migrate(engine)
+        sandbox = Sandbox(data_dir, cfg, engine)
+        with sandbox.transaction() as session:
+            if repo.list_cas(session):
+                raise QTSPError(Kind.CONFLICT, "the database already holds a hierarchy; refusing to import over it")
+    except BaseException:
+        engine.dispose()
+        raise
+    return sandbox
+
+
+def _crl_record(issuer_id: str, number: int, der: bytes) -> CrlRecord:
+    crl = x509.load_der_x509_crl(der)
+    return CrlRecord(issuer_id=issuer_id, number=number, delta_base=None, entries=len(crl),
+                     this_update=crl.last_update_utc, next_update=crl.next_update_utc, der=der)
+
+
+def store_hierarchy(sandbox: Sandbox, cas: list[NewCA], now: dt.datetime, *, arl: tuple[int, bytes] | None,
+                    transcripts: dict[str, str]) -> None:
+    """One commit for the hierarchy (init's own insert), the root's ARL and the import's audit event."""
+    with sandbox.transaction() as session:
+        insert_hierarchy(session, cas, now, actor=ACTOR)
+        if arl is not None:
+            repo.add_crl(session, _crl_record("root", arl[0], arl[1]))
+        repo.append_audit(session, at=now, actor=ACTOR, action="ceremony.import", subject="root",
+                          details={"transcripts": transcripts})
+
+
+def store_arl(data_dir: Path, issuer_id: str, number: int, der: bytes, now: dt.datetime,
+              details: dict[str, Any]) -> dt.datetime | None:
+    """A newer ARL of the root into a data dir that serves it. Returns its nextUpdate."""
+    record = _crl_record(issuer_id, number, der)
+    crl = x509.load_der_x509_crl(der)
+    sandbox = open_sandbox(data_dir)
+    try:
+        with sandbox.transaction() as session:
+            ca = repo.get_ca(session, issuer_id)
+            if ca.parent_id is not None:
+                raise QTSPError(Kind.POLICY, "only the root's ARL comes from a ceremony")
+            if not crl.is_signature_valid(x509.load_der_x509_certificate(ca.cert_der).public_key()):  # type: ignore[arg-type]
+                raise QTSPError(Kind.INTEGRITY, f"the CRL is not signed by {ca.id}'s key")
+            highest = repo.highest_crl_number(session, ca.id)
+            if highest is not None and number <= highest:
+                raise QTSPError(Kind.CONFLICT, f"CRL number {number} is not above {highest}, the newest of {ca.id}")
+            repo.add_crl(session, record)
+            repo.append_audit(session, at=now, actor=ACTOR, action="ceremony.import-arl", subject=ca.id,
+                              details={"number": number, **details})
+    finally:
+        sandbox.engine.dispose()
+    return crl.next_update_utc

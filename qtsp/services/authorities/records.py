@@ -1,0 +1,128 @@
+"""A CA in the store and on disk: its row (with its key references and audit event), the files
+AIA serves (``ca/<id>.pem`` and ``.der``), and its Signer loaded back from the row.
+
+``insert`` is the one way a CA row is written: ``qtsp init``, the simulator's and the NCA's
+CAs made on first use, a rollover, and ``qtsp ceremony import`` all go through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ca_store import repositories as repo
+from ca_store.models import CertificateAuthority
+
+from ...core.types import serial_hex
+from ...signers import Signer
+from .. import register
+from ..context import Sandbox
+from .build import ROOT_ID, Issuer, NewCA, key_row, signer_for
+
+
+def insert(session: Session, new: NewCA, now: dt.datetime, *, actor: str, action: str = "ca.create",
+           details: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> CertificateAuthority:
+    """The CA row, its key reference (and its responder's), and one audit event, in the caller's transaction.
+
+    The event's details are the CA's serial, subject, key and profile, with ``extra`` added; or ``details``."""
+    cert = new.cert
+    key = repo.add_key(session, key_row(new.key, f"ca:{new.ca_id}", now))
+    ocsp_key = None if new.responder is None else repo.add_key(session, key_row(new.responder.key, f"ocsp:{new.ca_id}", now))
+    row = CertificateAuthority(
+        id=new.ca_id, parent_id=new.parent_id, role=new.role, profile=new.profile,
+        subject=cert.subject.rfc4514_string(), key_id=key.id, cert_der=cert.public_bytes(Encoding.DER),
+        serial=serial_hex(cert.serial_number), not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        ocsp_responder_der=None if new.responder is None else new.responder.cert.public_bytes(Encoding.DER),
+        ocsp_key_id=None if ocsp_key is None else ocsp_key.id, created_at=now,
+    )
+    repo.add_ca(session, row)
+    if details is None:
+        details = {"serial": row.serial, "subject": row.subject, "key": new.key.ref, "profile": row.profile, **(extra or {})}
+    repo.append_audit(session, at=now, actor=actor, action=action, subject=new.ca_id, details=details)
+    return row
+
+
+def insert_hierarchy(session: Session, cas: Iterable[NewCA], now: dt.datetime, *, actor: str) -> None:
+    """A new sandbox's store: the NCA register's seed, then each CA (``qtsp init`` and ``ceremony import``)."""
+    register.seed_ncas(session)
+    for new in cas:
+        insert(session, new, now, actor=actor)
+
+
+def insert_once(sandbox: Sandbox, cas: Iterable[NewCA], now: dt.datetime, *, actor: str,
+                extra: dict[str, Any] | None = None) -> bool:
+    """Insert CAs made on first use, in one transaction; False if another process stored them first.
+
+    Two processes may make them at the same moment: the unique CA ids let one commit win, and the
+    loser uses the winner's CAs (its own rows were never committed; its unused keys stay in the keystore)."""
+    with contextlib.suppress(IntegrityError):
+        with sandbox.transaction() as session:
+            for new in cas:
+                insert(session, new, now, actor=actor, extra=extra)
+        return True
+    return False
+
+
+def publish(sandbox: Sandbox, certs: dict[str, x509.Certificate]) -> None:
+    """Write each CA certificate as PEM and DER into ``<data dir>/ca`` (what AIA serves)."""
+    sandbox.ca_dir.mkdir(parents=True, exist_ok=True)
+    for ca_id, cert in certs.items():
+        (sandbox.ca_dir / f"{ca_id}.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+        (sandbox.ca_dir / f"{ca_id}.der").write_bytes(cert.public_bytes(Encoding.DER))
+
+
+# --- loading ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedCA:
+    """A stored CA: its row (detached from the session), its certificate and its Signer."""
+
+    row: CertificateAuthority
+    cert: x509.Certificate
+    signer: Signer
+
+    @property
+    def issuer(self) -> Issuer:
+        return Issuer(self.row.id, self.cert, self.signer)
+
+
+def rows(sandbox: Sandbox, wanted: Iterable[str] | None = None) -> dict[str, CertificateAuthority]:
+    """The CA rows (all, or those named), detached, so they can be read after the transaction."""
+    wanted = None if wanted is None else set(wanted)
+    out = {}
+    with sandbox.transaction() as session:
+        for ca in repo.list_cas(session):
+            if wanted is None or ca.id in wanted:
+                session.expunge(ca)
+                out[ca.id] = ca
+    return out
+
+
+def load(sandbox: Sandbox, ca_id: str) -> LoadedCA:
+    """One CA with its Signer (NOT_FOUND if there is no such CA)."""
+    with sandbox.transaction() as session:
+        row = repo.get_ca(session, ca_id)
+        session.expunge(row)
+    return LoadedCA(row, x509.load_der_x509_certificate(row.cert_der), signer_for(sandbox, row.key.ref))
+
+
+def load_many(sandbox: Sandbox, wanted: Iterable[str]) -> dict[str, LoadedCA]:
+    """The CAs among ``wanted`` that exist, with their Signers."""
+    return {ca_id: LoadedCA(row, x509.load_der_x509_certificate(row.cert_der), signer_for(sandbox, row.key.ref))
+            for ca_id, row in rows(sandbox, wanted).items()}
+
+
+def chain(sandbox: Sandbox, ca_id: str) -> list[x509.Certificate]:
+    """The CA's certificate, then its parent's (the root's), as issued certificates are handed out."""
+    with sandbox.transaction() as session:
+        ca = repo.get_ca(session, ca_id)
+        parent = repo.get_ca(session, ca.parent_id or ROOT_ID)
+        return [x509.load_der_x509_certificate(ca.cert_der), x509.load_der_x509_certificate(parent.cert_der)]
