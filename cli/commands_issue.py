@@ -21,8 +21,9 @@ from .passwords import p12_password_options, read_p12_password, wants_p12
 
 if TYPE_CHECKING:
     from qtsp.services.bulk import BulkResult
-    from qtsp.services.issuance import IssueRequest
+    from qtsp.services.issue_request import IssueRequest
 
+# What issuance.GENERATED_KEY_TYPES allows (not imported: it would load the services for --help).
 KEY_CHOICES = click.Choice(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"])
 
 
@@ -39,11 +40,18 @@ def _read_csr(path: Path | None) -> bytes | None:
     return path.read_bytes()
 
 
+def _request(options: dict[str, Any]) -> IssueRequest:
+    """The command's options as an issue request, parsed as the API's and bulk's requests are."""
+    from qtsp.services.issue_request import parse_issue_request
+
+    return parse_issue_request({k: v for k, v in options.items() if v is not None}, source="cli")
+
+
 def _run(request: IssueRequest, out: Path, password_args: tuple[str | None, Path | None, bool]) -> None:
     from qtsp.services import issuance, output
     from qtsp.services.context import open_sandbox
 
-    with_key, with_p12 = request.generate_key is not None, wants_p12(*password_args) is not None
+    with_key, with_p12 = bool(request.generate_key), wants_p12(*password_args) is not None
     output.check_out_dir(out, with_key=with_key, with_p12=with_p12)
     sb = open_sandbox(data_dir())
     p12_password = read_p12_password(*password_args)  # after the checks: no prompt for a command that is refused
@@ -70,7 +78,8 @@ def _key_options(func):  # type: ignore[no-untyped-def]
     func = p12_password_options(func)
     func = click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="output directory")(func)
     func = click.option("--roles", help="narrow the register's roles, e.g. PSP_AI")(func)
-    func = click.option("--key-type", type=KEY_CHOICES, default="ecdsa-p256", show_default=True, help="for --generate-key")(func)
+    func = click.option("--key-type", type=KEY_CHOICES, default=None,
+                        help="for --generate-key  [default from the config: subscriber_key_type, ecdsa-p256 unless set]")(func)
     func = click.option("--generate-key", is_flag=True, help="generate the subscriber key here (written 0600, never stored)")(func)
     func = click.option("--csr", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="PKCS#10 request, PEM or DER")(func)
     func = click.option("--org-id", required=True, help="the PSP's organizationIdentifier (must be in the register)")(func)
@@ -86,10 +95,8 @@ def qwac(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles
          p12_password: str | None, p12_password_file: Path | None, p12_password_prompt: bool,
          domains: tuple[str, ...], browser: bool) -> None:
     """Issue a PSD2 QWAC."""
-    from qtsp.services.issuance import IssueRequest
-
-    request = IssueRequest("qwac", org_id, domains=domains, csr=_read_csr(csr),
-                           generate_key=key_type if generate_key else None, roles=roles, browser=browser)
+    request = _request({"kind": "qwac", "org_id": org_id, "domains": list(domains), "csr": _read_csr(csr),
+                        "generate_key": generate_key, "key_type": key_type, "roles": roles, "browser": browser})
     _run(request, out, (p12_password, p12_password_file, p12_password_prompt))
 
 
@@ -100,10 +107,8 @@ def qwac(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles
 def qsealc(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles: str | None, out: Path,
            p12_password: str | None, p12_password_file: Path | None, p12_password_prompt: bool, qscd: bool) -> None:
     """Issue a PSD2 QSealC."""
-    from qtsp.services.issuance import IssueRequest
-
-    request = IssueRequest("qsealc", org_id, csr=_read_csr(csr),
-                           generate_key=key_type if generate_key else None, roles=roles, qscd=qscd)
+    request = _request({"kind": "qsealc", "org_id": org_id, "csr": _read_csr(csr), "generate_key": generate_key,
+                        "key_type": key_type, "roles": roles, "qscd": qscd})
     _run(request, out, (p12_password, p12_password_file, p12_password_prompt))
 
 
@@ -118,8 +123,9 @@ def bulk(requests: Path, out: Path, workers: int | None, all_or_nothing: bool) -
 
     \b
     Each line: {"kind": "qwac"|"qsealc", "org_id": ..., "domains": [...], "roles": "PSP_AI",
-                "qscd": false, "browser": false, "key_type": "ecdsa-p256"}
-    (kind and org_id required; any other field is refused). Keys are generated and written with
+                "qscd": false, "browser": false, "key_type": "ecdsa-p384"}
+    (kind and org_id required; any other field is refused; key_type defaults to the config's
+    subscriber_key_type). Keys are generated and written with
     each certificate: OUT/SERIAL/cert.pem and key.pem (0600), OUT/chain-CA.pem. Blank lines are skipped.
 
     Every bad line is reported with its number and reason, and the good ones are still issued;

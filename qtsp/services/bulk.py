@@ -1,10 +1,16 @@
-"""Bulk issuance on every core: the parent validates and records intent, workers lint and sign.
+"""Bulk issuance on every core: the issuance pipeline (``issuance``) over a JSON-lines file.
 
-The parent process owns the database: it parses and validates every line first, reserves the
-serials of the valid ones in one committed transaction (step 5), then hands (request, serial)
-chunks to worker processes. Each worker loads the CA Signer and the pkilint validators once, and
-per certificate builds the template, lints a throwaway-key copy and signs (steps 3, 4, 6). The
-parent stores each chunk in one transaction with its audit events (7, 8).
+The parent process owns the database. It parses every line (``parse_issue_request``, the same
+strict parser as the CLI and the API) and prepares it (step 1), then records the intents of the
+prepared ones in one committed transaction (step 3), and hands (request, serial) chunks to worker
+processes. Each worker loads the CA Signers and the pkilint validators once, and per certificate
+generates the key, lints a throwaway-key copy of the template and signs (steps 2 and 4: the
+pipeline's ``lint_step`` and ``sign_step``). The parent stores each chunk, pre-signs its OCSP
+responses and writes its audit events in one transaction (steps 5 and 6, ``Batch.finish``).
+
+Here, unlike ``issue``, the intents are recorded before the workers lint: a line that lint refuses
+in a worker has its serial abandoned (never used). Recording after lint would take a second round
+trip to the workers for every chunk.
 
 A bad line is reported with its line number and reason. By default (``keep_going=False``, what
 library callers had) any bad line stops the run before anything is reserved; the CLI keeps going
@@ -24,30 +30,18 @@ from typing import Any, Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca_store import repositories as repo
+from ca_store.models import IssuanceIntent
 
-from ..core import oids, profiles
 from ..core.errors import Kind, QTSPError
-from ..core.keys import generate_private_key
-from ..core.types import Serial, serial_hex
-from . import issuance, signing
+from ..core.types import Serial
+from . import authorities, issuance
 from .context import Sandbox, utcnow
-from .authorities import issuer_info
+from .issue_request import IssueRequest, parse_issue_request
 from .output import write_new
-from .register import PSPView
 
 MAX_REQUESTS = 1_000_000
 MAX_LINE = 64 * 1024
 CHUNK = 50
-
-
-# One request per line: these fields, these JSON types, nothing else (a typo must not be dropped silently).
-FIELDS: dict[str, tuple[type, str]] = {
-    "kind": (str, "a string, qwac or qsealc"), "org_id": (str, "a string"), "domains": (list, "a list of strings"),
-    "roles": (str, 'a string such as "PSP_AI,PSP_PI"'), "qscd": (bool, "true or false"), "browser": (bool, "true or false"),
-    "key_type": (str, "a string such as ecdsa-p256"),
-}
-REQUIRED = ("kind", "org_id")
 
 
 @dataclass
@@ -94,6 +88,9 @@ class BulkResult:
                 f"({rate:.0f}/s, {self.workers} workers; {steps}){failed}")
 
 
+# --- the input --------------------------------------------------------------------------------
+
+
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     item: dict[str, Any] = {}
     for key, value in pairs:
@@ -103,35 +100,24 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return item
 
 
-def parse_line(raw: bytes) -> issuance.IssueRequest:
-    """One line into a request, strictly: a JSON object of the known fields with their JSON types."""
+def parse_line(raw: bytes) -> IssueRequest:
+    """One line into a request: a JSON object, read by ``parse_issue_request`` (source bulk)."""
     try:
         item = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+        raise QTSPError(Kind.MALFORMED, f"not JSON ({exc.msg} at column {exc.colno})") from None
     except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
+        raise QTSPError(Kind.MALFORMED, "not UTF-8 text") from None
+    except ValueError as exc:  # a repeated field
+        raise QTSPError(Kind.MALFORMED, str(exc)) from None
     if not isinstance(item, dict):
-        raise ValueError("each line is a JSON object")
-    unknown = sorted(set(item) - set(FIELDS))
-    if unknown:
-        raise ValueError(f"unknown fields {unknown} (known: {', '.join(FIELDS)})")
-    missing = [name for name in REQUIRED if name not in item]
-    if missing:
-        raise ValueError(f"missing {' and '.join(missing)}")
-    for name, value in item.items():
-        wanted, described = FIELDS[name]
-        if not isinstance(value, wanted) or (name == "domains" and not all(isinstance(d, str) for d in value)):
-            raise ValueError(f"{name} must be {described}")
-    return issuance.IssueRequest(
-        kind=item["kind"], org_id=item["org_id"], domains=tuple(item.get("domains", ())),
-        generate_key=item.get("key_type", "ecdsa-p256"), roles=item.get("roles"), qscd=item.get("qscd", False),
-        browser=item.get("browser", False))
+        raise QTSPError(Kind.MALFORMED, "each line is a JSON object")
+    return parse_issue_request(item, source="bulk")
 
 
-def parse_requests(path: Path) -> tuple[list[tuple[int, issuance.IssueRequest]], list[LineResult]]:
+def parse_requests(path: Path) -> tuple[list[tuple[int, IssueRequest]], list[LineResult]]:
     """The requests by line number, and the lines that are not requests (blank lines are skipped)."""
-    requests: list[tuple[int, issuance.IssueRequest]] = []
+    requests: list[tuple[int, IssueRequest]] = []
     failures: list[LineResult] = []
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
@@ -144,8 +130,8 @@ def parse_requests(path: Path) -> tuple[list[tuple[int, issuance.IssueRequest]],
                 raise QTSPError(Kind.MALFORMED, f"{path}: more than {MAX_REQUESTS} requests")
             try:
                 requests.append((number, parse_line(raw)))
-            except ValueError as exc:
-                failures.append(LineResult(number, error=Kind.MALFORMED, detail=str(exc)))
+            except QTSPError as exc:
+                failures.append(LineResult(number, error=exc.kind, detail=exc.detail))
     if not requests and not failures:
         raise QTSPError(Kind.MALFORMED, f"{path}: no requests")
     return requests, failures
@@ -158,51 +144,65 @@ def _refuse(path: Path, failures: list[LineResult]) -> QTSPError:
     return QTSPError(first.error or Kind.MALFORMED, f"{path}: line {first.line}: {first.detail}{more}; nothing was issued")
 
 
-# --- worker side -------------------------------------------------------------------------
+# --- worker side: steps 2 and 4 -----------------------------------------------------------------
 
 _worker: dict[str, Any] = {}
 # A worker's answer for one job: (certificate DER, key PEM) or (None, (error kind value, detail)).
 Outcome = tuple[bytes, bytes] | tuple[None, tuple[str, str]]
+Job = tuple[issuance.Prepared, Serial]
 
 
 def _worker_init() -> None:
     """Runs in each forked worker: load the CA Signers once (the jobs came with the fork)."""
-    from ..signers import backend_for, vault
+    from ..signers import vault
 
-    vault._instance = None  # never share the parent's HTTP connections across fork
-    data_dir = Path(_worker["data_dir"])
-    _worker["signers"] = {ca_id: backend_for(ref, data_dir).signer(ref) for ca_id, ref in _worker["key_refs"].items()}
-    _worker["issuers"] = {ca_id: issuer_info(_worker["config"], ca_id, x509.load_der_x509_certificate(ca.cert_der))
-                          for ca_id, ca in _worker["cas"].items()}
+    vault.forget_connection()  # never share the parent's HTTP connections across fork
+    sandbox: Sandbox = _worker["sandbox"]  # only its key backends are used here, never its database
+    _worker["cas"] = {ca_id: issuance.IssuingCA(ca_id, ca.info, authorities.signer_for(sandbox, ref))
+                      for ca_id, (ca, ref) in _worker["issuers"].items()}
 
 
 def _worker_run(span: tuple[int, int]) -> tuple[list[Outcome], dict[str, float]]:
     results: list[Outcome] = []
-    t = {"keygen": 0.0, "template": 0.0, "lint": 0.0, "sign": 0.0}
-    for v, serial, issuer_id, now in _worker["jobs"][span[0] : span[1]]:
+    t = {"keygen": 0.0, "template+lint": 0.0, "sign": 0.0}
+    cfg, now = _worker["sandbox"].config, _worker["now"]
+    for p, serial in _worker["jobs"][span[0]: span[1]]:
+        ca = _worker["cas"][p.issuer_id]
         try:
             t0 = time.perf_counter()
-            key = generate_private_key(v.request.generate_key or "ecdsa-p256")
+            key = issuance.subscriber_key(p)
             t1 = time.perf_counter()
-            tbs = issuance.template(_worker["config"], _worker["cas"][issuer_id], v, key.public_key(), Serial(serial),
-                                    now, issuer=_worker["issuers"][issuer_id])
+            tbs = issuance.lint_step(cfg, ca, p, key.public_key() if key else p.public_key, serial, now)
             t2 = time.perf_counter()
-            signer = _worker["signers"][issuer_id]
-            signing.lint(tbs, signer, v.profile)
+            cert = issuance.sign_step(tbs, ca)
             t3 = time.perf_counter()
-            cert = signing.sign(tbs, signer)
-            t4 = time.perf_counter()
         except QTSPError as exc:  # this line's refusal (lint, signer): told to the parent, the others go on
             results.append((None, (exc.kind.value, exc.detail)))
             continue
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key_pem = b"" if key is None else key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         results.append((cert.public_bytes(serialization.Encoding.DER), key_pem))
-        for name, spent in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+        for name, spent in zip(t, (t1 - t0, t2 - t1, t3 - t2)):
             t[name] += spent
     return results, t
 
 
-# --- parent side -------------------------------------------------------------------------
+# --- parent side: steps 1, 3, 5 and 6 ------------------------------------------------------------------
+
+
+def _prepare(sandbox: Sandbox, parsed: list[tuple[int, IssueRequest]],
+             failures: list[LineResult]) -> tuple[list[issuance.Prepared], list[int]]:
+    """Step 1 for every parsed line; the register and the CA choice looked up once per batch."""
+    psps: dict[str, Any] = {}
+    issuers: dict[str, str] = {}
+    prepared, lines = [], []
+    for number, request in parsed:
+        try:
+            prepared.append(issuance.prepare(sandbox, request, psps=psps, issuers=issuers))
+            lines.append(number)
+        except QTSPError as exc:
+            failures.append(LineResult(number, error=exc.kind, detail=exc.detail))
+    return prepared, lines
 
 
 def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None = None, actor: str = "cli",
@@ -218,156 +218,97 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
     if out.exists() and any(out.iterdir()):
         raise QTSPError(Kind.CONFLICT, f"output directory {out} is not empty; choose another --out")
     parsed, failures = parse_requests(path)
-    now = utcnow()
-    psps: dict[str, PSPView] = {}
-    validated, lines = [], []
-    for number, request in parsed:
-        try:
-            if request.org_id not in psps:
-                psps[request.org_id] = _psp(sandbox, request.org_id)
-            validated.append(issuance.validate(sandbox, request, psps[request.org_id]))
-            lines.append(number)
-        except QTSPError as exc:
-            failures.append(LineResult(number, error=exc.kind, detail=exc.detail))
+    prepared, lines = _prepare(sandbox, parsed, failures)
     steps["validate"] = time.perf_counter() - start
     if failures and not keep_going:
         raise _refuse(path, failures)
-    results = list(failures)
-    if not validated:
-        return BulkResult(0, str(out), time.perf_counter() - start, steps, 0, sorted(results, key=lambda r: r.line))
+    if not prepared:
+        return BulkResult(0, str(out), time.perf_counter() - start, steps, 0, sorted(failures, key=lambda r: r.line))
 
     t0 = time.perf_counter()
-    with sandbox.transaction() as session:
-        cas = {ca.id: ca for ca in repo.list_cas(session)}
-        for ca in cas.values():
-            session.expunge(ca)
-    key_refs = {ca_id: ca.key.ref for ca_id, ca in cas.items() if ca.parent_id is not None}
-    current = {role: issuance.issuer_for(sandbox, p) for role, p in (("qwac", profiles.QWAC), ("qseal", profiles.QSEALC))}
-    issuer_ids = [current["qseal" if v.profile.qc_type == oids.QCT_ESEAL else "qwac"] for v in validated]
-    serials = _unique_serials(len(validated))
-    intents_by_issuer: dict[str, list[Any]] = {}
-    with sandbox.transaction() as session:
-        for issuer_id in set(issuer_ids):
-            mine = [serial_hex(s) for s, i in zip(serials, issuer_ids) if i == issuer_id]
-            intents_by_issuer[issuer_id] = repo.reserve_serials(session, issuer_id, mine, "bulk", now)
-    intent_of = {(i.issuer_id, i.serial): i for group in intents_by_issuer.values() for i in group}
+    batch = issuance.Batch(sandbox, utcnow(), actor, audit_extra={"bulk": True})
+    jobs: list[Job] = list(zip(prepared, issuance.new_serials(len(prepared))))
+    intents = batch.record(jobs, label="bulk")
     steps["reserve"] = time.perf_counter() - t0
 
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
-    jobs = [(v, s, i, now) for v, s, i in zip(validated, serials, issuer_ids)]
     spans = [(n, min(n + CHUNK, len(jobs))) for n in range(0, len(jobs), CHUNK)]
-    # Workers are forked: they inherit the validated jobs and CA rows instead of unpickling them.
-    _worker.update(jobs=jobs, config=sandbox.config, cas=cas, key_refs=key_refs, data_dir=str(sandbox.data_dir))
-    chains = {i: issuance.chain_for(sandbox, i) for i in set(issuer_ids)}
-    for issuer_id, chain in chains.items():
+    issuer_ids = sorted({p.issuer_id for p in prepared})
+    for issuer_id in issuer_ids:
+        chain = authorities.chain(sandbox, issuer_id)
         write_new(out / f"chain-{issuer_id}.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
-    worker_steps: dict[str, float] = {}
-    ctx = multiprocessing.get_context("fork")
-    done: set[int] = set()
-    run = _Run(sandbox, jobs, lines, intent_of, out, actor, now, keep_going, progress)
+    refs = {row.id: row.key.ref for row in authorities.rows(sandbox, issuer_ids).values()}
+    # Workers are forked: they inherit the prepared jobs and the CAs instead of unpickling them.
+    _worker.update(jobs=jobs, now=batch.now, sandbox=sandbox,
+                   issuers={i: (batch.ca(i), refs[i]) for i in issuer_ids})
+    run = _Run(batch, jobs, lines, intents, out, keep_going, progress)
     try:
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
-            store_time = run.collect(pool.imap(_worker_run, spans), spans, worker_steps, done)
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+            run.collect(pool.imap(_worker_run, spans), spans)
     except BaseException:
         # Nothing acknowledged is lost: stored certificates stay; unsigned reservations are abandoned.
-        leftover = [i.id for i in intent_of.values() if i.id not in done]
-        with sandbox.transaction() as session:
-            repo.abandon_intents(session, leftover)
+        batch.abandon([i for i in intents if i.id not in run.done])
         raise
     finally:
         _worker.clear()
     # Worker step times are wall-clock sums over all workers (divide by the worker count for elapsed time).
-    steps.update({f"{k} (workers)": v for k, v in worker_steps.items()})
-    steps["store"] = store_time
-    results.extend(run.results)
+    steps.update({f"{k} (workers)": v for k, v in run.worker_steps.items()})
+    steps["store"] = run.store_time
     return BulkResult(run.issued, str(out), time.perf_counter() - start, steps, workers,
-                      sorted(results, key=lambda r: r.line))
+                      sorted(failures + run.results, key=lambda r: r.line))
 
 
 @dataclass
 class _Run:
     """The parent's side of the workers' answers: store each chunk, write its files, note each line."""
 
-    sandbox: Sandbox
-    jobs: list[Any]
+    batch: issuance.Batch
+    jobs: list[Job]
     lines: list[int]
-    intent_of: dict[tuple[str, str], Any]
+    intents: list[IssuanceIntent]
     out: Path
-    actor: str
-    now: Any
     keep_going: bool
     progress: Callable[[int, int], None] | None
     issued: int = 0
+    store_time: float = 0.0
+    done: set[int] = field(default_factory=set)  # intent ids stored or abandoned
     results: list[LineResult] = field(default_factory=list)
+    worker_steps: dict[str, float] = field(default_factory=dict)
 
-    def collect(self, answers, spans, worker_steps, done) -> float:  # type: ignore[no-untyped-def]
-        store_time = 0.0
+    def collect(self, answers: Any, spans: list[tuple[int, int]]) -> None:
         if self.progress is not None:
             self.progress(0, len(self.jobs))
         for span, (outcomes, spent) in zip(spans, answers):
             for name, secs in spent.items():
-                worker_steps[name] = worker_steps.get(name, 0.0) + secs
+                self.worker_steps[name] = self.worker_steps.get(name, 0.0) + secs
             t_store = time.perf_counter()
-            self._store(span, outcomes, done)
-            store_time += time.perf_counter() - t_store
+            self._store(span, outcomes)
+            self.store_time += time.perf_counter() - t_store
             if self.progress is not None:
                 self.progress(span[1], len(self.jobs))
-        return store_time
 
-    def _store(self, span: tuple[int, int], outcomes: list[Outcome], done: set[int]) -> None:
-        good, refused = [], []
+    def _store(self, span: tuple[int, int], outcomes: list[Outcome]) -> None:
+        good: list[tuple[int, bytes, bytes]] = []
+        refused: list[tuple[int, tuple[str, str]]] = []
         for index, (der, rest) in zip(range(*span), outcomes):
-            (good if der is not None else refused).append((index, der, rest))
+            if der is None:
+                refused.append((index, rest))  # type: ignore[arg-type]  # (kind, detail) when der is None
+            else:
+                good.append((index, der, rest))  # type: ignore[arg-type]  # the key PEM when der is set
         if refused and not self.keep_going:
-            index, _, (kind, detail) = refused[0]
+            index, (kind, detail) = refused[0]
             raise QTSPError(Kind(kind), f"line {self.lines[index]}: {detail}")
-        certs = [x509.load_der_x509_certificate(der) for _, der, _ in good]
-        dropped = [self.intent_of[(self.jobs[i][2], serial_hex(self.jobs[i][1]))].id for i, _, _ in refused]
-        with self.sandbox.transaction() as session:
-            rows = [issuance.certificate_row(c, self.jobs[i][2], self.jobs[i][0], self.now) for c, (i, _, _) in zip(certs, good)]
-            intents = [self.intent_of[(row.issuer_id, row.serial)] for row in rows]
-            if rows:
-                repo.complete_intents(session, intents, rows)
-                repo.append_audit_many(session, self.now, [
-                    (self.actor, "certificate.issue", row.serial,
-                     {"issuer": row.issuer_id, "profile": row.profile, "org_id": row.org_id, "roles": row.roles,
-                      "dns_names": row.dns_names, "sha256": row.fingerprint_sha256, "bulk": True})
-                    for row in rows])
-            if dropped:  # refused after the reservation (lint, signer): the serial is never used
-                repo.abandon_intents(session, dropped)
-        done.update(i.id for i in intents)
-        done.update(dropped)
-        for row, cert, (index, _, key_pem) in zip(rows, certs, good):
+        signed = [(self.jobs[i][0], x509.load_der_x509_certificate(der), self.intents[i]) for i, der, _ in good]
+        dropped = [self.intents[i] for i, _ in refused]
+        rows = self.batch.finish(signed, dropped)  # steps 5 and 6
+        self.done.update(i.id for i in self.intents[span[0]: span[1]])
+        for row, (_, cert, _), (index, _, key_pem) in zip(rows, signed, good):
             target = self.out / f"{row.serial}"
             target.mkdir()
             cert_path = write_new(target / "cert.pem", cert.public_bytes(serialization.Encoding.PEM))
             key_path = write_new(target / "key.pem", key_pem, private=True)
             self.results.append(LineResult(self.lines[index], row.serial, str(cert_path),
                                            str(self.out / f"chain-{row.issuer_id}.pem"), str(key_path)))
-        self.results.extend(LineResult(self.lines[i], error=Kind(kind), detail=detail) for i, _, (kind, detail) in refused)
+        self.results.extend(LineResult(self.lines[i], error=Kind(kind), detail=detail) for i, (kind, detail) in refused)
         self.issued += len(rows)
-
-
-def _psp(sandbox: Sandbox, org_id: str) -> PSPView:
-    from .register import get_psp
-
-    try:
-        return get_psp(sandbox, org_id)
-    except QTSPError as exc:
-        if exc.kind is Kind.NOT_FOUND:
-            raise QTSPError(Kind.POLICY, f"PSP {org_id} is not in the NCA register") from None
-        raise
-
-
-def _unique_serials(count: int) -> list[Serial]:
-    from ..core.serials import new_serial
-
-    seen: set[int] = set()
-    result = []
-    while len(result) < count:
-        serial = new_serial()
-        if serial not in seen:
-            seen.add(serial)
-            result.append(serial)
-    return result

@@ -1,8 +1,17 @@
-"""Issuance, step by step (README "The issuance cycle"):
+"""Issuance, one pipeline (the order of Boulder's docs/ISSUANCE-CYCLE.md):
 
-1 request -> 2 validate (CSR, key policy, NCA register) -> 3 profile template -> 4 lint with a
-throwaway key -> 5 record intent (serial reserved, committed) -> 6 sign with the issuer's
-Signer -> 7 store the certificate in the transaction that marks the intent done -> 8 audit.
+1. **prepare**: the request checked (kind, CSR signature or the key to generate, key policy, domain
+   names) against the simulated NCA register (active, roles authorised, NCAId matches), and the
+   issuing CA chosen (the newest generation of the profile's role);
+2. **lint**: the profile's template signed with a throwaway key and linted (pkilint + our own
+   PSD2 checks); an error stops issuance: nothing is signed with the CA key before lint passes;
+3. **record intent**: the serial (>= 64 CSPRNG bits) reserved per issuer, committed;
+4. **sign** with the issuing CA's Signer;
+5. **store** the certificate in the transaction that marks its intent done;
+6. **publish**, in that same transaction: its pre-signed "good" OCSP responses and its audit event.
+
+``issue`` runs one request through ``Batch.run``; ``bulk`` runs many, with steps 2 and 4 in worker
+processes (``lint_step`` and ``sign_step``, the same functions) and 3, 5, 6 through ``Batch``.
 """
 
 from __future__ import annotations
@@ -10,14 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca_store import repositories as repo
-from ca_store.models import Certificate, CertificateAuthority
+from ca_store.models import Certificate, IssuanceIntent
 
-from ..core import builder, oids, profiles
+from ..core import builder, oids
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
 from ..core.names import check_domain, parse_org_id
@@ -26,48 +36,31 @@ from ..core.psd2 import PSD2Attributes, parse_roles
 from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
-from . import ocsp, signing
+from ..signers import Signer
+from . import authorities, ocsp, register, signing
 from .context import Sandbox, utcnow
-from .authorities import ROOT_ID, issuer_info
+from .issue_request import KINDS, MAX_DOMAINS, IssueRequest, parse_issue_request
 from .register import PSPView
 
-MAX_DOMAINS = 100
+__all__ = ["KINDS", "MAX_DOMAINS", "Batch", "IssueRequest", "Issued", "IssuingCA", "Prepared", "authorised_attributes",
+           "issue", "issuer_for", "lint_step", "parse_issue_request", "prepare", "sign_step", "template"]
 
-@dataclass(frozen=True)
-class IssueRequest:
-    kind: str  # "qwac" | "qsealc"
-    org_id: str
-    domains: tuple[str, ...] = ()
-    csr: bytes | None = None
-    generate_key: str | None = None  # a key type, e.g. "ecdsa-p256"
-    roles: str | None = None  # narrows the register's roles
-    qscd: bool = False
-    browser: bool = False
-
-    def profile(self) -> Profile:
-        if self.kind == "qwac":
-            if self.qscd:
-                raise QTSPError(Kind.POLICY, "a key in a QSCD (qscd) applies to QSealCs only: QcSSCD must not appear on a QWAC")
-            return profiles.QWAC_BROWSER if self.browser else profiles.QWAC
-        if self.kind == "qsealc":
-            if self.domains:
-                raise QTSPError(Kind.MALFORMED, "a QSealC carries no domain names")
-            if self.browser:
-                raise QTSPError(Kind.MALFORMED, "the browser variant (serverAuth only) applies to QWACs only")
-            return profiles.QSEALC_QSCD if self.qscd else profiles.QSEALC
-        raise QTSPError(Kind.MALFORMED, f"unknown certificate kind {self.kind!r}: qwac or qsealc")
+# Subscriber keys generated here (BR 6.1.5; Ed25519 only where a profile allows it, none of ours does).
+GENERATED_KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 
 
 @dataclass
-class Validated:
-    """Steps 1-2 done: everything the template needs, checked."""
+class Prepared:
+    """Step 1 done: everything the template needs, checked, and the issuing CA chosen."""
 
     request: IssueRequest
     profile: Profile
     psp: PSPView
     attrs: PSD2Attributes
     domains: tuple[str, ...]
-    public_key: PublicKey | None  # None: generated later (bulk workers generate their own)
+    issuer_id: str
+    public_key: PublicKey | None  # the CSR's; None: a key of ``key_type`` is generated
+    key_type: str | None = None
 
 
 @dataclass
@@ -83,35 +76,64 @@ class Issued:
         return serial_hex(self.certificate.serial_number)
 
 
-def validate(sandbox: Sandbox, request: IssueRequest, psp: PSPView | None = None) -> Validated:
-    profile = request.profile()
-    if (request.csr is None) == (request.generate_key is None):
-        raise QTSPError(Kind.MALFORMED, "give exactly one of a CSR or --generate-key")
-    parse_org_id(request.org_id)
-    public_key: PublicKey | None = None
+# --- 1. prepare ---------------------------------------------------------------------------------------
+
+
+def _key_policy(request: IssueRequest, profile: Profile, key_type: str | None) -> PublicKey | None:
+    """The CSR's key, if its signature and the key policy allow it; None for a key generated here."""
     if request.csr is not None:
         csr = load_csr(request.csr)
-        public_key = check_subscriber_key(csr.public_key(), allow_ed25519=profile.allow_ed25519)
-    elif request.generate_key == "ed25519" or request.generate_key not in ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"):
-        raise QTSPError(Kind.POLICY, f"cannot generate a {request.generate_key!r} key for {profile.name}: use ecdsa-p256, ecdsa-p384 or rsa-2048/3072/4096")
-    domains: tuple[str, ...] = ()
-    if profile.san:
-        if not request.domains:
-            raise QTSPError(Kind.MALFORMED, "a QWAC needs at least one domain name")
-        if len(request.domains) > MAX_DOMAINS:
-            raise QTSPError(Kind.MALFORMED, f"at most {MAX_DOMAINS} domains per certificate")
-        domains = tuple(check_domain(d) for d in request.domains)
-    if psp is None:
-        from .register import get_psp
+        return check_subscriber_key(csr.public_key(), allow_ed25519=profile.allow_ed25519)
+    if key_type not in GENERATED_KEY_TYPES:
+        raise QTSPError(Kind.POLICY, f"cannot generate a {key_type!r} key for {profile.name}: use ecdsa-p256, ecdsa-p384 "
+                                     "or rsa-2048/3072/4096")
+    return None
 
-        try:
-            psp = get_psp(sandbox, request.org_id)
-        except QTSPError as exc:
-            if exc.kind is Kind.NOT_FOUND:
-                raise QTSPError(Kind.POLICY, f"PSP {request.org_id} is not in the NCA register: its NCA must authorise it before a certificate is issued") from None
-            raise
+
+def _domains(request: IssueRequest, profile: Profile) -> tuple[str, ...]:
+    if not profile.san:
+        return ()
+    if not request.domains:
+        raise QTSPError(Kind.MALFORMED, "a QWAC needs at least one domain name")
+    if len(request.domains) > MAX_DOMAINS:
+        raise QTSPError(Kind.MALFORMED, f"at most {MAX_DOMAINS} domains per certificate")
+    return tuple(check_domain(d) for d in request.domains)
+
+
+def _psp(sandbox: Sandbox, org_id: str, psps: dict[str, PSPView] | None) -> PSPView:
+    if psps is not None and org_id in psps:
+        return psps[org_id]
+    try:
+        psp = register.get_psp(sandbox, org_id)
+    except QTSPError as exc:
+        if exc.kind is Kind.NOT_FOUND:
+            raise QTSPError(Kind.POLICY, f"PSP {org_id} is not in the NCA register: its NCA must authorise it before "
+                                         "a certificate is issued") from None
+        raise
+    if psps is not None:
+        psps[org_id] = psp
+    return psp
+
+
+def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView] | None = None,
+            issuers: dict[str, str] | None = None) -> Prepared:
+    """Step 1. ``psps`` and ``issuers`` cache the register and the CA choice across a batch."""
+    profile = request.profile()
+    key_type = request.key_type(sandbox.config.subscriber_key_type)
+    if (request.csr is None) == (key_type is None):
+        raise QTSPError(Kind.MALFORMED, "give exactly one of a CSR or --generate-key")
+    parse_org_id(request.org_id)
+    public_key = _key_policy(request, profile, key_type)
+    domains = _domains(request, profile)
+    psp = _psp(sandbox, request.org_id, psps)
     attrs = authorised_attributes(psp, request.roles)
-    return Validated(request, profile, psp, attrs, domains, public_key)
+    role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
+    issuer_id = issuers.get(role) if issuers is not None else None
+    if issuer_id is None:
+        issuer_id = issuer_for(sandbox, profile)
+        if issuers is not None:
+            issuers[role] = issuer_id
+    return Prepared(request, profile, psp, attrs, domains, issuer_id, public_key, key_type)
 
 
 def authorised_attributes(psp: PSPView, narrow: str | None) -> PSD2Attributes:
@@ -134,42 +156,6 @@ def authorised_attributes(psp: PSPView, narrow: str | None) -> PSD2Attributes:
     return PSD2Attributes(roles, psp.nca_name, psp.nca_id)
 
 
-def template(
-    sandbox_config, ca: CertificateAuthority, v: Validated, public_key: PublicKey, serial: Serial, now: dt.datetime,  # type: ignore[no-untyped-def]
-    *, issuer: builder.IssuerInfo | None = None,
-) -> x509.CertificateBuilder:
-    """Step 3: the profile's template for this subject (``issuer`` may be passed in, cached)."""
-    if issuer is None:
-        issuer = issuer_info(sandbox_config, ca.id, x509.load_der_x509_certificate(ca.cert_der))
-    org = parse_org_id(v.psp.org_id)
-    data = builder.SubjectData(
-        organization=v.psp.legal_name,
-        country=v.psp.country,
-        org_id=org,
-        locality=v.psp.locality,
-        registration_number=v.psp.registration_number or v.psp.authorisation_number,
-        business_category="Government Entity" if v.psp.nca_id == "NA" else "Private Organization",
-    )
-    qc = QcSpec(
-        qc_type=v.profile.qc_type or oids.QCT_WEB,
-        pds=sandbox_config.pds,
-        psd2=v.attrs,
-        sscd=v.profile.qc_sscd,
-    )
-    profile = v.profile if v.profile.validity_days is None else v.profile.with_validity(sandbox_config.qsealc_validity_days)
-    return builder.build(
-        profile,
-        subject=builder.subject_name(profile.shape, data),
-        public_key=public_key,
-        serial=serial,
-        now=now,
-        issuer=issuer,
-        dns_names=v.domains,
-        org_id=org,
-        qc=qc,
-    )
-
-
 def issuer_for(sandbox: Sandbox, profile: Profile) -> str:
     """The newest generation of the issuing CA for this profile (after a rollover, the new one)."""
     role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
@@ -177,65 +163,162 @@ def issuer_for(sandbox: Sandbox, profile: Profile) -> str:
         return repo.ca_for_role(session, role).id
 
 
-def certificate_row(cert: x509.Certificate, issuer_id: str, v: Validated, now: dt.datetime) -> Certificate:
+# --- 2 and 4: lint and sign (also run in bulk's worker processes) --------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuingCA:
+    """What lint and sign need of the issuing CA, loaded once per batch (or per worker)."""
+
+    ca_id: str
+    info: builder.IssuerInfo
+    signer: Signer
+
+
+def subscriber_key(p: Prepared) -> PrivateKey | None:
+    """The key generated for the subscriber (written 0600 for them, never stored), or None for a CSR."""
+    return None if p.key_type is None else generate_private_key(p.key_type)
+
+
+def template(cfg: Any, issuer: builder.IssuerInfo, p: Prepared, public_key: PublicKey, serial: Serial,
+             now: dt.datetime) -> x509.CertificateBuilder:
+    """The profile's template for this subject (``cfg``: the sandbox configuration)."""
+    org = parse_org_id(p.psp.org_id)
+    data = builder.SubjectData(
+        organization=p.psp.legal_name,
+        country=p.psp.country,
+        org_id=org,
+        locality=p.psp.locality,
+        registration_number=p.psp.registration_number or p.psp.authorisation_number,
+        business_category="Government Entity" if p.psp.nca_id == "NA" else "Private Organization",
+    )
+    qc = QcSpec(qc_type=p.profile.qc_type or oids.QCT_WEB, pds=cfg.pds, psd2=p.attrs, sscd=p.profile.qc_sscd)
+    profile = p.profile if p.profile.validity_days is None else p.profile.with_validity(cfg.qsealc_validity_days)
+    return builder.build(profile, subject=builder.subject_name(profile.shape, data), public_key=public_key,
+                         serial=serial, now=now, issuer=issuer, dns_names=p.domains, org_id=org, qc=qc)
+
+
+def lint_step(cfg: Any, ca: IssuingCA, p: Prepared, public_key: PublicKey, serial: Serial,
+              now: dt.datetime) -> x509.CertificateBuilder:
+    """Step 2: the template, refused (QTSPError LINT) unless its throwaway-key copy lints clean."""
+    tbs = template(cfg, ca.info, p, public_key, serial, now)
+    signing.lint(tbs, ca.signer, p.profile)
+    return tbs
+
+
+def sign_step(tbs: x509.CertificateBuilder, ca: IssuingCA) -> x509.Certificate:
+    """Step 4: the real signature, by the issuing CA's Signer (file, Vault Transit, PKCS#11)."""
+    return signing.sign(tbs, ca.signer)
+
+
+# --- 3, 5 and 6: in the parent, through the store --------------------------------------------------------
+
+
+def new_serials(count: int) -> list[Serial]:
+    """``count`` fresh serials, distinct among themselves (the store refuses a batch with a repeat)."""
+    seen: set[int] = set()
+    serials = []
+    while len(serials) < count:
+        serial = new_serial()
+        if serial not in seen:
+            seen.add(serial)
+            serials.append(serial)
+    return serials
+
+
+def certificate_row(cert: x509.Certificate, p: Prepared, now: dt.datetime) -> Certificate:
     der = cert.public_bytes(Encoding.DER)
     return Certificate(
-        issuer_id=issuer_id,
-        serial=serial_hex(cert.serial_number),
-        profile=v.profile.name,
-        subject=cert.subject.rfc4514_string(),
-        org_id=v.psp.org_id,
-        nca_id=v.attrs.nca_id,
-        roles=",".join(v.attrs.roles),
-        dns_names=",".join(v.domains) or None,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
-        der=der,
-        status="good",
-        created_at=now,
+        issuer_id=p.issuer_id, serial=serial_hex(cert.serial_number), profile=p.profile.name,
+        subject=cert.subject.rfc4514_string(), org_id=p.psp.org_id, nca_id=p.attrs.nca_id, roles=",".join(p.attrs.roles),
+        dns_names=",".join(p.domains) or None, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(), der=der, status="good", created_at=now,
     )
 
 
-def chain_for(sandbox: Sandbox, issuer_id: str) -> list[x509.Certificate]:
-    with sandbox.transaction() as session:
-        ca = repo.get_ca(session, issuer_id)
-        root = repo.get_ca(session, ca.parent_id or ROOT_ID)
-        return [x509.load_der_x509_certificate(ca.cert_der), x509.load_der_x509_certificate(root.cert_der)]
+@dataclass
+class Batch:
+    """The pipeline over prepared requests: issuing CAs and OCSP responders loaded once per batch."""
+
+    sandbox: Sandbox
+    now: dt.datetime
+    actor: str
+    audit_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"bulk": True} on every audit event
+    _cas: dict[str, IssuingCA] = field(default_factory=dict)
+    _responders: dict[str, ocsp.IssuerEntry] | None = None
+
+    def ca(self, issuer_id: str) -> IssuingCA:
+        if issuer_id not in self._cas:
+            loaded = authorities.load(self.sandbox, issuer_id)
+            info = authorities.issuer_info(self.sandbox.config, issuer_id, loaded.cert)
+            self._cas[issuer_id] = IssuingCA(issuer_id, info, loaded.signer)
+        return self._cas[issuer_id]
+
+    def record(self, items: list[tuple[Prepared, Serial]], label: str | None = None) -> list[IssuanceIntent]:
+        """Step 3 for ``items``, in one committed transaction; intents in the order of ``items``.
+
+        Each intent is labelled with its profile, or ``label`` (bulk labels its reservations "bulk")."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, (p, _) in enumerate(items):
+            groups.setdefault((p.issuer_id, label or p.profile.name), []).append(index)
+        intents: dict[int, IssuanceIntent] = {}
+        with self.sandbox.transaction() as session:
+            for (issuer_id, profile), indexes in groups.items():
+                serials = [serial_hex(items[i][1]) for i in indexes]
+                intents.update(zip(indexes, repo.reserve_serials(session, issuer_id, serials, profile, self.now)))
+        return [intents[i] for i in range(len(items))]
+
+    def abandon(self, intents: list[IssuanceIntent]) -> None:
+        """Reservations that will never be signed: their serials are never used."""
+        if intents:
+            with self.sandbox.transaction() as session:
+                repo.abandon_intents(session, [i.id for i in intents])
+
+    def finish(self, signed: Sequence[tuple[Prepared, x509.Certificate, IssuanceIntent]],
+               refused: Sequence[IssuanceIntent] = ()) -> list[Certificate]:
+        """Steps 5 and 6 in one transaction: the certificates stored, their intents done (``refused``
+        ones abandoned), their OCSP responses pre-signed, one audit event each."""
+        with self.sandbox.transaction() as session:
+            rows = [certificate_row(cert, p, self.now) for p, cert, _ in signed]
+            if rows:
+                repo.complete_intents(session, [intent for _, _, intent in signed], rows)
+                self._publish(session, rows)
+            if refused:
+                repo.abandon_intents(session, [i.id for i in refused])
+        return rows
+
+    def _publish(self, session: Any, rows: list[Certificate]) -> None:
+        if self._responders is None:
+            self._responders = ocsp.issuer_entries(self.sandbox, session)
+        # A pre-signed "good" before anyone is told of the certificate (RFC 6960; RFC 5019 responders).
+        ocsp.presign(self.sandbox, session, rows, self.now, self._responders)
+        repo.append_audit_many(session, self.now, [
+            (self.actor, "certificate.issue", row.serial,
+             {"issuer": row.issuer_id, "profile": row.profile, "org_id": row.org_id, "roles": row.roles,
+              "dns_names": row.dns_names, "sha256": row.fingerprint_sha256, **self.audit_extra})
+            for row in rows])
+
+    def run(self, prepared: list[Prepared]) -> list[Issued]:
+        """Steps 2-6 in this process, in order; a lint refusal stops the batch before any serial is reserved."""
+        keys = [subscriber_key(p) for p in prepared]
+        serials = new_serials(len(prepared))
+        linted = []
+        for p, key, serial in zip(prepared, keys, serials):
+            public_key = p.public_key if key is None else key.public_key()
+            linted.append(lint_step(self.sandbox.config, self.ca(p.issuer_id), p, public_key, serial, self.now))
+        intents = self.record(list(zip(prepared, serials)))
+        try:
+            certs = [sign_step(tbs, self.ca(p.issuer_id)) for p, tbs in zip(prepared, linted)]
+        except BaseException:
+            self.abandon(intents)
+            raise
+        self.finish(list(zip(prepared, certs, intents)))
+        return [Issued(cert, authorities.chain(self.sandbox, p.issuer_id), key, p.issuer_id)
+                for p, cert, key in zip(prepared, certs, keys)]
 
 
 def issue(sandbox: Sandbox, request: IssueRequest, *, actor: str = "cli", now: dt.datetime | None = None) -> Issued:
+    """One certificate: a batch of one."""
     now = now or utcnow()
-    v = validate(sandbox, request)
-    issuer_id = issuer_for(sandbox, v.profile)
-    private_key: PrivateKey | None = None
-    public_key = v.public_key
-    if public_key is None:
-        private_key = generate_private_key(request.generate_key or "ecdsa-p256")
-        public_key = private_key.public_key()
-    with sandbox.transaction() as session:
-        ca = repo.get_ca(session, issuer_id)
-    signer = sandbox.backend(ca.key.ref).signer(ca.key.ref)  # type: ignore[arg-type]
-    serial = new_serial()
-    tbs = template(sandbox.config, ca, v, public_key, serial, now)
-    # Step 4 before step 5: a certificate that fails lint never even reserves a serial.
-    signing.lint(tbs, signer, v.profile)
-    with sandbox.transaction() as session:
-        intents = repo.reserve_serials(session, issuer_id, [serial_hex(serial)], v.profile.name, now)
-    try:
-        cert = signing.sign(tbs, signer)
-    except BaseException:
-        with sandbox.transaction() as session:
-            repo.abandon_intents(session, [i.id for i in intents])
-        raise
-    with sandbox.transaction() as session:
-        row = certificate_row(cert, issuer_id, v, now)
-        repo.complete_intents(session, intents, [row])
-        ocsp.presign(sandbox, session, [row], now)  # step 8: a pre-signed "good" before anyone is told
-        repo.append_audit(
-            session, at=now, actor=actor, action="certificate.issue", subject=row.serial,
-            details={"issuer": issuer_id, "profile": row.profile, "org_id": row.org_id, "roles": row.roles,
-                     "dns_names": row.dns_names, "sha256": row.fingerprint_sha256},
-        )
-    return Issued(cert, chain_for(sandbox, issuer_id), private_key, issuer_id)
-
+    prepared = prepare(sandbox, request)
+    return Batch(sandbox, now, actor).run([prepared])[0]

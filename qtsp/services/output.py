@@ -28,7 +28,7 @@ def create_new(path: Path, *, private: bool = False) -> int:
         return os.open(path, _FLAGS, 0o600 if private else 0o644)
     except (FileExistsError, IsADirectoryError):
         raise QTSPError(Kind.CONFLICT, f"refusing to overwrite {path}: it exists (choose another --out)") from None
-    except OSError as exc:
+    except OSError:
         if os.path.islink(path):  # O_NOFOLLOW's ELOOP on systems where O_EXCL does not say EEXIST first
             raise QTSPError(Kind.CONFLICT, f"refusing to write through the symlink {path}") from None
         raise

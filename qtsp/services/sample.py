@@ -35,8 +35,8 @@ def ensure_sandbox(data_dir: Path, out: Path | None = None, base_url: str | None
     out = out or data_dir / "samples"
     samples = {}
     for kind, request in (
-        ("qwac", issuance.IssueRequest("qwac", SAMPLE_ORG_ID, domains=("api.example-fintech.eu",), generate_key="ecdsa-p256")),
-        ("qsealc", issuance.IssueRequest("qsealc", SAMPLE_ORG_ID, generate_key="ecdsa-p256")),
+        ("qwac", issuance.IssueRequest("qwac", SAMPLE_ORG_ID, domains=("api.example-fintech.eu",), generate_key=True)),
+        ("qsealc", issuance.IssueRequest("qsealc", SAMPLE_ORG_ID, generate_key=True)),
     ):
         target = out / kind
         if (target / "cert.pem").exists():

@@ -240,5 +240,12 @@ def _factory(data_dir: Path) -> VaultTransit:
     return _instance
 
 
+def forget_connection() -> None:
+    """Drop this process's Vault client: a forked worker must open its own (an HTTP connection pool
+    shared across fork mixes the processes' requests and responses on one socket)."""
+    global _instance
+    _instance = None
+
+
 register_backend("vault-transit", _factory)
 assert set(_TRANSIT_TYPES) <= set(KEY_TYPES)

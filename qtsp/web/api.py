@@ -29,7 +29,6 @@ from ca_store import repositories as repo
 from ca_store.models import AuditEvent, Certificate
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import MAX_CSR_BYTES
 from ..core.ocsp import REASONS
 from ..core.profiles import PROFILES
 from ..core.types import parse_serial, serial_hex
@@ -233,32 +232,15 @@ def _certificate_json(row: Certificate, *, pem: bool) -> dict[str, Any]:
 
 # --- certificates ----------------------------------------------------------------------------
 
-ISSUE_FIELDS: dict[str, tuple[type, ...]] = {
-    "kind": (str,), "org_id": (str,), "csr": (str,), "domains": (list,), "roles": (str, list, type(None)),
-    "qscd": (bool,), "browser": (bool,),
-}
-
 
 @bp.post("/certificates")
 def issue_certificate() -> Response:
-    body = _json_object(ISSUE_FIELDS, ("kind", "org_id", "csr"))
-    if body["kind"] not in KINDS:
-        raise _bad(f"kind must be one of {', '.join(KINDS)}")
-    csr = body["csr"]
-    if not csr.lstrip().startswith("-----BEGIN") or len(csr) > MAX_CSR_BYTES:
-        raise _bad(f"csr must be a PEM PKCS#10 request (-----BEGIN CERTIFICATE REQUEST-----), at most {MAX_CSR_BYTES} bytes")
-    domains = body.get("domains", [])
-    if len(domains) > issuance.MAX_DOMAINS or not all(isinstance(d, str) for d in domains):
-        raise _bad(f"domains must be an array of at most {issuance.MAX_DOMAINS} strings")
-    roles = body.get("roles")
-    if isinstance(roles, list):
-        if not roles or not all(isinstance(r, str) and r and "," not in r for r in roles):
-            raise _bad("roles must be a string such as \"PSP_AI,PSP_PI\" or a non-empty array of role names")
-        roles = ",".join(roles)
-    req = issuance.IssueRequest(
-        kind=body["kind"], org_id=body["org_id"], domains=tuple(domains), csr=csr.encode("utf-8"),
-        roles=roles, qscd=body.get("qscd", False), browser=body.get("browser", False),
-    )
+    # The fields, their types and the refusals naming them: issue_request.FIELDS (source "api"), the table
+    # the CLI and bulk issuance use too.
+    body = _loads(_body("application/json"), "the request body")
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object")
+    req = issuance.parse_issue_request(body, source="api")
     issued = issuance.issue(state().sandbox, req, actor=_actor())
     cert = issued.certificate
     response = jsonify({

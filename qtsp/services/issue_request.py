@@ -1,0 +1,147 @@
+"""What a caller asks to be issued: one typed request, parsed strictly in one place.
+
+The command line (``qtsp issue qwac|qsealc``), the REST API (``POST /api/v1/certificates``) and
+bulk issuance (one JSON object per line) all hand ``parse_issue_request`` a mapping; the table
+``FIELDS`` says which fields each of them may send, and of which types. An unknown field is
+refused rather than dropped (a typo such as ``"qcsd": true`` must not issue a certificate without
+QcSSCD), and every refusal names the field. What the fields mean (PSD2 data against the register,
+key policy) is checked later, by ``issuance.prepare``.
+
+Import-light: the CLI imports this for every issue command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..core import profiles
+from ..core.errors import Kind, QTSPError
+from ..core.keys import MAX_CSR_BYTES
+from ..core.profiles import Profile
+
+KINDS = ("qwac", "qsealc")
+MAX_DOMAINS = 100
+SOURCES = ("cli", "api", "bulk")
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    kind: str  # "qwac" | "qsealc"
+    org_id: str
+    domains: tuple[str, ...] = ()
+    csr: bytes | None = None
+    # Generate the subscriber key here: a key type ("rsa-3072"), or True for the sandbox's
+    # ``subscriber_key_type``. None: the key is the CSR's.
+    generate_key: str | bool | None = None
+    roles: str | None = None  # narrows the register's roles
+    qscd: bool = False
+    browser: bool = False
+
+    def profile(self) -> Profile:
+        if self.kind == "qwac":
+            if self.qscd:
+                raise QTSPError(Kind.POLICY, "a key in a QSCD (qscd) applies to QSealCs only: QcSSCD must not appear on a QWAC")
+            return profiles.QWAC_BROWSER if self.browser else profiles.QWAC
+        if self.kind == "qsealc":
+            if self.domains:
+                raise QTSPError(Kind.MALFORMED, "a QSealC carries no domain names")
+            if self.browser:
+                raise QTSPError(Kind.MALFORMED, "the browser variant (serverAuth only) applies to QWACs only")
+            return profiles.QSEALC_QSCD if self.qscd else profiles.QSEALC
+        raise QTSPError(Kind.MALFORMED, f"unknown certificate kind {self.kind!r}: qwac or qsealc")
+
+    def key_type(self, configured: str) -> str | None:
+        """The type of key to generate (``configured``: the sandbox's subscriber_key_type), or None for a CSR."""
+        if self.generate_key is None or self.generate_key is False:
+            return None
+        return configured if self.generate_key is True else str(self.generate_key)
+
+
+# --- the field table ---------------------------------------------------------------------------------
+
+Accepts = dict[str, tuple[tuple[type, ...], str]]  # source -> (types accepted, what the value must be)
+_NONE = type(None)
+_ROLES = 'a string such as "PSP_AI,PSP_PI"'
+_PEM = f"a PEM PKCS#10 request (-----BEGIN CERTIFICATE REQUEST-----), at most {MAX_CSR_BYTES} bytes"
+
+
+def _everywhere(described: str, *types: type) -> Accepts:
+    return {source: (types, described) for source in SOURCES}
+
+
+FIELDS: dict[str, Accepts] = {
+    "kind": _everywhere("a string, qwac or qsealc", str),
+    "org_id": _everywhere("a string", str),
+    "domains": _everywhere("a list of strings", list, tuple),
+    "csr": {"api": ((str,), _PEM), "cli": ((bytes,), "the bytes of a PKCS#10 request, PEM or DER")},
+    "roles": {"cli": ((str, _NONE), _ROLES), "bulk": ((str,), _ROLES),
+              "api": ((str, list, _NONE), f"{_ROLES} or a non-empty list of role names")},
+    "qscd": _everywhere("true or false", bool),
+    "browser": _everywhere("true or false", bool),
+    # Bulk lines always generate their keys; the type defaults to the sandbox's subscriber_key_type.
+    "key_type": {"cli": ((str, _NONE), "a string such as ecdsa-p256"), "bulk": ((str,), "a string such as ecdsa-p256")},
+    "generate_key": {"cli": ((bool,), "true or false")},
+}
+REQUIRED = {"cli": ("kind", "org_id"), "api": ("kind", "org_id", "csr"), "bulk": ("kind", "org_id")}
+
+
+def _malformed(detail: str) -> QTSPError:
+    return QTSPError(Kind.MALFORMED, detail)
+
+
+def _typed(name: str, value: Any, accepts: tuple[tuple[type, ...], str]) -> None:
+    types, described = accepts
+    # bool is an int in Python: a boolean is accepted only where one is meant.
+    wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+    if isinstance(value, (list, tuple)) and not wrong:
+        wrong = not all(isinstance(item, str) for item in value)
+    if wrong:
+        raise _malformed(f"{name} must be {described}")
+
+
+def _fields(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The fields of ``data``: known to ``source``, the required ones there, each of its types."""
+    known = [name for name, accepts in FIELDS.items() if source in accepts]
+    unknown = sorted(str(name)[:80] for name in data if name not in known)
+    if unknown:
+        raise _malformed(f"unknown fields {unknown[:10]} (known: {', '.join(known)})")
+    missing = [name for name in REQUIRED[source] if name not in data]
+    if missing:
+        raise _malformed(f"missing {' and '.join(missing)}")
+    for name, value in data.items():
+        _typed(name, value, FIELDS[name][source])
+    return dict(data)
+
+
+def _roles(value: str | list[str] | None) -> str | None:
+    if isinstance(value, list):
+        if not value or not all(role and "," not in role for role in value):
+            raise _malformed(f"roles must be {FIELDS['roles']['api'][1]}")
+        return ",".join(value)
+    return value
+
+
+def parse_issue_request(data: Mapping[str, Any], *, source: str) -> IssueRequest:
+    """The request in ``data``, as sent by ``source`` (cli, api or bulk); MALFORMED naming the field if not."""
+    if source not in SOURCES:
+        raise ValueError(f"source is one of {', '.join(SOURCES)}, not {source!r}")
+    item = _fields(data, source)
+    if item["kind"] not in KINDS:
+        raise _malformed(f"kind must be {' or '.join(KINDS)}, not {str(item['kind'])[:40]!r}")
+    domains = tuple(item.get("domains", ()))
+    if len(domains) > MAX_DOMAINS:
+        raise _malformed(f"domains: at most {MAX_DOMAINS} per certificate")
+    csr = item.get("csr")
+    if isinstance(csr, str):
+        if not csr.lstrip().startswith("-----BEGIN") or len(csr) > MAX_CSR_BYTES:
+            raise _malformed(f"csr must be {_PEM}")
+        csr = csr.encode("utf-8")
+    if source == "bulk":
+        generate: str | bool | None = item.get("key_type", True)
+    elif item.get("generate_key"):
+        generate = item.get("key_type") or True
+    else:
+        generate = None
+    return IssueRequest(kind=item["kind"], org_id=item["org_id"], domains=domains, csr=csr, generate_key=generate,
+                        roles=_roles(item.get("roles")), qscd=item.get("qscd", False), browser=item.get("browser", False))
