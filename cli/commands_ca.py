@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from cryptography import x509
 
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES
-from qtsp.core.types import parse_serial, serial_hex
 
 from .output import common, data_dir, emit, subject_text, table
 
@@ -37,17 +35,14 @@ def init(key_type: str | None, config_file: Path | None, keystore: str | None, b
 
 
 def _ca_rows(sb):  # type: ignore[no-untyped-def]
-    from ca_store import repositories as repo
+    from qtsp.services import lookup
 
-    with sb.transaction() as session:
-        return [
-            {"id": ca.id, "role": ca.role, "parent": ca.parent_id,
-             "subject": subject_text(x509.load_der_x509_certificate(ca.cert_der).subject), "serial": ca.serial,
-             "key": ca.key.ref, "key_type": ca.key.key_type, "not_after": ca.not_after.isoformat(),
-             "ocsp_responder": ca.ocsp_responder_der is not None,
-             "certificate": str(sb.ca_dir / f"{ca.id}.pem")}
-            for ca in repo.list_cas(session)
-        ]
+    return [
+        {"id": ca.id, "role": ca.role, "parent": ca.parent, "subject": subject_text(ca.subject), "serial": ca.serial,
+         "key": ca.key, "key_type": ca.key_type, "not_after": ca.not_after.isoformat(),
+         "ocsp_responder": ca.ocsp_responder, "certificate": str(sb.ca_dir / f"{ca.id}.pem")}
+        for ca in lookup.list_cas(sb)
+    ]
 
 
 def _ca_list(sb, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
@@ -82,17 +77,15 @@ def certs() -> None:
 @common
 def certs_list(org_id: str | None, limit: int) -> None:
     """List issued certificates, newest first."""
-    from ca_store import repositories as repo
+    from qtsp.services import lookup
     from qtsp.services.context import open_sandbox
 
-    sb = open_sandbox(data_dir())
-    with sb.transaction() as session:
-        rows = [
-            {"serial": c.serial, "issuer": c.issuer_id, "profile": c.profile, "org_id": c.org_id, "roles": c.roles,
-             "dns_names": c.dns_names, "not_after": c.not_after.isoformat(), "status": c.status,
-             "subject": subject_text(x509.load_der_x509_certificate(c.der).subject)}
-            for c in repo.list_certificates(session, org_id=org_id, limit=limit)
-        ]
+    rows = [
+        {"serial": c.serial, "issuer": c.issuer, "profile": c.profile, "org_id": c.org_id, "roles": c.roles,
+         "dns_names": c.dns_names, "not_after": c.not_after.isoformat(), "status": c.status,
+         "subject": subject_text(c.certificate.subject)}
+        for c in lookup.list_certificates(open_sandbox(data_dir()), org_id=org_id, limit=limit)
+    ]
     emit(rows, lambda: table([[r["serial"], r["profile"], r["org_id"] or "", r["not_after"][:10], r["status"], r["subject"]]
                               for r in rows], ["SERIAL", "PROFILE", "ORG ID", "NOT AFTER", "STATUS", "SUBJECT"]))
 
@@ -106,24 +99,18 @@ def certs_show(serial: str, issuer: str | None, pem: bool) -> None:
     """Show one certificate by serial (hex, as openssl prints it)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from ca_store import repositories as repo
+    from qtsp.services import lookup
     from qtsp.services.context import open_sandbox
 
-    from .lookup import resolve_ca
-
-    try:
-        parsed = serial_hex(parse_serial(serial))
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, str(exc)) from None
+    parsed = lookup.canonical_serial(serial)
     sb = open_sandbox(data_dir())
-    issuer_id = None if issuer is None else resolve_ca(sb, issuer)
-    with sb.transaction() as session:
-        c = repo.get_certificate(session, parsed, issuer_id)
-        cert = x509.load_der_x509_certificate(c.der)
-        data = {"serial": c.serial, "issuer": c.issuer_id, "profile": c.profile, "subject": subject_text(cert.subject),
-                "org_id": c.org_id, "nca_id": c.nca_id, "roles": c.roles, "dns_names": c.dns_names,
-                "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat(), "status": c.status,
-                "sha256": c.fingerprint_sha256, "pem": cert.public_bytes(Encoding.PEM).decode()}
+    issuer_id = None if issuer is None else lookup.resolve_ca(sb, issuer)
+    c = lookup.certificate(sb, parsed, issuer_id)
+    cert = c.certificate
+    data = {"serial": c.serial, "issuer": c.issuer, "profile": c.profile, "subject": subject_text(cert.subject),
+            "org_id": c.org_id, "nca_id": c.nca_id, "roles": c.roles, "dns_names": c.dns_names,
+            "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat(), "status": c.status,
+            "sha256": c.sha256, "pem": cert.public_bytes(Encoding.PEM).decode()}
     if pem and not click.get_current_context().obj["json"]:
         click.echo(data["pem"], nl=False)
         return

@@ -16,7 +16,7 @@ def _one_ca(positional: str | None, option: str | None) -> str | None:
     return positional if positional is not None else option
 
 
-def _record_data(record) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _record_data(record) -> dict[str, object]:  # type: ignore[no-untyped-def]  # a CrlRecord or a lookup.CrlView
     return {"issuer": record.issuer_id, "kind": "delta" if record.delta_base is not None else "full",
             "number": record.number, "delta_base": record.delta_base, "entries": record.entries,
             "this_update": record.this_update.isoformat(), "next_update": record.next_update.isoformat(),
@@ -37,19 +37,12 @@ def crl_generate(ca_ref: str | None, ca_option: str | None, delta: bool) -> None
     """Build, sign and store a new CRL now.
 
     For CA (its id, e.g. qwac-ca, or its name), or for every CA when none is given."""
-    from ca_store import repositories as repo
-    from qtsp.services import crl as crl_svc
+    from qtsp.services import crl as crl_svc, lookup
     from qtsp.services.context import open_sandbox, utcnow
-
-    from .lookup import resolve_ca
 
     sb = open_sandbox(data_dir())
     ca_ref = _one_ca(ca_ref, ca_option)
-    if ca_ref is None:
-        with sb.transaction() as session:
-            ids = [ca.id for ca in repo.list_cas(session)]
-    else:
-        ids = [resolve_ca(sb, ca_ref)]
+    ids = lookup.ca_ids(sb) if ca_ref is None else [lookup.resolve_ca(sb, ca_ref)]
     now = utcnow()
     rows = [_record_data(crl_svc.generate(sb, issuer, now, delta=delta)) for issuer in ids]
     emit(rows, lambda: table(
@@ -68,22 +61,17 @@ def crl_show(ca_ref: str | None, ca_option: str | None, delta: bool, list_entrie
     """The newest CRL of a CA: number, thisUpdate, nextUpdate, entries.
 
     CA is its id (e.g. qwac-ca, see 'qtsp ca list') or its name; '--ca CA' works too."""
-    from ca_store import repositories as repo
     from qtsp.core import crl as core_crl
     from qtsp.core.types import serial_hex
-    from qtsp.services import crl as crl_svc
+    from qtsp.services import lookup
     from qtsp.services.context import open_sandbox
-
-    from .lookup import resolve_ca
 
     ca_ref = _one_ca(ca_ref, ca_option)
     if ca_ref is None:
         raise QTSPError(Kind.MALFORMED, "which CA? 'qtsp crl show CA', e.g. qwac-ca (see 'qtsp ca list')")
     sb = open_sandbox(data_dir())
-    ca_id = resolve_ca(sb, ca_ref)
-    with sb.transaction() as session:
-        repo.get_ca(session, ca_id)
-        record = crl_svc.latest(session, ca_id, delta=delta)
+    ca_id = lookup.resolve_ca(sb, ca_ref)
+    record = lookup.newest_crl(sb, ca_id, delta=delta)
     if record is None:
         raise QTSPError(Kind.NOT_FOUND, f"no {'delta ' if delta else ''}CRL for {ca_id} yet: run 'qtsp crl generate {ca_id}'")
     data = _record_data(record)

@@ -38,7 +38,7 @@ def keys_rotate(ocsp_ca: str | None, ca_id: str | None, dry_run: bool) -> None:
     from qtsp.services import keys as svc
     from qtsp.services.context import open_sandbox, utcnow
 
-    from .lookup import resolve_ca
+    from qtsp.services.lookup import resolve_ca
 
     sb = open_sandbox(data_dir())
     ocsp_ca = None if ocsp_ca is None else resolve_ca(sb, ocsp_ca)
