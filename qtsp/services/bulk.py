@@ -158,8 +158,8 @@ def _worker_init() -> None:
 
     vault.forget_connection()  # never share the parent's HTTP connections across fork
     sandbox: Sandbox = _worker["sandbox"]  # only its key backends are used here, never its database
-    _worker["cas"] = {ca_id: issuance.IssuingCA(ca_id, ca.info, authorities.signer_for(sandbox, ref))
-                      for ca_id, (ca, ref) in _worker["issuers"].items()}
+    _worker["cas"] = {ca_id: issuance.IssuingCA(ca_id, info, authorities.signer_for(sandbox, ref))
+                      for ca_id, (info, ref) in _worker["issuers"].items()}
 
 
 def _worker_run(span: tuple[int, int]) -> tuple[list[Outcome], dict[str, float]]:
@@ -238,10 +238,11 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
     for issuer_id in issuer_ids:
         chain = authorities.chain(sandbox, issuer_id)
         write_new(out / f"chain-{issuer_id}.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
-    refs = {row.id: row.key.ref for row in authorities.rows(sandbox, issuer_ids).values()}
-    # Workers are forked: they inherit the prepared jobs and the CAs instead of unpickling them.
-    _worker.update(jobs=jobs, now=batch.now, sandbox=sandbox,
-                   issuers={i: (batch.ca(i), refs[i]) for i in issuer_ids})
+    # Workers are forked: they inherit the prepared jobs and the CAs instead of unpickling them, and load
+    # the CA Signers themselves (none is opened here, to be shared across fork).
+    issuers = {ca_id: (authorities.issuer_info(sandbox.config, ca_id, x509.load_der_x509_certificate(row.cert_der)),
+                       row.key.ref) for ca_id, row in authorities.rows(sandbox, issuer_ids).items()}
+    _worker.update(jobs=jobs, now=batch.now, sandbox=sandbox, issuers=issuers)
     run = _Run(batch, jobs, lines, intents, out, keep_going, progress)
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:

@@ -38,7 +38,7 @@ from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
 from ..signers import Signer
 from . import authorities, ocsp, register, signing
-from .context import Sandbox, utcnow
+from .context import Sandbox, time_travelling, utcnow
 from .issue_request import KINDS, MAX_DOMAINS, IssueRequest, parse_issue_request
 from .register import PSPView
 
@@ -288,7 +288,9 @@ class Batch:
         return rows
 
     def _publish(self, session: Any, rows: list[Certificate]) -> None:
-        if self._responders is None:
+        # The responders are loaded once per batch; not at all when acting as of another time (--at), where
+        # presign stores nothing (clients on the real clock would be served those answers).
+        if self._responders is None and not time_travelling():
             self._responders = ocsp.issuer_entries(self.sandbox, session)
         # A pre-signed "good" before anyone is told of the certificate (RFC 6960; RFC 5019 responders).
         ocsp.presign(self.sandbox, session, rows, self.now, self._responders)
