@@ -39,7 +39,8 @@ def crl_generate(ca_ref: str | None, ca_option: str | None, delta: bool) -> None
     For CA (its id, e.g. qwac-ca, or its name), or for every CA when none is given."""
     from ca_store import repositories as repo
     from qtsp.services import crl as crl_svc
-    from qtsp.services.context import open_sandbox, utcnow
+    from qtsp.clock import utcnow
+    from qtsp.services.context import open_sandbox
 
     from .lookup import resolve_ca
 

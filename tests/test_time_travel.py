@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
+from qtsp.clock import as_of
 from qtsp.services import issuance, register, revocation, tokens
-from qtsp.services.context import as_of
 from qtsp.services.hierarchy import init_sandbox
 
 from server import running_server

@@ -26,12 +26,13 @@ from cryptography.hazmat.primitives import serialization
 
 from ca_store import repositories as repo
 
+from ..clock import utcnow
 from ..core import oids, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.keys import generate_private_key
 from ..core.types import Serial, serial_hex
 from . import issuance, signing
-from .context import Sandbox, utcnow
+from .context import Sandbox
 from .hierarchy import issuer_info
 from .output import write_new
 from .register import PSPView

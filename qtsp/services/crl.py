@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority, CrlRecord, PublicationState, Revocation
 
+from ..clock import time_travelling
 from ..core import crl as core_crl
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey
-from .context import Sandbox, time_travelling
+from .context import Sandbox
 
 Row = tuple[int, dt.datetime, str]  # serial, revocationDate, reason name
 

@@ -17,6 +17,7 @@ from ca_store import db, repositories as repo
 from ca_store.models import CertificateAuthority, KeyReference, NationalCompetentAuthority
 
 from .. import config as config_mod
+from ..clock import utcnow
 from ..core import builder, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.names import parse_org_id
@@ -25,7 +26,7 @@ from ..core.profiles import Profile
 from ..core.serials import new_serial
 from ..core.types import serial_hex
 from ..signers import KeyInfo, Signer
-from .context import Sandbox, check_writable, utcnow
+from .context import Sandbox, check_writable
 from .signing import sign_after_lint
 
 ROOT_ID, QWAC_CA_ID, QSEAL_CA_ID = "root", "qwac-ca", "qseal-ca"

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority
 
+from ..clock import utcnow
 from ..core import builder, oids, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
@@ -27,7 +28,7 @@ from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
 from . import ocsp, signing
-from .context import Sandbox, utcnow
+from .context import Sandbox
 from .hierarchy import ROOT_ID, issuer_info
 from .register import PSPView
 

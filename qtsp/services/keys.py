@@ -21,12 +21,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca_store import repositories as repo
 from ca_store.models import CertificateAuthority, KeyReference
 
+from ..clock import utcnow
 from ..core import builder, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.serials import new_serial
 from ..core.types import serial_hex
 from . import ocsp as ocsp_svc
-from .context import Sandbox, utcnow
+from .context import Sandbox
 from .generation import Generation
 from .hierarchy import ROOT_ID, _key_row, _qtsp_subject, issuer_info, key_label, publish_ca_files
 from .signing import sign_after_lint

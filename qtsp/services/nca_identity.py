@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority, KeyReference, NationalCompetentAuthority, NcaCredential
 
+from ..clock import utcnow
 from ..core import builder, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey, generate_private_key
@@ -30,7 +31,7 @@ from ..core.serials import new_serial
 from ..core.types import serial_hex
 from ..signers import Signer
 from ..signers.file import write_private
-from .context import Sandbox, utcnow
+from .context import Sandbox
 from .hierarchy import ROOT_ID, _key_row, _qtsp_subject, issuer_info, key_label, publish_ca_files
 from .signing import sign_after_lint
 

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority, OcspResponse, Revocation
 
+from ..clock import time_travelling
 from ..core import ocsp as core_ocsp
 from ..core.types import serial_hex
-from .context import Sandbox, time_travelling
+from .context import Sandbox
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,14 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority, CrlRecord, ResponderBehaviour, Revocation
 
+from ..clock import utcnow
 from ..core import crl as core_crl
 from ..core import ocsp as core_ocsp
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey, generate_private_key
 from ..core.types import parse_serial, serial_hex
 from . import crl as crl_svc
-from .context import Sandbox, utcnow
+from .context import Sandbox
 from .generation import Generation
 
 OCSP = "ocsp"

@@ -12,9 +12,11 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from ..clock import as_of
 from ..core.errors import QTSPError
+from ..core.instants import parse_instant
 from ..logging_setup import ACCESS_LOGGER, AccessLog, LogSettings
-from ..services.context import as_of, open_sandbox, parse_instant
+from ..services.context import open_sandbox
 from . import errors, metrics
 from .access_log import AccessLogMiddleware
 from .ocsp import TIME_HEADER, OcspFastPath, OcspSource, instant_text

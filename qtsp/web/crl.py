@@ -19,9 +19,9 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ca_store.models import CertificateAuthority
 
+from ..clock import utcnow
 from ..services import crl as crl_svc
 from ..services import simulator
-from ..services.context import utcnow
 from .errors import problem
 from .state import state
 

@@ -27,12 +27,15 @@ from sqlalchemy import select
 
 from ca_store.models import AuditHead, Certificate, Revocation
 
+from ..clock import as_of, utcnow
 from ..core import ocsp as core_ocsp
 from ..core.errors import QTSPError
+from ..core.http import TIME_HEADER
+from ..core.instants import parse_instant
 from ..core.types import serial_hex
 from ..services import ocsp as ocsp_svc
 from ..services import simulator
-from ..services.context import TIME_HEADER, Sandbox, as_of, parse_instant, utcnow
+from ..services.context import Sandbox
 from ..services.generation import Generation
 from . import metrics
 
