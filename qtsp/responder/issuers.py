@@ -15,7 +15,7 @@ import time
 from ..core import ocsp as core_ocsp
 from ..services import ocsp as ocsp_svc
 from ..services.context import Sandbox
-from ..services.ocsp import IssuerEntry
+from ..services.ocsp import IssuerEntry, PastResponder
 
 ISSUER_RELOAD_INTERVAL = 5.0
 
@@ -25,6 +25,8 @@ class IssuerIndex:
         self.sandbox = sandbox
         self._lock = threading.Lock()
         self._by_hash: dict[tuple[str, bytes, bytes], IssuerEntry] = {}
+        self._past: dict[str, list[PastResponder]] = {}
+        self._infos: dict[tuple[str, bytes], core_ocsp.ResponderInfo] = {}  # past responders, loaded when first needed
         self._loaded = 0.0
         self.reload()
 
@@ -33,6 +35,7 @@ class IssuerIndex:
             entries = ocsp_svc.issuer_entries(self.sandbox, session)
         self._by_hash = {(alg, name_hash, key_hash): entry for entry in entries.values()
                          for alg, (name_hash, key_hash) in entry.hashes.items()}
+        self._past = {}  # a rotation retired a responder: read the history again when asked
         self._loaded = time.monotonic()
 
     def entry(self, cert_id: core_ocsp.CertID) -> IssuerEntry | None:
@@ -54,5 +57,36 @@ class IssuerIndex:
         return first
 
     def responder_at(self, entry: IssuerEntry, at: dt.datetime | None) -> core_ocsp.ResponderInfo:
-        """The responder that signs for ``entry``'s CA as of ``at`` (None: now)."""
-        return entry.responder
+        """The responder that signed for ``entry``'s CA at ``at`` (None: now); see ``in_use_at``."""
+        if at is None:
+            return entry.responder
+        chosen = in_use_at(entry.responder_valid, self._past_of(entry.ca_id), at)
+        if chosen is None:
+            return entry.responder
+        key = (chosen.key_ref, chosen.cert_der)
+        info = self._infos.get(key)
+        if info is None:
+            info = self._infos[key] = ocsp_svc.responder_info(self.sandbox, chosen.cert_der, chosen.key_ref)
+        return info
+
+    def _past_of(self, ca_id: str) -> list[PastResponder]:
+        past = self._past.get(ca_id)
+        if past is None:
+            past = self._past[ca_id] = ocsp_svc.past_responders(self.sandbox, ca_id)
+        return past
+
+
+def in_use_at(current_valid: tuple[dt.datetime, dt.datetime], past: list[PastResponder],
+              at: dt.datetime) -> PastResponder | None:
+    """Which responder signs an answer as of ``at``: None for the current one, or a retired one.
+
+    The newest responder whose certificate was valid at ``at``; the current one when it was valid
+    then, or when none was (a fallback: never a refusal). A relying party checks the responder
+    certificate as of the time it validates at (RFC 6960 4.2.2.2, ``openssl ocsp -attime``): an
+    answer as of before a rotation, signed by the new responder, would carry a certificate that was
+    not yet valid then."""
+    not_before, not_after = current_valid
+    if not_before <= at <= not_after:
+        return None
+    valid = [p for p in past if p.not_before <= at <= p.not_after]
+    return max(valid, key=lambda p: p.not_before) if valid else None

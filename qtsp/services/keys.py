@@ -2,7 +2,8 @@
 
 - OCSP responder: a new key (a new file, or a new Transit key version) and a new delegated
   certificate; every pre-signed response of that CA is re-signed with it at once. The old
-  responder certificate is not revoked: it stays valid past the responses it signed.
+  responder certificate is not revoked: it stays valid past the responses it signed, and it is
+  kept with its key (``retired_ocsp_responders``) to sign answers as of a time before the rotation.
 - Issuing CA rollover: a new key, a new CA certificate (same subject, new key) signed by the root,
   its own responder, and its own id, so its CRL and caIssuers URLs differ (``/crl/qwac-ca-2.crl``).
   New issuance uses it at once; the old generation keeps its key and keeps signing CRLs and OCSP
@@ -118,6 +119,7 @@ def rotate_ocsp(sandbox: Sandbox, ca_id: str, now: dt.datetime | None = None, *,
     cert = sign_after_lint(tbs, sandbox.backend(ca_key_ref).signer(ca_key_ref), responder_profile)  # type: ignore[arg-type]
     with sandbox.transaction() as session:
         ca = repo.get_ca(session, ca_id)
+        ocsp_svc.retire_responder(session, ca, now)  # kept: it signs answers as of a time before this one
         key = repo.add_key(session, _key_row(info, f"ocsp:{ca_id}", now))
         ca.ocsp_key_id, ca.ocsp_responder_der = key.id, cert.public_bytes(Encoding.DER)
         repo.append_audit(session, at=now, actor=actor, action="key.rotate.ocsp", subject=ca_id,

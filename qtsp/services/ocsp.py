@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import Certificate, CertificateAuthority, OcspResponse, Revocation
+from ca_store.models import Certificate, CertificateAuthority, OcspResponse, RetiredOcspResponder, Revocation
 
 from ..clock import time_travelling
 from ..core import ocsp as core_ocsp
@@ -29,6 +29,17 @@ class IssuerEntry:
     archive_cutoff: dt.datetime  # the issuing CA's notBefore (EN 319 411-2 CSS-6.3.10-08)
     hashes: dict[str, tuple[bytes, bytes]]  # alg -> (issuerNameHash, issuerKeyHash)
     responder: core_ocsp.ResponderInfo
+    responder_valid: tuple[dt.datetime, dt.datetime]  # the responder certificate's notBefore, notAfter
+
+
+@dataclass(frozen=True)
+class PastResponder:
+    """A responder a rotation replaced: its validity, and how to load it (its key stays with the custodian)."""
+
+    not_before: dt.datetime
+    not_after: dt.datetime
+    cert_der: bytes
+    key_ref: str
 
 
 def _sign_function(signer):  # type: ignore[no-untyped-def]
@@ -59,12 +70,31 @@ def issuer_entry(sandbox: Sandbox, ca: CertificateAuthority) -> IssuerEntry | No
     ca_cert = ax509.Certificate.load(ca.cert_der)
     name_der = ca_cert["tbs_certificate"]["subject"].dump()
     key_bits = ca_cert.public_key["public_key"].contents[1:]  # BIT STRING value without the unused-bits octet
+    responder_cert = ax509.Certificate.load(ca.ocsp_responder_der)
     return IssuerEntry(
         ca_id=ca.id,
         archive_cutoff=ca.not_before,
         hashes=core_ocsp.issuer_hashes(name_der, key_bits),
         responder=responder_info(sandbox, ca.ocsp_responder_der, ca.ocsp_key.ref),
+        responder_valid=(responder_cert.not_valid_before, responder_cert.not_valid_after),
     )
+
+
+def retire_responder(session: Session, ca: CertificateAuthority, now: dt.datetime) -> None:
+    """Keep ``ca``'s current responder (certificate and key reference) before a rotation replaces it."""
+    if ca.ocsp_responder_der is None or ca.ocsp_key_id is None:
+        return
+    cert = ax509.Certificate.load(ca.ocsp_responder_der)
+    session.add(RetiredOcspResponder(issuer_id=ca.id, key_id=ca.ocsp_key_id, cert_der=ca.ocsp_responder_der,
+                                     not_before=cert.not_valid_before, not_after=cert.not_valid_after, retired_at=now))
+
+
+def past_responders(sandbox: Sandbox, ca_id: str) -> list[PastResponder]:
+    """``ca_id``'s retired responders, oldest first."""
+    with sandbox.transaction() as session:
+        rows = session.execute(select(RetiredOcspResponder).where(RetiredOcspResponder.issuer_id == ca_id)
+                               .order_by(RetiredOcspResponder.id)).scalars().all()
+        return [PastResponder(r.not_before, r.not_after, r.cert_der, r.key.ref) for r in rows]
 
 
 def issuer_entries(sandbox: Sandbox, session: Session) -> dict[str, IssuerEntry]:

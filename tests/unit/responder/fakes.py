@@ -42,7 +42,10 @@ def responder(not_before: dt.datetime = NOW - dt.timedelta(days=30), days: int =
 
 
 def entry(info: core_ocsp.ResponderInfo | None = None) -> IssuerEntry:
-    return IssuerEntry("qwac-ca", NOW - dt.timedelta(days=365), {"sha1": (NAME_HASH, KEY_HASH)}, info or responder())
+    info = info or responder()
+    cert = x509.load_der_x509_certificate(info.certificate_der)
+    return IssuerEntry("qwac-ca", NOW - dt.timedelta(days=365), {"sha1": (NAME_HASH, KEY_HASH)}, info,
+                       (cert.not_valid_before_utc, cert.not_valid_after_utc))
 
 
 def request(*serials: int, nonce: bytes | None = None, key_hash: bytes = KEY_HASH) -> bytes:
