@@ -20,7 +20,7 @@ from ..core import ocsp as core_ocsp
 from ..responder import Answer, Source
 from ..responder.source import malformed
 from . import metrics
-from .time_travel import requested_at
+from .time_travel import AT
 
 CONTENT_TYPE = "application/ocsp-response"
 REQUEST_TYPE = "application/ocsp-request"
@@ -46,10 +46,11 @@ class OcspFastPath:
         if path != self.prefix and not path.startswith(self.prefix + "/"):
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
+        at = environ.get(AT)  # time travel, settled in front: the instant, or None for now
         if method == "POST":
-            return self._post(environ, start_response, requested_at(environ))
+            return self._post(environ, start_response, at)
         if method in ("GET", "HEAD"):
-            return self._get(environ, start_response, path[len(self.prefix) + 1 :], requested_at(environ))
+            return self._get(environ, start_response, path[len(self.prefix) + 1 :], at)
         return self._plain(start_response, "405 Method Not Allowed", b"OCSP takes GET or POST\n", "post", [("Allow", "GET, POST")])
 
     def _plain(self, start_response: Callable[..., Any], status: str, text: bytes, method: str,
@@ -94,11 +95,12 @@ class OcspFastPath:
     def _respond(self, start_response: Callable[..., Any], answer: Answer, method: str,
                  environ: dict[str, Any]) -> list[bytes]:
         metrics.ocsp_request(method, answer.outcome)
-        headers = list(_fixed_headers(answer))
-        if answer.cacheable and answer.next_update is not None:
+        fixed, expires = _fixed_headers(answer)
+        headers = list(fixed)
+        if expires is not None:
             # RFC 5019 6.2: max-age no later than nextUpdate, and at most ocsp_max_age_seconds, which
             # bounds how long an HTTP cache or CDN in front may keep serving a status after a revocation.
-            max_age = max(0, min(int(answer.next_update.timestamp() - time.time()), self.max_age))
+            max_age = max(0, min(int(expires - time.time()), self.max_age))
             headers.append(("Cache-Control", f"max-age={max_age}, public, no-transform, must-revalidate"))
         else:
             headers.append(("Cache-Control", "no-cache, no-store, max-age=0"))
@@ -106,11 +108,12 @@ class OcspFastPath:
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
 
 
-_header_cache: dict[str, tuple[tuple[str, str], ...]] = {}
+_header_cache: dict[str, tuple[tuple[tuple[str, str], ...], float | None]] = {}
 
 
-def _fixed_headers(answer: Answer) -> tuple[tuple[str, str], ...]:
-    """The headers that do not change while an answer is cached (formatting dates costs ~8 us).
+def _fixed_headers(answer: Answer) -> tuple[tuple[tuple[str, str], ...], float | None]:
+    """The headers that do not change while an answer is cached (formatting dates costs ~8 us), and,
+    for a cacheable answer, its nextUpdate as a timestamp (max-age is counted down from it).
 
     Kept per ETag, the SHA-1 of the pre-signed body, which fixes every one of them: after a revocation
     empties the answer cache, the same bodies find their headers again, so this holds one entry per
@@ -123,8 +126,10 @@ def _fixed_headers(answer: Answer) -> tuple[tuple[str, str], ...]:
     if answer.cacheable and answer.next_update is not None and answer.this_update is not None:
         headers += [("Last-Modified", _http_date(answer.this_update)), ("Expires", _http_date(answer.next_update)),
                     ("ETag", f'"{answer.etag}"')]
+    expires = answer.next_update.timestamp() if answer.cacheable and answer.next_update is not None else None
+    fixed = (tuple(headers), expires)
     if answer.cacheable:
         if len(_header_cache) >= HEADER_CACHE_LIMIT:
             _header_cache.clear()
-        _header_cache[answer.etag] = tuple(headers)
-    return tuple(headers)
+        _header_cache[answer.etag] = fixed
+    return fixed
