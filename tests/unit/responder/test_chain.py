@@ -83,6 +83,9 @@ def test_answers_signed_for_one_request_are_never_cached(tmp_path: Path, kind: s
         answer = chain.answer(der)
         assert not answer.reusable and not answer.cacheable
     assert chain.store.calls == 3
+    if kind != "multi":  # RFC 6960 4.4.1: the nonce comes back
+        nonce = ocsp.load_der_ocsp_response(answer.body).extensions.get_extension_for_class(x509.OCSPNonce)
+        assert nonce.value.nonce == b"n" * 16
 
 
 def test_unknown_without_a_nonce_is_kept(tmp_path: Path) -> None:
