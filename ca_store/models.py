@@ -72,6 +72,24 @@ class CertificateAuthority(Base):
     ocsp_key: Mapped[KeyReference | None] = relationship(foreign_keys=[ocsp_key_id], lazy="joined")
 
 
+class RetiredOcspResponder(Base):
+    """A CA's delegated OCSP responder that a key rotation replaced: its certificate and its key (kept by
+    the custodian, which keeps old keys). An answer as of a time within its validity (time travel) is
+    signed by it, so that a relying party checking at that time finds a responder valid then."""
+
+    __tablename__ = "retired_ocsp_responders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("key_references.id"))
+    cert_der: Mapped[bytes] = mapped_column(LargeBinary)
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    key: Mapped[KeyReference] = relationship(lazy="joined")
+
+
 class IssuanceIntent(Base):
     """Step 5 of the issuance cycle: the serial is reserved before the CA key signs."""
 

@@ -38,7 +38,7 @@ def ceremony_validate(ceremony_file: Path) -> None:
 def ceremony_run(ceremony_file: Path, assume_yes: bool) -> None:
     """Run a ceremony: each step shown and confirmed by the administrator and witnesses."""
     from ceremonies import runner
-    from qtsp.services.context import utcnow
+    from qtsp.clock import utcnow
 
     quiet = as_json()
     outcome = runner.run(
@@ -96,7 +96,7 @@ def ceremony_report(transcript_file: Path, out: Path | None, fmt: str | None) ->
 def ceremony_import(transcripts: tuple[Path, ...]) -> None:
     """Make a qtsp data dir serve a hierarchy made by ceremonies (give every transcript)."""
     from ceremonies import importer
-    from qtsp.services.context import utcnow
+    from qtsp.clock import utcnow
 
     summary = importer.import_hierarchy(data_dir(), list(transcripts), utcnow())
     emit(summary, lambda: "\n".join(
@@ -112,7 +112,7 @@ def ceremony_import(transcripts: tuple[Path, ...]) -> None:
 def ceremony_import_arl(transcript_file: Path) -> None:
     """Serve a newer ARL made by a crl ceremony (the root stays offline)."""
     from ceremonies import importer
-    from qtsp.services.context import utcnow
+    from qtsp.clock import utcnow
 
     summary = importer.import_arl(data_dir(), transcript_file, utcnow())
     emit(summary, f"serving ARL number {summary['number']} of {summary['issuer']} (next update {summary['next_update']})")

@@ -38,7 +38,8 @@ def crl_generate(ca_ref: str | None, ca_option: str | None, delta: bool) -> None
 
     For CA (its id, e.g. qwac-ca, or its name), or for every CA when none is given."""
     from qtsp.services import crl as crl_svc, lookup
-    from qtsp.services.context import open_sandbox, utcnow
+    from qtsp.services.context import open_sandbox
+    from qtsp.clock import utcnow
 
     sb = open_sandbox(data_dir())
     ca_ref = _one_ca(ca_ref, ca_option)

@@ -36,7 +36,8 @@ def keys_list() -> None:
 def keys_rotate(ocsp_ca: str | None, ca_id: str | None, dry_run: bool) -> None:
     """Rotate what the policies say is due (default), or the key named."""
     from qtsp.services import keys as svc
-    from qtsp.services.context import open_sandbox, utcnow
+    from qtsp.clock import utcnow
+    from qtsp.services.context import open_sandbox
 
     from qtsp.services.lookup import resolve_ca
 

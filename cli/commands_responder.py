@@ -23,12 +23,12 @@ def responder() -> None:
 
 
 class _WithBehaviours(click.Command):
-    """The list of behaviours lives in the simulator (SQLAlchemy and all); read it for this help only."""
+    """The list of behaviours is the simulator's table (services.behaviours); read it for this help only."""
 
     def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from qtsp.services import simulator
+        from qtsp.services.behaviours import BEHAVIOURS
 
-        listing = "\n".join(f"  {name:15} {target.upper():5} {text}" for name, (target, text) in simulator.BEHAVIOURS.items())
+        listing = "\n".join(f"  {name:15} {fault.target.upper():5} {fault.description}" for name, fault in BEHAVIOURS.items())
         self.help = (self.help or "").replace("{behaviours}", listing)
         super().format_help_text(ctx, formatter)
 

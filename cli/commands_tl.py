@@ -32,7 +32,8 @@ def tl_show() -> None:
     from qtsp.core.trusted_list import FOR_ESEALS, FOR_WEB
     from qtsp.relying_party import parse_and_verify_trusted_list
     from qtsp.services import trusted_list as svc
-    from qtsp.services.context import open_sandbox, utcnow
+    from qtsp.clock import utcnow
+    from qtsp.services.context import open_sandbox
 
     short = {FOR_WEB: "ForWebSiteAuthentication", FOR_ESEALS: "ForeSeals"}
     sb = open_sandbox(data_dir())
@@ -74,7 +75,8 @@ def tl_show() -> None:
 def tl_export(out: Path) -> None:
     """Write the current signed list (what GET /tl.xml serves)."""
     from qtsp.services import trusted_list as svc
-    from qtsp.services.context import open_sandbox, utcnow
+    from qtsp.clock import utcnow
+    from qtsp.services.context import open_sandbox
 
     record = svc.current(open_sandbox(data_dir()), utcnow())
     _write_new(out, record.xml)

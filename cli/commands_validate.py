@@ -56,7 +56,7 @@ def validate(certificate: Path, purpose: str, roles: tuple[str, ...], chain: tup
     from qtsp.core.names import readable_oids
     from qtsp import relying_party
     from qtsp.services import trusted_list
-    from qtsp.services.context import utcnow
+    from qtsp.clock import utcnow
 
     ctx = click.get_current_context()
     at = ctx.obj.get("at")

@@ -1,7 +1,8 @@
 """Rendering: readable text for people, ``--json`` for scripts; errors as one line.
 
 Imported by every command module, so it stays light: the sandbox context (SQLAlchemy) is
-imported when a command runs, not when ``--help`` is asked for.
+imported when a command runs, not when ``--help`` is asked for; the clock (``--at``) is the
+standard library only.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any, Callable
 
 import click
 
+from qtsp.clock import reset_clock, travel_to
 from qtsp.config import DATA_DIR_ENV, resolve_data_dir
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.instants import parse_instant
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,8 +37,6 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         token = None
         try:
             if at is not None:
-                from qtsp.services.context import parse_instant, travel_to
-
                 if getattr(func, "no_time_travel", False):
                     raise QTSPError(Kind.MALFORMED, f"--at does not apply to '{ctx.info_name}'"
                                     " (for the service, set time_travel = true and send X-QTSP-Time)")
@@ -48,8 +49,6 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(QTSPError(Kind.STORAGE, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")), as_json)
         finally:
             if token is not None:  # invoked in process (CliRunner, a library caller): the clock comes back
-                from qtsp.services.context import reset_clock
-
                 reset_clock(token)
 
     return wrapper

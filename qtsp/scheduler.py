@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ca_store.models import SchedulerLease
 
+from .clock import utcnow
 from .metrics import JOB_FAILURES
-from .services.context import Sandbox, open_sandbox, utcnow
+from .services.context import Sandbox, open_sandbox
 
 log = logging.getLogger("qtsp.scheduler")
 LEASE_NAME = "scheduler"

@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import event
 
 from ca_store import repositories as repo
+from qtsp.clock import as_of
 from qtsp.services import tokens
-from qtsp.services.context import Sandbox, as_of
+from qtsp.services.context import Sandbox
 from qtsp.web import create_app
 from test_api import PREFIX, SAMPLE_ORG, Api, assert_problem
 

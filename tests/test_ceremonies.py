@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ceremonies import examples_dir, quorum, report, runner, schema, transcript
 from ceremonies.importer import import_hierarchy
 from cli.commands_ceremony import ceremony as ceremony_cli
+from qtsp.clock import utcnow
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services.context import utcnow
 from qtsp.signers.pkcs11 import Pkcs11Backend
 from softhsm import SoftHSM
 

@@ -338,7 +338,7 @@ def test_time_travel_on_the_command_line(data_dir: Path, tmp_path: Path) -> None
     import sqlite3
 
     from qtsp.core.types import serial_hex
-    from qtsp.services.context import time_travelling, utcnow
+    from qtsp.clock import time_travelling, utcnow
 
     out = tmp_path / "q"
     yesterday = utcnow() - dt.timedelta(days=1)

@@ -248,7 +248,7 @@ def test_readable_name_keeps_rfc4514_escaping_and_unknown_oids() -> None:
 def test_the_header_and_trusted_list_mode_still_wants_a_zone() -> None:
     """parse_instant without assume_utc (X-QTSP-Time, Trusted List times) is unchanged: a zone or a refusal."""
     from qtsp.core.errors import QTSPError
-    from qtsp.services.context import parse_instant
+    from qtsp.core.instants import parse_instant
 
     assert parse_instant("2027-06-01T02:00+02:00").isoformat() == "2027-06-01T00:00:00+00:00"
     assert parse_instant("2027-06-01", assume_utc=True).isoformat() == "2027-06-01T00:00:00+00:00"

@@ -23,12 +23,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, insert, select
 
 from ca_store.models import Certificate, CrlRecord, PublicationState, Revocation
+from qtsp.clock import utcnow
 from qtsp.core import crl as core_crl
 from qtsp.core.ocsp import REASONS
 from qtsp.core.types import serial_hex
 from qtsp.services import crl as crl_svc
 from qtsp.services import issuance, revocation
-from qtsp.services.context import Sandbox, utcnow
+from qtsp.services.context import Sandbox
 
 from pg import PostgresCluster  # tests/pg.py
 

@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
+from qtsp.clock import utcnow
 from qtsp.relying_party import nca_client
 from qtsp.services import crl as crl_svc
 from qtsp.services import issuance, nca_identity, register
-from qtsp.services.context import Sandbox, utcnow
+from qtsp.services.context import Sandbox
 
 from server import running_server
 

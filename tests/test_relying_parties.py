@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
+from qtsp.clock import utcnow
 from qtsp.services import crl as crl_svc, issuance, register, revocation
-from qtsp.services.context import Sandbox, utcnow
+from qtsp.services.context import Sandbox
 
 from loopback import HOST, Served, served_sandbox
 

@@ -135,7 +135,7 @@ def test_the_trusted_list_job_publishes_after_a_rollover_without_a_reader(sandbo
     from qtsp import scheduler
     from qtsp.relying_party import parse_and_verify_trusted_list
     from qtsp.services import keys, trusted_list
-    from qtsp.services.context import utcnow
+    from qtsp.clock import utcnow
 
     assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 1
     assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 0

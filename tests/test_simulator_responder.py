@@ -35,6 +35,7 @@ from cli.main import cli
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.types import serial_hex
 from qtsp.services import audit, issuance, register, simulator, tokens
+from qtsp.services.behaviours import STATUS_ONLY
 from qtsp.services.context import Sandbox
 from qtsp.services.generation import Generation
 
@@ -189,7 +190,7 @@ OPENSSL_VERDICTS = {
 
 def _check_body(dep: Dep, behaviour: str, body: bytes, nonce_body: bytes) -> None:
     """What the raw answers say, read with cryptography."""
-    if behaviour in simulator.STATUS_ONLY:
+    if behaviour in STATUS_ONLY:
         expected = {"try-later": ocsp.OCSPResponseStatus.TRY_LATER, "internal-error": ocsp.OCSPResponseStatus.INTERNAL_ERROR,
                     "unauthorized": ocsp.OCSPResponseStatus.UNAUTHORIZED}[behaviour]
         assert ocsp.load_der_ocsp_response(body).response_status == expected

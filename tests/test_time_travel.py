@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
+from qtsp.clock import as_of
 from qtsp.services import issuance, register, revocation, tokens
-from qtsp.services.context import as_of
 from qtsp.services.hierarchy import init_sandbox
 
 from server import running_server
@@ -327,3 +327,71 @@ def test_malformed_header_is_refused(world: World, value: str) -> None:
     assert HEADER in json.loads(body)["detail"]
     status, headers, body = post_ocsp(world, request_der(world, "kept"), value)
     assert status == 400 and headers["Content-Type"] == "text/plain" and body.startswith(HEADER.encode()), body
+
+
+# --- a responder rotated since then --------------------------------------------------------------------
+
+
+def test_answer_as_of_before_a_responder_rotation_is_signed_by_the_responder_of_then(tmp_path: Path) -> None:
+    """The scheduler rotates responder keys (ocsp_key_rotation_days). An answer as of a time before the
+    rotation must be signed by the responder certificate valid then: signed by the new one, whose
+    notBefore is the rotation, ``openssl ocsp -attime <then>`` says "certificate is not yet valid"."""
+    from qtsp.services import keys
+    from qtsp.web import create_app
+
+    config_file = tmp_path / "qtsp-config.toml"
+    config_file.write_text("time_travel = true\n")
+    data_dir = tmp_path / "qtsp-data"
+    now = dt.datetime.now(UTC)
+    with as_of(now - dt.timedelta(days=10)):
+        sandbox = init_sandbox(data_dir, config_file=config_file)
+        register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
+                         country="BE", locality="Brussels", registration_number="0123.456.789")
+    try:
+        with as_of(now - dt.timedelta(days=5)):
+            leaf = issuance.issue(sandbox, issuance.IssueRequest(
+                "qwac", ORG, domains=("rotated.example.com",), generate_key="ecdsa-p256")).certificate
+        old = x509.load_der_x509_certificate(stored_responder(data_dir))
+        keys.rotate_ocsp(sandbox, "qwac-ca", now - dt.timedelta(days=1), actor="test")
+        new = x509.load_der_x509_certificate(stored_responder(data_dir))
+        assert new.not_valid_before_utc > old.not_valid_before_utc and new.public_key() != old.public_key()
+
+        files = {"root": data_dir / "ca" / "root.pem", "qwac-ca": data_dir / "ca" / "qwac-ca.pem",
+                 "leaf": tmp_path / "leaf.pem"}
+        files["leaf"].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+        der = ocsp.OCSPRequestBuilder().add_certificate(
+            leaf, x509.load_pem_x509_certificate(files["qwac-ca"].read_bytes()), hashes.SHA1()
+        ).build().public_bytes(serialization.Encoding.DER)
+        client = create_app({"data_dir": data_dir}).test_client()
+
+        # Within the answers' 96 hours, so that openssl's own check of thisUpdate/nextUpdate (on the real
+        # clock, whatever -attime says) passes too.
+        for at, signer in ((world_ago(now, days=3), old), (world_ago(now, hours=12), new)):
+            response = client.post("/ocsp", data=der, content_type="application/ocsp-request", headers={HEADER: _text(at)})
+            assert response.status_code == 200 and response.headers[HEADER] == _text(at)
+            answer = ocsp.load_der_ocsp_response(response.data)
+            assert answer.certificate_status == ocsp.OCSPCertStatus.GOOD and answer.produced_at_utc == at
+            assert answer.certificates == [signer], (at, answer.certificates[0].not_valid_before_utc)
+            path = tmp_path / f"resp-{int(at.timestamp())}.der"
+            path.write_bytes(response.data)
+            result = _run([_openssl(), "ocsp", "-respin", str(path), "-issuer", str(files["qwac-ca"]), "-cert",
+                           str(files["leaf"]), "-CAfile", str(files["root"]), "-attime", str(int(at.timestamp()))])
+            out = _out(result)
+            assert "Response verify OK" in out and f"{files['leaf']}: good" in out, (at, out)
+            assert "not yet valid" not in out, out
+        # Ahead, the current responder; before any responder of the CA existed, the current one too (a
+        # fallback, never a refusal).
+        for at in (world_ago(now, days=-2), world_ago(now, days=11)):
+            response = client.post("/ocsp", data=der, content_type="application/ocsp-request", headers={HEADER: _text(at)})
+            assert ocsp.load_der_ocsp_response(response.data).certificates == [new], at
+    finally:
+        sandbox.engine.dispose()
+
+
+def world_ago(now: dt.datetime, **delta: float) -> dt.datetime:
+    return _whole(now - dt.timedelta(**delta))
+
+
+def stored_responder(data_dir: Path) -> bytes:
+    with contextlib.closing(sqlite3.connect(data_dir / "qtsp.db")) as db:
+        return bytes(db.execute("SELECT ocsp_responder_der FROM certificate_authorities WHERE id = 'qwac-ca'").fetchone()[0])

@@ -47,13 +47,14 @@ from xsdata.formats.dataclass.serializers import XmlSerializer
 from ca_store import repositories as repo
 from ca_store.models import KeyReference, TrustedListRecord, TrustedListSigner
 from cli.main import cli
+from qtsp.clock import as_of, utcnow
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import key_type_of
 from qtsp.core.trusted_list import CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, TSL_TAG
 from qtsp.relying_party import parse_and_verify_trusted_list
 from qtsp.services import issuance, nca_identity, scenarios
 from qtsp.services import trusted_list as tl
-from qtsp.services.context import Sandbox, as_of, utcnow
+from qtsp.services.context import Sandbox
 from qtsp.services.hierarchy import init_sandbox
 from server import running_server
 

@@ -32,8 +32,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from qtsp import relying_party
+from qtsp.clock import as_of, real_utcnow, utcnow
 from qtsp.services import scenarios, trusted_list
-from qtsp.services.context import Sandbox, as_of, real_utcnow, utcnow
+from qtsp.services.context import Sandbox
 
 from loopback import HOST, served_sandbox
 

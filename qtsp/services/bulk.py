@@ -35,7 +35,8 @@ from ca_store.models import IssuanceIntent
 from ..core.errors import Kind, QTSPError
 from ..core.types import Serial
 from . import authorities, issuance
-from .context import Sandbox, utcnow
+from .context import Sandbox
+from ..clock import utcnow
 from .issue_request import IssueRequest, parse_issue_request
 from .output import write_new
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy import func, select
@@ -20,12 +21,25 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority, CrlRecord, PublicationState, Revocation
 
+from ..clock import time_travelling
 from ..core import crl as core_crl
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey
-from .context import Sandbox, time_travelling
+from .context import Sandbox
 
 Row = tuple[int, dt.datetime, str]  # serial, revocationDate, reason name
+
+
+@dataclass(frozen=True)
+class CrlPlan:
+    """A full CRL built on the fly and never stored (time travel, simulator faults): what it lists, its
+    times, and who signs it (None: the CA's key)."""
+
+    entries_at: dt.datetime  # lists what was revoked by then
+    this_update: dt.datetime
+    validity: dt.timedelta  # nextUpdate - thisUpdate
+    key_type: str  # the CA key's type
+    signer: PrivateKey | None = None
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -69,6 +83,11 @@ def _current_entries(session: Session, ca: CertificateAuthority, this_update: dt
 
 
 # --- locking -----------------------------------------------------------------------------
+
+
+def ca_exists(sandbox: Sandbox, issuer_id: str) -> bool:
+    with sandbox.transaction() as session:
+        return session.get(CertificateAuthority, issuer_id) is not None
 
 
 def _ca(sandbox: Sandbox, issuer_id: str) -> CertificateAuthority:
@@ -245,3 +264,45 @@ def regenerate_due(sandbox: Sandbox, now: dt.datetime) -> int:
                 generator.delta(now, full)
                 written += 1
     return written
+
+
+# --- built on the fly, never stored: as of another time, and the simulator's faults ---------------
+
+
+def plan_unstored(sandbox: Sandbox, issuer_id: str, at: dt.datetime) -> CrlPlan:
+    """The plan of ``issuer_id``'s correct full CRL as of ``at``: thisUpdate ``at``, what was revoked by then."""
+    ca = _ca(sandbox, issuer_id)
+    return CrlPlan(entries_at=at, this_update=at, validity=validity(sandbox, ca), key_type=ca.key.key_type)
+
+
+def _entries_at(session: Session, ca: CertificateAuthority, at: dt.datetime, this_update: dt.datetime) -> list[Row]:
+    query = (
+        select(Certificate.serial, Revocation.revoked_at, Revocation.reason)
+        .join_from(Revocation, Certificate, Revocation.certificate_id == Certificate.id)
+        .where(Certificate.issuer_id == ca.id, Revocation.revoked_at <= at)
+    )
+    if not is_qualified_issuing_ca(ca):
+        query = query.where(Certificate.not_after >= this_update)  # as _current_entries
+    return [(int(serial, 16), _aware(revoked_at), reason) for serial, revoked_at, reason in session.execute(query)]
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def build_unstored(sandbox: Sandbox, issuer_id: str, plan: CrlPlan) -> bytes:
+    """A full CRL of ``issuer_id`` made from ``plan``, numbered like the newest stored one, announcing no
+    delta (there is none to match it)."""
+    with sandbox.transaction() as session:
+        ca = session.get(CertificateAuthority, issuer_id)
+        if ca is None:
+            raise QTSPError(Kind.NOT_FOUND, f"no CA {issuer_id!r}")
+        number = session.execute(select(func.max(CrlRecord.number)).where(CrlRecord.issuer_id == ca.id)).scalar_one()
+        this_update = plan.this_update.astimezone(dt.timezone.utc).replace(microsecond=0)
+        entries = _entries_at(session, ca, plan.entries_at, this_update)
+        params = core_crl.CrlParams(
+            number=number or 0, this_update=this_update, next_update=this_update + plan.validity,
+            expired_certs_on_crl=ca.not_before if is_qualified_issuing_ca(ca) else None)
+        cert_der, key_ref = ca.cert_der, ca.key.ref
+    signer = plan.signer or sandbox.backend(key_ref).signer(key_ref)  # type: ignore[arg-type]
+    return core_crl.build_crl(cert_der, signer, params, entries)  # type: ignore[arg-type]

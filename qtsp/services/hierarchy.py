@@ -19,7 +19,8 @@ from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
 from . import authorities
 from .authorities import QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID
-from .context import Sandbox, check_writable, utcnow
+from .context import Sandbox, check_writable
+from ..clock import utcnow
 
 __all__ = ["QSEAL_CA_ID", "QWAC_CA_ID", "ROOT_ID", "init_sandbox", "remove_created"]
 ACTOR_CLI = "cli"

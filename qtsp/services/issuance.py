@@ -38,7 +38,8 @@ from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
 from ..signers import Signer
 from . import authorities, ocsp, register, signing
-from .context import Sandbox, time_travelling, utcnow
+from .context import Sandbox
+from ..clock import time_travelling, utcnow
 from .issue_request import KINDS, MAX_DOMAINS, IssueRequest, parse_issue_request
 from .register import PSPView
 

@@ -2,7 +2,9 @@
 
 What a rotation makes (a new responder, a new CA generation) is ``authorities.lifecycle``'s; here
 is when it is due, and what follows it: after a responder rotation, every pre-signed response of
-that CA is re-signed with the new key at once.
+that CA is re-signed with the new key at once. The old responder certificate is not revoked: it
+stays valid past the responses it signed, and it is kept with its key (``retired_ocsp_responders``)
+to sign answers as of a time before the rotation.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from ca_store import repositories as repo
 from ca_store.models import CertificateAuthority
 
 from . import authorities, ocsp as ocsp_svc
-from .context import Sandbox, utcnow
+from .context import Sandbox
+from ..clock import utcnow
 from .generation import Generation
 
 

@@ -37,10 +37,11 @@ from ..core.ocsp import REASONS  # noqa: F401  (re-exported for the CLI)
 from ..core.psd2 import parse_roles
 from ..metrics import NCA_PUBLICATION
 # One JWS registry for the requests verified here and the receipts the NCA's client verifies.
+from ..clock import utcnow
 from ..relying_party.jose import MAX_JWS_BYTES
 from ..relying_party.jose import jws_registry as _registry
 from . import nca_identity, revocation
-from .context import Sandbox, utcnow
+from .context import Sandbox
 
 ALGORITHMS = {"ES256": ("ec", "secp256r1"), "ES384": ("ec", "secp384r1"), "PS256": ("rsa", None), "RS256": ("rsa", None)}
 _HEADER_FIELDS = {"alg", "typ", "kid", "x5c"}

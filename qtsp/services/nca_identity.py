@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import Certificate, NationalCompetentAuthority, NcaCredential
 
+from ..clock import utcnow
 from ..core import builder, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey, PublicKey, generate_private_key
@@ -30,7 +31,8 @@ from ..signers import Signer
 from ..signers.file import write_private
 from . import authorities
 from .authorities import ROOT_ID, LoadedCA, Plan
-from .context import Sandbox, utcnow
+from .context import Sandbox
+from ..clock import utcnow
 
 NCA_CA_ID = "nca-ca"
 NCA_CA_NAME = "qtsp Sandbox NCA and Receipts CA"

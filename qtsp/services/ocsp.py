@@ -1,4 +1,7 @@
-"""OCSP responses: pre-sign per certificate (SHA-1 and SHA-256 CertIDs), refresh, answer on demand."""
+"""OCSP responses: pre-sign per certificate (SHA-1 and SHA-256 CertIDs), refresh; the responders' identities.
+
+What the web responder reads per request (statuses, a pre-signed answer, the store's change counter)
+is ``ocsp_status``'s."""
 
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import Certificate, CertificateAuthority, OcspResponse, Revocation
+from ca_store.models import Certificate, CertificateAuthority, OcspResponse, RetiredOcspResponder, Revocation
 
+from ..clock import time_travelling
 from ..core import ocsp as core_ocsp
-from ..core.types import serial_hex
-from .context import Sandbox, time_travelling
+from .context import Sandbox
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,17 @@ class IssuerEntry:
     archive_cutoff: dt.datetime  # the issuing CA's notBefore (EN 319 411-2 CSS-6.3.10-08)
     hashes: dict[str, tuple[bytes, bytes]]  # alg -> (issuerNameHash, issuerKeyHash)
     responder: core_ocsp.ResponderInfo
+    responder_valid: tuple[dt.datetime, dt.datetime]  # the responder certificate's notBefore, notAfter
+
+
+@dataclass(frozen=True)
+class PastResponder:
+    """A responder a rotation replaced: its validity, and how to load it (its key stays with the custodian)."""
+
+    not_before: dt.datetime
+    not_after: dt.datetime
+    cert_der: bytes
+    key_ref: str
 
 
 def _sign_function(signer):  # type: ignore[no-untyped-def]
@@ -42,6 +56,13 @@ def _sign_function(signer):  # type: ignore[no-untyped-def]
     raise ValueError("unsupported OCSP responder key")
 
 
+def responder_info(sandbox: Sandbox, cert_der: bytes, key_ref: str) -> core_ocsp.ResponderInfo:
+    """A responder certificate and its key, ready to sign ResponseData."""
+    signer = sandbox.backend(key_ref).signer(key_ref)  # type: ignore[arg-type]
+    algorithm, sign, sign_many = _sign_function(signer)
+    return core_ocsp.ResponderInfo(cert_der, ax509.Certificate.load(cert_der).public_key.sha1, algorithm, sign, sign_many)
+
+
 def issuer_entry(sandbox: Sandbox, ca: CertificateAuthority) -> IssuerEntry | None:
     """The OCSP identity of an issuing CA, or None for CAs without a responder (the root)."""
     if ca.ocsp_responder_der is None or ca.ocsp_key is None:
@@ -50,15 +71,30 @@ def issuer_entry(sandbox: Sandbox, ca: CertificateAuthority) -> IssuerEntry | No
     name_der = ca_cert["tbs_certificate"]["subject"].dump()
     key_bits = ca_cert.public_key["public_key"].contents[1:]  # BIT STRING value without the unused-bits octet
     responder_cert = ax509.Certificate.load(ca.ocsp_responder_der)
-    signer = sandbox.backend(ca.ocsp_key.ref).signer(ca.ocsp_key.ref)  # type: ignore[arg-type]
-    algorithm, sign, sign_many = _sign_function(signer)
     return IssuerEntry(
         ca_id=ca.id,
         archive_cutoff=ca.not_before,
         hashes=core_ocsp.issuer_hashes(name_der, key_bits),
-        responder=core_ocsp.ResponderInfo(ca.ocsp_responder_der, responder_cert.public_key.sha1, algorithm, sign,
-                                          sign_many),
+        responder=responder_info(sandbox, ca.ocsp_responder_der, ca.ocsp_key.ref),
+        responder_valid=(responder_cert.not_valid_before, responder_cert.not_valid_after),
     )
+
+
+def retire_responder(session: Session, ca: CertificateAuthority, now: dt.datetime) -> None:
+    """Keep ``ca``'s current responder (certificate and key reference) before a rotation replaces it."""
+    if ca.ocsp_responder_der is None or ca.ocsp_key_id is None:
+        return
+    cert = ax509.Certificate.load(ca.ocsp_responder_der)
+    session.add(RetiredOcspResponder(issuer_id=ca.id, key_id=ca.ocsp_key_id, cert_der=ca.ocsp_responder_der,
+                                     not_before=cert.not_valid_before, not_after=cert.not_valid_after, retired_at=now))
+
+
+def past_responders(sandbox: Sandbox, ca_id: str) -> list[PastResponder]:
+    """``ca_id``'s retired responders, oldest first."""
+    with sandbox.transaction() as session:
+        rows = session.execute(select(RetiredOcspResponder).where(RetiredOcspResponder.issuer_id == ca_id)
+                               .order_by(RetiredOcspResponder.id)).scalars().all()
+        return [PastResponder(r.not_before, r.not_after, r.cert_der, r.key.ref) for r in rows]
 
 
 def issuer_entries(sandbox: Sandbox, session: Session) -> dict[str, IssuerEntry]:
@@ -156,13 +192,3 @@ def _due_certificates(session: Session, now: dt.datetime, half: dt.timedelta, ba
         .limit(batch)
     )
     return list(session.execute(query).scalars().all())
-
-
-def lookup(session: Session, key_hash: bytes, serial: int) -> OcspResponse | None:
-    return session.execute(
-        select(OcspResponse).where(OcspResponse.issuer_key_hash == key_hash.hex(), OcspResponse.serial == serial_hex(serial))
-    ).scalar_one_or_none()
-
-
-def key_hash_index(entries: dict[str, IssuerEntry]) -> dict[tuple[str, bytes, bytes], IssuerEntry]:
-    return {(alg, name_hash, key_hash): entry for entry in entries.values() for alg, (name_hash, key_hash) in entry.hashes.items()}

@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import NationalCompetentAuthority, PSPAuthorisation
 
+from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.names import check_country, parse_org_id
 from ..core.ncas import EBA_NCAS
 from ..core.psd2 import NA_ROLES, NOT_APPLICABLE, parse_roles, validate_nca
-from .context import Sandbox, utcnow
+from .context import Sandbox
 
 
 @dataclass(frozen=True)

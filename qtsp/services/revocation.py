@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from ca_store import repositories as repo
 from ca_store.models import Revocation
 
+from ..clock import real_utcnow, time_travelling, utcnow
 from ..core.errors import Kind, QTSPError
 from ..metrics import REVOCATION_TO_PUBLICATION
 from ..core.ocsp import REASONS
 from ..core.types import parse_serial, serial_hex
 from . import ocsp as ocsp_svc
-from .context import Sandbox, real_utcnow, time_travelling, utcnow
+from .context import Sandbox
 from .generation import Generation
 
 # BR 7.2.2: the reasons a subscriber-certificate CRL may carry; certificateHold never.

@@ -10,7 +10,8 @@ from ..core import profiles
 from ..core.errors import Kind, QTSPError
 from . import authorities
 from .authorities import ROOT_ID, Issuer, LoadedCA, NewCA, Plan
-from .context import Sandbox, utcnow
+from .context import Sandbox
+from ..clock import utcnow
 from .revocation import published
 
 SCENARIOS_CA, UNLISTED_CA, SUB_CA = "scenarios-ca", "scenarios-unlisted-ca", "scenarios-sub-ca"

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca_store import repositories as repo
 from ca_store.models import Certificate, Revocation
 
+from ..clock import time_travelling, utcnow
 from ..core import checks, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS, SIMULATOR_REASONS
@@ -39,7 +40,8 @@ from ..core.types import serial_hex
 from ..lint import default_linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
-from .context import Sandbox, time_travelling, utcnow
+from .context import Sandbox
+from ..clock import time_travelling, utcnow
 from .authorities import ROOT_ID
 from . import scenario_certs as make
 from .revocation import dirty_time, published

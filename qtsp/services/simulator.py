@@ -5,60 +5,34 @@ CA for CRLs. Nothing misbehaves unless an operator set it, every change is in th
 every change bumps the shared generation counter so that each OCSP worker drops its caches and
 reloads the behaviours before its next answer (other hosts see the audit head move).
 
-What is built here is never stored: misbehaving OCSP answers and CRLs, and the answers "as of"
-another time (the ``X-QTSP-Time`` header), are signed on demand and served with no-store.
+Here is the store side only: set, clear, list, and the snapshot the web workers consult. What each
+behaviour does is an entry of ``behaviours.BEHAVIOURS``; the responder (``qtsp.responder``) applies
+it, signed on demand and served with no-store.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import re
-import threading
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from asn1crypto import x509 as ax509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import Certificate, CertificateAuthority, CrlRecord, ResponderBehaviour, Revocation
+from ca_store.models import Certificate, CertificateAuthority, ResponderBehaviour
 
-from ..core import crl as core_crl
-from ..core import ocsp as core_ocsp
+from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, generate_private_key
 from ..core.types import parse_serial, serial_hex
-from . import crl as crl_svc
-from .context import Sandbox, utcnow
+from .behaviours import BEHAVIOURS, CRL, OCSP
+from .context import Sandbox
 from .generation import Generation
 
-OCSP = "ocsp"
-CRL = "crl"
 WHOLE_CA = "*"
-# name -> (target, what a correct relying party must conclude). The names are the public interface
-# (CLI, API, /healthz); the texts are the CLI's help.
-BEHAVIOURS: dict[str, tuple[str, str]] = {
-    "try-later": (OCSP, "responseStatus tryLater (3): no status; a hard-fail validator must fail"),
-    "internal-error": (OCSP, "responseStatus internalError (2)"),
-    "unauthorized": (OCSP, "responseStatus unauthorized (6), as for a CA the responder does not serve"),
-    "wrong-key": (OCSP, "a well-formed answer signed by a key the CA never authorised (self-signed look-alike responder)"),
-    "stale": (OCSP, "thisUpdate and nextUpdate in the past"),
-    "wrong-serial": (OCSP, "a good answer about another serial number"),
-    "no-nonce": (OCSP, "the nonce is left out although the request had one"),
-    "slow": (OCSP, "a correct answer after a delay in seconds (at most simulator_max_delay_seconds)"),
-    "expired-crl": (CRL, "the CA's CRL with nextUpdate in the past, signed by the CA key"),
-    "crl-wrong-key": (CRL, "a CRL with the CA's name, signed by another key"),
-}
-STATUS_ONLY = {"try-later": core_ocsp.TRY_LATER, "internal-error": core_ocsp.INTERNAL_ERROR,
-               "unauthorized": core_ocsp.UNAUTHORIZED}
 _CA_ID = re.compile(r"[a-z0-9-]{1,64}")
 
 
@@ -150,12 +124,13 @@ def _serial_of(session: Session, ca_id: str, text: object) -> str:
 
 
 def _delay_ms(sandbox: Sandbox, behaviour: str, delay_seconds: object) -> int | None:
-    if behaviour != "slow":
+    if not BEHAVIOURS[behaviour].takes_delay:
         if delay_seconds is not None:
-            raise QTSPError(Kind.MALFORMED, f"a delay applies to 'slow' only, not to {behaviour!r}")
+            delayed = " or ".join(repr(name) for name, fault in BEHAVIOURS.items() if fault.takes_delay)
+            raise QTSPError(Kind.MALFORMED, f"a delay applies to {delayed} only, not to {behaviour!r}")
         return None
     if delay_seconds is None:
-        raise QTSPError(Kind.MALFORMED, "'slow' needs a delay in seconds")
+        raise QTSPError(Kind.MALFORMED, f"{behaviour!r} needs a delay in seconds")
     if isinstance(delay_seconds, bool) or not isinstance(delay_seconds, (int, float)) or not math.isfinite(delay_seconds):
         raise QTSPError(Kind.MALFORMED, "the delay must be a finite number of seconds")
     limit = sandbox.config.simulator_max_delay_seconds
@@ -170,7 +145,7 @@ def set_behaviour(sandbox: Sandbox, behaviour: str, ca_id: str, *, serial: str |
     certificate had for the same target. Refuses bad input before anything is written."""
     if not isinstance(behaviour, str) or behaviour not in BEHAVIOURS:
         raise QTSPError(Kind.MALFORMED, f"unknown behaviour {str(behaviour)[:40]!r}: one of {', '.join(BEHAVIOURS)}")
-    wanted = BEHAVIOURS[behaviour][0]
+    wanted = BEHAVIOURS[behaviour].target
     if target is not None and target != wanted:
         raise QTSPError(Kind.MALFORMED, f"{behaviour!r} is a behaviour of the {wanted.upper()} publisher, not of {str(target)[:8]!r}")
     if wanted == CRL and serial is not None:
@@ -249,144 +224,3 @@ def _remove(session: Session, rows: list[ResponderBehaviour], actor: str, now: d
 def _publish(sandbox: Sandbox) -> None:
     """After the commit: every worker on this host drops its caches and reloads the behaviours."""
     Generation(sandbox.data_dir).bump()
-
-
-# --- OCSP: statuses as of another time, and misbehaving answers ------------------------------
-
-StatusRow = tuple[str, dt.datetime | None, str | None]  # status, revoked_at, reason
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
-def statuses_as_of(sandbox: Sandbox, ca_id: str, serials: Sequence[int], at: dt.datetime) -> dict[int, StatusRow | None]:
-    """What the store said at ``at``: None (never issued) for a certificate that did not exist yet (recorded
-    after ``at`` and valid only from after it: the simulator's backdated scenarios exist from notBefore),
-    "good" for one revoked after it."""
-    wanted = {serial_hex(s): s for s in serials}
-    query = (
-        select(Certificate.serial, Certificate.created_at, Certificate.not_before, Revocation.revoked_at,
-               Revocation.reason)
-        .outerjoin(Revocation, Revocation.certificate_id == Certificate.id)
-        .where(Certificate.issuer_id == ca_id, Certificate.serial.in_(list(wanted)))
-    )
-    with sandbox.engine.connect() as conn:
-        rows = {r.serial: r for r in conn.execute(query)}
-    result: dict[int, StatusRow | None] = {}
-    for text, serial in wanted.items():
-        row = rows.get(text)
-        if row is None or min(_aware(row.created_at), _aware(row.not_before)) > at:
-            result[serial] = None
-        elif row.revoked_at is None or _aware(row.revoked_at) > at:
-            result[serial] = ("good", None, None)
-        else:
-            result[serial] = ("revoked", _aware(row.revoked_at), row.reason)
-    return result
-
-
-_impostors: dict[bytes, core_ocsp.ResponderInfo] = {}
-_impostor_lock = threading.Lock()
-
-
-def impostor(responder: core_ocsp.ResponderInfo) -> core_ocsp.ResponderInfo:
-    """A look-alike of ``responder``: same subject, validity and extensions, but self-signed by an
-    ephemeral P-256 key the CA never certified. Made once per process and responder, never stored."""
-    with _impostor_lock:
-        found = _impostors.get(responder.certificate_der)
-        if found is not None:
-            return found
-        real = x509.load_der_x509_certificate(responder.certificate_der)
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder().subject_name(real.subject).issuer_name(real.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(real.not_valid_before_utc).not_valid_after(real.not_valid_after_utc))
-        for ext in real.extensions:
-            if isinstance(ext.value, x509.SubjectKeyIdentifier):
-                builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), ext.critical)
-            elif not isinstance(ext.value, (x509.AuthorityKeyIdentifier, x509.AuthorityInformationAccess)):
-                builder = builder.add_extension(ext.value, ext.critical)
-        der = builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
-        found = core_ocsp.ResponderInfo(der, ax509.Certificate.load(der).public_key.sha1, "sha256_ecdsa",
-                                        lambda data: key.sign(data, ec.ECDSA(hashes.SHA256())))
-        _impostors[responder.certificate_der] = found
-        return found
-
-
-def ocsp_response(behaviour: str, responder: core_ocsp.ResponderInfo, statuses: list[core_ocsp.SingleStatus],
-                  now: dt.datetime, nonce: bytes | None, validity_hours: int) -> bytes:
-    """The body of a misbehaving OCSP answer; ``statuses`` are the true ones as of ``now``."""
-    if behaviour in STATUS_ONLY:
-        return STATUS_ONLY[behaviour]
-    produced_at = now.replace(microsecond=0)
-    if behaviour == "wrong-key":
-        responder = impostor(responder)
-    elif behaviour == "stale":
-        # Only the times are wrong: the window ended an hour ago.
-        next_update = produced_at - dt.timedelta(hours=1)
-        this_update = produced_at = next_update - dt.timedelta(hours=validity_hours)
-        statuses = [dataclasses.replace(s, this_update=this_update, next_update=next_update) for s in statuses]
-    elif behaviour == "wrong-serial":
-        statuses = [core_ocsp.SingleStatus(dataclasses.replace(s.cert_id, serial=s.cert_id.serial + 1), "good",
-                                           s.this_update, s.next_update, archive_cutoff=s.archive_cutoff) for s in statuses]
-    elif behaviour == "no-nonce":
-        nonce = None
-    elif behaviour != "slow":
-        raise QTSPError(Kind.MALFORMED, f"{behaviour!r} is not an OCSP behaviour")
-    return core_ocsp.build_response(responder, statuses, produced_at, nonce)
-
-
-# --- CRLs: misbehaving, and as of another time; built on the fly, never stored ----------------
-
-
-def _entries(session: Session, ca: CertificateAuthority, at: dt.datetime, this_update: dt.datetime) -> list[crl_svc.Row]:
-    query = (
-        select(Certificate.serial, Revocation.revoked_at, Revocation.reason)
-        .join_from(Revocation, Certificate, Revocation.certificate_id == Certificate.id)
-        .where(Certificate.issuer_id == ca.id, Revocation.revoked_at <= at)
-    )
-    if not crl_svc.is_qualified_issuing_ca(ca):
-        query = query.where(Certificate.not_after >= this_update)  # as crl_svc: only qualified CAs keep expired entries
-    return [(int(serial, 16), _aware(revoked_at), reason) for serial, revoked_at, reason in session.execute(query)]
-
-
-_wrong_keys: dict[str, PrivateKey] = {}
-
-
-def _wrong_key(key_type: str) -> PrivateKey:
-    with _impostor_lock:
-        if key_type not in _wrong_keys:
-            _wrong_keys[key_type] = generate_private_key(key_type)
-        return _wrong_keys[key_type]
-
-
-def _build(sandbox: Sandbox, ca_id: str, at: dt.datetime, this_update: dt.datetime, *, wrong_key: bool = False) -> bytes:
-    """A full CRL of ``ca_id`` listing what was revoked at ``at``, numbered like the newest stored
-    one, announcing no delta (there is none to match it)."""
-    with sandbox.transaction() as session:
-        ca = _ca(session, ca_id)
-        number = session.execute(select(func.max(CrlRecord.number)).where(CrlRecord.issuer_id == ca.id)).scalar_one()
-        this_update = this_update.astimezone(dt.timezone.utc).replace(microsecond=0)
-        entries = _entries(session, ca, at, this_update)
-        params = core_crl.CrlParams(
-            number=number or 0, this_update=this_update, next_update=this_update + crl_svc.validity(sandbox, ca),
-            expired_certs_on_crl=ca.not_before if crl_svc.is_qualified_issuing_ca(ca) else None)
-        cert_der, key_type, key_ref = ca.cert_der, ca.key.key_type, ca.key.ref
-    signer = _wrong_key(key_type) if wrong_key else sandbox.backend(key_ref).signer(key_ref)  # type: ignore[arg-type]
-    return core_crl.build_crl(cert_der, signer, params, entries)  # type: ignore[arg-type]
-
-
-def crl_as_of(sandbox: Sandbox, ca_id: str, at: dt.datetime) -> bytes:
-    """The CA's CRL as it would have been (or will be) at ``at``: thisUpdate ``at``, the entries revoked by then."""
-    return _build(sandbox, ca_id, at, at)
-
-
-def misbehaving_crl(sandbox: Sandbox, ca_id: str, behaviour: str, now: dt.datetime) -> bytes:
-    if behaviour == "expired-crl":
-        # Every revocation up to now, so only the time is wrong: nextUpdate passed an hour ago.
-        with sandbox.transaction() as session:
-            validity = crl_svc.validity(sandbox, _ca(session, ca_id))
-        return _build(sandbox, ca_id, now, now - dt.timedelta(hours=1) - validity)
-    if behaviour == "crl-wrong-key":
-        return _build(sandbox, ca_id, now, now, wrong_key=True)
-    raise QTSPError(Kind.MALFORMED, f"{behaviour!r} is not a CRL behaviour")

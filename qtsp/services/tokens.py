@@ -19,8 +19,9 @@ from sqlalchemy import select
 from ca_store import repositories as repo
 from ca_store.models import ApiToken
 
+from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
-from .context import Sandbox, utcnow
+from .context import Sandbox
 
 PREFIX = "qtsp_"
 SECRET_BYTES = 32

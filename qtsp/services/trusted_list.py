@@ -30,13 +30,15 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import CertificateAuthority, TrustedListRecord, TrustedListSigner
 
+from ..clock import real_utcnow, time_travelling, utcnow
 from ..config import Config
 from ..core.errors import Kind, QTSPError
 from ..core.serials import new_serial
 from ..core.trusted_list import ID_TSL_KP_TSL_SIGNING, MEDIA_TYPE
 from ..signers import Signer
 from . import signing
-from .context import Sandbox, real_utcnow, time_travelling, utcnow
+from .context import Sandbox
+from ..clock import real_utcnow, time_travelling, utcnow
 from .authorities import key_label, key_row
 from .tl_xml import LISTED_ROLES, ListedCA, build_list, services_hash, sign_list
 

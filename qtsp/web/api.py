@@ -28,12 +28,12 @@ from sqlalchemy import select
 from ca_store import repositories as repo
 from ca_store.models import AuditEvent, Certificate
 
+from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS
 from ..core.profiles import PROFILES
 from ..core.types import parse_serial, serial_hex
 from ..services import issuance, revocation, simulator, tokens
-from ..services.context import utcnow
 from . import errors, metrics, query
 from .errors import ApiProblem
 from .state import state

@@ -1,24 +1,25 @@
-"""The application factory: ``create_app({"data_dir": ...})`` returns the Flask app, with the
-OCSP fast path mounted in front of it as WSGI middleware, and the access log (request ids) in front
-of both."""
+"""The application factory: ``create_app({"data_dir": ...})`` returns the Flask app with, in front of
+it as WSGI middleware, from the outside in: the access log (request ids), time travel (X-QTSP-Time,
+for every path), and the OCSP fast path."""
 
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
 from werkzeug.exceptions import MethodNotAllowed
 
+from .. import responder
 from ..core.errors import QTSPError
 from ..logging_setup import ACCESS_LOGGER, AccessLog, LogSettings
-from ..services.context import as_of, open_sandbox, parse_instant
+from ..services.context import open_sandbox
 from . import errors, metrics
 from .access_log import AccessLogMiddleware
-from .ocsp import TIME_HEADER, OcspFastPath, OcspSource, instant_text
+from .ocsp import OcspFastPath
 from .state import WebState
+from .time_travel import TimeTravelMiddleware
 
 MAX_BODY = 256 * 1024  # REST bodies: a CSR and some JSON
 
@@ -34,42 +35,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(config)
     app.extensions["qtsp"] = WebState(sandbox, config)
-
-    # Time travel (issue 7), registered before the blueprints so it runs before their hooks (the API's
-    # authorisation): with the sandbox's time_travel on, X-QTSP-Time makes the whole request act as of
-    # that time (utcnow() honours it); with it off, the header is refused, never ignored.
-    @app.before_request
-    def _time_travel() -> Response | None:
-        value = request.headers.get(TIME_HEADER)
-        if value is None:
-            return None
-        if not sandbox.config.time_travel:
-            return errors.problem(400, "time travel off", f"{TIME_HEADER} is refused: time travel is off in this "
-                                  "sandbox (time_travel = true in qtsp.toml turns it on)", "time_travel_off")
-        try:
-            moment = parse_instant(value)
-        except QTSPError as exc:
-            return errors.from_error(QTSPError(exc.kind, f"{TIME_HEADER}: {exc.detail}"))
-        stack = ExitStack()
-        stack.enter_context(as_of(moment))
-        g.qtsp_time, g.qtsp_time_stack = moment, stack
-        return None
-
-    @app.after_request
-    def _time_travelled(response: Response) -> Response:
-        moment = g.get("qtsp_time")
-        if moment is not None:
-            response.headers[TIME_HEADER] = instant_text(moment)
-            response.headers["Cache-Control"] = "no-store"
-            for name in ("ETag", "Last-Modified", "Expires"):
-                response.headers.pop(name, None)
-        return response
-
-    @app.teardown_request
-    def _back_to_now(_exc: BaseException | None) -> None:
-        stack = g.pop("qtsp_time_stack", None)
-        if stack is not None:
-            stack.close()
 
     from .health import bp as health_bp
     from .publication import bp as publication_bp
@@ -114,9 +79,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def _internal(_exc: Exception) -> Response:
         return errors.problem(500, "internal error", "the server failed; the event is logged")
 
-    source = OcspSource(sandbox)
-    app.extensions["qtsp_ocsp"] = source
-    app.wsgi_app = OcspFastPath(app.wsgi_app, source)  # type: ignore[method-assign]
+    answers = responder.build(sandbox)
+    app.extensions["qtsp_responder"] = answers
+    app.wsgi_app = OcspFastPath(app.wsgi_app, answers.ocsp, sandbox.config.ocsp_max_age_seconds)  # type: ignore[method-assign]
+    app.wsgi_app = TimeTravelMiddleware(app.wsgi_app, sandbox.config.time_travel)  # type: ignore[method-assign]
     # Access lines when the access log is on and the log level lets info through (under `qtsp serve`;
     # a test client, with logging left alone, writes none); request ids always.
     settings = LogSettings.from_env()

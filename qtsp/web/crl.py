@@ -1,12 +1,9 @@
 """CRLs and the ARL at the URLs certificates carry: ``/crl/<ca>.crl`` and ``/crl/<ca>-delta.crl``.
 
-Served from the store (the scheduler keeps them fresh); a CA with no CRL yet, or only one past
-its nextUpdate, gets one made on demand. Caches may keep a CRL until its nextUpdate, at most
-an hour, so a CRL reissued after a revocation reaches relying parties within the hour.
-
-The simulator (issue 7) serves, at the same URL and never stored nor cacheable, a misbehaving full
-CRL when the CA has a CRL behaviour (expired-crl, crl-wrong-key), and, for a request as of another
-time (X-QTSP-Time), the full CRL as of then; there is no delta CRL as of another time.
+HTTP in, bytes out: which CRL is served is the responder's (``qtsp.responder.crl``: as of another
+time, a simulator fault, or the stored one). A stored CRL may be kept by caches until its nextUpdate,
+at most an hour, so a CRL reissued after a revocation reaches relying parties within the hour; one
+built for the request (time travel, a fault) may be kept by none.
 """
 
 from __future__ import annotations
@@ -15,15 +12,14 @@ import datetime as dt
 import re
 from email.utils import format_datetime
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 
-from ca_store.models import CertificateAuthority
-
+from ..clock import utcnow
+from ..responder.crl import CrlPublisher
 from ..services import crl as crl_svc
-from ..services import simulator
-from ..services.context import utcnow
 from .errors import problem
 from .state import state
+from .time_travel import requested_at
 
 bp = Blueprint("crl", __name__)
 
@@ -34,8 +30,7 @@ MIMETYPE = "application/pkix-crl"
 
 
 def _known(ca_id: str) -> bool:
-    with state().sandbox.transaction() as session:
-        return session.get(CertificateAuthority, ca_id) is not None
+    return crl_svc.ca_exists(state().sandbox, ca_id)
 
 
 def _resolve(name: str) -> tuple[str, bool] | None:
@@ -65,27 +60,13 @@ def crl(name: str) -> Response:
     if resolved is None:
         return problem(404, "not found", f"no CRL {name!r}: no such CA")
     ca_id, delta = resolved
-    at = g.get("qtsp_time")
-    if at is not None:
-        if delta:
-            return problem(404, "not found", f"no delta CRL of {ca_id} as of another time: the full CRL as of then "
-                                             "lists every revocation up to it and announces no delta")
-        return _unstored(simulator.crl_as_of(state().sandbox, ca_id, at))
-    if not delta:
-        behaviour = current_app.extensions["qtsp_ocsp"].behaviours().crl(ca_id)
-        if behaviour is not None:
-            return _unstored(simulator.misbehaving_crl(state().sandbox, ca_id, behaviour.behaviour, utcnow()))
-    now = utcnow()
-    record = crl_svc.current(state().sandbox, ca_id, now, delta=delta)
+    publisher: CrlPublisher = current_app.extensions["qtsp_responder"].crl
+    answer = publisher.answer(ca_id, delta=delta, at=requested_at(request.environ))
+    if answer.number is None or answer.this_update is None or answer.next_update is None:
+        return Response(answer.der, mimetype=MIMETYPE, headers={"Cache-Control": "no-store"})
     # The number identifies the content (numbers never repeat per issuer), so no hashing of MBs.
-    etag = f'"crl-{ca_id}-{record.number}"'
-    headers = _headers(etag, record.this_update, record.next_update, now)
+    etag = f'"crl-{ca_id}-{answer.number}"'
+    headers = _headers(etag, answer.this_update, answer.next_update, utcnow())
     if request.if_none_match.contains(etag.strip('"')):
         return Response(status=304, headers=headers)
-    response = Response(record.der, mimetype=MIMETYPE, headers=headers)
-    return response
-
-
-def _unstored(der: bytes) -> Response:
-    """A CRL the simulator made for this request: no cache may keep it."""
-    return Response(der, mimetype=MIMETYPE, headers={"Cache-Control": "no-store"})
+    return Response(answer.der, mimetype=MIMETYPE, headers=headers)

@@ -21,7 +21,7 @@ def _simulator() -> dict[str, Any]:
     try:
         behaviours: list[dict[str, object]] | str = [
             {k: v for k, v in b.as_dict().items() if k not in ("created_at", "created_by")}
-            for b in current_app.extensions["qtsp_ocsp"].behaviours().rows]
+            for b in current_app.extensions["qtsp_responder"].behaviours().rows]
     except Exception as exc:  # report, never crash the probe
         behaviours = f"unavailable: {type(exc).__name__}"
     return {"time_travel": sandbox.config.time_travel, "behaviours": behaviours}

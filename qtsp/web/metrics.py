@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from ..services.context import Sandbox, utcnow
+from ..clock import utcnow
+from ..services.context import Sandbox
 
 from ..metrics import (  # noqa: F401  (re-exported for the web layer)
     CLI_DIR,

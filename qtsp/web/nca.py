@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, json, request
 
+from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..services import nca
-from ..services.context import utcnow
 from . import errors, metrics
 from .state import state
 

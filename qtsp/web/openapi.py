@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.http import TIME_HEADER
 from ..core.keys import MAX_CSR_BYTES
-from ..services import issuance, simulator, tokens
+from ..services import issuance, tokens
+from ..services.behaviours import BEHAVIOURS, CRL, OCSP
 from ca_store.repositories import CERTIFICATE_STATUSES
 
 from ..services.revocation import REASON_CHOICES
 from .api import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, STATUSES
 from .query import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
-from .ocsp import TIME_HEADER
 
 SERVER = "/api/v1"
 BEARER = [{"bearerAuth": []}]
@@ -376,7 +377,7 @@ def _simulator_paths() -> dict[str, Any]:
                 "parameters": [
                     _query("ca", "behaviours of this CA", type="string", pattern=CA_ID_PATTERN, examples=["qwac-ca"]),
                     _query("target", "behaviours of the OCSP responder or of the CRL", type="string",
-                           enum=[simulator.OCSP, simulator.CRL]),
+                           enum=[OCSP, CRL]),
                     *_paging_parameters(cursor=False),
                 ],
                 "responses": {"200": _json("BehaviourList", "a page of behaviours, oldest first"), **_list_errors()},
@@ -388,8 +389,8 @@ def _simulator_paths() -> dict[str, Any]:
                     "Sandbox simulator: off until set, written to the audit log, in force on every worker before "
                     "this returns. Replaces the behaviour the same CA (or certificate) had for the same target. "
                     "A per-certificate behaviour beats the CA's. Answers under a behaviour are signed on demand "
-                    "and never cached. Behaviours: " + "; ".join(f"{name} ({target}): {text}" for name, (target, text)
-                                                                in simulator.BEHAVIOURS.items()) + "."
+                    "and never cached. Behaviours: " + "; ".join(f"{name} ({fault.target}): {fault.description}"
+                                                                for name, fault in BEHAVIOURS.items()) + "."
                 ),
                 "security": BEARER,
                 "requestBody": {"required": True, "content": {"application/json": {
@@ -427,10 +428,10 @@ def _simulator_schemas() -> dict[str, Any]:
             "type": "object", "additionalProperties": False, "required": ["ca", "behaviour"],
             "properties": {
                 "ca": {"type": "string", "pattern": CA_ID_PATTERN, "examples": ["qwac-ca"]},
-                "behaviour": {"type": "string", "enum": list(simulator.BEHAVIOURS)},
+                "behaviour": {"type": "string", "enum": list(BEHAVIOURS)},
                 "serial": {"type": ["string", "null"], "maxLength": 128,
                            "description": "one certificate of the CA (hex); OCSP behaviours only"},
-                "target": {"type": ["string", "null"], "enum": [simulator.OCSP, simulator.CRL, None],
+                "target": {"type": ["string", "null"], "enum": [OCSP, CRL, None],
                            "description": "implied by the behaviour; if given, it must agree"},
                 "delay_seconds": {"type": ["number", "null"], "minimum": 0,
                                   "description": "slow only, and required there; at most the sandbox's "
@@ -442,9 +443,9 @@ def _simulator_schemas() -> dict[str, Any]:
             "required": ["id", "ca", "target", "serial", "behaviour", "delay_seconds", "created_at", "created_by"],
             "properties": {
                 "id": {"type": "integer"}, "ca": {"type": "string"},
-                "target": {"type": "string", "enum": [simulator.OCSP, simulator.CRL]},
+                "target": {"type": "string", "enum": [OCSP, CRL]},
                 "serial": {"type": ["string", "null"], "description": "null: every certificate of the CA"},
-                "behaviour": {"type": "string", "enum": list(simulator.BEHAVIOURS)},
+                "behaviour": {"type": "string", "enum": list(BEHAVIOURS)},
                 "delay_seconds": {"type": ["number", "null"]},
                 "created_at": {"type": "string", "format": "date-time"}, "created_by": {"type": "string"},
             },

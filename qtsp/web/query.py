@@ -17,7 +17,7 @@ from flask import request, url_for
 from werkzeug.datastructures import MultiDict
 
 from ..core.errors import QTSPError
-from ..services.context import parse_instant
+from ..core.instants import parse_instant
 from .errors import ApiProblem
 
 Parser = Callable[[str], Any]

@@ -18,8 +18,9 @@ from flask import Blueprint, Response, current_app, request
 
 from ca_store.models import TrustedListRecord
 
+from ..clock import time_travelling, utcnow
 from ..services import trusted_list as tl_svc
-from ..services.context import Sandbox, time_travelling, utcnow
+from ..services.context import Sandbox
 from .state import state
 
 bp = Blueprint("tl", __name__)

@@ -29,6 +29,7 @@ from ...core import profiles
 from ...core.errors import Kind, QTSPError
 from ...core.profiles import Profile
 from ...core.types import serial_hex
+from .. import ocsp
 from ..context import Sandbox
 from ..generation import Generation
 from .build import (
@@ -102,6 +103,7 @@ def rotate_responder(sandbox: Sandbox, ca_id: str, now: dt.datetime, *, actor: s
     responder = make_responder(sandbox, ca.issuer, now, key=key)
     with sandbox.transaction() as session:
         row = repo.get_ca(session, ca_id)
+        ocsp.retire_responder(session, row, now)  # kept: it signs answers as of a time before this rotation
         stored = repo.add_key(session, key_row(key, f"ocsp:{ca_id}", now))
         row.ocsp_key_id, row.ocsp_responder_der = stored.id, responder.cert.public_bytes(Encoding.DER)
         repo.append_audit(session, at=now, actor=actor, action="key.rotate.ocsp", subject=ca_id,

@@ -18,7 +18,8 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.lint import default_linter
 from qtsp.services import authorities, issuance, nca_identity, scenario_cas, signing
 from qtsp.services.authorities import records
-from qtsp.services.context import Sandbox, utcnow
+from qtsp.services.context import Sandbox
+from qtsp.clock import utcnow
 
 
 def _responder(ca: authorities.LoadedCA) -> x509.Certificate:

@@ -1,0 +1,71 @@
+"""Certificate statuses for the answers signed on demand (nonce, several certificates, never issued,
+simulator faults, time travel), and the SingleResponses made from them (RFC 6960 4.2.1).
+
+Now: from a per-worker cache, dropped whenever the freshness watch moves (every revocation bumps it
+before it is acknowledged, so a cached "good" never outlives a revocation). As of another time:
+straight from the store, never cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Sequence
+
+from ..core import ocsp as core_ocsp
+from ..services import ocsp_status
+from ..services.context import Sandbox
+from ..services.ocsp import IssuerEntry
+from ..services.ocsp_status import StatusRow
+
+CACHE_LIMIT = 200_000
+STATUS_TTL = 300.0
+UNISSUED_TTL = 60.0  # a serial not issued yet could be issued later: re-check within a minute
+
+
+class Statuses:
+    def __init__(self, sandbox: Sandbox, validity_hours: int) -> None:
+        self.sandbox = sandbox
+        self.validity_hours = validity_hours
+        self._cache: dict[tuple[str, int], tuple[StatusRow | None, float]] = {}
+
+    def clear(self) -> None:
+        self._cache = {}
+
+    def now(self, ca_id: str, serials: Sequence[int]) -> dict[int, StatusRow | None]:
+        """(status, revoked_at, reason) per serial, None for never issued by ``ca_id``."""
+        now_m = time.monotonic()
+        result: dict[int, StatusRow | None] = {}
+        missing = []
+        for serial in serials:
+            hit = self._cache.get((ca_id, serial))
+            if hit is not None and hit[1] > now_m:
+                result[serial] = hit[0]
+            else:
+                missing.append(serial)
+        if missing:
+            found = ocsp_status.statuses(self.sandbox, ca_id, missing)
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache = {}
+            for serial, value in found.items():
+                self._cache[(ca_id, serial)] = (value, now_m + (UNISSUED_TTL if value is None else STATUS_TTL))
+                result[serial] = value
+        return result
+
+    def for_request(self, entry: IssuerEntry, request: core_ocsp.Request, now: dt.datetime,
+                    at: dt.datetime | None) -> list[core_ocsp.SingleStatus]:
+        """One SingleResponse per CertID, valid from ``now`` (``at`` when given: as of then)."""
+        this_update, next_update = core_ocsp.validity_window(now, self.validity_hours)
+        serials = [c.serial for c in request.cert_ids]
+        known = self.now(entry.ca_id, serials) if at is None else ocsp_status.statuses_as_of(
+            self.sandbox, entry.ca_id, serials, at)
+        statuses = []
+        for cid in request.cert_ids:
+            found = known[cid.serial]
+            if found is None:
+                # Never issued by this CA: "unknown", never "good" (BR 4.9.10).
+                statuses.append(core_ocsp.SingleStatus(cid, "unknown", this_update, next_update))
+            else:
+                statuses.append(core_ocsp.SingleStatus(cid, found[0], this_update, next_update, found[1], found[2],
+                                                       entry.archive_cutoff))
+        return statuses

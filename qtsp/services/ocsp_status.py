@@ -1,0 +1,98 @@
+"""What the OCSP responder reads from the store per request, as plain values: certificate statuses now
+and as of another time, a pre-signed answer, and the store's change counter.
+
+Plain connections and three-column queries: these run on the responder's cache misses, and an
+answer signed on demand (a nonce) reads statuses on every request past the responder's own cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Sequence
+
+from sqlalchemy import select
+
+from ca_store.models import AuditHead, Certificate, OcspResponse, Revocation
+
+from ..core.types import serial_hex
+from .context import Sandbox
+
+StatusRow = tuple[str, dt.datetime | None, str | None]  # status, revoked_at, reason
+
+
+@dataclass(frozen=True)
+class Presigned:
+    der: bytes
+    status: str  # good | revoked
+    this_update: dt.datetime
+    next_update: dt.datetime
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def presigned(sandbox: Sandbox, issuer_key_hash: bytes, serial: int) -> Presigned | None:
+    """The stored single-certificate answer for this CertID (issuerKeyHash names the hash algorithm too)."""
+    query = select(OcspResponse.der, OcspResponse.status, OcspResponse.this_update, OcspResponse.next_update).where(
+        OcspResponse.issuer_key_hash == issuer_key_hash.hex(), OcspResponse.serial == serial_hex(serial))
+    with sandbox.transaction() as session:
+        row = session.execute(query).one_or_none()
+    if row is None:
+        return None
+    return Presigned(row.der, row.status, _aware(row.this_update), _aware(row.next_update))
+
+
+def statuses(sandbox: Sandbox, ca_id: str, serials: Sequence[int]) -> dict[int, StatusRow | None]:
+    """(status, revoked_at, reason) per serial as the store says now; None: never issued by ``ca_id``."""
+    wanted = {serial_hex(s): s for s in serials}
+    query = (
+        select(Certificate.serial, Revocation.revoked_at, Revocation.reason)
+        .outerjoin(Revocation, Revocation.certificate_id == Certificate.id)
+        .where(Certificate.issuer_id == ca_id, Certificate.serial.in_(list(wanted)))
+    )
+    with sandbox.engine.connect() as conn:
+        rows = {r.serial: r for r in conn.execute(query)}
+    result: dict[int, StatusRow | None] = {}
+    for text, serial in wanted.items():
+        row = rows.get(text)
+        if row is None:
+            result[serial] = None
+        elif row.revoked_at is None:
+            result[serial] = ("good", None, None)
+        else:
+            result[serial] = ("revoked", _aware(row.revoked_at), row.reason)
+    return result
+
+
+def statuses_as_of(sandbox: Sandbox, ca_id: str, serials: Sequence[int], at: dt.datetime) -> dict[int, StatusRow | None]:
+    """What the store said at ``at``: None (never issued) for a certificate that did not exist yet (recorded
+    after ``at`` and valid only from after it: the simulator's backdated scenarios exist from notBefore),
+    "good" for one revoked after it."""
+    wanted = {serial_hex(s): s for s in serials}
+    query = (
+        select(Certificate.serial, Certificate.created_at, Certificate.not_before, Revocation.revoked_at,
+               Revocation.reason)
+        .outerjoin(Revocation, Revocation.certificate_id == Certificate.id)
+        .where(Certificate.issuer_id == ca_id, Certificate.serial.in_(list(wanted)))
+    )
+    with sandbox.engine.connect() as conn:
+        rows = {r.serial: r for r in conn.execute(query)}
+    result: dict[int, StatusRow | None] = {}
+    for text, serial in wanted.items():
+        row = rows.get(text)
+        if row is None or min(_aware(row.created_at), _aware(row.not_before)) > at:
+            result[serial] = None
+        elif row.revoked_at is None or _aware(row.revoked_at) > at:
+            result[serial] = ("good", None, None)
+        else:
+            result[serial] = ("revoked", _aware(row.revoked_at), row.reason)
+    return result
+
+
+def change_counter(sandbox: Sandbox) -> int:
+    """The store's change counter (the audit head): it moves with every change, on any host."""
+    with sandbox.engine.connect() as conn:
+        value = conn.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar()
+    return int(value or 0)
