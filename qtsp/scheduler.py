@@ -17,13 +17,9 @@ import uuid
 from typing import Callable
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
-
-from ca_store.models import SchedulerLease
-
 from .clock import utcnow
 from .metrics import JOB_FAILURES
+from .services import lease
 from .services.context import Sandbox, open_sandbox
 
 log = logging.getLogger("qtsp.scheduler")
@@ -140,29 +136,12 @@ JOBS = (
 
 
 def try_lease(sandbox: Sandbox, holder: str, now: dt.datetime, seconds: float = LEASE_SECONDS) -> bool:
-    """Take or renew the lease; True if ``holder`` holds it until now + seconds."""
-    until = now + dt.timedelta(seconds=seconds)
-    try:
-        with sandbox.transaction() as session:
-            lease = session.execute(
-                select(SchedulerLease).where(SchedulerLease.name == LEASE_NAME).with_for_update()
-            ).scalar_one_or_none()
-            if lease is None:
-                session.add(SchedulerLease(name=LEASE_NAME, holder=holder, expires_at=until))
-                return True
-            if lease.holder == holder or lease.expires_at <= now:
-                lease.holder, lease.expires_at = holder, until
-                return True
-            return False
-    except (IntegrityError, OperationalError):
-        return False  # another process inserted or holds the lock: we stand by
+    """Take or renew the scheduler's lease; True if ``holder`` holds it until now + seconds."""
+    return lease.try_lease(sandbox, LEASE_NAME, holder, now, seconds)
 
 
 def release(sandbox: Sandbox, holder: str) -> None:
-    with sandbox.transaction() as session:
-        lease = session.get(SchedulerLease, LEASE_NAME)
-        if lease is not None and lease.holder == holder:
-            session.delete(lease)
+    lease.release(sandbox, LEASE_NAME, holder)
 
 
 class LeaderScheduler:

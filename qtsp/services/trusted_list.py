@@ -138,6 +138,10 @@ def listed_cas(session: Session) -> list[ListedCA]:
     return out
 
 
+# What the web layer serves: sequence, issued_at, next_update, xml (a detached store row, read only there).
+PublishedList = TrustedListRecord
+
+
 def latest(session: Session) -> TrustedListRecord | None:
     query = select(TrustedListRecord).order_by(TrustedListRecord.sequence.desc()).limit(1)
     return session.execute(query).scalar_one_or_none()

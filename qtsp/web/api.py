@@ -23,17 +23,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Blueprint, Response, g, jsonify, request, url_for
-from sqlalchemy import select
 
-from ca_store import repositories as repo
-from ca_store.models import AuditEvent, Certificate
 
 from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS
 from ..core.profiles import PROFILES
 from ..core.types import parse_serial, serial_hex
-from ..services import issuance, revocation, simulator, tokens
+from ..services import issuance, revocation, search, simulator, tokens
 from . import errors, metrics, query
 from .errors import ApiProblem
 from .state import state
@@ -57,7 +54,7 @@ ACCESS: dict[str, frozenset[str] | str] = {
 }
 
 REALM = "qtsp-api"
-STATUSES = ("good", "revoked")  # a certificate's status in the store; the list filter has more (repo.CERTIFICATE_STATUSES)
+STATUSES = ("good", "revoked")  # a certificate's status in the store; the list filter has more (search.STATUSES)
 KINDS = ("qwac", "qsealc")  # also tags of the profiles of each kind
 CA_ID = r"[a-z0-9-]{1,64}"
 JWS_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256")
@@ -215,18 +212,18 @@ def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(Encoding.PEM).decode("ascii")
 
 
-def _certificate_json(row: Certificate, *, pem: bool) -> dict[str, Any]:
-    revoked = row.revocation
+def _certificate_json(record: search.CertificateRecord) -> dict[str, Any]:
+    revoked = record.revocation
     data: dict[str, Any] = {
-        "serial": row.serial, "issuer": row.issuer_id, "profile": row.profile, "subject": row.subject,
-        "org_id": row.org_id, "nca_id": row.nca_id, "roles": row.roles.split(",") if row.roles else [],
-        "dns_names": row.dns_names.split(",") if row.dns_names else [],
-        "not_before": _iso(row.not_before), "not_after": _iso(row.not_after), "status": row.status,
-        "sha256": row.fingerprint_sha256,
+        "serial": record.serial, "issuer": record.issuer_id, "profile": record.profile, "subject": record.subject,
+        "org_id": record.org_id, "nca_id": record.nca_id, "roles": list(record.roles),
+        "dns_names": list(record.dns_names),
+        "not_before": _iso(record.not_before), "not_after": _iso(record.not_after), "status": record.status,
+        "sha256": record.sha256,
         "revocation": None if revoked is None else {"reason": revoked.reason, "revoked_at": _iso(revoked.revoked_at)},
     }
-    if pem:
-        data["certificate"] = _pem(x509.load_der_x509_certificate(row.der))
+    if record.certificate is not None:
+        data["certificate"] = _pem(record.certificate)
     return data
 
 
@@ -258,7 +255,7 @@ LIST_FILTERS: dict[str, query.Parser] = {
     "kind": query.one_of(*KINDS),
     "profile": query.text(64, r"[a-z0-9-]+", "a profile name such as qwac or qsealc-qscd"),
     "issuer": query.text(64, CA_ID, "a CA id such as qwac-ca"),
-    "status": query.one_of(*repo.CERTIFICATE_STATUSES),
+    "status": query.one_of(*search.STATUSES),
     "expiring_before": query.instant,
 }
 LIST_PARAMETERS = {**LIST_FILTERS, **query.PAGING_PARSERS, "cursor": query.cursor}
@@ -279,14 +276,13 @@ def list_certificates() -> Response:
     two requests neither repeat nor skip a certificate, as an offset would. ``offset`` stays for a jump."""
     params = query.parse(request.args, LIST_PARAMETERS)
     page = query.Page.of(params)
-    with state().sandbox.transaction() as session:
-        result = repo.search_certificates(
-            session, now=utcnow(), org_id=params.get("org_id"), issuer_id=params.get("issuer"),
-            profiles=_profiles(params),
-            status=params.get("status"), expiring_before=params.get("expiring_before"),
-            limit=page.limit, offset=page.offset, before_id=page.before_id)
-        rows = [_certificate_json(c, pem=False) for c in result.rows]
-        cursor = query.encode_cursor(result.rows[-1].id) if result.more and result.rows else None
+    result = search.certificates(
+        state().sandbox, now=utcnow(), org_id=params.get("org_id"), issuer_id=params.get("issuer"),
+        profiles=_profiles(params), status=params.get("status"), expiring_before=params.get("expiring_before"),
+        limit=page.limit, offset=page.offset, before_id=page.before_id)
+    records = [r for r in result.items if isinstance(r, search.CertificateRecord)]
+    rows = [_certificate_json(r) for r in records]
+    cursor = query.encode_cursor(records[-1].row_id) if result.more and records else None
     return jsonify({
         "certificates": rows, "total": result.total, "limit": page.limit, "offset": result.offset,
         "next_offset": None if cursor is None else result.offset + len(rows),
@@ -297,9 +293,7 @@ def list_certificates() -> Response:
 @bp.get("/certificates/<serial>")
 def get_certificate(serial: str) -> Response:
     parsed = _serial(serial)
-    with state().sandbox.transaction() as session:
-        data = _certificate_json(repo.get_certificate(session, parsed), pem=True)
-    return jsonify(data)
+    return jsonify(_certificate_json(search.certificate(state().sandbox, parsed)))
 
 
 REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"reason": (str,)}
@@ -380,10 +374,10 @@ def revoke_by_key() -> Response:
     if not JTI_RE.fullmatch(jti):
         raise _bad("jti must be 8-64 characters of A-Z a-z 0-9 _ -")
     sandbox = state().sandbox
-    with sandbox.transaction() as session:
-        row = repo.get_certificate(session, serial)  # 404 for an unknown serial
-        issuer_id, der = row.issuer_id, row.der
-    key = _jose_key(x509.load_der_x509_certificate(der).public_key(), alg)
+    record = search.certificate(sandbox, serial)  # 404 for an unknown serial
+    issuer_id = record.issuer_id
+    assert record.certificate is not None  # a single certificate comes with its DER
+    key = _jose_key(record.certificate.public_key(), alg)
     try:
         valid = key is not None and jws.validate_compact(token, key, registry=registry)
     except (JoseError, ValueError, TypeError):
@@ -396,10 +390,9 @@ def revoke_by_key() -> Response:
         raise ApiProblem(403, "forbidden", f"iat is not within {int(IAT_WINDOW.total_seconds() // 60)} minutes of the "
                                            "server's time; sign a fresh request")
     actor = KEY_ACTOR + jti
-    with sandbox.transaction() as session:
-        seen = session.execute(select(AuditEvent.seq).where(AuditEvent.actor == actor).limit(1)).first()
+    seen = search.first_event_by(sandbox, actor)
     if seen is not None:
-        raise ApiProblem(409, "replay", f"jti {jti} has been used already (audit event {seen[0]})")
+        raise ApiProblem(409, "replay", f"jti {jti} has been used already (audit event {seen})")
     result = revocation.revoke(sandbox, serial, reason, actor=actor, issuer_id=issuer_id, now=now)
     return _revocation_json(result)
 
@@ -426,11 +419,9 @@ def list_behaviours() -> Response:
     params = query.parse(request.args, BEHAVIOUR_PARAMETERS)
     page = query.Page.of(params)
     sandbox = state().sandbox
-    with sandbox.transaction() as session:
-        result = repo.search_behaviours(session, issuer_id=params.get("ca"), target=params.get("target"),
-                                        limit=page.limit, offset=page.offset)
-        rows = [simulator.Behaviour(r.id, r.issuer_id, r.target, r.scope, r.behaviour, r.delay_ms, r.created_at,
-                                    r.created_by).as_dict() for r in result.rows]
+    result = search.behaviours(sandbox, issuer_id=params.get("ca"), target=params.get("target"),
+                               limit=page.limit, offset=page.offset)
+    rows = [b.as_dict() for b in result.items if isinstance(b, simulator.Behaviour)]
     next_offset = result.offset + len(rows) if result.more else None
     return jsonify({"behaviours": rows, "time_travel": sandbox.config.time_travel, "total": result.total,
                     "limit": page.limit, "offset": result.offset, "next_offset": next_offset,

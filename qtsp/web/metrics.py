@@ -3,15 +3,14 @@ qtsp/metrics.py); publication gauges (OCSP response age, CRL nextUpdate margin) 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
 
 from ..clock import utcnow
+from ..services import monitoring
 from ..services.context import Sandbox
 
 from ..metrics import (  # noqa: F401  (re-exported for the web layer)
@@ -30,30 +29,18 @@ class _PublicationCollector:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
-    def collect(self):  # type: ignore[no-untyped-def]
-        from ca_store.models import CrlRecord, OcspResponse
-
-        now = utcnow()
+    def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's collector protocol is untyped
         age = GaugeMetricFamily("qtsp_ocsp_response_age_seconds", "Age of the oldest pre-signed OCSP response, by issuer",
                                 labels=["issuer"])
         margin = GaugeMetricFamily("qtsp_crl_next_update_margin_seconds",
                                    "Seconds until the newest CRL's nextUpdate, by issuer", labels=["issuer"])
-        with self.sandbox.transaction() as session:
-            for issuer, oldest in session.execute(
-                select(OcspResponse.issuer_id, func.min(OcspResponse.this_update)).group_by(OcspResponse.issuer_id)
-            ):
-                age.add_metric([issuer], (now - _aware(oldest)).total_seconds())
-            for issuer, latest in session.execute(
-                select(CrlRecord.issuer_id, func.max(CrlRecord.next_update))
-                .where(CrlRecord.delta_base.is_(None)).group_by(CrlRecord.issuer_id)
-            ):
-                margin.add_metric([issuer], (_aware(latest) - now).total_seconds())
+        ages, margins = monitoring.publication_margins(self.sandbox, utcnow())
+        for issuer, seconds in ages.items():
+            age.add_metric([issuer], seconds)
+        for issuer, seconds in margins.items():
+            margin.add_metric([issuer], seconds)
         yield age
         yield margin
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 class _FilesCollector:

@@ -12,7 +12,7 @@ from ..core.http import TIME_HEADER
 from ..core.keys import MAX_CSR_BYTES
 from ..services import issuance, tokens
 from ..services.behaviours import BEHAVIOURS, CRL, OCSP
-from ca_store.repositories import CERTIFICATE_STATUSES
+from ..services.search import STATUSES as CERTIFICATE_STATUSES
 
 from ..services.revocation import REASON_CHOICES
 from .api import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, STATUSES

@@ -9,8 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, request
 
-from ca_store import repositories as repo
-
+from ..services import search
 from .state import state
 
 bp = Blueprint("publication", __name__)
@@ -18,8 +17,7 @@ CA_CACHE = "public, max-age=86400"
 
 
 def _ca_certificates() -> dict[str, tuple[x509.Certificate, str | None]]:
-    with state().sandbox.transaction() as session:
-        return {ca.id: (x509.load_der_x509_certificate(ca.cert_der), ca.parent_id) for ca in repo.list_cas(session)}
+    return search.ca_certificates(state().sandbox)
 
 
 def _cacheable(body: bytes, mimetype: str, cache: str, last_modified=None) -> Response:  # type: ignore[no-untyped-def]

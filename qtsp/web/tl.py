@@ -16,8 +16,6 @@ from email.utils import format_datetime
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, current_app, request
 
-from ca_store.models import TrustedListRecord
-
 from ..clock import time_travelling, utcnow
 from ..services import trusted_list as tl_svc
 from ..services.context import Sandbox
@@ -36,7 +34,7 @@ class _Cache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.record: tuple[float, TrustedListRecord] | None = None
+        self.record: tuple[float, tl_svc.PublishedList] | None = None
         self.signer_pem: tuple[float, bytes] | None = None
 
 
@@ -44,7 +42,7 @@ def _cache() -> _Cache:
     return current_app.extensions.setdefault("qtsp_tl", _Cache())  # type: ignore[no-any-return]
 
 
-def _current(sandbox: Sandbox, now: dt.datetime) -> TrustedListRecord:
+def _current(sandbox: Sandbox, now: dt.datetime) -> tl_svc.PublishedList:
     if time_travelling():
         return tl_svc.current(sandbox, now)
     cache = _cache()
