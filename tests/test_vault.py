@@ -115,9 +115,6 @@ def test_approle_login_works_without_a_token(vault_env, tmp_path: Path, monkeypa
     issued = issuance.issue(sb, issuance.IssueRequest("qsealc", ORG, generate_key="ecdsa-p256"))
     assert issued.certificate.issuer == issued.chain[0].subject
     monkeypatch.setenv("QTSP_VAULT_SECRET_ID", "wrong")
-    from qtsp.signers import vault
-
-    vault._instance = None
     with pytest.raises(QTSPError) as err:
         backend_for("vault-transit", data_dir).public_key("vault-transit:nothing@1")
     assert err.value.kind is Kind.SIGNER_UNAVAILABLE and "wrong" not in err.value.detail
@@ -237,7 +234,6 @@ def test_sealed_vault_refuses_cleanly_ocsp_keeps_serving_jobs_back_off_and_catch
 def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Persistent storage: stop the server, everything that signs refuses cleanly, start it, all resumes."""
     from bao import PersistentOpenBao
-    from qtsp.signers import vault
     from qtsp.web import create_app
 
     bao = PersistentOpenBao()
@@ -245,7 +241,6 @@ def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: 
         bao.start()
         monkeypatch.setenv("QTSP_VAULT_ADDR", bao.addr)
         monkeypatch.setenv("QTSP_VAULT_TOKEN", bao.token)
-        vault._instance = None
         data_dir = _vault_sandbox(tmp_path)
         sb = open_sandbox(data_dir)
         issued = issuance.issue(sb, issuance.IssueRequest("qwac", ORG, domains=("a.example.com",), generate_key="ecdsa-p256"))
@@ -267,5 +262,4 @@ def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: 
         again = issuance.issue(sb, issuance.IssueRequest("qsealc", ORG, generate_key="ecdsa-p256"))
         assert again.issuer_id == "qseal-ca"
     finally:
-        vault._instance = None
         bao.stop()

@@ -41,6 +41,22 @@ def key_type_of(key: PublicKey | PrivateKey) -> str:
     raise policy(f"unsupported key algorithm {type(key).__name__}")
 
 
+def supported_public_key(key: object) -> PublicKey:
+    """``key`` typed as one we use (RSA, P-256/P-384, Ed25519), for what a parser hands back; POLICY if not."""
+    if isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+        key_type_of(key)  # refuses other curves
+        return key
+    raise policy(f"unsupported key algorithm {type(key).__name__}")
+
+
+def supported_private_key(key: object) -> PrivateKey:
+    """``key`` typed as one we use (RSA, P-256/P-384, Ed25519), for what a parser hands back; POLICY if not."""
+    if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
+        key_type_of(key)  # refuses other curves
+        return key
+    raise policy(f"unsupported key algorithm {type(key).__name__}")
+
+
 def check_subscriber_key(key: object, *, allow_ed25519: bool = False) -> PublicKey:
     """Refuse keys that BR 6.1.5 / 7.1.3.1 and our profiles do not allow."""
     if isinstance(key, rsa.RSAPublicKey):

@@ -17,6 +17,7 @@ from ca_store import db, repositories as repo
 
 from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
+from ..signers.vault import VaultTransit
 from . import authorities
 from .authorities import QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID
 from .context import Sandbox, check_writable
@@ -49,8 +50,9 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
     try:
         db.migrate(engine)
         sandbox = Sandbox(data_dir, cfg, engine)
-        if cfg.key_backend == "vault-transit":
-            sandbox.backend().ensure_mount()  # type: ignore[attr-defined]  # the Transit backend's own extra
+        backend = sandbox.backend()
+        if isinstance(backend, VaultTransit):
+            backend.ensure_mount()  # the Transit backend's own extra
         # Everything that can fail on disk happens before the one commit that makes the sandbox real.
         commit = _create_hierarchy(sandbox, utcnow())
         cfg_path.write_text(config_mod.render(cfg))

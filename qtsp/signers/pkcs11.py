@@ -326,12 +326,14 @@ class Pkcs11Backend:
         spki = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         if isinstance(public, ec.EllipticCurvePublicKey):
             key_type, pub_attrs = KeyType.EC, decode_ec_public_key(spki)
-        else:
-            numbers = public.public_numbers()  # type: ignore[union-attr]
+        elif isinstance(public, rsa.RSAPublicKey):
+            numbers = public.public_numbers()
             key_type = KeyType.RSA
             pub_attrs = {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
                          Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
                          Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")}
+        else:
+            raise QTSPError(Kind.POLICY, "a PKCS#11 CA key is ECDSA or RSA, not Ed25519")
         with self._session(self.token) as session:
             for cls in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
                 if self._find(session, cls, label, missing_ok=True) is not None:
