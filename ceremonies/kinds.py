@@ -22,7 +22,6 @@ from qtsp.core.keys import PublicKey, load_csr
 from qtsp.core.profiles import Profile
 from qtsp.core.serials import new_serial
 from qtsp.core.types import parse_serial
-from qtsp.lint import default_linter
 from qtsp.services import signing
 from qtsp.services.authorities import ca_subject, issuer_info
 
@@ -116,7 +115,7 @@ def certify(run: Run, name: str, profile: Profile, tbs: x509.CertificateBuilder,
     """Two steps: lint the template on a throwaway key; then sign, check, lint again and write."""
 
     def lint_before() -> StepResult:
-        signing.lint(tbs, signer, profile)
+        signing.lint(tbs, signer, profile, run.linter)
         return StepResult(details={"profile": profile.name, "lint_before": "clean (pkilint + qtsp checks)"})
 
     run.step(f"lint-{name}", f"Lint the {name} certificate ({profile.name}) signed with a throwaway key", lint_before)
@@ -124,7 +123,7 @@ def certify(run: Run, name: str, profile: Profile, tbs: x509.CertificateBuilder,
     def sign() -> StepResult:
         cert = signing.sign(tbs, signer)
         cert.verify_directly_issued_by(issuer_cert or cert)
-        default_linter().require_clean(cert, profile)
+        run.linter.require_clean(cert, profile)
         return StepResult(cert, outputs=[run.output(output, _pem(cert))],
                           details={**cert_details(cert), "profile": profile.name, "lint_after": "clean"})
 
@@ -179,33 +178,8 @@ def ocsp_signer(run: Run) -> dict[str, Any]:
             "certificate": run.writer.relative(cfg["outputs"]["certificate"])}
 
 
-_arl_validator: Any = None
-
-
-def _pkilint_arl(der: bytes) -> list[str]:
-    """ERROR/FATAL findings of pkilint's CRL linter, BR profile, ARL type (what ``lint_crl -t ARL -p BR`` runs)."""
-    global _arl_validator
-    from pkilint import loader, pkix
-    from pkilint.cabf import cabf_crl
-    from pkilint.pkix import crl as pkix_crl, extension, name
-    from pkilint.validation import ValidationFindingSeverity
-
-    kind = pkix_crl.CertificateRevocationListType.ARL
-    if _arl_validator is None:
-        _arl_validator = pkix_crl.create_pkix_crl_validator_container(
-            [pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
-             pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
-            [pkix_crl.create_issuer_validator_container([]),
-             pkix_crl.create_validity_validator_container([cabf_crl.create_validity_period_validator(kind)]),
-             pkix_crl.create_extensions_validator_container([]), cabf_crl.CabfCrlReasonCodeAllowlistValidator(kind)])
-    doc = loader.RFC5280CertificateListDocumentLoader().load_der_document(der, "arl")
-    blocking = (ValidationFindingSeverity.ERROR, ValidationFindingSeverity.FATAL)
-    return [fd.finding.code for result in _arl_validator.validate(doc.root) for fd in result.finding_descriptions
-            if fd.finding.severity in blocking]
-
-
-def _check_crl(der: bytes, issuer_cert: x509.Certificate, number: int, public: PublicKey | None) -> None:
-    findings = _pkilint_arl(der)
+def _check_crl(run: Run, der: bytes, issuer_cert: x509.Certificate, number: int, public: PublicKey | None) -> None:
+    findings = run.linter.arl_findings(der)  # pkilint's CRL linter, BR profile, ARL type (lint_crl -t ARL -p BR)
     if findings:
         raise QTSPError(Kind.LINT, f"pkilint refused the ARL: {', '.join(findings)}", findings=findings)
     crl = x509.load_der_x509_crl(der)
@@ -229,8 +203,8 @@ def crl(run: Run) -> dict[str, Any]:
     entries = [core_crl.Entry(parse_serial(e["serial"]), e["revoked-at"], e["reason"]) for e in spec["revoked"]]
 
     def lint_before() -> StepResult:
-        lint_key = signing.lint_key_for(signer.public_key())
-        _check_crl(core_crl.build_crl(ca_der, lint_key, params, entries), issuer_cert, spec["number"], None)
+        lint_key = run.linter.key_for(signer.public_key())
+        _check_crl(run, core_crl.build_crl(ca_der, lint_key, params, entries), issuer_cert, spec["number"], None)
         return StepResult(details={"lint_before": "clean (pkilint BR ARL + qtsp checks)", "entries": len(entries), "number": spec["number"]})
 
     run.step("lint-crl", f"Check CRL number {spec['number']} ({len(entries)} entries) signed with a throwaway key",
@@ -238,7 +212,7 @@ def crl(run: Run) -> dict[str, Any]:
 
     def sign() -> StepResult:
         der = core_crl.build_crl(ca_der, signer, params, entries)
-        _check_crl(der, issuer_cert, spec["number"], issuer_cert.public_key())  # type: ignore[arg-type]
+        _check_crl(run, der, issuer_cert, spec["number"], issuer_cert.public_key())  # type: ignore[arg-type]
         parsed = x509.load_der_x509_crl(der)
         return StepResult(outputs=[run.output("crl", der)],
                           details={"number": spec["number"], "this_update": parsed.last_update_utc.isoformat(),

@@ -13,8 +13,9 @@ import datetime as dt
 import os
 import platform
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +26,9 @@ from qtsp.core.keys import PublicKey, key_type_of
 
 from . import backends, schema, transcript
 from .transcript import file_sha256, fingerprint
+
+if TYPE_CHECKING:
+    from qtsp.lint import Linter
 
 Echo = Callable[[str], None]
 Confirm = Callable[[str], bool]
@@ -99,6 +103,13 @@ class Run:
         self.now = clock()  # one time for every certificate of the ceremony
         self.ceremony_signer: Any = None
         self.steps = 0
+
+    @cached_property
+    def linter(self) -> Linter:
+        """The ceremony's pkilint validators and lint keys, made on first use (a ceremony has no sandbox)."""
+        from qtsp.lint import Linter  # pkilint loads in ~0.5 s: not for validating a ceremony file
+
+        return Linter()
 
     @property
     def people(self) -> dict[str, Any]:

@@ -203,27 +203,25 @@ def test_sealed_vault_refuses_cleanly_ocsp_keeps_serving_jobs_back_off_and_catch
         # OCSP keeps serving the pre-signed response while Vault is sealed
         assert _ocsp_status(client, issued.chain[0], issued.certificate).certificate_status == ocsp.OCSPCertStatus.GOOD
         # a signing job fails, is counted and backs off
-        scheduler._backoff.clear()
         failures = JOB_FAILURES.labels("rotate-keys")._value.get()
         # make the responder rotation due (policy 1 day, clock 2 days ahead)
         sb.config = __import__("dataclasses").replace(sb.config, ocsp_key_rotation_days=1)
-        scheduler._sandboxes[str(data_dir)] = sb
+        jobs = scheduler.Jobs(sb)
         from unittest import mock
 
         with mock.patch("qtsp.scheduler.utcnow", return_value=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)):
-            assert scheduler.run_job("rotate-keys", str(data_dir)) == 0
+            assert jobs.run("rotate-keys") == 0
             assert JOB_FAILURES.labels("rotate-keys")._value.get() == failures + 1
-            assert scheduler.run_job("rotate-keys", str(data_dir)) == 0  # inside the backoff: not even tried
+            assert jobs.run("rotate-keys") == 0  # inside the backoff: not even tried
             assert JOB_FAILURES.labels("rotate-keys")._value.get() == failures + 1
     finally:
         vault_env.unseal()
     # Vault is back: the backlog catches up on the next run after the backoff
-    scheduler._backoff.clear()
+    jobs = scheduler.Jobs(sb)  # no backoff left
     from unittest import mock
 
     with mock.patch("qtsp.scheduler.utcnow", return_value=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)):
-        assert scheduler.run_job("rotate-keys", str(data_dir)) >= 1
-    scheduler._sandboxes.pop(str(data_dir), None)
+        assert jobs.run("rotate-keys") >= 1
     again = issuance.issue(sb, issuance.IssueRequest("qwac", ORG, domains=("c.example.com",), generate_key="ecdsa-p256"))
     assert again.certificate.serial_number
     revocation.revoke(sb, format(issued.certificate.serial_number, "X"), "key-compromise")

@@ -77,7 +77,7 @@ def check_subscriber_key(key: object, *, allow_ed25519: bool = False) -> PublicK
     raise policy(f"unsupported public key type {type(key).__name__}: use RSA >= 2048, P-256 or P-384")
 
 
-def signature_hash(key: PublicKey | PrivateKey) -> hashes.HashAlgorithm | None:
+def signature_hash(key: PublicKey | PrivateKey) -> hashes.SHA256 | hashes.SHA384 | None:
     """The hash a CA key signs with (BR 7.1.3.2): SHA-384 for P-384, else SHA-256."""
     if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
         return None

@@ -184,14 +184,14 @@ def _worker_run(span: tuple[int, int]) -> tuple[list[Outcome], dict[str, float]]
     work = _work
     results: list[Outcome] = []
     t = {"keygen": 0.0, "template+lint": 0.0, "sign": 0.0}
-    cfg, now = work.sandbox.config, work.now
+    sandbox, now = work.sandbox, work.now
     for p, serial in work.jobs[span[0]: span[1]]:
         ca = work.cas[p.issuer_id]
         try:
             t0 = time.perf_counter()
             key = issuance.subscriber_key(p)
             t1 = time.perf_counter()
-            tbs = issuance.lint_step(cfg, ca, p, key.public_key() if key else p.public_key, serial, now)
+            tbs = issuance.lint_step(sandbox, ca, p, key.public_key() if key else p.public_key, serial, now)
             t2 = time.perf_counter()
             cert = issuance.sign_step(tbs, ca)
             t3 = time.perf_counter()

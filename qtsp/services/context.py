@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,9 @@ from ca_store import db
 from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
 from ..signers import Backend, Connected, backend_for
+
+if TYPE_CHECKING:
+    from ..lint import Linter
 
 
 def check_writable(path: Path) -> None:
@@ -52,6 +56,13 @@ class Sandbox:
                 if backend is None:
                     backend = self._backends[scheme] = backend_for(scheme, self.data_dir)
         return backend
+
+    @cached_property
+    def linter(self) -> Linter:
+        """pkilint's validators, built on first use and kept (slow to make), and the lint copies' throwaway keys."""
+        from ..lint import Linter  # pkilint loads in ~0.5 s: only for commands that lint
+
+        return Linter()
 
     def after_fork(self) -> None:
         """In a forked worker, before its first call: the backends drop their connections (``Connected``)."""

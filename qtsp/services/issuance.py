@@ -199,11 +199,11 @@ def template(cfg: Any, issuer: builder.IssuerInfo, p: Prepared, public_key: Publ
                          serial=serial, now=now, issuer=issuer, dns_names=p.domains, org_id=org, qc=qc)
 
 
-def lint_step(cfg: Any, ca: IssuingCA, p: Prepared, public_key: PublicKey, serial: Serial,
+def lint_step(sandbox: Sandbox, ca: IssuingCA, p: Prepared, public_key: PublicKey, serial: Serial,
               now: dt.datetime) -> x509.CertificateBuilder:
     """Step 2: the template, refused (QTSPError LINT) unless its throwaway-key copy lints clean."""
-    tbs = template(cfg, ca.info, p, public_key, serial, now)
-    signing.lint(tbs, ca.signer, p.profile)
+    tbs = template(sandbox.config, ca.info, p, public_key, serial, now)
+    signing.lint(tbs, ca.signer, p.profile, sandbox.linter)
     return tbs
 
 
@@ -308,7 +308,7 @@ class Batch:
         linted = []
         for p, key, serial in zip(prepared, keys, serials):
             public_key = p.public_key if key is None else key.public_key()
-            linted.append(lint_step(self.sandbox.config, self.ca(p.issuer_id), p, public_key, serial, self.now))
+            linted.append(lint_step(self.sandbox, self.ca(p.issuer_id), p, public_key, serial, self.now))
         intents = self.record(list(zip(prepared, serials)))
         try:
             certs = [sign_step(tbs, self.ca(p.issuer_id)) for p, tbs in zip(prepared, linted)]

@@ -72,7 +72,7 @@ def issue_seal(sandbox: Sandbox, public_key: PublicKey, common_name: str, organi
     ca = ensure_nca_ca(sandbox, now)
     root_cert = authorities.load(sandbox, ROOT_ID).cert
     subject = builder.subject_name(profiles.SubjectShape.CA, builder.SubjectData(organization[:64], country, common_name=common_name[:64]))
-    cert = authorities.certify(sandbox.config, profiles.NCA_SEAL, subject=subject, public_key=public_key, now=now,
+    cert = authorities.certify(sandbox, profiles.NCA_SEAL, subject=subject, public_key=public_key, now=now,
                                issuer=ca.issuer, ocsp=False)
     return cert, [ca.cert, root_cert]
 

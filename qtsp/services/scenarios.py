@@ -37,7 +37,7 @@ from ..core import checks, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS, SIMULATOR_REASONS
 from ..core.types import serial_hex
-from ..lint import default_linter
+from ..lint import Linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
 from .context import Sandbox
@@ -138,10 +138,9 @@ CATALOGUE: dict[str, Scenario] = {sc.name: sc for sc in _catalogue()}
 # --- issuing --------------------------------------------------------------------------------------
 
 
-def _lint_findings(cert: x509.Certificate, sc: Scenario) -> list[dict[str, str | None]]:
+def _lint_findings(linter: Linter, cert: x509.Certificate, sc: Scenario) -> list[dict[str, str | None]]:
     """What the lint gate would have refused: pkilint's ERROR/FATAL findings, then our own checks."""
     profile = profiles.QSEALC if sc.purpose == "qsealc" else profiles.QWAC
-    linter = default_linter()
     out: list[dict[str, str | None]] = []
     try:
         for f in linter.pkilint_findings(cert.public_bytes(Encoding.DER), profile.lint):
@@ -193,7 +192,7 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
     cas = ensure_cas(sandbox, now)
     ctx = Context(sandbox, now, cas)
     made = {name: CATALOGUE[name].build(ctx, CATALOGUE[name]) for name in chosen}
-    findings = {name: _lint_findings(m.cert, CATALOGUE[name]) for name, m in made.items()}
+    findings = {name: _lint_findings(sandbox.linter, m.cert, CATALOGUE[name]) for name, m in made.items()}
     with sandbox.transaction() as session:
         rows = {name: _row(m.cert, m.issuer_id, CATALOGUE[name], now) for name, m in made.items()}
         session.add_all(rows.values())

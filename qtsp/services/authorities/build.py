@@ -124,17 +124,17 @@ class NewCA:
     responder: Responder | None = None
 
 
-def certify(cfg: config_mod.Config, profile: Profile, *, subject: x509.Name, public_key: PublicKey, now: dt.datetime,
+def certify(sandbox: Sandbox, profile: Profile, *, subject: x509.Name, public_key: PublicKey, now: dt.datetime,
             issuer: Issuer | None, own_signer: Signer | None = None, ocsp: bool = True) -> x509.Certificate:
-    """Build ``profile``'s template, lint it on a throwaway key, then sign it.
+    """Build ``profile``'s template, lint it on a throwaway key (the sandbox's linter), then sign it.
 
     ``issuer=None``: self-signed with ``own_signer`` (a root)."""
-    info = None if issuer is None else issuer_info(cfg, issuer.ca_id, issuer.cert, ocsp=ocsp)
+    info = None if issuer is None else issuer_info(sandbox.config, issuer.ca_id, issuer.cert, ocsp=ocsp)
     tbs = builder.build(profile, subject=subject, public_key=public_key, serial=new_serial(), now=now, issuer=info)
     signer = issuer.signer if issuer is not None else own_signer
     if signer is None:
         raise ValueError("a self-signed certificate needs its own signer")
-    return signing.sign_after_lint(tbs, signer, profile)
+    return signing.sign_after_lint(tbs, signer, profile, sandbox.linter)
 
 
 def make_responder(sandbox: Sandbox, ca: Issuer, now: dt.datetime, *, key: KeyInfo | None = None,
@@ -143,6 +143,6 @@ def make_responder(sandbox: Sandbox, ca: Issuer, now: dt.datetime, *, key: KeyIn
     cfg = sandbox.config
     key = key or new_key(sandbox, f"{ca.ca_id}-ocsp", cfg.ocsp_key_type)
     profile = profiles.OCSP_RESPONDER.with_validity(validity_days or cfg.ocsp_validity_days)
-    cert = certify(cfg, profile, subject=ca_subject(cfg, responder_name(ca.cert)), public_key=key.public_key,
+    cert = certify(sandbox, profile, subject=ca_subject(cfg, responder_name(ca.cert)), public_key=key.public_key,
                    now=now, issuer=ca)
     return Responder(cert, key)

@@ -59,7 +59,7 @@ def make_ca(sandbox: Sandbox, plan: Plan, now: dt.datetime) -> tuple[NewCA, Issu
     start = now - plan.backdate
     key = new_key(sandbox, plan.ca_id, cfg.ca_key_type)
     signer = signer_for(sandbox, key.ref)
-    cert = certify(cfg, plan.profile, subject=ca_subject(cfg, plan.common_name), public_key=key.public_key,
+    cert = certify(sandbox, plan.profile, subject=ca_subject(cfg, plan.common_name), public_key=key.public_key,
                    now=start, issuer=plan.parent, own_signer=signer)
     issuer = Issuer(plan.ca_id, cert, signer)
     responder = None
@@ -150,7 +150,7 @@ def rollover(sandbox: Sandbox, ca_id: str, now: dt.datetime, *, actor: str) -> s
     days = cfg.qwac_ca.validity_days if old.role == "qwac" else cfg.qseal_ca.validity_days
     profile = profiles.get_profile(old.profile).with_validity(days)
     subject = x509.load_der_x509_certificate(old.cert_der).subject
-    cert = certify(cfg, profile, subject=subject, public_key=key.public_key, now=now, issuer=parent.issuer)
+    cert = certify(sandbox, profile, subject=subject, public_key=key.public_key, now=now, issuer=parent.issuer)
     responder = make_responder(sandbox, Issuer(new_id, cert, signer_for(sandbox, key.ref)), now)
     new = NewCA(new_id, parent.row.id, old.role, profile.name, cert, key, responder)
     with sandbox.transaction() as session:
