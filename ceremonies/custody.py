@@ -22,7 +22,7 @@ from qtsp.core.keys import key_type_of, signature_hash
 
 from . import backends, quorum
 from .checks import BACKUP_FORMAT, read_backup, share_file_name
-from .runner import Run, StepResult, key_entry
+from .steps import Run, StepResult, key_entry
 from .transcript import fingerprint
 
 

@@ -28,7 +28,7 @@ from qtsp.services.authorities import ca_subject, issuer_info
 from . import backends
 from .checks import identity, read_certificate, read_public_key
 from .custody import run_backup, run_restore
-from .runner import Run, StepResult, cert_details, key_entry
+from .steps import Run, StepResult, cert_details, key_entry
 
 ROLES = {"root-ca": "root", "qwac-issuing-ca": "qwac", "qseal-issuing-ca": "qseal"}
 

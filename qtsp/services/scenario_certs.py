@@ -5,8 +5,8 @@ simulator CA. Used by ``scenarios.py``, which holds the catalogue."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
@@ -21,9 +21,6 @@ from ..core.serials import new_serial
 from .context import Sandbox
 from .authorities import issuer_info
 from .scenario_cas import SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA
-
-if TYPE_CHECKING:
-    from .scenarios import Scenario
 
 
 
@@ -47,6 +44,20 @@ class Made:
     revocation: tuple[str, dt.datetime] | None = None  # (reason, revoked_at)
 
 
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One entry of the catalogue (``scenarios.CATALOGUE``): what it is, what a validator must conclude,
+    and how its certificate is made."""
+
+    name: str
+    description: str  # what a correct validator must conclude, and why
+    purpose: str  # qwac (TLS server) | qwac-client (mTLS client) | qsealc
+    verdict: str  # accept | reject
+    reasons: tuple[str, ...]  # the reason codes of `qtsp validate` (qtsp.relying_party.validator)
+    pkix: str  # what an RFC 5280 validator (revocation on, the purpose's EKU/KU) concludes: accept | reject
+    build: Callable[[Context, Scenario], Made] = field(repr=False, compare=False)
 
 
 class Context:

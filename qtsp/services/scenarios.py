@@ -21,9 +21,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -41,28 +40,16 @@ from ..lint import Linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
 from .context import Sandbox
-from ..clock import time_travelling, utcnow
 from .authorities import ROOT_ID
 from . import scenario_certs as make
 from .revocation import dirty_time, published
 from .scenario_cas import ACTOR, CA_ROLES, SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA, ensure_cas
-from .scenario_certs import PROFILE_PREFIX, PSP_ORG_ID, UNKNOWN_CRITICAL_OID, Context, Made
+from .scenario_certs import PROFILE_PREFIX, PSP_ORG_ID, UNKNOWN_CRITICAL_OID, Context, Made, Scenario
 from .trusted_list import signer_certificate
 
 __all__ = ["ACTOR", "CA_ROLES", "CATALOGUE", "SCENARIOS_CA", "SUB_CA", "UNLISTED_CA", "Scenario", "ScenarioCA",
            "ensure_cas", "issue", "listing", "names"]
 MANIFEST_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str  # what a correct validator must conclude, and why
-    purpose: str  # qwac (TLS server) | qwac-client (mTLS client) | qsealc
-    verdict: str  # accept | reject
-    reasons: tuple[str, ...]  # the reason codes of `qtsp validate` (qtsp.relying_party.validator)
-    pkix: str  # what an RFC 5280 validator (revocation on, the purpose's EKU/KU) concludes: accept | reject
-    build: Callable[[Context, Scenario], Made] = field(repr=False, compare=False)
 
 
 

@@ -35,6 +35,7 @@ from ..core.profiles import PROFILES
 from ..core.types import parse_serial, serial_hex
 from ..services import issuance, revocation, simulator, tokens
 from . import errors, metrics, query
+from .contract import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID
 from .errors import ApiProblem
 from .state import state
 
@@ -57,12 +58,8 @@ ACCESS: dict[str, frozenset[str] | str] = {
 }
 
 REALM = "qtsp-api"
-STATUSES = ("good", "revoked")  # a certificate's status in the store; the list filter has more (repo.CERTIFICATE_STATUSES)
-KINDS = ("qwac", "qsealc")  # also tags of the profiles of each kind
 CA_ID = r"[a-z0-9-]{1,64}"
-JWS_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256")
 JWS_HEADERS = frozenset({"alg", "typ", "kid"})  # the key comes from the certificate, never from the JWS
-IAT_WINDOW = dt.timedelta(minutes=5)
 JTI_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 KEY_ACTOR = "subscriber-key:"  # + jti: the revocation's actor and requested_by, found again on replay
 
@@ -410,7 +407,6 @@ BEHAVIOUR_FIELDS: dict[str, tuple[type, ...]] = {
     "ca": (str,), "serial": (str, type(None)), "target": (str, type(None)), "behaviour": (str,),
     "delay_seconds": (int, float, type(None)),
 }
-MAX_BEHAVIOUR_ID = 2**31 - 1
 
 
 BEHAVIOUR_PARAMETERS: dict[str, query.Parser] = {
