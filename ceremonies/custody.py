@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import key_type_of, signature_hash
+from qtsp.core.keys import key_name, signature_hash
 
 from . import backends, quorum
 from .checks import BACKUP_FORMAT, read_backup, share_file_name
@@ -53,7 +53,7 @@ def run_backup(run: Run) -> dict[str, Any]:
     def wrap() -> StepResult:
         wrapped = backends.wrap(backend, ref, secret)
         document = {
-            "format": BACKUP_FORMAT, "key_ref": ref, "key_type": key_type_of(public),
+            "format": BACKUP_FORMAT, "key_ref": ref, "key_type": key_name(public),
             "public_key": _pem(public).decode(), "created": run.now.isoformat(),
             "wrapping": "AES key wrap with padding (RFC 5649) of the PKCS#8 private key",
             # A restored key keeps the protection it had: wrappable by a trusted key only, never readable.

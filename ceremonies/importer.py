@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from qtsp import config as config_mod
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import CA_KEY_TYPES, key_type_of
+from qtsp.core.keys import CA_KEY_TYPES, KeyType, key_name
 from qtsp.core.types import KeyRef
 from qtsp.services import authorities
 from qtsp.services.context import check_writable
@@ -167,7 +167,7 @@ def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
     if len(urls) != 1:
         raise QTSPError(Kind.MALFORMED, f"the issuing CAs name different base URLs: {sorted(map(str, urls))}")
     schemes = {ref.split(":", 1)[0] for ca in issuing for ref in (ca.key_ref, ca.ocsp[1])}  # type: ignore[index]
-    ca_type = key_type_of(issuing[0].cert.public_key())  # type: ignore[arg-type]
+    ca_type = key_name(issuing[0].cert.public_key())  # type: ignore[arg-type]
     by_role = {ca.result["role"]: ca for ca in issuing}
     defaults = config_mod.Config()
     try:
@@ -175,8 +175,8 @@ def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
             organization=attr(NameOID.ORGANIZATION_NAME), country=attr(NameOID.COUNTRY_NAME),
             organization_identifier=attr(NameOID.ORGANIZATION_IDENTIFIER), base_url=urls.pop(),
             key_backend="vault-transit" if schemes == {"vault-transit"} else "file",
-            ca_key_type=ca_type if ca_type in CA_KEY_TYPES else defaults.ca_key_type,
-            ocsp_key_type=key_type_of(issuing[0].ocsp[0].public_key()),  # type: ignore[index,arg-type]
+            ca_key_type=KeyType(ca_type) if ca_type in CA_KEY_TYPES else defaults.ca_key_type,
+            ocsp_key_type=key_name(issuing[0].ocsp[0].public_key()),  # type: ignore[index,arg-type]
             root=ca_config(root, defaults.root), qwac_ca=ca_config(by_role.get("qwac"), defaults.qwac_ca),
             qseal_ca=ca_config(by_role.get("qseal"), defaults.qseal_ca))
     except QTSPError as exc:

@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import PublicKey, key_type_of
+from qtsp.core.keys import PublicKey, key_name
 
 from . import transcript
 from .transcript import file_sha256, fingerprint
@@ -55,7 +55,7 @@ class StepResult:
 
 def key_entry(role: str, ref: str | None, public: PublicKey, *, ceremony_key: bool = False,
               attributes: dict[str, bool] | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"role": role, "ref": ref, "type": key_type_of(public), "fingerprint": fingerprint(public),
+    entry: dict[str, Any] = {"role": role, "ref": ref, "type": key_name(public), "fingerprint": fingerprint(public),
                              "ceremony_key": ceremony_key}
     if attributes is not None:
         entry["attributes"] = attributes

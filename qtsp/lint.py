@@ -30,6 +30,7 @@ from .core import checks
 from .core.errors import Kind, QTSPError
 from .core.keys import PrivateKey, PublicKey, generate_private_key, key_type_of
 from .core.profiles import LintTarget, Profile
+from .core.psd2 import PspRole
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ WAIVERS: tuple[Waiver, ...] = (
         "TS 119 495 V1.8.1 5.2.2: holders of PSP_CB / PSP_PA carry NCAId 'NA'",
     ),
 )
-V181_ROLES = frozenset({"PSP_CB", "PSP_PA", "VOP_RS", "VOP_VS"})
+V181_ROLES = frozenset({PspRole.PSP_CB, PspRole.PSP_PA, PspRole.VOP_RS, PspRole.VOP_VS})
 
 # The one waiver that does not come from the PSD2 edition gap: a sandbox served on loopback (the
 # default, so that `openssl ocsp -url` taken from a certificate works on a machine without DNS) puts

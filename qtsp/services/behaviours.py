@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..core import ocsp as core_ocsp
-from ..core.keys import PrivateKey, generate_private_key
+from ..core.keys import PrivateKey, generate_private_key, parse_key_type
 
 if TYPE_CHECKING:
     from .crl import CrlPlan
@@ -56,7 +56,7 @@ class Lookalikes:
         """A key of the CA's type that the CA never had."""
         with self._lock:
             if key_type not in self._strangers:
-                self._strangers[key_type] = generate_private_key(key_type)
+                self._strangers[key_type] = generate_private_key(parse_key_type(key_type))
             return self._strangers[key_type]
 
 

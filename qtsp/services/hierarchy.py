@@ -17,6 +17,7 @@ from ca_store import db, repositories as repo
 
 from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
+from ..core.keys import KeyType
 from ..signers.vault import VaultTransit
 from . import authorities
 from .authorities import QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID
@@ -27,7 +28,7 @@ __all__ = ["QSEAL_CA_ID", "QWAC_CA_ID", "ROOT_ID", "init_sandbox", "remove_creat
 ACTOR_CLI = "cli"
 
 
-def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Path | None = None,
+def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file: Path | None = None,
                  keystore: str | None = None, base_url: str | None = None) -> Sandbox:
     """Create the hierarchy. Refuses, changing nothing, if a sandbox is already there."""
     check_writable(data_dir)
@@ -66,7 +67,7 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
     return sandbox
 
 
-def _config(config_file: Path | None, *, key_type: str | None, keystore: str | None,
+def _config(config_file: Path | None, *, key_type: KeyType | None, keystore: str | None,
             base_url: str | None) -> config_mod.Config:
     """The configuration file given (or the defaults), with the command line's choices over it."""
     cfg = config_mod.load(config_file) if config_file else config_mod.Config()

@@ -29,10 +29,10 @@ from ca_store.models import Certificate, IssuanceIntent
 
 from ..core import builder, oids
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
+from ..core.keys import KeyType, PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
 from ..core.names import check_domain, parse_org_id
 from ..core.profiles import Profile
-from ..core.psd2 import PSD2Attributes, parse_roles
+from ..core.psd2 import PSD2Attributes, PspRole, roles_text
 from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
 from ..core.types import Serial, serial_hex
@@ -47,7 +47,7 @@ __all__ = ["KINDS", "MAX_DOMAINS", "Batch", "IssueRequest", "Issued", "IssuingCA
            "issue", "issuer_for", "lint_step", "parse_issue_request", "prepare", "sign_step", "template"]
 
 # Subscriber keys generated here (BR 6.1.5; Ed25519 only where a profile allows it, none of ours does).
-GENERATED_KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+GENERATED_KEY_TYPES: tuple[str, ...] = tuple(t.value for t in KeyType if t is not KeyType.ED25519)
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Prepared:
     domains: tuple[str, ...]
     issuer_id: str
     public_key: PublicKey | None  # the CSR's; None: a key of ``key_type`` is generated
-    key_type: str | None = None
+    key_type: KeyType | None = None
 
 
 @dataclass
@@ -134,16 +134,17 @@ def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView]
         issuer_id = issuer_for(sandbox, profile)
         if issuers is not None:
             issuers[role] = issuer_id
-    return Prepared(request, profile, psp, attrs, domains, issuer_id, public_key, key_type)
+    return Prepared(request, profile, psp, attrs, domains, issuer_id, public_key,
+                    None if key_type is None else KeyType(key_type))  # _key_policy allowed it
 
 
-def authorised_attributes(psp: PSPView, narrow: str | None) -> PSD2Attributes:
+def authorised_attributes(psp: PSPView, narrow: tuple[PspRole, ...] | None) -> PSD2Attributes:
     """TS 119 495 6.2.3 / reference 7: the PSP is active and every requested role is authorised."""
     if psp.status != "active":
         raise QTSPError(Kind.POLICY, f"PSP {psp.org_id} is {psp.status} in the NCA register; no certificate can be issued")
     roles = psp.roles
     if narrow is not None:
-        requested = parse_roles(narrow)
+        requested = narrow
         missing = [r for r in requested if r not in psp.roles]
         if missing:
             raise QTSPError(
@@ -231,7 +232,7 @@ def certificate_row(cert: x509.Certificate, p: Prepared, now: dt.datetime) -> Ce
     der = cert.public_bytes(Encoding.DER)
     return Certificate(
         issuer_id=p.issuer_id, serial=serial_hex(cert.serial_number), profile=p.profile.name,
-        subject=cert.subject.rfc4514_string(), org_id=p.psp.org_id, nca_id=p.attrs.nca_id, roles=",".join(p.attrs.roles),
+        subject=cert.subject.rfc4514_string(), org_id=p.psp.org_id, nca_id=p.attrs.nca_id, roles=roles_text(p.attrs.roles),
         dns_names=",".join(p.domains) or None, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         fingerprint_sha256=hashlib.sha256(der).hexdigest(), der=der, status="good", created_at=now,
     )

@@ -21,7 +21,7 @@ from ca_store.models import Certificate
 
 from ..core.errors import Kind, QTSPError
 from ..core.names import parse_org_id
-from ..core.types import parse_serial, serial_hex
+from ..core.types import canonical_serial
 from . import crl as crl_svc, nca_identity, register, tokens as tokens_svc
 from .context import Sandbox
 
@@ -42,14 +42,6 @@ def _dedupe(items: Iterable[T], key: Callable[[T], object]) -> list[T]:
     for item in items:
         seen.setdefault(key(item), item)
     return list(seen.values())
-
-
-def canonical_serial(serial: str) -> str:
-    """A serial as people copy it (hex, colons, 0x) in the store's form; MALFORMED if it is none."""
-    try:
-        return serial_hex(parse_serial(serial))
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, str(exc)) from None
 
 
 def resolve_ca(sandbox: Sandbox, ref: str) -> str:

@@ -34,7 +34,7 @@ from ..core.audit import canonical_details
 from ..core.errors import Kind, QTSPError
 from ..core.names import parse_org_id
 from ..core.ocsp import REASONS  # noqa: F401  (re-exported for the CLI)
-from ..core.psd2 import parse_roles
+from ..core.psd2 import PspRole, parse_roles, roles_text, stored_roles
 from ..metrics import NCA_PUBLICATION
 # One JWS registry for the requests verified here and the receipts the NCA's client verifies.
 from ..clock import utcnow
@@ -256,7 +256,7 @@ def _fields(body: dict[str, Any], allowed: set[str], required: set[str]) -> None
         raise QTSPError(Kind.MALFORMED, f"missing body fields: {', '.join(sorted(missing))}")
 
 
-def _roles(value: Any) -> tuple[str, ...]:
+def _roles(value: Any) -> tuple[PspRole, ...]:
     if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
         raise QTSPError(Kind.MALFORMED, "roles must be a list of role names")
     return parse_roles(",".join(value))
@@ -289,23 +289,23 @@ def _authorisation(session, v: Verified):  # type: ignore[no-untyped-def]
             raise QTSPError(Kind.CONFLICT, f"{org.value} is authorised already; use change-roles")
         if psp is None:
             psp = PSPAuthorisation(org_id=org.value, legal_name=name, nca_id=v.nca_id,
-                                   authorisation_number=org.authorisation_number or "", roles=",".join(roles),
+                                   authorisation_number=org.authorisation_number or "", roles=roles_text(roles),
                                    status="active", country=body.get("country", org.country), locality=body.get("locality"),
                                    registration_number=body.get("registration_number"),
                                    business_category="Private Organization", created_at=now, updated_at=now)
             repo.add_psp(session, psp)
         else:
-            psp.legal_name, psp.roles, psp.status, psp.updated_at = name, ",".join(roles), "active", now
+            psp.legal_name, psp.roles, psp.status, psp.updated_at = name, roles_text(roles), "active", now
     else:
         if psp is None:
             raise QTSPError(Kind.NOT_FOUND, f"{org.value} is not in the register")
         if action == "change-roles":
             roles = _roles(body["roles"])
-            removed = set(psp.roles.split(",")) - set(roles)
+            removed = set(stored_roles(psp.roles)) - set(roles)
             # A role withdrawn makes the certificates carrying it inaccurate; a role added revokes nothing.
             certs = [c for c in _valid_certs(session, psp.org_id, v.nca_id, now)
-                     if removed & set((c.roles or "").split(","))]
-            psp.roles, psp.updated_at = ",".join(roles), now
+                     if removed & set(stored_roles(c.roles))]
+            psp.roles, psp.updated_at = roles_text(roles), now
         else:
             psp.status, psp.updated_at = "withdrawn", now
             certs = _valid_certs(session, psp.org_id, v.nca_id, now)

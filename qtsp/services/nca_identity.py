@@ -23,7 +23,7 @@ from ca_store.models import Certificate, NationalCompetentAuthority, NcaCredenti
 from ..clock import utcnow
 from ..core import builder, profiles
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, PublicKey, generate_private_key
+from ..core.keys import KeyType, PrivateKey, PublicKey, generate_private_key
 from ..core.names import check_country
 from ..core.psd2 import NCA_ID_RE
 from ..core.types import serial_hex
@@ -38,7 +38,7 @@ NCA_CA_ID = "nca-ca"
 NCA_CA_NAME = "qtsp Sandbox NCA and Receipts CA"
 RECEIPTS = "receipts"
 # The key ``qtsp nca add --generate`` makes for a simulated NCA: its JWS requests are signed ES256.
-CREDENTIAL_KEY_TYPE = "ecdsa-p256"
+CREDENTIAL_KEY_TYPE = KeyType.ECDSA_P256
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _check_credential_key(cert: x509.Certificate) -> None:
 
 
 def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None = None, generate: bool = False,
-            out: Path | None = None, key_type: str = CREDENTIAL_KEY_TYPE, actor: str = "cli") -> tuple[NcaView, list[Path]]:
+            out: Path | None = None, key_type: KeyType = CREDENTIAL_KEY_TYPE, actor: str = "cli") -> tuple[NcaView, list[Path]]:
     """Register an NCA (if new) and a credential for it: a given certificate, or one issued here."""
     if not NCA_ID_RE.fullmatch(nca_id):
         raise QTSPError(Kind.MALFORMED, f"malformed NCA id {nca_id!r}: e.g. BE-NBB (TS 119 495 5.2.3)")

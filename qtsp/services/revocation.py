@@ -17,7 +17,7 @@ from ..clock import real_utcnow, time_travelling, utcnow
 from ..core.errors import Kind, QTSPError
 from ..metrics import REVOCATION_TO_PUBLICATION
 from ..core.ocsp import REASONS
-from ..core.types import parse_serial, serial_hex
+from ..core.types import canonical_serial
 from . import ocsp as ocsp_svc
 from .context import Sandbox
 from .generation import Generation
@@ -41,10 +41,7 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
     """Revoke one certificate. ``allowed_org_nca`` restricts to certificates carrying that NCAId."""
     if reason not in REASONS:
         raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(REASON_CHOICES)}")
-    try:
-        serial = serial_hex(parse_serial(serial))
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, str(exc)) from None
+    serial = canonical_serial(serial)
     now = now or utcnow()
     received = time.perf_counter()
     with sandbox.transaction() as session:

@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from ..core import builder, oids, profiles
 from ..core.keys import generate_private_key, signature_hash
 from ..core.names import parse_org_id
-from ..core.psd2 import ROLES, PSD2Attributes, encode_unchecked
+from ..core.psd2 import PSD2Attributes, PspRole, encode_unchecked
 from ..core.qcstatements import QCStatements, QcSpec, build_statements
 from ..core.serials import new_serial
 from .context import Sandbox
@@ -31,7 +31,7 @@ PROFILE_PREFIX = "scenario:"
 PSP_NAME = "Scenario Payments SA"
 PSP_ORG_ID = "PSDBE-NBB-0999000001"
 PSP_NCA = ("National Bank of Belgium", "BE-NBB")
-PSP_ROLES = ("PSP_AI", "PSP_PI")
+PSP_ROLES = (PspRole.PSP_AI, PspRole.PSP_PI)
 UNKNOWN_CRITICAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.32473.7.1")  # IANA documentation arc (RFC 5612)
 
 
@@ -225,14 +225,14 @@ def missing_intermediate(ctx: Context, sc: Scenario) -> Made:
 
 
 def role_mismatch() -> Any:
-    return encode_unchecked([(ROLES["PSP_AI"], "PSP_PI")], *PSP_NCA)
+    return encode_unchecked([(PspRole.PSP_AI.oid, PspRole.PSP_PI.value)], *PSP_NCA)
 
 
 def ncaid_malformed() -> Any:
-    return encode_unchecked([(ROLES[r], r) for r in PSP_ROLES], PSP_NCA[0], "Belgium/NBB")
+    return encode_unchecked([(r.oid, r.value) for r in PSP_ROLES], PSP_NCA[0], "Belgium/NBB")
 
 
 def ncaid_mismatch() -> Any:
-    return encode_unchecked([(ROLES[r], r) for r in PSP_ROLES], "Federal Financial Supervisory Authority", "DE-BAFIN")
+    return encode_unchecked([(r.oid, r.value) for r in PSP_ROLES], "Federal Financial Supervisory Authority", "DE-BAFIN")
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PublicKey
+from ..core.keys import KeyType, PublicKey
 from ..core.types import KeyRef
 
 
@@ -130,7 +130,7 @@ def delegating_signer(key_ref: KeyRef, public_key: PublicKey, sign: SignFn,
 @dataclass(frozen=True)
 class KeyInfo:
     ref: KeyRef
-    key_type: str
+    key_type: str  # a KeyType's name; rsa-<bits> for an RSA size we do not make (a restored or imported key)
     public_key: PublicKey
 
 
@@ -139,7 +139,7 @@ class Backend(Protocol):
 
     scheme: str
 
-    def generate(self, label: str, key_type: str) -> KeyInfo: ...
+    def generate(self, label: str, key_type: KeyType) -> KeyInfo: ...
 
     def rotate(self, ref: KeyRef) -> KeyInfo: ...
 

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding, aes_key_wrap_with_padding
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, PublicKey, generate_private_key, key_type_of, supported_private_key
+from ..core.keys import (KeyType, PrivateKey, PublicKey, generate_private_key, key_name, key_type_of,
+                         supported_private_key)
 from ..core.types import KeyRef
 from .base import KeyInfo, Signer, delegating_signer, register_backend
 
@@ -67,7 +68,7 @@ class FileBackend:
             raise QTSPError(Kind.MALFORMED, f"not a file key reference: {ref!r}")
         return self.key_dir / f"{label}.p8"
 
-    def generate(self, label: str, key_type: str) -> KeyInfo:
+    def generate(self, label: str, key_type: KeyType) -> KeyInfo:
         if not _LABEL_RE.fullmatch(label):
             raise QTSPError(Kind.MALFORMED, f"bad key label {label!r}")
         ref = KeyRef(f"file:{label}")
@@ -156,7 +157,7 @@ class FileBackend:
             raise QTSPError(Kind.CONFLICT, f"{path} exists; refusing to overwrite it")
         key = supported_private_key(key)
         self._write(path, key)
-        return KeyInfo(ref, key_type_of(key), self.public_key(ref))
+        return KeyInfo(ref, key_name(key), self.public_key(ref))
 
 
 register_backend("file", FileBackend)

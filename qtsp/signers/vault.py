@@ -24,14 +24,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import KEY_TYPES, PublicKey, key_type_of, supported_public_key
+from ..core.keys import KEY_TYPES, KeyType, PublicKey, key_name, supported_public_key
 from ..core.types import KeyRef
 from .base import KeyInfo, Signer, delegating_signer, register_backend
 
 BATCH = 250  # OpenBao refuses JSON bodies with too many strings (500 was refused, 400 accepted)
 _REF_RE = re.compile(r"^vault-transit:(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<version>[1-9][0-9]{0,5})$")
-_TRANSIT_TYPES = {"ecdsa-p256": "ecdsa-p256", "ecdsa-p384": "ecdsa-p384", "rsa-2048": "rsa-2048",
-                  "rsa-3072": "rsa-3072", "rsa-4096": "rsa-4096"}
+_TRANSIT_TYPES = {KeyType.ECDSA_P256: "ecdsa-p256", KeyType.ECDSA_P384: "ecdsa-p384", KeyType.RSA_2048: "rsa-2048",
+                  KeyType.RSA_3072: "rsa-3072", KeyType.RSA_4096: "rsa-4096"}  # ours -> Transit's key type names
 _HASH_NAMES = {"sha256": "sha2-256", "sha384": "sha2-384", "sha512": "sha2-512"}
 
 
@@ -115,7 +115,7 @@ class VaultTransit:
 
     # --- the Backend interface ------------------------------------------------------------
 
-    def generate(self, label: str, key_type: str) -> KeyInfo:
+    def generate(self, label: str, key_type: KeyType) -> KeyInfo:
         if key_type not in _TRANSIT_TYPES:
             raise QTSPError(Kind.POLICY, f"Transit cannot hold a {key_type} key; use one of {', '.join(_TRANSIT_TYPES)}")
         if self._find_key(label) is not None:
@@ -133,7 +133,7 @@ class VaultTransit:
         data = self._read_key(name)
         new = make_ref(name, int(data["latest_version"]))
         public = self.public_key(new)
-        return KeyInfo(new, key_type_of(public), public)
+        return KeyInfo(new, key_name(public), public)
 
     def _read_key(self, name: str) -> dict[str, Any]:
         data: dict[str, Any] = self._call(lambda: self.client.secrets.transit.read_key(name=name, mount_point=self.mount),

@@ -32,7 +32,7 @@ from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS
 from ..core.profiles import PROFILES
-from ..core.types import parse_serial, serial_hex
+from ..core.types import SerialHex, canonical_serial
 from ..services import issuance, revocation, simulator, tokens
 from . import errors, metrics, query
 from .contract import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID
@@ -197,11 +197,11 @@ def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
-def _serial(text: str) -> str:
+def _serial(text: str) -> SerialHex:
     try:
-        return serial_hex(parse_serial(text))
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
+        return canonical_serial(text)
+    except QTSPError as exc:
+        raise _bad(exc.detail) from None
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..core.profiles import CERTIFICATE_KINDS
+
 STATUSES = ("good", "revoked")  # a certificate's status in the store; the list filter has more (repo.CERTIFICATE_STATUSES)
-KINDS = ("qwac", "qsealc")  # also tags of the profiles of each kind
+KINDS = CERTIFICATE_KINDS  # also tags of the profiles of each kind
 JWS_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256")  # revocation requests signed with the certificate's key
 IAT_WINDOW = dt.timedelta(minutes=5)  # how far a signed revocation request's iat may be from the server's clock
 MAX_BEHAVIOUR_ID = 2**31 - 1

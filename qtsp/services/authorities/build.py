@@ -19,7 +19,7 @@ from ca_store.models import KeyReference
 
 from ... import config as config_mod
 from ...core import builder, profiles
-from ...core.keys import PublicKey
+from ...core.keys import KeyType, PublicKey
 from ...core.names import parse_org_id
 from ...core.profiles import Profile
 from ...core.serials import new_serial
@@ -75,7 +75,7 @@ def key_label(cfg: config_mod.Config, name: str) -> str:
     return f"{cfg.vault_key_prefix}{name}" if cfg.key_backend == "vault-transit" else f"{name}-1"
 
 
-def new_key(sandbox: Sandbox, name: str, key_type: str) -> KeyInfo:
+def new_key(sandbox: Sandbox, name: str, key_type: KeyType) -> KeyInfo:
     """A new key in the sandbox's key backend (file, Vault Transit), labelled for ``name``."""
     return sandbox.backend().generate(key_label(sandbox.config, name), key_type)
 

@@ -18,7 +18,7 @@ from ca_store.models import CrlRecord
 
 from ... import config as config_mod
 from ...core.errors import Kind, QTSPError
-from ...core.keys import key_type_of
+from ...core.keys import key_name
 from ...core.types import KeyRef
 from ...signers import KeyInfo
 from ..context import Sandbox, open_sandbox
@@ -30,7 +30,7 @@ ACTOR = "cli"
 
 def _key_info(ref: str, cert: x509.Certificate) -> KeyInfo:
     public = cert.public_key()
-    return KeyInfo(KeyRef(ref), key_type_of(public), public)  # type: ignore[arg-type]  # CA keys are RSA or EC
+    return KeyInfo(KeyRef(ref), key_name(public), public)  # type: ignore[arg-type]  # CA keys are RSA or EC
 
 
 def from_ceremony(ca_id: str, *, parent_id: str | None, role: str, profile: str, cert: x509.Certificate, key_ref: str,
