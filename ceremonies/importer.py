@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from qtsp import config as config_mod
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES, KeyType, key_name
-from qtsp.core.types import KeyRef
+from qtsp.core.types import IssuerId, KeyRef
 from qtsp.services import authorities
 from qtsp.services.context import check_writable
 from qtsp.services.hierarchy import remove_created
@@ -38,8 +38,8 @@ from .checks import read_certificate
 class _CA:
     result: dict[str, Any]
     cert: x509.Certificate
-    key_ref: str
-    ocsp: tuple[x509.Certificate, str] | None = None
+    key_ref: KeyRef
+    ocsp: tuple[x509.Certificate, KeyRef] | None = None
 
 
 def _spki(cert: x509.Certificate) -> bytes:
@@ -53,11 +53,13 @@ def _file_dirs(lines: list[dict[str, Any]]) -> list[Path]:
             if isinstance(spec, dict) and spec["backend"]["type"] == "file"]
 
 
-def _gather(paths: list[Path]) -> tuple[dict[str, _CA], list[tuple[int, bytes]], dict[str, str], list[Path], list[str]]:
-    cas: dict[str, _CA] = {}
-    ocsp: dict[str, tuple[x509.Certificate, str]] = {}
+def _gather(paths: list[Path]) -> tuple[dict[IssuerId, _CA], list[tuple[int, bytes]], dict[str, KeyRef], list[Path],
+                                       list[str]]:
+    """The transcripts' closing results (each verified first), read into typed ids and key references."""
+    cas: dict[IssuerId, _CA] = {}
+    ocsp: dict[IssuerId, tuple[x509.Certificate, KeyRef]] = {}
     crls: list[tuple[int, bytes]] = []
-    restored: dict[str, str] = {}
+    restored: dict[str, KeyRef] = {}
     dirs: list[Path] = []
     notes: list[str] = []
     for path in paths:
@@ -70,20 +72,22 @@ def _gather(paths: list[Path]) -> tuple[dict[str, _CA], list[tuple[int, bytes]],
                 raise QTSPError(Kind.CONFLICT, f"two ceremonies made CA {result['ca_id']!r}")
             if not result.get("key_ref"):
                 raise QTSPError(Kind.MALFORMED, f"{path}: CA {result['ca_id']} has no key reference (give key-ref)")
-            cas[result["ca_id"]] = _CA(result, read_certificate(base / result["certificate"], str(path)), result["key_ref"])
+            cas[IssuerId(result["ca_id"])] = _CA(result, read_certificate(base / result["certificate"], str(path)),
+                                                 KeyRef(result["key_ref"]))
         elif kind == "ocsp":
             if not result.get("key_ref"):
                 raise QTSPError(Kind.MALFORMED, f"{path}: the responder has no key reference (give key-ref)")
             if result["for_ca"] in ocsp:
                 notes.append(f"a newer responder for {result['for_ca']} replaces the one before it")
-            ocsp[result["for_ca"]] = (read_certificate(base / result["certificate"], str(path)), result["key_ref"])
+            ocsp[IssuerId(result["for_ca"])] = (read_certificate(base / result["certificate"], str(path)),
+                                                KeyRef(result["key_ref"]))
         elif kind == "crl":
             if result["issuer_id"] != "root":
                 raise QTSPError(Kind.POLICY, f"{path}: only the root's CRL (the ARL) comes from a ceremony; "
                                              "the service publishes the issuing CAs' CRLs itself")
             crls.append((int(result["number"]), (base / result["crl"]).read_bytes()))
         elif kind == "key":
-            restored[result["fingerprint"]] = result["key_ref"]
+            restored[result["fingerprint"]] = KeyRef(result["key_ref"])
         elif kind == "backup":
             notes.append(f"backup of {result['key_ref']} noted ({result['threshold']} of {result['shares']})")
         else:
@@ -95,7 +99,7 @@ def _gather(paths: list[Path]) -> tuple[dict[str, _CA], list[tuple[int, bytes]],
     return cas, crls, restored, dirs, notes
 
 
-def _check_hierarchy(cas: dict[str, _CA], crls: list[tuple[int, bytes]]) -> tuple[_CA, bytes | None]:
+def _check_hierarchy(cas: dict[IssuerId, _CA], crls: list[tuple[int, bytes]]) -> tuple[_CA, bytes | None]:
     roots = [ca for ca in cas.values() if ca.result["parent_id"] is None]
     if len(roots) != 1 or roots[0].result["ca_id"] != "root":
         raise QTSPError(Kind.MALFORMED, "import needs exactly one root, with ca-id root")
@@ -152,7 +156,7 @@ def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: list[str], created: 
         created.append(target)
 
 
-def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
+def _config(root: _CA, cas: dict[IssuerId, _CA]) -> config_mod.Config:
     def attr(oid: x509.ObjectIdentifier) -> str:
         return str(root.cert.subject.get_attributes_for_oid(oid)[0].value)
 
@@ -183,18 +187,18 @@ def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
         raise QTSPError(exc.kind, f"the ceremonies' hierarchy does not fit qtsp's configuration: {exc.detail}") from None
 
 
-def _check_online_keys(data_dir: Path, root: _CA, cas: dict[str, _CA]) -> None:
+def _check_online_keys(data_dir: Path, root: _CA, cas: dict[IssuerId, _CA]) -> None:
     """The service must reach every online key, and it must be the key of its certificate."""
     for ca in cas.values():
         pairs = [(ca.key_ref, ca.cert)] if ca is not root else []
         pairs += [(ca.ocsp[1], ca.ocsp[0])] if ca.ocsp else []
         for ref, cert in pairs:
-            public = backend_for(ref, data_dir).public_key(KeyRef(ref))
+            public = backend_for(ref, data_dir).public_key(ref)
             if public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != _spki(cert):
                 raise QTSPError(Kind.INTEGRITY, f"{ref} is not the key of {cert.subject.rfc4514_string()}")
 
 
-def _new_cas(root: _CA, cas: dict[str, _CA]) -> list[authorities.NewCA]:
+def _new_cas(root: _CA, cas: dict[IssuerId, _CA]) -> list[authorities.NewCA]:
     return [authorities.from_ceremony(ca_id, parent_id=ca.result["parent_id"], role=ca.result["role"],
                                       profile=ca.result["profile"], cert=ca.cert, key_ref=ca.key_ref, responder=ca.ocsp)
             for ca_id, ca in sorted(cas.items(), key=lambda item: item[1] is not root)]
@@ -248,7 +252,7 @@ def import_arl(data_dir: Path, path: Path, now: dt.datetime) -> dict[str, Any]:
     if result.get("kind") != "crl":
         raise QTSPError(Kind.MALFORMED, f"{path} is not the transcript of a crl ceremony")
     der = (path.parent / result["crl"]).read_bytes()
-    next_update = authorities.store_arl(data_dir, result["issuer_id"], int(result["number"]), der, now,
+    next_update = authorities.store_arl(data_dir, IssuerId(result["issuer_id"]), int(result["number"]), der, now,
                                         {"transcript": str(path), "final_hash": transcript.verify(path).final_hash})
     return {"issuer": result["issuer_id"], "number": result["number"],
             "next_update": next_update.isoformat() if next_update else None}

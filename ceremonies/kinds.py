@@ -21,7 +21,7 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import PublicKey, load_csr
 from qtsp.core.profiles import Profile
 from qtsp.core.serials import new_serial
-from qtsp.core.types import parse_serial
+from qtsp.core.types import IssuerId, parse_serial
 from qtsp.services import signing
 from qtsp.services.authorities import ca_subject, issuer_info
 
@@ -153,7 +153,7 @@ def _subordinate(run: Run, profile: Profile, role: str) -> tuple[x509.Certificat
     signer = open_signing_key(run, issuer_cert)
     ref, public = subject_key(run, role)
     ident = identity(cfg)
-    issuer_id = cfg["certificate"]["issuer-id"]
+    issuer_id = IssuerId(cfg["certificate"]["issuer-id"])
     tbs = builder.build(profile.with_validity(cfg["certificate"]["validity-days"]),
                         subject=ca_subject(ident, cfg["subject"]["common-name"]), public_key=public,
                         serial=new_serial(), now=run.now, issuer=issuer_info(ident, issuer_id, issuer_cert))
@@ -223,7 +223,7 @@ def crl(run: Run) -> dict[str, Any]:
             "crl": run.writer.relative(cfg["outputs"]["crl"])}
 
 
-def _link(run: Run, name: str, subject_cert: x509.Certificate, issuer_cert: x509.Certificate, issuer_id: str,
+def _link(run: Run, name: str, subject_cert: x509.Certificate, issuer_cert: x509.Certificate, issuer_id: IssuerId,
           signer: Any, output: str) -> x509.Certificate:
     """``subject_cert``'s name and key, certified by ``issuer_cert``'s key, within both lifetimes."""
     ident = identity(run.cfg)
@@ -247,8 +247,8 @@ def root_rollover(run: Run) -> dict[str, Any]:
     profile = _validity(profiles.ROOT_CA, cert_cfg["validity-days"])
     tbs = builder.build(profile, subject=subject, public_key=public, serial=new_serial(), now=run.now, issuer=None)
     new_cert = certify(run, "new-root", profile, tbs, new_signer, None, "certificate")
-    _link(run, "new-with-old", new_cert, old_cert, cert_cfg["old-ca-id"], old_signer, "new-with-old")
-    _link(run, "old-with-new", old_cert, new_cert, cert_cfg["ca-id"], new_signer, "old-with-new")
+    _link(run, "new-with-old", new_cert, old_cert, IssuerId(cert_cfg["old-ca-id"]), old_signer, "new-with-old")
+    _link(run, "old-with-new", old_cert, new_cert, IssuerId(cert_cfg["ca-id"]), new_signer, "old-with-new")
     run.step("write-public-key", "Write the new root public key", lambda: StepResult(outputs=[run.output(
         "public-key", public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))]))
     return {"kind": "root-rollover", "ca_id": cert_cfg["ca-id"], "old_ca_id": cert_cfg["old-ca-id"], "key_ref": ref,

@@ -16,6 +16,7 @@ import click
 
 from qtsp import metrics
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.types import IssuerId
 from qtsp.logging_setup import ACCESS_LOG_ENV, FORMAT_ENV, FORMATS, LEVEL_ENV, LEVELS, LogSettings, dict_config
 from qtsp.logging_setup import configure as configure_logging
 from qtsp.services import revocation
@@ -227,7 +228,8 @@ def revoke(serial: str, reason: str, issuer: str | None) -> None:
     sandbox = open_sandbox(data_dir())
     # Its revocation-to-publication time goes where every server's /metrics finds it (see qtsp/metrics.py).
     with metrics.recording_in(sandbox.data_dir):
-        result = revocation.revoke(sandbox, serial, reason, issuer_id=issuer, actor="cli")
+        result = revocation.revoke(sandbox, serial, reason, issuer_id=None if issuer is None else IssuerId(issuer),
+                                   actor="cli")
     data = {"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
             "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from}
     emit(data, lambda: f"revoked {result.serial} ({result.reason}) at {result.revoked_at:%Y-%m-%d %H:%M:%S}Z"

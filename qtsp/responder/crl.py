@@ -19,6 +19,7 @@ from typing import Callable
 
 from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
+from ..core.types import IssuerId
 from ..services import crl as crl_svc
 from ..services.behaviours import BEHAVIOURS, Lookalikes
 from ..services.context import Sandbox
@@ -41,7 +42,7 @@ class CrlPublisher:
         self.now = now
         self.lookalikes = lookalikes or Lookalikes()  # the wrong-key fault's stranger keys
 
-    def answer(self, ca_id: str, *, delta: bool = False, at: dt.datetime | None = None) -> CrlAnswer:
+    def answer(self, ca_id: IssuerId, *, delta: bool = False, at: dt.datetime | None = None) -> CrlAnswer:
         if at is not None:
             if delta:
                 raise QTSPError(Kind.NOT_FOUND, f"no delta CRL of {ca_id} as of another time: the full CRL as of "

@@ -35,7 +35,7 @@ from ca_store.models import IssuanceIntent
 
 from ..core import builder
 from ..core.errors import Kind, QTSPError
-from ..core.types import Serial
+from ..core.types import IssuerId, KeyRef, Serial
 from . import authorities, issuance
 from .context import Sandbox
 from ..clock import utcnow
@@ -161,8 +161,8 @@ class _Work:
     sandbox: Sandbox  # only its key backends are used in a worker, never its database
     now: dt.datetime
     jobs: list[Job]
-    issuers: dict[str, tuple[builder.IssuerInfo, str]]  # CA id -> (issuer info, key reference)
-    cas: dict[str, issuance.IssuingCA] = field(default_factory=dict)  # loaded in each worker
+    issuers: dict[IssuerId, tuple[builder.IssuerInfo, KeyRef]]  # CA id -> (issuer info, key reference)
+    cas: dict[IssuerId, issuance.IssuingCA] = field(default_factory=dict)  # loaded in each worker
 
 
 # Set in each forked worker by ``_worker_init``, for the ``_worker_run`` calls the pool sends it; never in
@@ -213,7 +213,7 @@ def _prepare(sandbox: Sandbox, parsed: list[tuple[int, IssueRequest]],
              failures: list[LineResult]) -> tuple[list[issuance.Prepared], list[int]]:
     """Step 1 for every parsed line; the register and the CA choice looked up once per batch."""
     psps: dict[str, Any] = {}
-    issuers: dict[str, str] = {}
+    issuers: dict[str, IssuerId] = {}
     prepared, lines = [], []
     for number, request in parsed:
         try:

@@ -35,7 +35,7 @@ from ..core.profiles import Profile
 from ..core.psd2 import PSD2Attributes, PspRole, roles_text
 from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
-from ..core.types import Serial, serial_hex
+from ..core.types import IssuerId, OrgId, Serial, SerialHex, serial_hex
 from ..signers import Signer
 from . import authorities, ocsp, register, signing
 from .context import Sandbox
@@ -59,7 +59,7 @@ class Prepared:
     psp: PSPView
     attrs: PSD2Attributes
     domains: tuple[str, ...]
-    issuer_id: str
+    issuer_id: IssuerId
     public_key: PublicKey | None  # the CSR's; None: a key of ``key_type`` is generated
     key_type: KeyType | None = None
 
@@ -69,11 +69,11 @@ class Issued:
     certificate: x509.Certificate
     chain: list[x509.Certificate]  # issuing CA, then root
     private_key: PrivateKey | None = None
-    issuer_id: str = ""
+    issuer_id: IssuerId = IssuerId("")
     steps: dict[str, float] = field(default_factory=dict)
 
     @property
-    def serial(self) -> str:
+    def serial(self) -> SerialHex:
         return serial_hex(self.certificate.serial_number)
 
 
@@ -101,7 +101,7 @@ def _domains(request: IssueRequest, profile: Profile) -> tuple[str, ...]:
     return tuple(check_domain(d) for d in request.domains)
 
 
-def _psp(sandbox: Sandbox, org_id: str, psps: dict[str, PSPView] | None) -> PSPView:
+def _psp(sandbox: Sandbox, org_id: OrgId, psps: dict[str, PSPView] | None) -> PSPView:
     if psps is not None and org_id in psps:
         return psps[org_id]
     try:
@@ -117,16 +117,16 @@ def _psp(sandbox: Sandbox, org_id: str, psps: dict[str, PSPView] | None) -> PSPV
 
 
 def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView] | None = None,
-            issuers: dict[str, str] | None = None) -> Prepared:
+            issuers: dict[str, IssuerId] | None = None) -> Prepared:
     """Step 1. ``psps`` and ``issuers`` cache the register and the CA choice across a batch."""
     profile = request.profile()
     key_type = request.key_type(sandbox.config.subscriber_key_type)
     if (request.csr is None) == (key_type is None):
         raise QTSPError(Kind.MALFORMED, "give exactly one of a CSR or --generate-key")
-    parse_org_id(request.org_id)
+    org_id = parse_org_id(request.org_id).value
     public_key = _key_policy(request, profile, key_type)
     domains = _domains(request, profile)
-    psp = _psp(sandbox, request.org_id, psps)
+    psp = _psp(sandbox, org_id, psps)
     attrs = authorised_attributes(psp, request.roles)
     role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
     issuer_id = issuers.get(role) if issuers is not None else None
@@ -158,7 +158,7 @@ def authorised_attributes(psp: PSPView, narrow: tuple[PspRole, ...] | None) -> P
     return PSD2Attributes(roles, psp.nca_name, psp.nca_id)
 
 
-def issuer_for(sandbox: Sandbox, profile: Profile) -> str:
+def issuer_for(sandbox: Sandbox, profile: Profile) -> IssuerId:
     """The newest generation of the issuing CA for this profile (after a rollover, the new one)."""
     role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
     with sandbox.transaction() as session:
@@ -172,7 +172,7 @@ def issuer_for(sandbox: Sandbox, profile: Profile) -> str:
 class IssuingCA:
     """What lint and sign need of the issuing CA, loaded once per batch (or per worker)."""
 
-    ca_id: str
+    ca_id: IssuerId
     info: builder.IssuerInfo
     signer: Signer
 
@@ -246,10 +246,10 @@ class Batch:
     now: dt.datetime
     actor: str
     audit_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"bulk": True} on every audit event
-    _cas: dict[str, IssuingCA] = field(default_factory=dict)
-    _responders: dict[str, ocsp.IssuerEntry] | None = None
+    _cas: dict[IssuerId, IssuingCA] = field(default_factory=dict)
+    _responders: dict[IssuerId, ocsp.IssuerEntry] | None = None
 
-    def ca(self, issuer_id: str) -> IssuingCA:
+    def ca(self, issuer_id: IssuerId) -> IssuingCA:
         if issuer_id not in self._cas:
             loaded = authorities.load(self.sandbox, issuer_id)
             info = authorities.issuer_info(self.sandbox.config, issuer_id, loaded.cert)
@@ -260,7 +260,7 @@ class Batch:
         """Step 3 for ``items``, in one committed transaction; intents in the order of ``items``.
 
         Each intent is labelled with its profile, or ``label`` (bulk labels its reservations "bulk")."""
-        groups: dict[tuple[str, str], list[int]] = {}
+        groups: dict[tuple[IssuerId, str], list[int]] = {}
         for index, (p, _) in enumerate(items):
             groups.setdefault((p.issuer_id, label or p.profile.name), []).append(index)
         intents: dict[int, IssuanceIntent] = {}

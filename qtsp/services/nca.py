@@ -33,6 +33,7 @@ from ca_store.models import Certificate, NcaCredential, NcaRequest, PSPAuthorisa
 from ..core.audit import canonical_details
 from ..core.errors import Kind, QTSPError
 from ..core.names import parse_org_id
+from ..core.types import OrgId
 from ..core.ocsp import REASONS  # noqa: F401  (re-exported for the CLI)
 from ..core.psd2 import PspRole, parse_roles, roles_text, stored_roles
 from ..metrics import NCA_PUBLICATION
@@ -242,7 +243,7 @@ def _scoped_psp(session, v: Verified, org_id: Any) -> PSPAuthorisation | None:  
     parsed = parse_org_id(org_id)
     if parsed.nca_id != v.nca_id:
         raise QTSPError(Kind.UNAUTHORISED, f"{v.nca_id} may act only on PSPs it authorised ({org_id} names {parsed.nca_id})")
-    psp = repo.get_psp(session, org_id)
+    psp = repo.get_psp(session, OrgId(org_id))
     if psp is not None and psp.nca_id != v.nca_id:
         raise QTSPError(Kind.UNAUTHORISED, f"{org_id} is authorised by {psp.nca_id}, not {v.nca_id}")
     return psp

@@ -26,7 +26,7 @@ from ..core.errors import Kind, QTSPError
 from ..core.keys import KeyType, PrivateKey, PublicKey, generate_private_key
 from ..core.names import check_country
 from ..core.psd2 import NCA_ID_RE
-from ..core.types import serial_hex
+from ..core.types import IssuerId, SerialHex, serial_hex
 from ..signers import Signer
 from ..signers.file import write_private
 from . import authorities
@@ -34,7 +34,7 @@ from .authorities import ROOT_ID, LoadedCA, Plan
 from .context import Sandbox
 from ..clock import utcnow
 
-NCA_CA_ID = "nca-ca"
+NCA_CA_ID = IssuerId("nca-ca")
 NCA_CA_NAME = "qtsp Sandbox NCA and Receipts CA"
 RECEIPTS = "receipts"
 # The key ``qtsp nca add --generate`` makes for a simulated NCA: its JWS requests are signed ES256.
@@ -163,7 +163,7 @@ def receipt_signer(sandbox: Sandbox) -> tuple[Signer, list[x509.Certificate]]:
     with sandbox.transaction() as session:
         key = repo.newest_key_for(session, f"{RECEIPTS}:")
         if key is not None:
-            serial = key.purpose.split(":", 1)[1]
+            serial = SerialHex(key.purpose.split(":", 1)[1])  # receipts:<serial>, written by serial_hex
             chain_der = [repo.get_certificate(session, serial, NCA_CA_ID).der, repo.get_ca(session, NCA_CA_ID).cert_der,
                          repo.get_ca(session, ROOT_ID).cert_der]
             return authorities.signer_for(sandbox, key.ref), [x509.load_der_x509_certificate(d) for d in chain_der]

@@ -20,12 +20,13 @@ from ca_store.models import Certificate, CertificateAuthority, OcspResponse, Ret
 
 from ..clock import time_travelling
 from ..core import ocsp as core_ocsp
+from ..core.types import IssuerId
 from .context import Sandbox
 
 
 @dataclass(frozen=True)
 class IssuerEntry:
-    ca_id: str
+    ca_id: IssuerId
     archive_cutoff: dt.datetime  # the issuing CA's notBefore (EN 319 411-2 CSS-6.3.10-08)
     hashes: dict[str, tuple[bytes, bytes]]  # alg -> (issuerNameHash, issuerKeyHash)
     responder: core_ocsp.ResponderInfo
@@ -89,7 +90,7 @@ def retire_responder(session: Session, ca: CertificateAuthority, now: dt.datetim
                                      not_before=cert.not_valid_before, not_after=cert.not_valid_after, retired_at=now))
 
 
-def past_responders(sandbox: Sandbox, ca_id: str) -> list[PastResponder]:
+def past_responders(sandbox: Sandbox, ca_id: IssuerId) -> list[PastResponder]:
     """``ca_id``'s retired responders, oldest first."""
     with sandbox.transaction() as session:
         rows = session.execute(select(RetiredOcspResponder).where(RetiredOcspResponder.issuer_id == ca_id)
@@ -97,7 +98,7 @@ def past_responders(sandbox: Sandbox, ca_id: str) -> list[PastResponder]:
         return [PastResponder(r.not_before, r.not_after, r.cert_der, r.key.ref) for r in rows]
 
 
-def issuer_entries(sandbox: Sandbox, session: Session) -> dict[str, IssuerEntry]:
+def issuer_entries(sandbox: Sandbox, session: Session) -> dict[IssuerId, IssuerEntry]:
     entries = {}
     for ca in repo.list_cas(session):
         entry = issuer_entry(sandbox, ca)
@@ -116,7 +117,7 @@ def status_of(cert: Certificate, revocation: Revocation | None, entry: IssuerEnt
 
 
 def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], now: dt.datetime,
-            entries: dict[str, IssuerEntry] | None = None) -> int:
+            entries: dict[IssuerId, IssuerEntry] | None = None) -> int:
     """Sign and store the single-certificate responses (both CertID hashes) for ``certs``."""
     ids = [c.id for c in certs]
     if ids:
@@ -128,7 +129,7 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
     entries = entries or issuer_entries(sandbox, session)
     hours = sandbox.config.ocsp_validity_hours
     # Build every ResponseData first, then sign per issuer in one batch (Vault Transit batch_input).
-    pending: dict[str, list[tuple[Certificate, str, bytes, core_ocsp.SingleStatus, bytes]]] = {}
+    pending: dict[IssuerId, list[tuple[Certificate, str, bytes, core_ocsp.SingleStatus, bytes]]] = {}
     for cert in certs:
         entry = entries[cert.issuer_id]
         serial = int(cert.serial, 16)
@@ -154,7 +155,7 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
     return len(rows)
 
 
-def resign_issuer(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, batch: int = 1000) -> int:
+def resign_issuer(sandbox: Sandbox, issuer_id: IssuerId, now: dt.datetime, *, batch: int = 1000) -> int:
     """Re-sign every pre-signed response of one issuer (after its responder key rotated)."""
     done, last_id = 0, 0
     while True:

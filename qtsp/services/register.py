@@ -13,13 +13,14 @@ from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.names import check_country, parse_org_id
 from ..core.ncas import EBA_NCAS
+from ..core.types import OrgId
 from ..core.psd2 import NA_ROLES, NOT_APPLICABLE, PspRole, parse_roles, roles_text, stored_roles, validate_nca
 from .context import Sandbox
 
 
 @dataclass(frozen=True)
 class PSPView:
-    org_id: str
+    org_id: OrgId
     legal_name: str
     nca_id: str
     nca_name: str
@@ -76,10 +77,10 @@ def add_psp(
         if nca is None:
             raise QTSPError(Kind.POLICY, f"NCA {nca_id} is not in the register (organizationIdentifier {org_id})")
         validate_nca(nca.name, nca.nca_id, role_names)
-        if repo.get_psp(session, org_id) is not None:
+        if repo.get_psp(session, parsed.value) is not None:
             raise QTSPError(Kind.CONFLICT, f"{org_id} is already in the register")
         row = PSPAuthorisation(
-            org_id=org_id, legal_name=name, nca_id=nca_id, authorisation_number=number, roles=roles_text(role_names),
+            org_id=parsed.value, legal_name=name, nca_id=nca_id, authorisation_number=number, roles=roles_text(role_names),
             status="active", country=country, locality=locality, registration_number=registration_number,
             business_category="Government Entity" if nca_id == NOT_APPLICABLE else "Private Organization",
             created_at=now, updated_at=now,
@@ -93,7 +94,7 @@ def add_psp(
         return PSPView.of(row)
 
 
-def set_status(sandbox: Sandbox, org_id: str, status: str, *, actor: str = "cli") -> PSPView:
+def set_status(sandbox: Sandbox, org_id: OrgId, status: str, *, actor: str = "cli") -> PSPView:
     if status not in ("active", "withdrawn"):
         raise QTSPError(Kind.MALFORMED, "status is active or withdrawn")
     now = utcnow()
@@ -111,7 +112,7 @@ def list_psps(sandbox: Sandbox) -> list[PSPView]:
         return [PSPView.of(row) for row in repo.list_psps(session)]
 
 
-def get_psp(sandbox: Sandbox, org_id: str) -> PSPView:
+def get_psp(sandbox: Sandbox, org_id: OrgId) -> PSPView:
     with sandbox.transaction() as session:
         row = repo.get_psp(session, org_id)
         if row is None:

@@ -17,7 +17,7 @@ from ..clock import real_utcnow, time_travelling, utcnow
 from ..core.errors import Kind, QTSPError
 from ..metrics import REVOCATION_TO_PUBLICATION
 from ..core.ocsp import REASONS
-from ..core.types import canonical_serial
+from ..core.types import IssuerId, canonical_serial
 from . import ocsp as ocsp_svc
 from .context import Sandbox
 from .generation import Generation
@@ -36,7 +36,7 @@ class RevocationResult:
 
 
 def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor: str = "cli",
-           issuer_id: str | None = None, now: dt.datetime | None = None,
+           issuer_id: IssuerId | None = None, now: dt.datetime | None = None,
            allowed_org_nca: str | None = None) -> RevocationResult:
     """Revoke one certificate. ``allowed_org_nca`` restricts to certificates carrying that NCAId."""
     if reason not in REASONS:

@@ -8,11 +8,12 @@ from typing import Any
 from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
 from ..core.profiles import CertificateKind
+from ..core.types import OrgId
 from . import issuance, output, register
 from .context import open_sandbox
 from .hierarchy import init_sandbox
 
-SAMPLE_ORG_ID = "PSDBE-NBB-0123456789"
+SAMPLE_ORG_ID = OrgId("PSDBE-NBB-0123456789")
 SAMPLE_P12_PASSWORD = "sandbox"
 
 

@@ -18,6 +18,7 @@ from ..core.names import parse_org_id
 from ..core.psd2 import PSD2Attributes, PspRole, encode_unchecked
 from ..core.qcstatements import QCStatements, QcSpec, build_statements
 from ..core.serials import new_serial
+from ..core.types import IssuerId, OrgId
 from .context import Sandbox
 from .authorities import issuer_info
 from .scenario_cas import SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA
@@ -29,7 +30,7 @@ PROFILE_PREFIX = "scenario:"
 
 # The fictitious PSP every scenario certificate names.
 PSP_NAME = "Scenario Payments SA"
-PSP_ORG_ID = "PSDBE-NBB-0999000001"
+PSP_ORG_ID = OrgId("PSDBE-NBB-0999000001")
 PSP_NCA = ("National Bank of Belgium", "BE-NBB")
 PSP_ROLES = (PspRole.PSP_AI, PspRole.PSP_PI)
 UNKNOWN_CRITICAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.32473.7.1")  # IANA documentation arc (RFC 5612)
@@ -39,8 +40,8 @@ UNKNOWN_CRITICAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.32473.7.1")  # IANA do
 class Made:
     cert: x509.Certificate
     key: Any
-    issuer_id: str
-    chain: tuple[str, ...]  # CA ids a relying party is given as intermediates
+    issuer_id: IssuerId
+    chain: tuple[IssuerId, ...]  # CA ids a relying party is given as intermediates
     revocation: tuple[str, dt.datetime] | None = None  # (reason, revoked_at)
 
 
@@ -61,10 +62,10 @@ class Scenario:
 
 
 class Context:
-    def __init__(self, sandbox: Sandbox, now: dt.datetime, cas: dict[str, ScenarioCA]) -> None:
+    def __init__(self, sandbox: Sandbox, now: dt.datetime, cas: dict[IssuerId, ScenarioCA]) -> None:
         self.sandbox, self.now, self.cas = sandbox, now, cas
 
-    def issuer(self, ca_id: str, *, ca_issuers_url: str | None = None) -> builder.IssuerInfo:
+    def issuer(self, ca_id: IssuerId, *, ca_issuers_url: str | None = None) -> builder.IssuerInfo:
         info = issuer_info(self.sandbox.config, ca_id, self.cas[ca_id].cert)
         if ca_issuers_url is not None:
             info = builder.IssuerInfo(info.name, info.public_key, info.not_after, ca_issuers_url, info.ocsp_url,
@@ -81,7 +82,7 @@ def _qc(qc_type: str, cfg: Any, *, sscd: bool = False) -> QcSpec:
     return QcSpec(qc_type=qc_type, pds=cfg.pds, psd2=PSD2Attributes(PSP_ROLES, *PSP_NCA), sscd=sscd)
 
 
-def _template(ctx: Context, sc: Scenario, *, issuer_id: str = SCENARIOS_CA, start: dt.datetime | None = None,
+def _template(ctx: Context, sc: Scenario, *, issuer_id: IssuerId = SCENARIOS_CA, start: dt.datetime | None = None,
               profile: profiles.Profile | None = None, ca_issuers_url: str | None = None) -> tuple[x509.Certificate, Any]:
     """A regular certificate of the scenario's kind, signed with a throwaway key: the starting point
     every scenario then changes in exactly one way."""

@@ -35,7 +35,7 @@ from ..clock import time_travelling, utcnow
 from ..core import checks, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS, SIMULATOR_REASONS
-from ..core.types import serial_hex
+from ..core.types import IssuerId, serial_hex
 from ..lint import Linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
@@ -144,7 +144,7 @@ def _lint_findings(linter: Linter, cert: x509.Certificate, sc: Scenario) -> list
     return out
 
 
-def _row(cert: x509.Certificate, issuer_id: str, sc: Scenario, now: dt.datetime) -> Certificate:
+def _row(cert: x509.Certificate, issuer_id: IssuerId, sc: Scenario, now: dt.datetime) -> Certificate:
     der = cert.public_bytes(Encoding.DER)
     try:
         dns = ",".join(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
@@ -209,7 +209,7 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
 
 
 def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made], rows: dict[str, Certificate],
-           findings: dict[str, list[dict[str, str | None]]], cas: dict[str, ScenarioCA]) -> dict[str, Any]:
+           findings: dict[str, list[dict[str, str | None]]], cas: dict[IssuerId, ScenarioCA]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ca").mkdir(exist_ok=True)
     with sandbox.transaction() as session:

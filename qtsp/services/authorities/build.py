@@ -23,12 +23,12 @@ from ...core.keys import KeyType, PublicKey
 from ...core.names import parse_org_id
 from ...core.profiles import Profile
 from ...core.serials import new_serial
-from ...core.types import KeyRef
+from ...core.types import IssuerId, KeyRef
 from ...signers import KeyInfo, Signer
 from .. import signing
 from ..context import Sandbox
 
-ROOT_ID, QWAC_CA_ID, QSEAL_CA_ID = "root", "qwac-ca", "qseal-ca"
+ROOT_ID, QWAC_CA_ID, QSEAL_CA_ID = IssuerId("root"), IssuerId("qwac-ca"), IssuerId("qseal-ca")
 RESPONDER_SUFFIX = " OCSP Responder"
 
 
@@ -53,7 +53,8 @@ def responder_name(ca_cert: x509.Certificate) -> str:
     return f"{common_name(ca_cert)}{RESPONDER_SUFFIX}"[:64]
 
 
-def issuer_info(cfg: config_mod.Config, ca_id: str, cert: x509.Certificate, *, ocsp: bool = True) -> builder.IssuerInfo:
+def issuer_info(cfg: config_mod.Config, ca_id: IssuerId, cert: x509.Certificate, *,
+                ocsp: bool = True) -> builder.IssuerInfo:
     """What a certificate signed by ``ca_id`` says about it: name, key, and the URLs of its AIA and CRL.
     The root's children carry no OCSP URL (the ARL covers them); ``ocsp=False`` for the NCA seals."""
     return builder.IssuerInfo(
@@ -80,7 +81,7 @@ def new_key(sandbox: Sandbox, name: str, key_type: KeyType) -> KeyInfo:
     return sandbox.backend().generate(key_label(sandbox.config, name), key_type)
 
 
-def signer_for(sandbox: Sandbox, ref: str) -> Signer:
+def signer_for(sandbox: Sandbox, ref: KeyRef) -> Signer:
     """The Signer of a stored key reference; the reference's scheme picks the backend."""
     return sandbox.backend(ref).signer(KeyRef(ref))
 
@@ -98,7 +99,7 @@ def key_row(info: KeyInfo, purpose: str, now: dt.datetime) -> KeyReference:
 class Issuer:
     """A CA that signs: its id (for the URLs), its certificate and its Signer."""
 
-    ca_id: str
+    ca_id: IssuerId
     cert: x509.Certificate
     signer: Signer
 
@@ -115,8 +116,8 @@ class Responder:
 class NewCA:
     """A CA made (or imported) and not stored yet: what ``records.insert`` writes."""
 
-    ca_id: str
-    parent_id: str | None
+    ca_id: IssuerId
+    parent_id: IssuerId | None
     role: str
     profile: str
     cert: x509.Certificate
