@@ -14,7 +14,7 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from qtsp import config as config_mod
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import CA_KEY_TYPES, KeyType, key_name
+from qtsp.core.keys import CA_KEY_TYPES, KeyType, key_name, supported_public_key
 from qtsp.core.types import IssuerId, KeyRef
 from qtsp.services import authorities
 from qtsp.services.context import check_writable
@@ -40,6 +40,13 @@ class _CA:
     cert: x509.Certificate
     key_ref: KeyRef
     ocsp: tuple[x509.Certificate, KeyRef] | None = None
+
+    @property
+    def responder(self) -> tuple[x509.Certificate, KeyRef]:
+        """An issuing CA's OCSP responder (certificate, key reference); ``_check_hierarchy`` requires one."""
+        if self.ocsp is None:
+            raise QTSPError(Kind.MALFORMED, f"{self.result['ca_id']} has no OCSP responder: run an ocsp-signer ceremony for it")
+        return self.ocsp
 
 
 def _spki(cert: x509.Certificate) -> bytes:
@@ -125,12 +132,12 @@ def _check_hierarchy(cas: dict[IssuerId, _CA], crls: list[tuple[int, bytes]]) ->
     if crls:
         number, arl = max(crls)
         crl = x509.load_der_x509_crl(arl)
-        if not crl.is_signature_valid(root.cert.public_key()):  # type: ignore[arg-type]
+        if not crl.is_signature_valid(supported_public_key(root.cert.public_key())):
             raise QTSPError(Kind.INTEGRITY, f"ARL number {number} is not signed by the root")
     return root, arl
 
 
-def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: list[str], created: list[Path]) -> None:
+def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: Sequence[str], created: list[Path]) -> None:
     """File keys made in another directory move into the data dir (with their passphrase)."""
     for ref in refs:
         if not ref.startswith("file:"):
@@ -170,8 +177,8 @@ def _config(root: _CA, cas: dict[IssuerId, _CA]) -> config_mod.Config:
     urls = {ca.result.get("base_url") for ca in issuing}
     if len(urls) != 1:
         raise QTSPError(Kind.MALFORMED, f"the issuing CAs name different base URLs: {sorted(map(str, urls))}")
-    schemes = {ref.split(":", 1)[0] for ca in issuing for ref in (ca.key_ref, ca.ocsp[1])}  # type: ignore[index]
-    ca_type = key_name(issuing[0].cert.public_key())  # type: ignore[arg-type]
+    schemes = {ref.split(":", 1)[0] for ca in issuing for ref in (ca.key_ref, ca.responder[1])}
+    ca_type = key_name(supported_public_key(issuing[0].cert.public_key()))
     by_role = {ca.result["role"]: ca for ca in issuing}
     defaults = config_mod.Config()
     try:
@@ -180,7 +187,7 @@ def _config(root: _CA, cas: dict[IssuerId, _CA]) -> config_mod.Config:
             organization_identifier=attr(NameOID.ORGANIZATION_IDENTIFIER), base_url=urls.pop(),
             key_backend="vault-transit" if schemes == {"vault-transit"} else "file",
             ca_key_type=KeyType(ca_type) if ca_type in CA_KEY_TYPES else defaults.ca_key_type,
-            ocsp_key_type=key_name(issuing[0].ocsp[0].public_key()),  # type: ignore[index,arg-type]
+            ocsp_key_type=key_name(supported_public_key(issuing[0].responder[0].public_key())),  # type: ignore[arg-type]  # a name: Config reads it, or refuses it by name
             root=ca_config(root, defaults.root), qwac_ca=ca_config(by_role.get("qwac"), defaults.qwac_ca),
             qseal_ca=ca_config(by_role.get("qseal"), defaults.qseal_ca))
     except QTSPError as exc:
@@ -211,7 +218,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
         raise QTSPError(Kind.CONFLICT, f"{data_dir} already holds a sandbox; refusing to import over it")
     cas, crls, restored, dirs, notes = _gather(paths)
     root, arl = _check_hierarchy(cas, crls)
-    fp = fingerprint(root.cert.public_key())  # type: ignore[arg-type]  # a CA key: RSA or EC
+    fp = fingerprint(root.cert.public_key())
     if fp in restored:
         notes.append(f"the root key is used from its restored copy {restored[fp]}")
         root.key_ref = restored[fp]
@@ -223,7 +230,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     sandbox = None
     try:
-        online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.ocsp[1])]  # type: ignore[index]  # checked: issuing CAs have one
+        online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.responder[1])]
         _copy_file_keys(data_dir, dirs, online, created)
         _check_online_keys(data_dir, root, cas)
         sandbox = authorities.new_store(data_dir, cfg)

@@ -9,7 +9,7 @@ which ``qtsp ceremony import`` reads.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 from cryptography import x509
@@ -18,8 +18,8 @@ from cryptography.x509.oid import NameOID
 
 from qtsp.core import builder, crl as core_crl, profiles
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import PublicKey, load_csr
-from qtsp.core.profiles import Profile
+from qtsp.core.keys import PublicKey, load_csr, supported_public_key
+from qtsp.core.profiles import LintTarget, Profile
 from qtsp.core.serials import new_serial
 from qtsp.core.types import IssuerId, parse_serial
 from qtsp.services import signing
@@ -33,19 +33,10 @@ from .steps import Run, StepResult, cert_details, key_entry
 ROLES = {"root-ca": "root", "qwac-issuing-ca": "qwac", "qseal-issuing-ca": "qseal"}
 
 
-@dataclass(frozen=True)
-class _CrossTarget:
-    """pkilint's BR cross-certificate linter. ``LintTarget`` has no member for it yet; this has the
-    same ``name``/``value`` shape that ``qtsp.lint.Linter`` reads for the CA/B server-auth sets."""
-
-    name: str = "CABF_CROSS_CA"
-    value: str = "INTERNAL_CROSS_CA"
-
-
 # A link certificate: a root's subject and key, certified by the other root (BR 7.1.2.2, a
 # cross-certified subordinate CA of the same operator: anyPolicy allowed, 7.1.2.2.6).
 LINK = replace(profiles.ROOT_CA, name="root-link", description="Link certificate between two roots (BR 7.1.2.2)",
-               lint=_CrossTarget(), aia=True, crl_dp=True,  # type: ignore[arg-type]
+               lint=LintTarget.CABF_CROSS_CA, aia=True, crl_dp=True,
                policies=(x509.ObjectIdentifier("2.5.29.32.0"),))
 
 
@@ -102,7 +93,7 @@ def subject_key(run: Run, role: str) -> tuple[str | None, PublicKey]:
 
     def action() -> StepResult:
         data = cfg[source]
-        public = load_csr(data.read_bytes()).public_key() if source == "csr" else read_public_key(data)
+        public = supported_public_key(load_csr(data.read_bytes()).public_key() if source == "csr" else read_public_key(data))
         return StepResult(public, inputs={source: run.input_entry(data)},
                           keys=[key_entry(role, cfg.get("key-ref"), public)])
 
@@ -189,7 +180,7 @@ def _check_crl(run: Run, der: bytes, issuer_cert: x509.Certificate, number: int,
         raise QTSPError(Kind.LINT, "the CRL carries the wrong CRLNumber")
     if crl.next_update_utc is None or crl.next_update_utc - crl.last_update_utc > dt.timedelta(days=366):
         raise QTSPError(Kind.LINT, "an ARL's nextUpdate is at most 12 months after thisUpdate (BR 4.9.7)")
-    if public is not None and not crl.is_signature_valid(public):  # type: ignore[arg-type]
+    if public is not None and not crl.is_signature_valid(public):
         raise QTSPError(Kind.INTEGRITY, "the CRL signature does not verify against the issuer's key")
 
 
@@ -212,11 +203,13 @@ def crl(run: Run) -> dict[str, Any]:
 
     def sign() -> StepResult:
         der = core_crl.build_crl(ca_der, signer, params, entries)
-        _check_crl(run, der, issuer_cert, spec["number"], issuer_cert.public_key())  # type: ignore[arg-type]
+        _check_crl(run, der, issuer_cert, spec["number"], supported_public_key(issuer_cert.public_key()))
         parsed = x509.load_der_x509_crl(der)
+        next_update = parsed.next_update_utc
+        assert next_update is not None  # _check_crl refused a CRL without one
         return StepResult(outputs=[run.output("crl", der)],
                           details={"number": spec["number"], "this_update": parsed.last_update_utc.isoformat(),
-                                   "next_update": parsed.next_update_utc.isoformat(), "lint_after": "clean"})  # type: ignore[union-attr]
+                                   "next_update": next_update.isoformat(), "lint_after": "clean"})
 
     run.step("sign-crl", f"Sign the CRL with {signer.key_ref}", sign)
     return {"kind": "crl", "issuer_id": spec["issuer-id"], "number": spec["number"],
@@ -230,7 +223,7 @@ def _link(run: Run, name: str, subject_cert: x509.Certificate, issuer_cert: x509
     end = min(subject_cert.not_valid_after_utc, issuer_cert.not_valid_after_utc)
     days = (end - run.now.replace(microsecond=0)).days
     profile = LINK.with_validity(days)
-    tbs = builder.build(profile, subject=subject_cert.subject, public_key=subject_cert.public_key(),  # type: ignore[arg-type]
+    tbs = builder.build(profile, subject=subject_cert.subject, public_key=supported_public_key(subject_cert.public_key()),
                         serial=new_serial(), now=run.now, issuer=issuer_info(ident, issuer_id, issuer_cert))
     return certify(run, name, profile, tbs, signer, issuer_cert, output)
 

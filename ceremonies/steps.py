@@ -67,7 +67,7 @@ def cert_details(cert: x509.Certificate) -> dict[str, Any]:
             "serial": format(cert.serial_number, "X"), "not_before": cert.not_valid_before_utc.isoformat(),
             "not_after": cert.not_valid_after_utc.isoformat(),
             "sha256": hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
-            "public_key_fingerprint": fingerprint(cert.public_key())}  # type: ignore[arg-type]
+            "public_key_fingerprint": fingerprint(cert.public_key())}
 
 
 class Run:

@@ -7,6 +7,7 @@ inside the commands.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +15,9 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES, KeyType
 
 from .output import common, data_dir, emit, subject_text, table
+
+if TYPE_CHECKING:
+    from qtsp.services.context import Sandbox
 
 
 @click.command()
@@ -34,7 +38,7 @@ def init(key_type: str | None, config_file: Path | None, keystore: str | None, b
     _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
 
 
-def _ca_rows(sb):  # type: ignore[no-untyped-def]
+def _ca_rows(sb: Sandbox) -> list[dict[str, Any]]:
     from qtsp.services import lookup
 
     return [
@@ -45,7 +49,7 @@ def _ca_rows(sb):  # type: ignore[no-untyped-def]
     ]
 
 
-def _ca_list(sb, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
+def _ca_list(sb: Sandbox, prefix: str = "") -> None:
     rows = _ca_rows(sb)
     emit(rows, lambda: prefix + table(
         [[r["id"], r["role"], r["key_type"], r["not_after"][:10], r["subject"]] for r in rows],

@@ -183,7 +183,7 @@ def _run_granian(host: str, port: int, workers: int, threads: int, settings: Log
 def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: LogSettings) -> None:
     from gunicorn.app.base import BaseApplication
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):  # type: ignore[misc, unused-ignore]  # gunicorn ships no types: subclassing Any
         def load_config(self) -> None:
             options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                        "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None,
@@ -195,7 +195,7 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: Lo
             for key, value in options.items():
                 self.cfg.set(key, value)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        def load(self) -> Any:  # the Flask app (WSGI)
             from qtsp.web.wsgi import app
 
             return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import overload
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -107,8 +108,15 @@ def check_subscriber_key(key: object, *, allow_ed25519: bool = False) -> PublicK
     raise policy(f"unsupported public key type {type(key).__name__}: use RSA >= 2048, P-256 or P-384")
 
 
+@overload
+def signature_hash(key: rsa.RSAPublicKey | rsa.RSAPrivateKey | ec.EllipticCurvePublicKey
+                   | ec.EllipticCurvePrivateKey) -> hashes.SHA256 | hashes.SHA384: ...
+@overload
+def signature_hash(key: PublicKey | PrivateKey) -> hashes.SHA256 | hashes.SHA384 | None: ...
+
+
 def signature_hash(key: PublicKey | PrivateKey) -> hashes.SHA256 | hashes.SHA384 | None:
-    """The hash a CA key signs with (BR 7.1.3.2): SHA-384 for P-384, else SHA-256."""
+    """The hash a CA key signs with (BR 7.1.3.2): SHA-384 for P-384, else SHA-256; None for Ed25519."""
     if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
         return None
     if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)) and key.curve.key_size == 384:

@@ -54,6 +54,7 @@ class LintTarget(enum.Enum):
     CABF_TLS_CA = "INTERNAL_UNCONSTRAINED_TLS_CA"
     CABF_NON_TLS_CA = "NON_TLS_CA"
     CABF_OCSP = "OCSP_RESPONDER"
+    CABF_CROSS_CA = "INTERNAL_CROSS_CA"  # BR 7.1.2.2: a cross-certified subordinate CA (the ceremonies' root links)
     PKIX = "pkix"  # RFC 5280 only: certificates outside the TLS and qualified hierarchies
 
 

@@ -191,7 +191,7 @@ def _worker_run(span: tuple[int, int]) -> tuple[list[Outcome], dict[str, float]]
             t0 = time.perf_counter()
             key = issuance.subscriber_key(p)
             t1 = time.perf_counter()
-            tbs = issuance.lint_step(sandbox, ca, p, key.public_key() if key else p.public_key, serial, now)
+            tbs = issuance.lint_step(sandbox, ca, p, p.certified_key(key), serial, now)
             t2 = time.perf_counter()
             cert = issuance.sign_step(tbs, ca)
             t3 = time.perf_counter()
@@ -309,11 +309,11 @@ class _Run:
     def _store(self, span: tuple[int, int], outcomes: list[Outcome]) -> None:
         good: list[tuple[int, bytes, bytes]] = []
         refused: list[tuple[int, tuple[str, str]]] = []
-        for index, (der, rest) in zip(range(*span), outcomes):
-            if der is None:
-                refused.append((index, rest))  # type: ignore[arg-type]  # (kind, detail) when der is None
+        for index, outcome in zip(range(*span), outcomes):
+            if outcome[0] is None:
+                refused.append((index, outcome[1]))
             else:
-                good.append((index, der, rest))  # type: ignore[arg-type]  # the key PEM when der is set
+                good.append((index, outcome[0], outcome[1]))
         if refused and not self.keep_going:
             index, (kind, detail) = refused[0]
             raise QTSPError(Kind(kind), f"line {self.lines[index]}: {detail}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -71,7 +72,7 @@ class Sandbox:
             if isinstance(backend, Connected):
                 backend.forget_connection()
 
-    def transaction(self):  # type: ignore[no-untyped-def]
+    def transaction(self) -> AbstractContextManager[Session]:
         return db.transaction(self.sessions)
 
     @property

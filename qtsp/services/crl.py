@@ -101,7 +101,7 @@ def _ca(sandbox: Sandbox, issuer_id: IssuerId) -> CertificateAuthority:
 
 def _signer(sandbox: Sandbox, ca: CertificateAuthority) -> PrivateKey:
     """The CA's Signer, obtained before the lock is taken (a remote custodian may be slow to answer)."""
-    return sandbox.backend(ca.key.ref).signer(ca.key.ref)  # type: ignore[arg-type,return-value]
+    return sandbox.backend(ca.key.ref).signer(ca.key.ref)
 
 
 # --- generation --------------------------------------------------------------------------
@@ -305,5 +305,5 @@ def build_unstored(sandbox: Sandbox, issuer_id: IssuerId, plan: CrlPlan) -> byte
             number=number or 0, this_update=this_update, next_update=this_update + plan.validity,
             expired_certs_on_crl=ca.not_before if is_qualified_issuing_ca(ca) else None)
         cert_der, key_ref = ca.cert_der, ca.key.ref
-    signer = plan.signer or sandbox.backend(key_ref).signer(key_ref)  # type: ignore[arg-type]
-    return core_crl.build_crl(cert_der, signer, params, entries)  # type: ignore[arg-type]
+    signer = plan.signer or sandbox.backend(key_ref).signer(key_ref)
+    return core_crl.build_crl(cert_der, signer, params, entries)

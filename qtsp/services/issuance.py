@@ -63,6 +63,14 @@ class Prepared:
     public_key: PublicKey | None  # the CSR's; None: a key of ``key_type`` is generated
     key_type: KeyType | None = None
 
+    def certified_key(self, generated: PrivateKey | None) -> PublicKey:
+        """The key the certificate certifies: the one generated for the subscriber, or the CSR's."""
+        if generated is not None:
+            return generated.public_key()
+        if self.public_key is None:
+            raise ValueError("a key was to be generated for this request")
+        return self.public_key
+
 
 @dataclass
 class Issued:
@@ -219,7 +227,7 @@ def sign_step(tbs: x509.CertificateBuilder, ca: IssuingCA) -> x509.Certificate:
 def new_serials(count: int) -> list[Serial]:
     """``count`` fresh serials, distinct among themselves (the store refuses a batch with a repeat)."""
     seen: set[int] = set()
-    serials = []
+    serials: list[Serial] = []
     while len(serials) < count:
         serial = new_serial()
         if serial not in seen:
@@ -308,7 +316,7 @@ class Batch:
         serials = new_serials(len(prepared))
         linted = []
         for p, key, serial in zip(prepared, keys, serials):
-            public_key = p.public_key if key is None else key.public_key()
+            public_key = p.certified_key(key)
             linted.append(lint_step(self.sandbox, self.ca(p.issuer_id), p, public_key, serial, self.now))
         intents = self.record(list(zip(prepared, serials)))
         try:

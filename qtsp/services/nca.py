@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
 from ca_store.models import Certificate, NcaCredential, NcaRequest, PSPAuthorisation
@@ -125,7 +126,7 @@ def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified
         raise QTSPError(Kind.UNAUTHENTICATED, f"{alg} does not match the key of the registered certificate")
     if kind == "rsa" and not isinstance(public, rsa.RSAPublicKey):
         raise QTSPError(Kind.UNAUTHENTICATED, f"{alg} does not match the key of the registered certificate")
-    key = ECKey.import_key(public) if kind == "ec" else RSAKey.import_key(public)  # type: ignore[arg-type]
+    key = ECKey.import_key(public) if kind == "ec" else RSAKey.import_key(public)  # type: ignore[arg-type]  # joserfc hints omit the cryptography keys it takes
     try:
         token = jws.deserialize_compact(text, key, algorithms=[alg], registry=_registry([alg]))
     except (JoseError, ValueError, TypeError):
@@ -148,7 +149,7 @@ def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified
                     text, cred_fp)
 
 
-def _credential(session, header: dict[str, Any]) -> NcaCredential | None:  # type: ignore[no-untyped-def]
+def _credential(session: Session, header: dict[str, Any]) -> NcaCredential | None:
     x5c, kid = header.get("x5c"), header.get("kid")
     if x5c is not None:
         if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c) or len(x5c) > 4:
@@ -229,7 +230,7 @@ def _replay(stored: NcaRequest, kind: str, body_sha: str) -> Outcome:
     return Outcome(stored.status_code, json.loads(stored.result), stored.receipt, replayed=True)
 
 
-def _valid_certs(session, org_id: str, nca_id: str, now: dt.datetime) -> list[Certificate]:  # type: ignore[no-untyped-def]
+def _valid_certs(session: Session, org_id: OrgId, nca_id: str, now: dt.datetime) -> list[Certificate]:
     return list(session.execute(
         select(Certificate).where(Certificate.org_id == org_id, Certificate.nca_id == nca_id,
                                   Certificate.status == "good", Certificate.not_after > now)
@@ -237,7 +238,7 @@ def _valid_certs(session, org_id: str, nca_id: str, now: dt.datetime) -> list[Ce
     ).scalars().all())
 
 
-def _scoped_psp(session, v: Verified, org_id: Any) -> PSPAuthorisation | None:  # type: ignore[no-untyped-def]
+def _scoped_psp(session: Session, v: Verified, org_id: Any) -> PSPAuthorisation | None:
     if not isinstance(org_id, str):
         raise QTSPError(Kind.MALFORMED, "org_id must be a string")
     parsed = parse_org_id(org_id)
@@ -263,7 +264,7 @@ def _roles(value: Any) -> tuple[PspRole, ...]:
     return parse_roles(",".join(value))
 
 
-def _authorisation(session, v: Verified):  # type: ignore[no-untyped-def]
+def _authorisation(session: Session, v: Verified) -> tuple[dict[str, Any], list[Certificate], str]:
     body, now = v.body, utcnow()
     action = body.get("action")
     if action == "grant":
@@ -316,7 +317,7 @@ def _authorisation(session, v: Verified):  # type: ignore[no-untyped-def]
     return result, certs, "privilege-withdrawn"
 
 
-def _revocation(session, v: Verified):  # type: ignore[no-untyped-def]
+def _revocation(session: Session, v: Verified) -> tuple[dict[str, Any], list[Certificate], str]:
     body, now = v.body, utcnow()
     _fields(body, {"org_id", "authorisation_number", "serials", "reason"}, {"reason"})
     reason = body["reason"]

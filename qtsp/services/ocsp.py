@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from asn1crypto import x509 as ax509
 from cryptography.hazmat.primitives import hashes
@@ -20,7 +20,8 @@ from ca_store.models import Certificate, CertificateAuthority, OcspResponse, Ret
 
 from ..clock import time_travelling
 from ..core import ocsp as core_ocsp
-from ..core.types import IssuerId
+from ..core.types import IssuerId, KeyRef
+from ..signers import Signer
 from .context import Sandbox
 
 
@@ -40,26 +41,26 @@ class PastResponder:
     not_before: dt.datetime
     not_after: dt.datetime
     cert_der: bytes
-    key_ref: str
+    key_ref: KeyRef
 
 
-def _sign_function(signer):  # type: ignore[no-untyped-def]
+def _sign_function(signer: Signer) -> tuple[str, Callable[[bytes], bytes], Callable[[list[bytes]], list[bytes]]]:
     """(signature algorithm name, sign one, sign many) for the responder's key type."""
-    public = signer.public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        algorithm = hashes.SHA384() if public.curve.key_size == 384 else hashes.SHA256()
-        name = "sha384_ecdsa" if public.curve.key_size == 384 else "sha256_ecdsa"
+    if isinstance(signer, ec.EllipticCurvePrivateKey):
+        size = signer.public_key().curve.key_size
+        algorithm: hashes.HashAlgorithm = hashes.SHA384() if size == 384 else hashes.SHA256()
+        name = "sha384_ecdsa" if size == 384 else "sha256_ecdsa"
         return (name, lambda data: signer.sign(data, ec.ECDSA(algorithm)),
                 lambda datas: signer.sign_many(datas, ec.ECDSA(algorithm)))
-    if isinstance(public, rsa.RSAPublicKey):
+    if isinstance(signer, rsa.RSAPrivateKey):
         return ("sha256_rsa", lambda data: signer.sign(data, padding.PKCS1v15(), hashes.SHA256()),
                 lambda datas: signer.sign_many(datas, (padding.PKCS1v15(), hashes.SHA256())))
     raise ValueError("unsupported OCSP responder key")
 
 
-def responder_info(sandbox: Sandbox, cert_der: bytes, key_ref: str) -> core_ocsp.ResponderInfo:
+def responder_info(sandbox: Sandbox, cert_der: bytes, key_ref: KeyRef) -> core_ocsp.ResponderInfo:
     """A responder certificate and its key, ready to sign ResponseData."""
-    signer = sandbox.backend(key_ref).signer(key_ref)  # type: ignore[arg-type]
+    signer = sandbox.backend(key_ref).signer(key_ref)
     algorithm, sign, sign_many = _sign_function(signer)
     return core_ocsp.ResponderInfo(cert_der, ax509.Certificate.load(cert_der).public_key.sha1, algorithm, sign, sign_many)
 

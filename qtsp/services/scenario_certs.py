@@ -99,7 +99,7 @@ def _template(ctx: Context, sc: Scenario, *, issuer_id: IssuerId = SCENARIOS_CA,
                         serial=new_serial(), now=start or ctx.now, issuer=ctx.issuer(issuer_id, ca_issuers_url=ca_issuers_url),
                         dns_names=dns, org_id=org, qc=qc)
     throwaway = generate_private_key(cfg.ca_key_type)
-    return tbs.sign(throwaway, signature_hash(throwaway)), key  # type: ignore[arg-type]
+    return tbs.sign(throwaway, signature_hash(throwaway)), key
 
 
 def _rebuild(template: x509.Certificate, signer: Any, *, replace: dict[x509.ObjectIdentifier, tuple[Any, bool]] | None = None,
@@ -107,7 +107,7 @@ def _rebuild(template: x509.Certificate, signer: Any, *, replace: dict[x509.Obje
     """The template with extensions replaced, dropped or added (in place, order kept), signed by ``signer``."""
     replace = replace or {}
     b = (x509.CertificateBuilder().subject_name(template.subject).issuer_name(template.issuer)
-         .public_key(template.public_key()).serial_number(template.serial_number)  # type: ignore[arg-type]
+         .public_key(template.public_key()).serial_number(template.serial_number)
          .not_valid_before(template.not_valid_before_utc).not_valid_after(template.not_valid_after_utc))
     for ext in template.extensions:
         if ext.oid in drop:
@@ -120,7 +120,9 @@ def _rebuild(template: x509.Certificate, signer: Any, *, replace: dict[x509.Obje
 
 
 def _statements(template: x509.Certificate, change: Callable[[list[Any]], list[Any]]) -> tuple[Any, bool]:
-    raw = template.extensions.get_extension_for_oid(oids.QC_STATEMENTS).value.value  # type: ignore[attr-defined]
+    extension = template.extensions.get_extension_for_oid(oids.QC_STATEMENTS).value
+    assert isinstance(extension, x509.UnrecognizedExtension), "cryptography parses no QCStatements"
+    raw = extension.value
     statements = change(list(QCStatements.load(raw)))
     return x509.UnrecognizedExtension(oids.QC_STATEMENTS, QCStatements(statements).dump()), False
 

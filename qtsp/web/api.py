@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -38,6 +38,10 @@ from . import errors, metrics, query
 from .contract import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID
 from .errors import ApiProblem
 from .state import state
+
+if TYPE_CHECKING:
+    from joserfc.jwk import ECKey, RSAKey
+    from joserfc.jws import JWSRegistry
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -326,7 +330,7 @@ def revoke_certificate(serial: str) -> Response:
 KEY_REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"serial": (str,), "reason": (str,), "iat": (int,), "jti": (str,)}
 
 
-def _jws_registry():  # type: ignore[no-untyped-def]
+def _jws_registry() -> JWSRegistry:
     from joserfc import jws
 
     registry = jws.JWSRegistry(algorithms=list(JWS_ALGORITHMS))
@@ -334,7 +338,7 @@ def _jws_registry():  # type: ignore[no-untyped-def]
     return registry
 
 
-def _jose_key(public_key: object, alg: str):  # type: ignore[no-untyped-def]
+def _jose_key(public_key: object, alg: str) -> ECKey | RSAKey | None:
     """The certificate's key as a joserfc key, if ``alg`` is a signature this key can make."""
     from joserfc.jwk import ECKey, RSAKey
 

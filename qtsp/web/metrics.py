@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import func, select
 
 from ..clock import utcnow
@@ -30,7 +31,7 @@ class _PublicationCollector:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         from ca_store.models import CrlRecord, OcspResponse
 
         now = utcnow()
@@ -62,7 +63,7 @@ class _FilesCollector:
     def __init__(self, directories: list[Path]) -> None:
         self.directories = directories
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterable[Metric]:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         # A file of size 0 is being created by its process (the header follows at once): skip it this time.

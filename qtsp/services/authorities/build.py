@@ -19,7 +19,7 @@ from ca_store.models import KeyReference
 
 from ... import config as config_mod
 from ...core import builder, profiles
-from ...core.keys import KeyType, PublicKey
+from ...core.keys import KeyType, PublicKey, supported_public_key
 from ...core.names import parse_org_id
 from ...core.profiles import Profile
 from ...core.serials import new_serial
@@ -59,7 +59,7 @@ def issuer_info(cfg: config_mod.Config, ca_id: IssuerId, cert: x509.Certificate,
     The root's children carry no OCSP URL (the ARL covers them); ``ocsp=False`` for the NCA seals."""
     return builder.IssuerInfo(
         name=cert.subject,
-        public_key=cert.public_key(),  # type: ignore[arg-type]  # CA keys are RSA or EC (CA_KEY_TYPES)
+        public_key=supported_public_key(cert.public_key()),  # a CA's: RSA or EC (CA_KEY_TYPES)
         not_after=cert.not_valid_after_utc,
         ca_issuers_url=cfg.ca_issuers_url(ca_id),
         ocsp_url=None if ca_id == ROOT_ID or not ocsp else cfg.ocsp_url,

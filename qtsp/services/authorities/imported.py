@@ -18,7 +18,7 @@ from ca_store.models import CrlRecord
 
 from ... import config as config_mod
 from ...core.errors import Kind, QTSPError
-from ...core.keys import key_name
+from ...core.keys import key_name, supported_public_key
 from ...core.types import IssuerId, KeyRef
 from ...signers import KeyInfo
 from ..context import Sandbox, open_sandbox
@@ -29,8 +29,8 @@ ACTOR = "cli"
 
 
 def _key_info(ref: KeyRef, cert: x509.Certificate) -> KeyInfo:
-    public = cert.public_key()
-    return KeyInfo(KeyRef(ref), key_name(public), public)  # type: ignore[arg-type]  # CA keys are RSA or EC
+    public = supported_public_key(cert.public_key())  # a CA's: RSA or EC
+    return KeyInfo(ref, key_name(public), public)
 
 
 def from_ceremony(ca_id: IssuerId, *, parent_id: IssuerId | None, role: str, profile: str, cert: x509.Certificate,
@@ -83,7 +83,7 @@ def store_arl(data_dir: Path, issuer_id: IssuerId, number: int, der: bytes, now:
             ca = repo.get_ca(session, issuer_id)
             if ca.parent_id is not None:
                 raise QTSPError(Kind.POLICY, "only the root's ARL comes from a ceremony")
-            if not crl.is_signature_valid(x509.load_der_x509_certificate(ca.cert_der).public_key()):  # type: ignore[arg-type]
+            if not crl.is_signature_valid(supported_public_key(x509.load_der_x509_certificate(ca.cert_der).public_key())):
                 raise QTSPError(Kind.INTEGRITY, f"the CRL is not signed by {ca.id}'s key")
             highest = repo.highest_crl_number(session, ca.id)
             if highest is not None and number <= highest:
