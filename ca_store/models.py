@@ -16,6 +16,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from qtsp.core.types import IssuerId, KeyRef, OrgId, SerialHex
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Stores aware UTC datetimes; SQLite drops the zone, so it is put back on read."""
@@ -44,7 +46,7 @@ class KeyReference(Base):
     __tablename__ = "key_references"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    ref: Mapped[KeyRef] = mapped_column(String(255), unique=True)
     key_type: Mapped[str] = mapped_column(String(32))
     public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
     purpose: Mapped[str] = mapped_column(String(64))
@@ -54,14 +56,14 @@ class KeyReference(Base):
 class CertificateAuthority(Base):
     __tablename__ = "certificate_authorities"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # IssuerId: "root", "qwac-ca"
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("certificate_authorities.id"))
+    id: Mapped[IssuerId] = mapped_column(String(64), primary_key=True)  # "root", "qwac-ca"
+    parent_id: Mapped[IssuerId | None] = mapped_column(ForeignKey("certificate_authorities.id"))
     role: Mapped[str] = mapped_column(String(32))  # root | qwac | qseal
     profile: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(Text)
     key_id: Mapped[int] = mapped_column(ForeignKey("key_references.id"))
     cert_der: Mapped[bytes] = mapped_column(LargeBinary)
-    serial: Mapped[str] = mapped_column(String(42))
+    serial: Mapped[SerialHex] = mapped_column(String(42))
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ocsp_responder_der: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -80,7 +82,7 @@ class RetiredOcspResponder(Base):
     __tablename__ = "retired_ocsp_responders"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    issuer_id: Mapped[IssuerId] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
     key_id: Mapped[int] = mapped_column(ForeignKey("key_references.id"))
     cert_der: Mapped[bytes] = mapped_column(LargeBinary)
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -97,8 +99,8 @@ class IssuanceIntent(Base):
     __table_args__ = (UniqueConstraint("issuer_id", "serial", name="uq_intent_issuer_serial"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"))
-    serial: Mapped[str] = mapped_column(String(42))
+    issuer_id: Mapped[IssuerId] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial: Mapped[SerialHex] = mapped_column(String(42))
     profile: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))  # reserved | done | abandoned
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -109,11 +111,11 @@ class Certificate(Base):
     __table_args__ = (UniqueConstraint("issuer_id", "serial", name="uq_cert_issuer_serial"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
-    serial: Mapped[str] = mapped_column(String(42), index=True)  # upper-case hex
+    issuer_id: Mapped[IssuerId] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    serial: Mapped[SerialHex] = mapped_column(String(42), index=True)  # upper-case hex
     profile: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(Text)
-    org_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    org_id: Mapped[OrgId | None] = mapped_column(String(128), index=True)
     nca_id: Mapped[str | None] = mapped_column(String(16))
     roles: Mapped[str | None] = mapped_column(String(255))
     dns_names: Mapped[str | None] = mapped_column(Text)
@@ -152,7 +154,7 @@ class PSPAuthorisation(Base):
 
     __tablename__ = "psp_authorisations"
 
-    org_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    org_id: Mapped[OrgId] = mapped_column(String(128), primary_key=True)
     legal_name: Mapped[str] = mapped_column(String(256))
     nca_id: Mapped[str] = mapped_column(ForeignKey("ncas.nca_id"))
     authorisation_number: Mapped[str] = mapped_column(String(64))
@@ -199,10 +201,10 @@ class OcspResponse(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
-    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"))
+    issuer_id: Mapped[IssuerId] = mapped_column(ForeignKey("certificate_authorities.id"))
     hash_algorithm: Mapped[str] = mapped_column(String(8))  # sha1 | sha256
     issuer_key_hash: Mapped[str] = mapped_column(String(64))  # hex, of the issuer's public key
-    serial: Mapped[str] = mapped_column(String(42))
+    serial: Mapped[SerialHex] = mapped_column(String(42))
     status: Mapped[str] = mapped_column(String(16))  # good | revoked
     der: Mapped[bytes] = mapped_column(LargeBinary)
     produced_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -217,7 +219,7 @@ class CrlRecord(Base):
     __table_args__ = (UniqueConstraint("issuer_id", "number", name="uq_crl_issuer_number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    issuer_id: Mapped[IssuerId] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     delta_base: Mapped[int | None] = mapped_column(Integer)
     entries: Mapped[int] = mapped_column(Integer)
@@ -231,7 +233,7 @@ class PublicationState(Base):
 
     __tablename__ = "publication_state"
 
-    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), primary_key=True)
+    issuer_id: Mapped[IssuerId] = mapped_column(ForeignKey("certificate_authorities.id"), primary_key=True)
     crl_dirty_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -301,7 +303,7 @@ class ResponderBehaviour(Base):
     __table_args__ = (UniqueConstraint("issuer_id", "target", "scope", name="uq_responder_behaviour"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issuer_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    issuer_id: Mapped[IssuerId] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
     target: Mapped[str] = mapped_column(String(8))  # ocsp | crl
     scope: Mapped[str] = mapped_column(String(42))  # "*" (the whole CA) or a serial in upper-case hex
     behaviour: Mapped[str] = mapped_column(String(32))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 
 from qtsp.core.audit import GENESIS, ChainEvent, canonical_details, event_hash
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.types import IssuerId, OrgId, SerialHex
 
 from .models import (
     AuditEvent,
@@ -108,7 +109,7 @@ def add_ca(session: Session, ca: CertificateAuthority) -> None:
     session.flush()
 
 
-def get_ca(session: Session, ca_id: str) -> CertificateAuthority:
+def get_ca(session: Session, ca_id: IssuerId) -> CertificateAuthority:
     ca = session.get(CertificateAuthority, ca_id)
     if ca is None:
         raise QTSPError(Kind.NOT_FOUND, f"no CA {ca_id!r}")
@@ -133,7 +134,8 @@ def ca_for_role(session: Session, role: str) -> CertificateAuthority:
 # --- issuance --------------------------------------------------------------------------
 
 
-def reserve_serials(session: Session, issuer_id: str, serials: Sequence[str], profile: str, at: dt.datetime) -> list[IssuanceIntent]:
+def reserve_serials(session: Session, issuer_id: IssuerId, serials: Sequence[SerialHex], profile: str,
+                    at: dt.datetime) -> list[IssuanceIntent]:
     """Record intent: a serial collision with any earlier intent raises (unique per issuer)."""
     if session.get(CertificateAuthority, issuer_id) is None:
         raise QTSPError(Kind.NOT_FOUND, f"no CA {issuer_id!r}")
@@ -168,7 +170,8 @@ def abandon_intents(session: Session, intent_ids: Sequence[int]) -> None:
     session.execute(update(IssuanceIntent).where(IssuanceIntent.id.in_(intent_ids)).values(state="abandoned"))
 
 
-def get_certificate(session: Session, serial: str, issuer_id: str | None = None, *, for_update: bool = False) -> Certificate:
+def get_certificate(session: Session, serial: SerialHex, issuer_id: IssuerId | None = None, *,
+                    for_update: bool = False) -> Certificate:
     query = select(Certificate).where(Certificate.serial == serial)
     if for_update:
         query = query.with_for_update()
@@ -188,7 +191,7 @@ def add_certificate(session: Session, cert: Certificate) -> Certificate:
     return cert
 
 
-def issuers_of_serial(session: Session, serial: str) -> list[str]:
+def issuers_of_serial(session: Session, serial: SerialHex) -> list[IssuerId]:
     return sorted(session.execute(select(Certificate.issuer_id).where(Certificate.serial == serial)).scalars())
 
 
@@ -301,7 +304,7 @@ def add_nca(session: Session, nca: NationalCompetentAuthority) -> None:
     session.flush()
 
 
-def get_psp(session: Session, org_id: str) -> PSPAuthorisation | None:
+def get_psp(session: Session, org_id: OrgId) -> PSPAuthorisation | None:
     return session.get(PSPAuthorisation, org_id)
 
 
@@ -339,12 +342,12 @@ def add_crl(session: Session, record: CrlRecord) -> None:
     session.flush()
 
 
-def highest_crl_number(session: Session, issuer_id: str) -> int | None:
+def highest_crl_number(session: Session, issuer_id: IssuerId) -> int | None:
     return session.execute(select(func.max(CrlRecord.number)).where(CrlRecord.issuer_id == issuer_id)).scalar_one()
 
 
 
-def lock_publication_state(session: Session, issuer_id: str) -> PublicationState:
+def lock_publication_state(session: Session, issuer_id: IssuerId) -> PublicationState:
     """The issuer's publication_state row, created if missing, locked for this transaction.
 
     Created with INSERT ... ON CONFLICT DO NOTHING: two first revocations of one issuer at once
@@ -369,7 +372,7 @@ def lock_publication_state(session: Session, issuer_id: str) -> PublicationState
     ).scalar_one()
 
 
-def mark_crl_dirty(session: Session, issuer_id: str, at: dt.datetime) -> None:
+def mark_crl_dirty(session: Session, issuer_id: IssuerId, at: dt.datetime) -> None:
     """The issuer's CRL is behind: the scheduler regenerates it (debounced) and clears this."""
     # Locked: a CRL generator holds this row while it builds, so a revocation either lands before
     # (and is on that CRL) or after (and re-marks the issuer dirty once the generator clears it).

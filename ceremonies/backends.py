@@ -1,9 +1,9 @@
 """The key backends a ceremony file names, built from its ``backend`` map.
 
 The Signers are qtsp's own (``qtsp.signers``): what a ceremony makes, the service uses. Backups
-are one format for every backend: AES key wrap with padding (RFC 5649) of the PKCS#8 key, under a
-random 256-bit secret. PKCS#11 wraps on the token (the key is never in clear outside it); the
-file backend, whose keys are files anyway, wraps in process.
+are one format for every backend that has the ``KeyBackup`` extra: AES key wrap with padding
+(RFC 5649) of the PKCS#8 key, under a random 256-bit secret. PKCS#11 wraps on the token (the key
+is never in clear outside it); the file backend, whose keys are files anyway, wraps in process.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding, aes_key_wrap_with_padding
-
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import PublicKey, key_type_of
+from qtsp.core.keys import PublicKey
 from qtsp.core.types import KeyRef
-from qtsp.signers import Backend, KeyInfo
-from qtsp.signers.file import FileBackend, write_private
+from qtsp.signers import Backend, KeyAttributes, KeyBackup, KeyInfo
+from qtsp.signers.file import FileBackend
 from qtsp.signers.pkcs11 import Pkcs11Backend, make_ref
 from qtsp.signers.vault import VaultTransit, make_ref as vault_ref
 
@@ -48,9 +45,7 @@ def open_backend(spec: dict[str, Any], ask: AskSecret | None = None, *, so: bool
             so_pins = {token: _env_secret(spec["so-pin-env"], f"SO PIN of token {token}", ask)}
         return Pkcs11Backend(spec.get("module"), token=token, pins=pins, so_pins=so_pins)
     if kind == "vault-transit":
-        backend = VaultTransit()
-        backend.mount = spec["mount"]
-        return backend
+        return VaultTransit(mount=spec["mount"])
     if kind == "file":
         return FileBackend(Path(spec["dir"]))
     raise AssertionError(kind)
@@ -89,49 +84,23 @@ def generate(backend: Backend, spec: dict[str, Any]) -> KeyInfo:
 
 def check_label_free(spec: dict[str, Any], ask: AskSecret | None) -> None:
     """Refuse, before anything is generated, a new key whose label is taken in its backend."""
-    backend = open_backend(spec["backend"], ask)
     ref = key_ref(spec)
-    if isinstance(backend, Pkcs11Backend):
-        taken = backend.exists(ref)
-    elif isinstance(backend, FileBackend):
-        taken = backend._path(ref).exists()  # noqa: SLF001
-    else:
-        taken = backend._read_key(spec["label"], missing_ok=True) is not None  # type: ignore[attr-defined]  # noqa: SLF001
-    if taken:
+    if open_backend(spec["backend"], ask).exists(ref):
         raise QTSPError(Kind.CONFLICT, f"{ref} exists already; refusing to reuse it")
 
 
 def attributes(backend: Backend, ref: KeyRef) -> dict[str, bool] | None:
-    return backend.attributes(ref) if isinstance(backend, Pkcs11Backend) else None
+    return backend.attributes(ref) if isinstance(backend, KeyAttributes) else None
 
 
 def wrap(backend: Backend, ref: KeyRef, secret: bytes) -> bytes:
-    if isinstance(backend, Pkcs11Backend):
+    if isinstance(backend, KeyBackup):
         return backend.wrap(ref, secret)
-    if isinstance(backend, FileBackend):
-        key = backend._load(ref)  # noqa: SLF001 (the file backend's keys are files: this is its export)
-        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        return aes_key_wrap_with_padding(secret, der)
     raise QTSPError(Kind.POLICY, "Vault Transit keys are not exportable; back them up with Vault's own tools")
 
 
 def unwrap(backend: Backend, label: str, wrapped: bytes, secret: bytes, public: PublicKey,
            extractable_for_backup: bool) -> KeyInfo:
-    if isinstance(backend, Pkcs11Backend):
+    if isinstance(backend, KeyBackup):
         return backend.unwrap(label, wrapped, secret, public, extractable_for_backup=extractable_for_backup)
-    if isinstance(backend, FileBackend):
-        try:
-            key = serialization.load_der_private_key(aes_key_unwrap_with_padding(secret, wrapped), None)
-        except (InvalidUnwrap, ValueError):
-            raise QTSPError(Kind.INTEGRITY, "the backup does not unwrap: wrong secret or damaged backup") from None
-        ref = KeyRef(f"file:{label}")
-        path = backend._path(ref)  # noqa: SLF001
-        if path.exists():
-            raise QTSPError(Kind.CONFLICT, f"{path} exists; refusing to overwrite it")
-        passphrase = backend._passphrase(create=True)  # noqa: SLF001
-        backend.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.BestAvailableEncryption(passphrase)))
-        return KeyInfo(ref, key_type_of(key), backend.public_key(ref))  # type: ignore[arg-type]
     raise QTSPError(Kind.POLICY, "a backup is restored into a PKCS#11 token or the file backend")

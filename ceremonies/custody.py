@@ -15,14 +15,14 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import key_type_of, signature_hash
+from qtsp.core.keys import key_name, signature_hash, supported_public_key
 
 from . import backends, quorum
 from .checks import BACKUP_FORMAT, read_backup, share_file_name
-from .runner import Run, StepResult, key_entry
+from .steps import Run, StepResult, key_entry
 from .transcript import fingerprint
 
 
@@ -52,8 +52,8 @@ def run_backup(run: Run) -> dict[str, Any]:
 
     def wrap() -> StepResult:
         wrapped = backends.wrap(backend, ref, secret)
-        document = {
-            "format": BACKUP_FORMAT, "key_ref": ref, "key_type": key_type_of(public),
+        document: dict[str, Any] = {
+            "format": BACKUP_FORMAT, "key_ref": ref, "key_type": key_name(public),
             "public_key": _pem(public).decode(), "created": run.now.isoformat(),
             "wrapping": "AES key wrap with padding (RFC 5649) of the PKCS#8 private key",
             # A restored key keeps the protection it had: wrappable by a trusted key only, never readable.
@@ -118,12 +118,12 @@ def _shares(run: Run, backup: dict[str, Any]) -> list[tuple[str, str]]:
 def run_restore(run: Run) -> dict[str, Any]:
     cfg = run.cfg
     backup = read_backup(cfg["backup"])
-    public = serialization.load_pem_public_key(backup["public_key"].encode())
+    public = supported_public_key(serialization.load_pem_public_key(backup["public_key"].encode()))
     names = [s["custodian"] for s in cfg["shares"]]
 
     run.step("read-backup", f"Read the backup of {backup['key_ref']}", lambda: StepResult(
         inputs={"backup": run.input_entry(cfg["backup"])},
-        keys=[key_entry("backed-up", backup["key_ref"], public)],  # type: ignore[arg-type]
+        keys=[key_entry("backed-up", backup["key_ref"], public)],
         details={"identifier": backup["quorum"]["identifier"], "threshold": backup["quorum"]["threshold"]}))
 
     def combine() -> StepResult:
@@ -137,7 +137,7 @@ def run_restore(run: Run) -> dict[str, Any]:
     backend = backends.open_backend(target["backend"], run.secret)
 
     def unwrap() -> StepResult:
-        info = backends.unwrap(backend, target["label"], base64.b64decode(backup["wrapped_key"]), secret, public,  # type: ignore[arg-type]
+        info = backends.unwrap(backend, target["label"], base64.b64decode(backup["wrapped_key"]), secret, public,
                                bool(backup.get("extractable_for_backup")))
         if info.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
                 public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
@@ -152,12 +152,15 @@ def run_restore(run: Run) -> dict[str, Any]:
     def test_signature() -> StepResult:
         signer = run.ceremony_signer
         message = f"qtsp restore test {run.now.isoformat()} {os.urandom(8).hex()}".encode()
-        algorithm = signature_hash(public)  # type: ignore[arg-type]
         try:
             if isinstance(public, ec.EllipticCurvePublicKey):
-                public.verify(signer.sign(message, ec.ECDSA(algorithm)), message, ec.ECDSA(algorithm))  # type: ignore[arg-type]
+                algorithm = signature_hash(public)
+                public.verify(signer.sign(message, ec.ECDSA(algorithm)), message, ec.ECDSA(algorithm))
+            elif isinstance(public, rsa.RSAPublicKey):
+                hash_alg = signature_hash(public)
+                public.verify(signer.sign(message, padding.PKCS1v15(), hash_alg), message, padding.PKCS1v15(), hash_alg)
             else:
-                public.verify(signer.sign(message, padding.PKCS1v15(), algorithm), message, padding.PKCS1v15(), algorithm)  # type: ignore[union-attr,arg-type]
+                raise QTSPError(Kind.POLICY, "a restored key is ECDSA or RSA (the backends hold no other)")
         except InvalidSignature:
             raise QTSPError(Kind.INTEGRITY, "the restored key's test signature does not verify") from None
         return StepResult(outputs=[run.output("public-key", _pem(public))],
@@ -165,5 +168,5 @@ def run_restore(run: Run) -> dict[str, Any]:
 
     run.step("test-signature", "Sign a test message with the restored key and verify it", test_signature)
     return {"kind": "key", "key_ref": ref, "restored_from": backup["key_ref"],
-            "fingerprint": fingerprint(public),  # type: ignore[arg-type]
+            "fingerprint": fingerprint(public),
             "restored_at": run.now.isoformat()}

@@ -14,7 +14,7 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -22,8 +22,8 @@ from cryptography.x509.oid import NameOID
 
 from qtsp import config as config_mod
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import CA_KEY_TYPES, key_type_of
-from qtsp.core.types import KeyRef
+from qtsp.core.keys import CA_KEY_TYPES, KeyType, key_name, supported_public_key
+from qtsp.core.types import IssuerId, KeyRef
 from qtsp.services import authorities
 from qtsp.services.context import check_writable
 from qtsp.services.hierarchy import remove_created
@@ -38,8 +38,15 @@ from .checks import read_certificate
 class _CA:
     result: dict[str, Any]
     cert: x509.Certificate
-    key_ref: str
-    ocsp: tuple[x509.Certificate, str] | None = None
+    key_ref: KeyRef
+    ocsp: tuple[x509.Certificate, KeyRef] | None = None
+
+    @property
+    def responder(self) -> tuple[x509.Certificate, KeyRef]:
+        """An issuing CA's OCSP responder (certificate, key reference); ``_check_hierarchy`` requires one."""
+        if self.ocsp is None:
+            raise QTSPError(Kind.MALFORMED, f"{self.result['ca_id']} has no OCSP responder: run an ocsp-signer ceremony for it")
+        return self.ocsp
 
 
 def _spki(cert: x509.Certificate) -> bytes:
@@ -53,11 +60,13 @@ def _file_dirs(lines: list[dict[str, Any]]) -> list[Path]:
             if isinstance(spec, dict) and spec["backend"]["type"] == "file"]
 
 
-def _gather(paths: list[Path]) -> tuple[dict[str, _CA], list[tuple[int, bytes]], dict[str, str], list[Path], list[str]]:
-    cas: dict[str, _CA] = {}
-    ocsp: dict[str, tuple[x509.Certificate, str]] = {}
+def _gather(paths: list[Path]) -> tuple[dict[IssuerId, _CA], list[tuple[int, bytes]], dict[str, KeyRef], list[Path],
+                                       list[str]]:
+    """The transcripts' closing results (each verified first), read into typed ids and key references."""
+    cas: dict[IssuerId, _CA] = {}
+    ocsp: dict[IssuerId, tuple[x509.Certificate, KeyRef]] = {}
     crls: list[tuple[int, bytes]] = []
-    restored: dict[str, str] = {}
+    restored: dict[str, KeyRef] = {}
     dirs: list[Path] = []
     notes: list[str] = []
     for path in paths:
@@ -70,20 +79,22 @@ def _gather(paths: list[Path]) -> tuple[dict[str, _CA], list[tuple[int, bytes]],
                 raise QTSPError(Kind.CONFLICT, f"two ceremonies made CA {result['ca_id']!r}")
             if not result.get("key_ref"):
                 raise QTSPError(Kind.MALFORMED, f"{path}: CA {result['ca_id']} has no key reference (give key-ref)")
-            cas[result["ca_id"]] = _CA(result, read_certificate(base / result["certificate"], str(path)), result["key_ref"])
+            cas[IssuerId(result["ca_id"])] = _CA(result, read_certificate(base / result["certificate"], str(path)),
+                                                 KeyRef(result["key_ref"]))
         elif kind == "ocsp":
             if not result.get("key_ref"):
                 raise QTSPError(Kind.MALFORMED, f"{path}: the responder has no key reference (give key-ref)")
             if result["for_ca"] in ocsp:
                 notes.append(f"a newer responder for {result['for_ca']} replaces the one before it")
-            ocsp[result["for_ca"]] = (read_certificate(base / result["certificate"], str(path)), result["key_ref"])
+            ocsp[IssuerId(result["for_ca"])] = (read_certificate(base / result["certificate"], str(path)),
+                                                KeyRef(result["key_ref"]))
         elif kind == "crl":
             if result["issuer_id"] != "root":
                 raise QTSPError(Kind.POLICY, f"{path}: only the root's CRL (the ARL) comes from a ceremony; "
                                              "the service publishes the issuing CAs' CRLs itself")
             crls.append((int(result["number"]), (base / result["crl"]).read_bytes()))
         elif kind == "key":
-            restored[result["fingerprint"]] = result["key_ref"]
+            restored[result["fingerprint"]] = KeyRef(result["key_ref"])
         elif kind == "backup":
             notes.append(f"backup of {result['key_ref']} noted ({result['threshold']} of {result['shares']})")
         else:
@@ -95,7 +106,7 @@ def _gather(paths: list[Path]) -> tuple[dict[str, _CA], list[tuple[int, bytes]],
     return cas, crls, restored, dirs, notes
 
 
-def _check_hierarchy(cas: dict[str, _CA], crls: list[tuple[int, bytes]]) -> tuple[_CA, bytes | None]:
+def _check_hierarchy(cas: dict[IssuerId, _CA], crls: list[tuple[int, bytes]]) -> tuple[_CA, bytes | None]:
     roots = [ca for ca in cas.values() if ca.result["parent_id"] is None]
     if len(roots) != 1 or roots[0].result["ca_id"] != "root":
         raise QTSPError(Kind.MALFORMED, "import needs exactly one root, with ca-id root")
@@ -121,12 +132,12 @@ def _check_hierarchy(cas: dict[str, _CA], crls: list[tuple[int, bytes]]) -> tupl
     if crls:
         number, arl = max(crls)
         crl = x509.load_der_x509_crl(arl)
-        if not crl.is_signature_valid(root.cert.public_key()):  # type: ignore[arg-type]
+        if not crl.is_signature_valid(supported_public_key(root.cert.public_key())):
             raise QTSPError(Kind.INTEGRITY, f"ARL number {number} is not signed by the root")
     return root, arl
 
 
-def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: list[str], created: list[Path]) -> None:
+def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: Sequence[str], created: list[Path]) -> None:
     """File keys made in another directory move into the data dir (with their passphrase)."""
     for ref in refs:
         if not ref.startswith("file:"):
@@ -152,7 +163,7 @@ def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: list[str], created: 
         created.append(target)
 
 
-def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
+def _config(root: _CA, cas: dict[IssuerId, _CA]) -> config_mod.Config:
     def attr(oid: x509.ObjectIdentifier) -> str:
         return str(root.cert.subject.get_attributes_for_oid(oid)[0].value)
 
@@ -166,8 +177,8 @@ def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
     urls = {ca.result.get("base_url") for ca in issuing}
     if len(urls) != 1:
         raise QTSPError(Kind.MALFORMED, f"the issuing CAs name different base URLs: {sorted(map(str, urls))}")
-    schemes = {ref.split(":", 1)[0] for ca in issuing for ref in (ca.key_ref, ca.ocsp[1])}  # type: ignore[index]
-    ca_type = key_type_of(issuing[0].cert.public_key())  # type: ignore[arg-type]
+    schemes = {ref.split(":", 1)[0] for ca in issuing for ref in (ca.key_ref, ca.responder[1])}
+    ca_type = key_name(supported_public_key(issuing[0].cert.public_key()))
     by_role = {ca.result["role"]: ca for ca in issuing}
     defaults = config_mod.Config()
     try:
@@ -175,26 +186,26 @@ def _config(root: _CA, cas: dict[str, _CA]) -> config_mod.Config:
             organization=attr(NameOID.ORGANIZATION_NAME), country=attr(NameOID.COUNTRY_NAME),
             organization_identifier=attr(NameOID.ORGANIZATION_IDENTIFIER), base_url=urls.pop(),
             key_backend="vault-transit" if schemes == {"vault-transit"} else "file",
-            ca_key_type=ca_type if ca_type in CA_KEY_TYPES else defaults.ca_key_type,
-            ocsp_key_type=key_type_of(issuing[0].ocsp[0].public_key()),  # type: ignore[index,arg-type]
+            ca_key_type=KeyType(ca_type) if ca_type in CA_KEY_TYPES else defaults.ca_key_type,
+            ocsp_key_type=key_name(supported_public_key(issuing[0].responder[0].public_key())),  # type: ignore[arg-type]  # a name: Config reads it, or refuses it by name
             root=ca_config(root, defaults.root), qwac_ca=ca_config(by_role.get("qwac"), defaults.qwac_ca),
             qseal_ca=ca_config(by_role.get("qseal"), defaults.qseal_ca))
     except QTSPError as exc:
         raise QTSPError(exc.kind, f"the ceremonies' hierarchy does not fit qtsp's configuration: {exc.detail}") from None
 
 
-def _check_online_keys(data_dir: Path, root: _CA, cas: dict[str, _CA]) -> None:
+def _check_online_keys(data_dir: Path, root: _CA, cas: dict[IssuerId, _CA]) -> None:
     """The service must reach every online key, and it must be the key of its certificate."""
     for ca in cas.values():
         pairs = [(ca.key_ref, ca.cert)] if ca is not root else []
         pairs += [(ca.ocsp[1], ca.ocsp[0])] if ca.ocsp else []
         for ref, cert in pairs:
-            public = backend_for(ref, data_dir).public_key(KeyRef(ref))
+            public = backend_for(ref, data_dir).public_key(ref)
             if public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != _spki(cert):
                 raise QTSPError(Kind.INTEGRITY, f"{ref} is not the key of {cert.subject.rfc4514_string()}")
 
 
-def _new_cas(root: _CA, cas: dict[str, _CA]) -> list[authorities.NewCA]:
+def _new_cas(root: _CA, cas: dict[IssuerId, _CA]) -> list[authorities.NewCA]:
     return [authorities.from_ceremony(ca_id, parent_id=ca.result["parent_id"], role=ca.result["role"],
                                       profile=ca.result["profile"], cert=ca.cert, key_ref=ca.key_ref, responder=ca.ocsp)
             for ca_id, ca in sorted(cas.items(), key=lambda item: item[1] is not root)]
@@ -207,7 +218,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
         raise QTSPError(Kind.CONFLICT, f"{data_dir} already holds a sandbox; refusing to import over it")
     cas, crls, restored, dirs, notes = _gather(paths)
     root, arl = _check_hierarchy(cas, crls)
-    fp = fingerprint(root.cert.public_key())  # type: ignore[arg-type]  # a CA key: RSA or EC
+    fp = fingerprint(root.cert.public_key())
     if fp in restored:
         notes.append(f"the root key is used from its restored copy {restored[fp]}")
         root.key_ref = restored[fp]
@@ -219,7 +230,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     sandbox = None
     try:
-        online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.ocsp[1])]  # type: ignore[index]  # checked: issuing CAs have one
+        online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.responder[1])]
         _copy_file_keys(data_dir, dirs, online, created)
         _check_online_keys(data_dir, root, cas)
         sandbox = authorities.new_store(data_dir, cfg)
@@ -248,7 +259,7 @@ def import_arl(data_dir: Path, path: Path, now: dt.datetime) -> dict[str, Any]:
     if result.get("kind") != "crl":
         raise QTSPError(Kind.MALFORMED, f"{path} is not the transcript of a crl ceremony")
     der = (path.parent / result["crl"]).read_bytes()
-    next_update = authorities.store_arl(data_dir, result["issuer_id"], int(result["number"]), der, now,
+    next_update = authorities.store_arl(data_dir, IssuerId(result["issuer_id"]), int(result["number"]), der, now,
                                         {"transcript": str(path), "final_hash": transcript.verify(path).final_hash})
     return {"issuer": result["issuer_id"], "number": result["number"],
             "next_update": next_update.isoformat() if next_update else None}

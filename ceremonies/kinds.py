@@ -9,7 +9,7 @@ which ``qtsp ceremony import`` reads.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 from cryptography import x509
@@ -18,35 +18,25 @@ from cryptography.x509.oid import NameOID
 
 from qtsp.core import builder, crl as core_crl, profiles
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import PublicKey, load_csr
-from qtsp.core.profiles import Profile
+from qtsp.core.keys import PublicKey, load_csr, supported_public_key
+from qtsp.core.profiles import LintTarget, Profile
 from qtsp.core.serials import new_serial
-from qtsp.core.types import parse_serial
-from qtsp.lint import default_linter
+from qtsp.core.types import IssuerId, parse_serial
 from qtsp.services import signing
 from qtsp.services.authorities import ca_subject, issuer_info
 
 from . import backends
 from .checks import identity, read_certificate, read_public_key
 from .custody import run_backup, run_restore
-from .runner import Run, StepResult, cert_details, key_entry
+from .steps import Run, StepResult, cert_details, key_entry
 
 ROLES = {"root-ca": "root", "qwac-issuing-ca": "qwac", "qseal-issuing-ca": "qseal"}
-
-
-@dataclass(frozen=True)
-class _CrossTarget:
-    """pkilint's BR cross-certificate linter. ``LintTarget`` has no member for it yet; this has the
-    same ``name``/``value`` shape that ``qtsp.lint.Linter`` reads for the CA/B server-auth sets."""
-
-    name: str = "CABF_CROSS_CA"
-    value: str = "INTERNAL_CROSS_CA"
 
 
 # A link certificate: a root's subject and key, certified by the other root (BR 7.1.2.2, a
 # cross-certified subordinate CA of the same operator: anyPolicy allowed, 7.1.2.2.6).
 LINK = replace(profiles.ROOT_CA, name="root-link", description="Link certificate between two roots (BR 7.1.2.2)",
-               lint=_CrossTarget(), aia=True, crl_dp=True,  # type: ignore[arg-type]
+               lint=LintTarget.CABF_CROSS_CA, aia=True, crl_dp=True,
                policies=(x509.ObjectIdentifier("2.5.29.32.0"),))
 
 
@@ -103,7 +93,7 @@ def subject_key(run: Run, role: str) -> tuple[str | None, PublicKey]:
 
     def action() -> StepResult:
         data = cfg[source]
-        public = load_csr(data.read_bytes()).public_key() if source == "csr" else read_public_key(data)
+        public = supported_public_key(load_csr(data.read_bytes()).public_key() if source == "csr" else read_public_key(data))
         return StepResult(public, inputs={source: run.input_entry(data)},
                           keys=[key_entry(role, cfg.get("key-ref"), public)])
 
@@ -116,7 +106,7 @@ def certify(run: Run, name: str, profile: Profile, tbs: x509.CertificateBuilder,
     """Two steps: lint the template on a throwaway key; then sign, check, lint again and write."""
 
     def lint_before() -> StepResult:
-        signing.lint(tbs, signer, profile)
+        signing.lint(tbs, signer, profile, run.linter)
         return StepResult(details={"profile": profile.name, "lint_before": "clean (pkilint + qtsp checks)"})
 
     run.step(f"lint-{name}", f"Lint the {name} certificate ({profile.name}) signed with a throwaway key", lint_before)
@@ -124,7 +114,7 @@ def certify(run: Run, name: str, profile: Profile, tbs: x509.CertificateBuilder,
     def sign() -> StepResult:
         cert = signing.sign(tbs, signer)
         cert.verify_directly_issued_by(issuer_cert or cert)
-        default_linter().require_clean(cert, profile)
+        run.linter.require_clean(cert, profile)
         return StepResult(cert, outputs=[run.output(output, _pem(cert))],
                           details={**cert_details(cert), "profile": profile.name, "lint_after": "clean"})
 
@@ -154,7 +144,7 @@ def _subordinate(run: Run, profile: Profile, role: str) -> tuple[x509.Certificat
     signer = open_signing_key(run, issuer_cert)
     ref, public = subject_key(run, role)
     ident = identity(cfg)
-    issuer_id = cfg["certificate"]["issuer-id"]
+    issuer_id = IssuerId(cfg["certificate"]["issuer-id"])
     tbs = builder.build(profile.with_validity(cfg["certificate"]["validity-days"]),
                         subject=ca_subject(ident, cfg["subject"]["common-name"]), public_key=public,
                         serial=new_serial(), now=run.now, issuer=issuer_info(ident, issuer_id, issuer_cert))
@@ -179,33 +169,8 @@ def ocsp_signer(run: Run) -> dict[str, Any]:
             "certificate": run.writer.relative(cfg["outputs"]["certificate"])}
 
 
-_arl_validator: Any = None
-
-
-def _pkilint_arl(der: bytes) -> list[str]:
-    """ERROR/FATAL findings of pkilint's CRL linter, BR profile, ARL type (what ``lint_crl -t ARL -p BR`` runs)."""
-    global _arl_validator
-    from pkilint import loader, pkix
-    from pkilint.cabf import cabf_crl
-    from pkilint.pkix import crl as pkix_crl, extension, name
-    from pkilint.validation import ValidationFindingSeverity
-
-    kind = pkix_crl.CertificateRevocationListType.ARL
-    if _arl_validator is None:
-        _arl_validator = pkix_crl.create_pkix_crl_validator_container(
-            [pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
-             pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS)],
-            [pkix_crl.create_issuer_validator_container([]),
-             pkix_crl.create_validity_validator_container([cabf_crl.create_validity_period_validator(kind)]),
-             pkix_crl.create_extensions_validator_container([]), cabf_crl.CabfCrlReasonCodeAllowlistValidator(kind)])
-    doc = loader.RFC5280CertificateListDocumentLoader().load_der_document(der, "arl")
-    blocking = (ValidationFindingSeverity.ERROR, ValidationFindingSeverity.FATAL)
-    return [fd.finding.code for result in _arl_validator.validate(doc.root) for fd in result.finding_descriptions
-            if fd.finding.severity in blocking]
-
-
-def _check_crl(der: bytes, issuer_cert: x509.Certificate, number: int, public: PublicKey | None) -> None:
-    findings = _pkilint_arl(der)
+def _check_crl(run: Run, der: bytes, issuer_cert: x509.Certificate, number: int, public: PublicKey | None) -> None:
+    findings = run.linter.arl_findings(der)  # pkilint's CRL linter, BR profile, ARL type (lint_crl -t ARL -p BR)
     if findings:
         raise QTSPError(Kind.LINT, f"pkilint refused the ARL: {', '.join(findings)}", findings=findings)
     crl = x509.load_der_x509_crl(der)
@@ -215,7 +180,7 @@ def _check_crl(der: bytes, issuer_cert: x509.Certificate, number: int, public: P
         raise QTSPError(Kind.LINT, "the CRL carries the wrong CRLNumber")
     if crl.next_update_utc is None or crl.next_update_utc - crl.last_update_utc > dt.timedelta(days=366):
         raise QTSPError(Kind.LINT, "an ARL's nextUpdate is at most 12 months after thisUpdate (BR 4.9.7)")
-    if public is not None and not crl.is_signature_valid(public):  # type: ignore[arg-type]
+    if public is not None and not crl.is_signature_valid(public):
         raise QTSPError(Kind.INTEGRITY, "the CRL signature does not verify against the issuer's key")
 
 
@@ -229,8 +194,8 @@ def crl(run: Run) -> dict[str, Any]:
     entries = [core_crl.Entry(parse_serial(e["serial"]), e["revoked-at"], e["reason"]) for e in spec["revoked"]]
 
     def lint_before() -> StepResult:
-        lint_key = signing.lint_key_for(signer.public_key())
-        _check_crl(core_crl.build_crl(ca_der, lint_key, params, entries), issuer_cert, spec["number"], None)
+        lint_key = run.linter.key_for(signer.public_key())
+        _check_crl(run, core_crl.build_crl(ca_der, lint_key, params, entries), issuer_cert, spec["number"], None)
         return StepResult(details={"lint_before": "clean (pkilint BR ARL + qtsp checks)", "entries": len(entries), "number": spec["number"]})
 
     run.step("lint-crl", f"Check CRL number {spec['number']} ({len(entries)} entries) signed with a throwaway key",
@@ -238,25 +203,27 @@ def crl(run: Run) -> dict[str, Any]:
 
     def sign() -> StepResult:
         der = core_crl.build_crl(ca_der, signer, params, entries)
-        _check_crl(der, issuer_cert, spec["number"], issuer_cert.public_key())  # type: ignore[arg-type]
+        _check_crl(run, der, issuer_cert, spec["number"], supported_public_key(issuer_cert.public_key()))
         parsed = x509.load_der_x509_crl(der)
+        next_update = parsed.next_update_utc
+        assert next_update is not None  # _check_crl refused a CRL without one
         return StepResult(outputs=[run.output("crl", der)],
                           details={"number": spec["number"], "this_update": parsed.last_update_utc.isoformat(),
-                                   "next_update": parsed.next_update_utc.isoformat(), "lint_after": "clean"})  # type: ignore[union-attr]
+                                   "next_update": next_update.isoformat(), "lint_after": "clean"})
 
     run.step("sign-crl", f"Sign the CRL with {signer.key_ref}", sign)
     return {"kind": "crl", "issuer_id": spec["issuer-id"], "number": spec["number"],
             "crl": run.writer.relative(cfg["outputs"]["crl"])}
 
 
-def _link(run: Run, name: str, subject_cert: x509.Certificate, issuer_cert: x509.Certificate, issuer_id: str,
+def _link(run: Run, name: str, subject_cert: x509.Certificate, issuer_cert: x509.Certificate, issuer_id: IssuerId,
           signer: Any, output: str) -> x509.Certificate:
     """``subject_cert``'s name and key, certified by ``issuer_cert``'s key, within both lifetimes."""
     ident = identity(run.cfg)
     end = min(subject_cert.not_valid_after_utc, issuer_cert.not_valid_after_utc)
     days = (end - run.now.replace(microsecond=0)).days
     profile = LINK.with_validity(days)
-    tbs = builder.build(profile, subject=subject_cert.subject, public_key=subject_cert.public_key(),  # type: ignore[arg-type]
+    tbs = builder.build(profile, subject=subject_cert.subject, public_key=supported_public_key(subject_cert.public_key()),
                         serial=new_serial(), now=run.now, issuer=issuer_info(ident, issuer_id, issuer_cert))
     return certify(run, name, profile, tbs, signer, issuer_cert, output)
 
@@ -273,8 +240,8 @@ def root_rollover(run: Run) -> dict[str, Any]:
     profile = _validity(profiles.ROOT_CA, cert_cfg["validity-days"])
     tbs = builder.build(profile, subject=subject, public_key=public, serial=new_serial(), now=run.now, issuer=None)
     new_cert = certify(run, "new-root", profile, tbs, new_signer, None, "certificate")
-    _link(run, "new-with-old", new_cert, old_cert, cert_cfg["old-ca-id"], old_signer, "new-with-old")
-    _link(run, "old-with-new", old_cert, new_cert, cert_cfg["ca-id"], new_signer, "old-with-new")
+    _link(run, "new-with-old", new_cert, old_cert, IssuerId(cert_cfg["old-ca-id"]), old_signer, "new-with-old")
+    _link(run, "old-with-new", old_cert, new_cert, IssuerId(cert_cfg["ca-id"]), new_signer, "old-with-new")
     run.step("write-public-key", "Write the new root public key", lambda: StepResult(outputs=[run.output(
         "public-key", public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))]))
     return {"kind": "root-rollover", "ca_id": cert_cfg["ca-id"], "old_ca_id": cert_cfg["old-ca-id"], "key_ref": ref,

@@ -54,9 +54,13 @@ def sign_hash(signer: Any, digest_hex: str) -> dict[str, str]:
     public = signer.public_key()
     data = digest_hex.encode()
     if isinstance(public, ec.EllipticCurvePublicKey):
-        value, alg = signer.sign(data, ec.ECDSA(signature_hash(public))), f"ecdsa-{signature_hash(public).name}"  # type: ignore[arg-type]
+        hash_alg = signature_hash(public)
+        value, alg = signer.sign(data, ec.ECDSA(hash_alg)), f"ecdsa-{hash_alg.name}"
+    elif isinstance(public, rsa.RSAPublicKey):
+        hash_alg = signature_hash(public)
+        value, alg = signer.sign(data, padding.PKCS1v15(), hash_alg), f"rsa-pkcs1v15-{hash_alg.name}"
     else:
-        value, alg = signer.sign(data, padding.PKCS1v15(), signature_hash(public)), f"rsa-pkcs1v15-{signature_hash(public).name}"  # type: ignore[union-attr]
+        raise QTSPError(Kind.POLICY, "a ceremony key is ECDSA or RSA")
     spki = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return {"algorithm": alg, "public_key": base64.b64encode(spki).decode(), "value": base64.b64encode(value).decode()}
 
@@ -177,15 +181,15 @@ def _check_end(result: Verification, ceremony_keys: set[str]) -> None:
         value = base64.b64decode(signature["value"])
         data = last["hash"].encode()
         if isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(value, data, ec.ECDSA(signature_hash(public)))  # type: ignore[arg-type]
+            public.verify(value, data, ec.ECDSA(signature_hash(public)))
         elif isinstance(public, rsa.RSAPublicKey):
-            public.verify(value, data, padding.PKCS1v15(), signature_hash(public))  # type: ignore[arg-type]
+            public.verify(value, data, padding.PKCS1v15(), signature_hash(public))
         else:
             raise ValueError("unsupported key")
     except (InvalidSignature, ValueError, KeyError, TypeError):
         result.problems.append("the closing line's signature does not verify")
         return
-    if fingerprint(public) != last.get("signed_by") or last.get("signed_by") not in ceremony_keys:  # type: ignore[arg-type]
+    if fingerprint(public) != last.get("signed_by") or last.get("signed_by") not in ceremony_keys:
         result.problems.append("the closing line is signed by a key that is not this ceremony's key")
         return
     result.signed = True

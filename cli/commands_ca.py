@@ -7,13 +7,17 @@ inside the commands.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import CA_KEY_TYPES
+from qtsp.core.keys import CA_KEY_TYPES, KeyType
 
 from .output import common, data_dir, emit, subject_text, table
+
+if TYPE_CHECKING:
+    from qtsp.services.context import Sandbox
 
 
 @click.command()
@@ -29,12 +33,12 @@ def init(key_type: str | None, config_file: Path | None, keystore: str | None, b
     """Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."""
     from qtsp.services import hierarchy
 
-    sb = hierarchy.init_sandbox(data_dir(), key_type=key_type, config_file=config_file, keystore=keystore,
-                                base_url=base_url)
+    sb = hierarchy.init_sandbox(data_dir(), key_type=None if key_type is None else KeyType(key_type),
+                                config_file=config_file, keystore=keystore, base_url=base_url)
     _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
 
 
-def _ca_rows(sb):  # type: ignore[no-untyped-def]
+def _ca_rows(sb: Sandbox) -> list[dict[str, Any]]:
     from qtsp.services import lookup
 
     return [
@@ -45,7 +49,7 @@ def _ca_rows(sb):  # type: ignore[no-untyped-def]
     ]
 
 
-def _ca_list(sb, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
+def _ca_list(sb: Sandbox, prefix: str = "") -> None:
     rows = _ca_rows(sb)
     emit(rows, lambda: prefix + table(
         [[r["id"], r["role"], r["key_type"], r["not_after"][:10], r["subject"]] for r in rows],
@@ -99,10 +103,11 @@ def certs_show(serial: str, issuer: str | None, pem: bool) -> None:
     """Show one certificate by serial (hex, as openssl prints it)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    from qtsp.core.types import canonical_serial
     from qtsp.services import lookup
     from qtsp.services.context import open_sandbox
 
-    parsed = lookup.canonical_serial(serial)
+    parsed = canonical_serial(serial)
     sb = open_sandbox(data_dir())
     issuer_id = None if issuer is None else lookup.resolve_ca(sb, issuer)
     c = lookup.certificate(sb, parsed, issuer_id)

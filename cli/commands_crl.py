@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from qtsp.core.errors import Kind, QTSPError
 
 from .output import common, data_dir, emit, table
+
+if TYPE_CHECKING:
+    from ca_store.models import CrlRecord
+    from qtsp.services.lookup import CrlView
 
 
 def _one_ca(positional: str | None, option: str | None) -> str | None:
@@ -16,7 +22,7 @@ def _one_ca(positional: str | None, option: str | None) -> str | None:
     return positional if positional is not None else option
 
 
-def _record_data(record) -> dict[str, object]:  # type: ignore[no-untyped-def]  # a CrlRecord or a lookup.CrlView
+def _record_data(record: CrlRecord | CrlView) -> dict[str, Any]:
     return {"issuer": record.issuer_id, "kind": "delta" if record.delta_base is not None else "full",
             "number": record.number, "delta_base": record.delta_base, "entries": record.entries,
             "this_update": record.this_update.isoformat(), "next_update": record.next_update.isoformat(),
@@ -86,7 +92,7 @@ def crl_show(ca_ref: str | None, ca_option: str | None, delta: bool, list_entrie
                  f"  nextUpdate   {record.next_update:%Y-%m-%d %H:%M:%S}Z",
                  f"  entries      {record.entries}"]
         if list_entries:
-            lines.append(table([[e["serial"], e["reason"]] for e in data["revoked"]], ["SERIAL", "REASON"]))  # type: ignore[union-attr]
+            lines.append(table([[e["serial"], e["reason"]] for e in data["revoked"]], ["SERIAL", "REASON"]))
         return "\n".join(lines)
 
     emit(data, text)

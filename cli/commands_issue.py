@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -74,7 +74,7 @@ def _run(request: IssueRequest, out: Path, password_args: tuple[str | None, Path
     )
 
 
-def _key_options(func):  # type: ignore[no-untyped-def]
+def _key_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = p12_password_options(func)
     func = click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="output directory")(func)
     func = click.option("--roles", help="narrow the register's roles, e.g. PSP_AI")(func)

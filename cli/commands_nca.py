@@ -5,6 +5,7 @@ from __future__ import annotations
 import json as jsonlib
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 from cryptography import x509
@@ -76,7 +77,7 @@ def requests_(nca_id: str | None) -> None:
                              ["NCA", "REQUEST", "KIND", "RECEIVED", "TO PUBLICATION", "<24H", "REVOKED"]))
 
 
-def _client_options(func):  # type: ignore[no-untyped-def]
+def _client_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--qtsp-root", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                         help="the QTSP root to verify receipts against (default: fetched from --url, trust on first use)")(func)
     func = click.option("--cert", "cert_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -88,7 +89,7 @@ def _client_options(func):  # type: ignore[no-untyped-def]
 
 
 def _send(url: str, path: str, as_nca: str, key_path: Path, cert_path: Path | None, qtsp_root: Path | None,
-          body: dict) -> None:  # type: ignore[type-arg]
+          body: dict[str, Any]) -> None:
     from qtsp.relying_party import nca_client
     from qtsp.relying_party.jose import b64url_decode
 
@@ -118,7 +119,7 @@ def request_revocation(url: str, as_nca: str, key_path: Path, cert_path: Path | 
     """Sign and send a revocation request as an NCA; verify the QTSP's receipt."""
     if (authorisation is None) == (org_id is None):
         raise QTSPError(Kind.MALFORMED, "give exactly one of --authorisation or --org-id")
-    body: dict = {"reason": reason}  # type: ignore[type-arg]
+    body: dict[str, Any] = {"reason": reason}
     body.update({"authorisation_number": authorisation} if authorisation else {"org_id": org_id})
     if serials:
         body["serials"] = list(serials)
@@ -138,7 +139,7 @@ def publish_authorisation(url: str, as_nca: str, key_path: Path, cert_path: Path
                           action: str, org_id: str, name: str | None, roles: str | None, locality: str | None,
                           registration_number: str | None) -> None:
     """Sign and send a register change as an NCA; verify the QTSP's receipt."""
-    body: dict = {"action": action, "org_id": org_id}  # type: ignore[type-arg]
+    body: dict[str, Any] = {"action": action, "org_id": org_id}
     if action == "grant":
         body.update({"name": name, "roles": (roles or "").split(",")})
         if locality:

@@ -10,7 +10,9 @@ import click
 from .output import common, data_dir, emit, table
 
 if TYPE_CHECKING:
+    from qtsp.core.types import OrgId
     from qtsp.services import register as svc
+    from qtsp.services.context import Sandbox
 
 
 @click.group()
@@ -25,7 +27,7 @@ def _describe(p: svc.PSPView) -> str:
     )
 
 
-def _psp(ref: str):  # type: ignore[no-untyped-def]
+def _psp(ref: str) -> tuple[Sandbox, OrgId]:
     """(sandbox, organizationIdentifier) for what the user typed: the identifier or the legal name."""
     from qtsp.services.context import open_sandbox
 

@@ -16,6 +16,7 @@ import click
 
 from qtsp import metrics
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.types import IssuerId
 from qtsp.logging_setup import ACCESS_LOG_ENV, FORMAT_ENV, FORMATS, LEVEL_ENV, LEVELS, LogSettings, dict_config
 from qtsp.logging_setup import configure as configure_logging
 from qtsp.services import revocation
@@ -182,7 +183,7 @@ def _run_granian(host: str, port: int, workers: int, threads: int, settings: Log
 def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: LogSettings) -> None:
     from gunicorn.app.base import BaseApplication
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):  # type: ignore[misc, unused-ignore]  # gunicorn ships no types: subclassing Any
         def load_config(self) -> None:
             options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                        "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None,
@@ -194,7 +195,7 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: Lo
             for key, value in options.items():
                 self.cfg.set(key, value)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        def load(self) -> Any:  # the Flask app (WSGI)
             from qtsp.web.wsgi import app
 
             return app
@@ -227,7 +228,8 @@ def revoke(serial: str, reason: str, issuer: str | None) -> None:
     sandbox = open_sandbox(data_dir())
     # Its revocation-to-publication time goes where every server's /metrics finds it (see qtsp/metrics.py).
     with metrics.recording_in(sandbox.data_dir):
-        result = revocation.revoke(sandbox, serial, reason, issuer_id=issuer, actor="cli")
+        result = revocation.revoke(sandbox, serial, reason, issuer_id=None if issuer is None else IssuerId(issuer),
+                                   actor="cli")
     data = {"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
             "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from}
     emit(data, lambda: f"revoked {result.serial} ({result.reason}) at {result.revoked_at:%Y-%m-%d %H:%M:%S}Z"

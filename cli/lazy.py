@@ -75,7 +75,7 @@ class LazyGroup(click.Group):
         return results
 
 
-class LazyChoice(click.Choice):  # type: ignore[type-arg]
+class LazyChoice(click.Choice):  # type: ignore[type-arg, unused-ignore]  # click < 8.2 (which we allow) has no Choice[str]
     """A ``click.Choice`` whose choices come from a heavy module, read the first time they are needed
     (parsing the option, or that command's ``--help``), not when the command module is imported."""
 
@@ -84,8 +84,8 @@ class LazyChoice(click.Choice):  # type: ignore[type-arg]
         self._loaded: tuple[str, ...] | None = None
         self.case_sensitive = case_sensitive
 
-    @property  # type: ignore[override]
-    def choices(self) -> tuple[str, ...]:
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]  # click's attribute, a property here: loaded when first read
         if self._loaded is None:
             self._loaded = tuple(self._load())
         return self._loaded

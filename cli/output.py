@@ -68,7 +68,7 @@ def data_dir() -> Path:
 
 def no_time_travel(func: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a command that refuses --at (long-running processes: serve, scheduler)."""
-    func.no_time_travel = True  # type: ignore[attr-defined]
+    setattr(func, "no_time_travel", True)  # read back by getattr in common()
     return func
 
 

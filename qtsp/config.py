@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .core.errors import Kind, QTSPError
-from .core.keys import CA_KEY_TYPES, KEY_TYPES
+from .core.keys import CA_KEY_TYPES, KEY_TYPES, KeyType
 from .core.names import check_country, parse_org_id
 from .core.qcstatements import check_pds
 
@@ -48,14 +48,14 @@ class Config:
     pds: tuple[tuple[str, str], ...] = (("https://qtsp.localtest.me/pds/pds-en.pdf", "en"),)
     key_backend: str = "file"  # file | vault-transit
     vault_key_prefix: str = "qtsp-"  # Transit key names: <prefix><ca id>; init makes it unique per sandbox
-    ca_key_type: str = "ecdsa-p384"
-    ocsp_key_type: str = "ecdsa-p256"
+    ca_key_type: KeyType = KeyType.ECDSA_P384  # text in the file, read as a KeyType when loaded
+    ocsp_key_type: KeyType = KeyType.ECDSA_P256
     root: CAConfig = CAConfig("qtsp Sandbox Root CA", 20 * 365)
     qwac_ca: CAConfig = CAConfig("qtsp Sandbox PSD2 QWAC CA", 10 * 365)
     qseal_ca: CAConfig = CAConfig("qtsp Sandbox PSD2 QSealC CA", 10 * 365)
     ocsp_validity_days: int = 365
     qsealc_validity_days: int = 365
-    subscriber_key_type: str = "ecdsa-p256"
+    subscriber_key_type: KeyType = KeyType.ECDSA_P256
     # Publication (BR 4.9.7, 4.9.10): OCSP 8 h .. 10 days, subscriber CRLs <= 10 days, ARL <= 12 months.
     ocsp_validity_hours: int = 96
     ocsp_max_age_seconds: int = 600  # Cache-Control max-age cap: how stale a cache in front may be
@@ -100,6 +100,8 @@ class Config:
         for name in ("ocsp_key_type", "subscriber_key_type"):
             if getattr(self, name) not in KEY_TYPES or getattr(self, name) == "ed25519":
                 raise QTSPError(Kind.POLICY, f"{name} must be one of {', '.join(CA_KEY_TYPES + ('rsa-2048',))}")
+        for name in ("ca_key_type", "ocsp_key_type", "subscriber_key_type"):
+            object.__setattr__(self, name, KeyType(getattr(self, name)))
         for ca in (self.root, self.qwac_ca, self.qseal_ca):
             if not 1 <= len(ca.common_name) <= 64:
                 raise QTSPError(Kind.MALFORMED, "CA common names are 1-64 characters")

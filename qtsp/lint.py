@@ -16,18 +16,21 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pkilint import etsi, finding_filter, loader
-from pkilint.cabf import serverauth
+from pkilint import etsi, finding_filter, loader, pkix
+from pkilint.cabf import cabf_crl, serverauth
 from pkilint.cabf.serverauth import serverauth_constants
 from pkilint.etsi import etsi_constants
 from pkilint.pkix import certificate as pkix_certificate
+from pkilint.pkix import crl as pkix_crl
 from pkilint.pkix import extension as pkix_extension
 from pkilint.pkix import name as pkix_name
 from pkilint.validation import ValidationFindingSeverity
 
 from .core import checks
 from .core.errors import Kind, QTSPError
+from .core.keys import PrivateKey, PublicKey, generate_private_key, key_type_of
 from .core.profiles import LintTarget, Profile
+from .core.psd2 import PspRole
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ WAIVERS: tuple[Waiver, ...] = (
         "TS 119 495 V1.8.1 5.2.2: holders of PSP_CB / PSP_PA carry NCAId 'NA'",
     ),
 )
-V181_ROLES = frozenset({"PSP_CB", "PSP_PA", "VOP_RS", "VOP_VS"})
+V181_ROLES = frozenset({PspRole.PSP_CB, PspRole.PSP_PA, PspRole.VOP_RS, PspRole.VOP_VS})
 
 # The one waiver that does not come from the PSD2 edition gap: a sandbox served on loopback (the
 # default, so that `openssl ocsp -url` taken from a certificate works on a machine without DNS) puts
@@ -78,12 +81,23 @@ _BLOCKING = (ValidationFindingSeverity.FATAL, ValidationFindingSeverity.ERROR)
 
 
 class Linter:
-    """Builds each pkilint validator set once and reuses it (they are the slow part to create)."""
+    """Builds each pkilint validator set once and reuses it (they are the slow part to create), and keeps
+    the throwaway keys that lint copies are signed with. One per sandbox (``Sandbox.linter``) or ceremony."""
 
     def __init__(self) -> None:
         self._validators: dict[LintTarget | Any, tuple[Any, list[Any]]] = {}
         self._lock = threading.Lock()
         self._loader = loader.RFC5280CertificateDocumentLoader()
+        self._keys: dict[str, PrivateKey] = {}
+        self._arl: Any = None
+
+    def key_for(self, public_key: PublicKey) -> PrivateKey:
+        """A throwaway key of the issuer's type, made once per Linter; it never signs a real certificate."""
+        key_type = key_type_of(public_key)
+        with self._lock:
+            if key_type not in self._keys:
+                self._keys[key_type] = generate_private_key(key_type)
+            return self._keys[key_type]
 
     def _validator_for(self, target: LintTarget, doc: Any) -> tuple[Any, list[Any]]:
         key: LintTarget | Any = target
@@ -154,6 +168,22 @@ class Linter:
                 findings=[str(f) for f in findings],
             )
 
+    def arl_findings(self, der: bytes) -> list[str]:
+        """ERROR/FATAL findings of pkilint's CRL linter, BR profile, ARL type (what ``lint_crl -t ARL -p BR`` runs)."""
+        kind = pkix_crl.CertificateRevocationListType.ARL
+        with self._lock:
+            if self._arl is None:
+                self._arl = pkix_crl.create_pkix_crl_validator_container(
+                    [pkix.create_attribute_decoder(pkix_name.ATTRIBUTE_TYPE_MAPPINGS),
+                     pkix.create_extension_decoder(pkix_extension.EXTENSION_MAPPINGS)],
+                    [pkix_crl.create_issuer_validator_container([]),
+                     pkix_crl.create_validity_validator_container([cabf_crl.create_validity_period_validator(kind)]),
+                     pkix_crl.create_extensions_validator_container([]), cabf_crl.CabfCrlReasonCodeAllowlistValidator(kind)])
+            validator = self._arl
+        doc = loader.RFC5280CertificateListDocumentLoader().load_der_document(der, "arl")
+        return [fd.finding.code for result in validator.validate(doc.root) for fd in result.finding_descriptions
+                if fd.finding.severity in _BLOCKING]
+
 
 def _loopback_service_url(code: str, path: str, message: str | None) -> bool:
     """A finding about our own loopback service URL (see LOOPBACK_URL_CODES)."""
@@ -183,13 +213,3 @@ def _active_waivers(cert: x509.Certificate, profile: Profile) -> set[str]:
     if attrs.nca_id == "NA":
         active.add(WAIVERS[1].code)
     return active
-
-
-_default: Linter | None = None
-
-
-def default_linter() -> Linter:
-    global _default
-    if _default is None:
-        _default = Linter()
-    return _default

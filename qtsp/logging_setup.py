@@ -119,17 +119,18 @@ class _Clock:
         return self._text
 
 
-_clock = _Clock()
-
-
 class TextFormatter(logging.Formatter):
     """``<time> <LEVEL> <logger> <message> [request_id=<id>]``, exceptions on the lines after."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = _Clock()
 
     def format(self, record: logging.LogRecord) -> str:
         message = redact(record.getMessage())
         if "\n" in message or "\r" in message:  # one record, one line: a request path cannot forge another
             message = message.replace("\r", "\\r").replace("\n", "\\n")
-        line = f"{_clock.iso(record.created)} {record.levelname} {record.name} {message}"
+        line = f"{self._clock.iso(record.created)} {record.levelname} {record.name} {message}"
         rid = getattr(record, "request_id", None) or request_id.get()
         if rid:
             line += f" request_id={rid}"
@@ -141,8 +142,12 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id, and exc (a traceback)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = _Clock()
+
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"time": _clock.iso(record.created), "level": record.levelname.lower(),
+        entry: dict[str, Any] = {"time": self._clock.iso(record.created), "level": record.levelname.lower(),
                                  "logger": record.name, "message": redact(record.getMessage())}
         rid = getattr(record, "request_id", None) or request_id.get()
         if rid:
@@ -218,6 +223,7 @@ class AccessLog:
         self._pending: deque[tuple[float, str, str, str, float, str]] = deque()
         self._lock = threading.Lock()  # one flush at a time
         self._flushing = False  # the flusher thread runs in this process
+        self._clock = _Clock()
         forked = weakref.WeakMethod(self._forked)
         os.register_at_fork(after_in_child=lambda: (method := forked()) is not None and method())
 
@@ -236,10 +242,10 @@ class AccessLog:
             # string as it is. The few others go through json.dumps.
             text = logged if logged is path else json.dumps(logged)[1:-1]
             method = method if method.isalpha() else json.dumps(method)[1:-1]
-            return (f'{{"time": "{_clock.iso(now)}", "level": "info", "logger": "{ACCESS_LOGGER}", '
+            return (f'{{"time": "{self._clock.iso(now)}", "level": "info", "logger": "{ACCESS_LOGGER}", '
                     f'"message": "{method} {text} {status} {duration_ms:.2f}ms", "method": "{method}", '
                     f'"path": "{text}", "status": {status}, "duration_ms": {duration_ms:.3f}, "request_id": "{rid}"}}\n')
-        return f"{_clock.iso(now)} INFO {ACCESS_LOGGER} {method} {logged} {status} {duration_ms:.2f}ms request_id={rid}\n"
+        return f"{self._clock.iso(now)} INFO {ACCESS_LOGGER} {method} {logged} {status} {duration_ms:.2f}ms request_id={rid}\n"
 
     def flush(self) -> None:
         with self._lock:
@@ -259,7 +265,7 @@ class AccessLog:
 
     def _format(self, batch: list[tuple[float, str, str, str, float, str]]) -> Iterator[str]:
         """The lines, in one tight loop: this runs for every request the service answers."""
-        iso, plain, slow = _clock.iso, _PLAIN_PATH, self._slow_line
+        iso, plain, slow = self._clock.iso, _PLAIN_PATH, self._slow_line
         if self.json:
             for now, method, path, status, ms, rid in batch:
                 if plain(path) is None or not (method.isascii() and method.isalpha()) or "qtsp_" in path \

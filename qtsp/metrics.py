@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import IO, Any, Callable, Generic, Iterator, TypeVar, cast
 
 from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR = Path("run") / "metrics"  # under the data dir
 CLI_DIR = METRICS_DIR / "cli"  # under the data dir: what CLI processes (qtsp revoke) recorded
 CLI_SLOTS = 64  # CLI processes recording at once; one more records nothing rather than wait
 
-M = TypeVar("M")
+M = TypeVar("M", bound=Collector)
 
 
 class _Lazy(Generic[M]):
@@ -58,7 +59,7 @@ class _Lazy(Generic[M]):
     def _drop(self) -> None:
         with self._lock:
             if self._metric is not None:
-                REGISTRY.unregister(self._metric)  # type: ignore[arg-type]
+                REGISTRY.unregister(self._metric)
                 self._metric = None
 
     def __getattr__(self, name: str) -> Any:

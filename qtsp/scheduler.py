@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import uuid
-from typing import Callable
 from pathlib import Path
 
 from .clock import utcnow
@@ -27,59 +26,49 @@ LEASE_NAME = "scheduler"
 LEASE_SECONDS = float(os.environ.get("QTSP_SCHEDULER_LEASE_SECONDS", "15"))
 RENEW_SECONDS = LEASE_SECONDS / 3
 
-_sandboxes: dict[str, Sandbox] = {}
+# --- jobs: each a call into a service, on the sandbox of the scheduler that runs it ---------------
 
-
-def _sandbox(data_dir: str) -> Sandbox:
-    if data_dir not in _sandboxes:
-        _sandboxes[data_dir] = open_sandbox(Path(data_dir))
-    return _sandboxes[data_dir]
-
-
-# --- jobs: module-level functions, so the database job store can reference them ----------
-
-def job_refresh_ocsp(data_dir: str) -> int:
+def job_refresh_ocsp(sandbox: Sandbox) -> int:
     from .services import ocsp
 
-    count = ocsp.refresh_due(_sandbox(data_dir), utcnow())
+    count = ocsp.refresh_due(sandbox, utcnow())
     if count:
         log.info("re-signed %d OCSP responses", count)
     return count
 
 
-def job_publish_dirty_crls(data_dir: str) -> int:
+def job_publish_dirty_crls(sandbox: Sandbox) -> int:
     from .services import crl
 
-    count = crl.regenerate_dirty(_sandbox(data_dir), utcnow())
+    count = crl.regenerate_dirty(sandbox, utcnow())
     if count:
         log.info("published %d CRLs after revocations", count)
     return count
 
 
-def job_refresh_crls(data_dir: str) -> int:
+def job_refresh_crls(sandbox: Sandbox) -> int:
     from .services import crl
 
-    count = crl.regenerate_due(_sandbox(data_dir), utcnow())
+    count = crl.regenerate_due(sandbox, utcnow())
     if count:
         log.info("refreshed %d CRLs before nextUpdate", count)
     return count
 
 
-def job_rotate_keys(data_dir: str) -> int:
+def job_rotate_keys(sandbox: Sandbox) -> int:
     from .services import keys
 
-    done = keys.run_due(_sandbox(data_dir), utcnow())
+    done = keys.run_due(sandbox, utcnow())
     for line in done:
         log.info("%s", line)
     return len(done)
 
 
-def job_publish_trusted_list(data_dir: str) -> int:
+def job_publish_trusted_list(sandbox: Sandbox) -> int:
     """Keep the sandbox Trusted List current without waiting for a reader: a new sequence after a CA
     rollover, and a fresh list before half its validity (it is also rebuilt on demand at /tl.xml)."""
     from .services import trusted_list
 
-    sandbox = _sandbox(data_dir)
     with sandbox.transaction() as session:
         before = trusted_list.latest(session)
     record = trusted_list.current(sandbox, utcnow())
@@ -89,19 +78,25 @@ def job_publish_trusted_list(data_dir: str) -> int:
     return 0
 
 
-def _guarded(job_id: str, func: Callable[[str], int]) -> Callable[[str], int]:
-    """Run a job; on failure log one line, count it, and back off (1, 2, 4 ... 300 s) before retrying.
+class Jobs:
+    """The jobs of one sandbox and their backoff state: what a scheduler runs (``LeaderScheduler.jobs``)."""
 
-    A Vault that is down or sealed makes signing jobs fail; the backlog (OCSP refresh, CRLs)
-    catches up on the first run after it returns, since every job works from the store's state.
-    """
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._backoff: dict[str, list[float]] = {}  # job id -> [failures in a row, monotonic time of the next try]
 
-    def run(data_dir: str) -> int:
-        state = _backoff.setdefault(job_id, [0, 0.0])
+    def run(self, job_id: str) -> int:
+        """Run a job; on failure log one line, count it, and back off (1, 2, 4 ... 300 s) before retrying.
+
+        A Vault that is down or sealed makes signing jobs fail; the backlog (OCSP refresh, CRLs)
+        catches up on the first run after it returns, since every job works from the store's state.
+        """
+        func = {name: f for name, f, _ in JOBS}[job_id]
+        state = self._backoff.setdefault(job_id, [0, 0.0])
         if time.monotonic() < state[1]:
             return 0
         try:
-            result = func(data_dir)
+            result = func(self.sandbox)
         except Exception as exc:  # noqa: BLE001 - a job must never kill the scheduler
             state[0] += 1
             delay = min(300.0, 2.0 ** (state[0] - 1))
@@ -114,16 +109,24 @@ def _guarded(job_id: str, func: Callable[[str], int]) -> Callable[[str], int]:
         state[0], state[1] = 0, 0.0
         return result
 
-    return run
 
-
-_backoff: dict[str, list[float]] = {}
+# The Jobs of the schedulers leading in this process, by data dir. APScheduler's database job store
+# keeps a job's function by module path and its arguments pickled, so a stored job reaches its
+# scheduler's Jobs through ``run_job`` and this table, filled and emptied as leadership comes and goes.
+_leading: dict[str, Jobs] = {}
 
 
 def run_job(job_id: str, data_dir: str) -> int:
-    """The entry the job store references (picklable by name)."""
-    func = {name: f for name, f, _ in JOBS}[job_id]
-    return _guarded(job_id, func)(data_dir)
+    """The entry the job store references (picklable by name): the job, by the scheduler leading for
+    ``data_dir`` in this process; with none, once, on a sandbox opened for this run."""
+    jobs = _leading.get(data_dir)
+    if jobs is not None:
+        return jobs.run(job_id)
+    sandbox = open_sandbox(Path(data_dir))
+    try:
+        return Jobs(sandbox).run(job_id)
+    finally:
+        sandbox.engine.dispose()
 
 
 JOBS = (
@@ -148,6 +151,7 @@ class LeaderScheduler:
     def __init__(self, data_dir: Path, *, holder: str | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.sandbox = open_sandbox(self.data_dir)
+        self.jobs = Jobs(self.sandbox)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._scheduler = None
         self._stop = threading.Event()
@@ -170,6 +174,7 @@ class LeaderScheduler:
         for job_id, _func, seconds in JOBS:
             scheduler.add_job(run_job, "interval", seconds=seconds, id=job_id, replace_existing=True,
                               args=[job_id, str(self.data_dir)], next_run_time=utcnow())
+        _leading[str(self.data_dir)] = self.jobs
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler %s leads: jobs %s", self.holder, ", ".join(j[0] for j in JOBS))
@@ -178,6 +183,7 @@ class LeaderScheduler:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+            _leading.pop(str(self.data_dir), None)
             log.warning("scheduler %s %s", self.holder, why)
 
     def tick(self) -> bool:

@@ -47,11 +47,8 @@ def vault_env(openbao, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unty
     monkeypatch.setenv("QTSP_VAULT_TOKEN", openbao.token)
     for name in ("QTSP_VAULT_ROLE_ID", "QTSP_VAULT_SECRET_ID"):
         monkeypatch.delenv(name, raising=False)
-    from qtsp.signers import vault
-
-    vault._instance = None
+    # Nothing to reset: each Sandbox makes its own Vault backend, from the environment of then.
     yield openbao
-    vault._instance = None
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,14 @@ from qtsp.core.names import parse_org_id
 from qtsp.core.psd2 import PSD2Attributes
 from qtsp.core.qcstatements import QcSpec
 from qtsp.core.types import Serial
-from qtsp.lint import WAIVERS, Linter, default_linter
+from qtsp.lint import WAIVERS, Linter
 from qtsp.services import issuance, register
 from qtsp.services.context import Sandbox
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
 PDS = (("https://qtsp.localtest.me/pds/pds-en.pdf", "en"),)
+
+LINTER = Linter()  # one for the module: its pkilint validators are slow to build
 
 
 def _qwac(org: str, attrs: PSD2Attributes, *, base: str = "http://qtsp.localtest.me:8080",
@@ -40,12 +42,12 @@ def _qwac(org: str, attrs: PSD2Attributes, *, base: str = "http://qtsp.localtest
 
 def test_clean_qwac_has_no_blocking_findings() -> None:
     cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"))
-    assert default_linter().blocking_findings(cert, profiles.QWAC) == []
+    assert LINTER.blocking_findings(cert, profiles.QWAC) == []
 
 
 def test_our_check_catches_nca_id_disagreeing_with_org_id() -> None:
     cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "The Netherlands Bank", "NL-DNB"))
-    codes = [f.code for f in default_linter().blocking_findings(cert, profiles.QWAC)]
+    codes = [f.code for f in LINTER.blocking_findings(cert, profiles.QWAC)]
     assert "qtsp.psd2.nca_id_mismatch" in codes
 
 
@@ -53,7 +55,7 @@ def test_our_check_catches_nca_id_disagreeing_with_org_id() -> None:
 def test_pkilint_error_blocks_internal_urls(base: str) -> None:
     cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"), base=base)
     with pytest.raises(QTSPError) as err:
-        default_linter().require_clean(cert, profiles.QWAC)
+        LINTER.require_clean(cert, profiles.QWAC)
     assert err.value.kind is Kind.LINT and "internal_domain_name" in err.value.detail
 
 
@@ -61,13 +63,13 @@ def test_pkilint_error_blocks_internal_urls(base: str) -> None:
 def test_loopback_service_urls_are_the_one_internal_name_waived(base: str) -> None:
     """A sandbox on loopback (the default) names http://127.0.0.1:<port>/ in AIA and CRLDP: waived there only."""
     cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"), base=base)
-    assert default_linter().blocking_findings(cert, profiles.QWAC) == []
+    assert LINTER.blocking_findings(cert, profiles.QWAC) == []
 
 
 def test_loopback_waiver_never_covers_a_subject_alt_name() -> None:
     cert = _qwac("PSDBE-NBB-1", PSD2Attributes(("PSP_AI",), "National Bank of Belgium", "BE-NBB"),
                  base="http://127.0.0.1:8080", dns_names=("api.example.com", "gateway.internal"))
-    codes = [f.code for f in default_linter().blocking_findings(cert, profiles.QWAC)]
+    codes = [f.code for f in LINTER.blocking_findings(cert, profiles.QWAC)]
     assert "cabf.internal_domain_name" in codes
 
 

@@ -115,9 +115,6 @@ def test_approle_login_works_without_a_token(vault_env, tmp_path: Path, monkeypa
     issued = issuance.issue(sb, issuance.IssueRequest("qsealc", ORG, generate_key="ecdsa-p256"))
     assert issued.certificate.issuer == issued.chain[0].subject
     monkeypatch.setenv("QTSP_VAULT_SECRET_ID", "wrong")
-    from qtsp.signers import vault
-
-    vault._instance = None
     with pytest.raises(QTSPError) as err:
         backend_for("vault-transit", data_dir).public_key("vault-transit:nothing@1")
     assert err.value.kind is Kind.SIGNER_UNAVAILABLE and "wrong" not in err.value.detail
@@ -206,27 +203,25 @@ def test_sealed_vault_refuses_cleanly_ocsp_keeps_serving_jobs_back_off_and_catch
         # OCSP keeps serving the pre-signed response while Vault is sealed
         assert _ocsp_status(client, issued.chain[0], issued.certificate).certificate_status == ocsp.OCSPCertStatus.GOOD
         # a signing job fails, is counted and backs off
-        scheduler._backoff.clear()
         failures = JOB_FAILURES.labels("rotate-keys")._value.get()
         # make the responder rotation due (policy 1 day, clock 2 days ahead)
         sb.config = __import__("dataclasses").replace(sb.config, ocsp_key_rotation_days=1)
-        scheduler._sandboxes[str(data_dir)] = sb
+        jobs = scheduler.Jobs(sb)
         from unittest import mock
 
         with mock.patch("qtsp.scheduler.utcnow", return_value=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)):
-            assert scheduler.run_job("rotate-keys", str(data_dir)) == 0
+            assert jobs.run("rotate-keys") == 0
             assert JOB_FAILURES.labels("rotate-keys")._value.get() == failures + 1
-            assert scheduler.run_job("rotate-keys", str(data_dir)) == 0  # inside the backoff: not even tried
+            assert jobs.run("rotate-keys") == 0  # inside the backoff: not even tried
             assert JOB_FAILURES.labels("rotate-keys")._value.get() == failures + 1
     finally:
         vault_env.unseal()
     # Vault is back: the backlog catches up on the next run after the backoff
-    scheduler._backoff.clear()
+    jobs = scheduler.Jobs(sb)  # no backoff left
     from unittest import mock
 
     with mock.patch("qtsp.scheduler.utcnow", return_value=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)):
-        assert scheduler.run_job("rotate-keys", str(data_dir)) >= 1
-    scheduler._sandboxes.pop(str(data_dir), None)
+        assert jobs.run("rotate-keys") >= 1
     again = issuance.issue(sb, issuance.IssueRequest("qwac", ORG, domains=("c.example.com",), generate_key="ecdsa-p256"))
     assert again.certificate.serial_number
     revocation.revoke(sb, format(issued.certificate.serial_number, "X"), "key-compromise")
@@ -237,7 +232,6 @@ def test_sealed_vault_refuses_cleanly_ocsp_keeps_serving_jobs_back_off_and_catch
 def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Persistent storage: stop the server, everything that signs refuses cleanly, start it, all resumes."""
     from bao import PersistentOpenBao
-    from qtsp.signers import vault
     from qtsp.web import create_app
 
     bao = PersistentOpenBao()
@@ -245,7 +239,6 @@ def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: 
         bao.start()
         monkeypatch.setenv("QTSP_VAULT_ADDR", bao.addr)
         monkeypatch.setenv("QTSP_VAULT_TOKEN", bao.token)
-        vault._instance = None
         data_dir = _vault_sandbox(tmp_path)
         sb = open_sandbox(data_dir)
         issued = issuance.issue(sb, issuance.IssueRequest("qwac", ORG, domains=("a.example.com",), generate_key="ecdsa-p256"))
@@ -267,5 +260,4 @@ def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: 
         again = issuance.issue(sb, issuance.IssueRequest("qsealc", ORG, generate_key="ecdsa-p256"))
         assert again.issuer_id == "qseal-ca"
     finally:
-        vault._instance = None
         bao.stop()

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ObjectIdentifier
 
 from .errors import Kind, QTSPError
-from .keys import PrivateKey, signature_hash
+from .keys import PrivateKey, signature_hash, supported_public_key
 from .ocsp import REASONS, SIMULATOR_REASONS
 
 # X.509 (10/2016) 9.6.2.9 / EN 319 411-2: expiredCertsOnCRL. (2.5.29.27 is deltaCRLIndicator.)
@@ -114,7 +114,7 @@ def _authority_key_identifier(ca: x509.Certificate) -> x509.AuthorityKeyIdentifi
         ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
     except x509.ExtensionNotFound:
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key())  # type: ignore[arg-type]
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(supported_public_key(ca.public_key()))
 
 
 def build_crl(ca_der: bytes, signer: PrivateKey, params: CrlParams,
@@ -156,7 +156,7 @@ def build_crl(ca_der: bytes, signer: PrivateKey, params: CrlParams,
         extensions=extensions,
         revoked_certificates=revoked_entries(entries),
     )
-    crl = builder.sign(signer, signature_hash(signer))  # type: ignore[arg-type]
+    crl = builder.sign(signer, signature_hash(signer))
     return crl.public_bytes(Encoding.DER)
 
 

@@ -11,6 +11,7 @@ from cryptography.x509.oid import NameOID
 
 from .errors import malformed, policy
 from .psd2 import NCA_ID_RE
+from .types import OrgId
 
 # ISO 3166-1 alpha-2, officially assigned codes, plus the EN 319 412-1 exceptions
 # EL (Greece) and XG (global, for LEI). The list is kept in the core so that it needs no I/O.
@@ -51,8 +52,8 @@ class OrganizationIdentifier:
     reference: str  # for PSD: "NBB-0123456789" (no "PSDBE-" again, EVG 9.8.2)
 
     @property
-    def value(self) -> str:
-        return f"{self.scheme}{self.country}-{self.reference}"
+    def value(self) -> OrgId:
+        return OrgId(f"{self.scheme}{self.country}-{self.reference}")
 
     @property
     def nca_id(self) -> str | None:

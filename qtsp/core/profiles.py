@@ -27,6 +27,17 @@ KEY_USAGE_FIELDS = (
 )
 
 
+class CertificateKind(enum.StrEnum):
+    """What a subscriber asks for (``qtsp issue qwac|qsealc``, the API's and bulk's ``kind``). The
+    profiles of a kind carry its name among their tags, which the certificate lists filter by."""
+
+    QWAC = "qwac"
+    QSEALC = "qsealc"
+
+
+CERTIFICATE_KINDS: tuple[str, ...] = tuple(kind.value for kind in CertificateKind)
+
+
 class SubjectShape(enum.Enum):
     QWAC_EV = "qwac-ev"  # EN 319 412-4 + EVG 9.2
     QSEAL = "qseal"  # EN 319 412-3 4.2.1 / TS 119 495 5.2.1
@@ -43,6 +54,7 @@ class LintTarget(enum.Enum):
     CABF_TLS_CA = "INTERNAL_UNCONSTRAINED_TLS_CA"
     CABF_NON_TLS_CA = "NON_TLS_CA"
     CABF_OCSP = "OCSP_RESPONDER"
+    CABF_CROSS_CA = "INTERNAL_CROSS_CA"  # BR 7.1.2.2: a cross-certified subordinate CA (the ceremonies' root links)
     PKIX = "pkix"  # RFC 5280 only: certificates outside the TLS and qualified hierarchies
 
 
@@ -112,7 +124,7 @@ QWAC = Profile(
     san=True,
     cabf_org_id=True,
     ski=False,
-    tags=frozenset({"psd2", "qwac"}),
+    tags=frozenset({"psd2", CertificateKind.QWAC.value}),
 )
 QWAC_BROWSER = replace(
     QWAC,
@@ -130,7 +142,7 @@ QSEALC = Profile(
     policies=(oids.QCP_L,),
     qc_type=oids.QCT_ESEAL,
     validity_days=365,
-    tags=frozenset({"psd2", "qsealc"}),
+    tags=frozenset({"psd2", CertificateKind.QSEALC.value}),
 )
 QSEALC_QSCD = replace(
     QSEALC,

@@ -8,27 +8,43 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Sequence
 
 from asn1crypto import core
 
 from .errors import malformed, policy
 from .oids import PSD2_STATEMENT
 
-# TS 119 495 V1.8.1 clause 5.1: the role OIDs and their exact (case-sensitive) names.
-ROLES: dict[str, str] = {
-    "PSP_AS": "0.4.0.19495.1.1",
-    "PSP_PI": "0.4.0.19495.1.2",
-    "PSP_AI": "0.4.0.19495.1.3",
-    "PSP_IC": "0.4.0.19495.1.4",
-    "Unspecified": "0.4.0.19495.1.0",
-    "PSP_CB": "0.4.0.19495.1.5",  # central bank (V1.8.1): NCAName = NCAId = "NA"
-    "PSP_PA": "0.4.0.19495.1.6",  # public authority (V1.8.1): NCAName = NCAId = "NA"
-    "VOP_RS": "0.4.0.19495.1.51",  # Verification of Payee requesting service (V1.8.1)
-    "VOP_VS": "0.4.0.19495.1.52",  # Verification of Payee responding service (V1.8.1)
-}
-ROLE_BY_OID = {oid: name for name, oid in ROLES.items()}
+class PspRole(StrEnum):
+    """TS 119 495 V1.8.1 clause 5.1: a role of a payment service provider, by its exact (case-sensitive)
+    name, which is its text everywhere (CLI, JSON, the register's column); ``role.oid`` is its OID."""
+
+    oid: str
+
+    def __new__(cls, name: str, oid: str) -> PspRole:
+        role = str.__new__(cls, name)
+        role._value_ = name
+        role.oid = oid
+        return role
+
+    PSP_AS = "PSP_AS", "0.4.0.19495.1.1"  # account servicing
+    PSP_PI = "PSP_PI", "0.4.0.19495.1.2"  # payment initiation
+    PSP_AI = "PSP_AI", "0.4.0.19495.1.3"  # account information
+    PSP_IC = "PSP_IC", "0.4.0.19495.1.4"  # issuing of card-based payment instruments
+    UNSPECIFIED = "Unspecified", "0.4.0.19495.1.0"
+    PSP_CB = "PSP_CB", "0.4.0.19495.1.5"  # central bank (V1.8.1): NCAName = NCAId = "NA"
+    PSP_PA = "PSP_PA", "0.4.0.19495.1.6"  # public authority (V1.8.1): NCAName = NCAId = "NA"
+    VOP_RS = "VOP_RS", "0.4.0.19495.1.51"  # Verification of Payee requesting service (V1.8.1)
+    VOP_VS = "VOP_VS", "0.4.0.19495.1.52"  # Verification of Payee responding service (V1.8.1)
+
+
+# The tables, derived from the enum: name -> OID, name -> role, OID -> role.
+ROLES: dict[str, str] = {role.value: role.oid for role in PspRole}
+ROLE_BY_NAME: dict[str, PspRole] = {role.value: role for role in PspRole}
+ROLE_BY_OID: dict[str, PspRole] = {role.oid: role for role in PspRole}
 # Roles whose holders are not authorised by an NCA (TS 119 495 V1.8.1 5.2.2).
-NA_ROLES = frozenset({"PSP_CB", "PSP_PA"})
+NA_ROLES = frozenset({PspRole.PSP_CB, PspRole.PSP_PA})
 NOT_APPLICABLE = "NA"
 
 # TS 119 495 5.2.3: NCAId = 2-letter country, hyphen, 2-8 upper-case letters.
@@ -66,44 +82,56 @@ class QCStatements(core.SequenceOf):
 
 @dataclass(frozen=True)
 class PSD2Attributes:
-    """What the PSD2 statement says: roles (by name), NCA name, NCA id."""
+    """What the PSD2 statement says: roles, NCA name, NCA id. Checked when made (roles given by name
+    are read as ``PspRole``s; an unknown name, a repeat or a forbidden combination is refused)."""
 
-    roles: tuple[str, ...]
+    roles: tuple[PspRole, ...]
     nca_name: str
     nca_id: str
 
     def __post_init__(self) -> None:
-        validate_roles(self.roles)
+        object.__setattr__(self, "roles", validate_roles(self.roles))
         validate_nca(self.nca_name, self.nca_id, self.roles)
 
 
-def parse_roles(text: str) -> tuple[str, ...]:
-    """Parse "PSP_AI,PSP_PI" into validated role names, order kept, duplicates refused."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    validate_roles(names)
-    return names
+def parse_roles(text: str) -> tuple[PspRole, ...]:
+    """Parse "PSP_AI,PSP_PI" into validated roles, order kept, duplicates refused."""
+    return validate_roles(tuple(part.strip() for part in text.split(",") if part.strip()))
 
 
-def validate_roles(roles: tuple[str, ...] | list[str]) -> None:
+def stored_roles(text: str | None) -> tuple[PspRole, ...]:
+    """The roles of a store column ("PSP_AI,PSP_PI", written from validated roles), or none."""
+    return tuple(ROLE_BY_NAME[name] for name in text.split(",")) if text else ()
+
+
+def roles_text(roles: Sequence[PspRole]) -> str:
+    """The roles as the store keeps them: names joined by commas."""
+    return ",".join(role.value for role in roles)
+
+
+def validate_roles(roles: Sequence[str]) -> tuple[PspRole, ...]:
+    """``roles`` (names or ``PspRole``s) as roles, if TS 119 495 5.1 allows the list; POLICY if not."""
     if not roles:
         raise policy("PSD2 roles must not be empty (TS 119 495 5.1: RolesOfPSP is never empty)")
     for role in roles:
         if role not in ROLES:
             close = [name for name in ROLES if name.lower() == role.lower()]
             hint = f" (role names are case-sensitive: did you mean {close[0]}?)" if close else ""
-            raise policy(f"unknown PSD2 role {role!r}{hint}; known: {', '.join(ROLES)}")
+            raise policy(f"unknown PSD2 role {str(role)!r}{hint}; known: {', '.join(ROLES)}")
     if len(set(roles)) != len(roles):
         raise policy(f"PSD2 role listed twice: {', '.join(roles)}")
-    if "Unspecified" in roles and len(roles) > 1:
+    parsed = tuple(ROLE_BY_NAME[role] for role in roles)
+    if PspRole.UNSPECIFIED in parsed and len(parsed) > 1:
         raise policy("the PSD2 role 'Unspecified' may only appear alone (TS 119 495 5.1)")
-    na = [role for role in roles if role in NA_ROLES]
-    if na and len(na) != len(roles):
+    na = [role for role in parsed if role in NA_ROLES]
+    if na and len(na) != len(parsed):
         raise policy(
             f"{', '.join(na)} (not authorised by an NCA) cannot be combined with NCA-authorised roles"
         )
+    return parsed
 
 
-def validate_nca(nca_name: str, nca_id: str, roles: tuple[str, ...] | list[str]) -> None:
+def validate_nca(nca_name: str, nca_id: str, roles: Sequence[PspRole]) -> None:
     na_roles = bool(roles) and all(role in NA_ROLES for role in roles)
     if na_roles:
         if nca_name != NOT_APPLICABLE or nca_id != NOT_APPLICABLE:
@@ -123,7 +151,7 @@ def encode_statement(attrs: PSD2Attributes) -> QCStatement:
     info = _PSD2QcType(
         {
             "roles_of_psp": [
-                {"role_of_psp_oid": ROLES[name], "role_of_psp_name": name} for name in attrs.roles
+                {"role_of_psp_oid": role.oid, "role_of_psp_name": role.value} for role in attrs.roles
             ],
             "nca_name": attrs.nca_name,
             "nca_id": attrs.nca_id,
@@ -165,15 +193,16 @@ def decode_statement(statement: QCStatement) -> PSD2Attributes:
     try:
         info = _PSD2QcType.load(statement["statement_info"].dump())
         roles = []
-        for role in info["roles_of_psp"]:
-            oid = role["role_of_psp_oid"].dotted
-            name = role["role_of_psp_name"].native
-            if ROLE_BY_OID.get(oid) != name:
+        for entry in info["roles_of_psp"]:
+            oid = entry["role_of_psp_oid"].dotted
+            name = entry["role_of_psp_name"].native
+            role = ROLE_BY_OID.get(oid)
+            if role is None or role.value != name:
                 raise policy(
                     f"PSD2 role name {name!r} does not match its OID {oid} "
-                    f"(expected {ROLE_BY_OID.get(oid, 'no role')!r})"
+                    f"(expected {role.value if role is not None else 'no role'!r})"
                 )
-            roles.append(name)
+            roles.append(role)
         return PSD2Attributes(tuple(roles), info["nca_name"].native, info["nca_id"].native)
     except (ValueError, TypeError, KeyError) as exc:
         raise malformed(f"malformed PSD2 QCStatement: {exc}") from None

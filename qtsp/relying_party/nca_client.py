@@ -36,7 +36,7 @@ def sign_request(nca_id: str, key_pem: bytes, cert_pem: bytes, body: dict[str, A
     key = serialization.load_pem_private_key(key_pem, None)
     cert = x509.load_pem_x509_certificate(cert_pem)
     alg = alg or algorithm_for(key)
-    jwk = ECKey.import_key(key) if isinstance(key, ec.EllipticCurvePrivateKey) else RSAKey.import_key(key)  # type: ignore[arg-type]
+    jwk = ECKey.import_key(key) if isinstance(key, ec.EllipticCurvePrivateKey) else RSAKey.import_key(key)  # type: ignore[arg-type]  # joserfc hints omit the cryptography keys it takes
     header = {"alg": alg, "x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]}
     claims = {"iss": nca_id, "jti": jti or str(uuid.uuid4()), "iat": int(time.time()) if iat is None else iat, "body": body}
     return jws.serialize_compact(header, json.dumps(claims).encode(), jwk, algorithms=[alg])
@@ -68,7 +68,7 @@ def verify_receipt(receipt: str, qtsp_root: x509.Certificate, *, request_id: str
         leaf, ca = chain[0], chain[1]
         leaf.verify_directly_issued_by(ca)
         ca.verify_directly_issued_by(qtsp_root)
-        token = jws.deserialize_compact(receipt, ECKey.import_key(leaf.public_key()), algorithms=[header["alg"]],  # type: ignore[arg-type]
+        token = jws.deserialize_compact(receipt, ECKey.import_key(leaf.public_key()), algorithms=[header["alg"]],  # type: ignore[arg-type]  # joserfc hints omit cryptography keys
                                         registry=jws_registry([header["alg"]]))
         payload: dict[str, Any] = json.loads(token.payload)
     except Exception as exc:  # noqa: BLE001 - any failure means: this is not a receipt we can rely on

@@ -188,7 +188,7 @@ def crl_status(fetcher: Fetcher, cert: x509.Certificate, issuer: x509.Certificat
         crl = x509.load_der_x509_crl(der)
     except ValueError:
         raise QTSPError(Kind.MALFORMED, f"CRL: {urls[0]} is not a DER CRL") from None
-    if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+    if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]  # any issuer key: cryptography refuses a non-signing one
         raise QTSPError(Kind.UNAUTHORISED, "CRL: not signed by the certificate's issuer")
     if crl.last_update_utc > at + SKEW:
         raise QTSPError(Kind.MALFORMED, f"CRL: thisUpdate {crl.last_update_utc:%Y-%m-%d %H:%M:%S}Z is in the future")

@@ -230,9 +230,10 @@ def _qualified_statements(run: _Run, cert: x509.Certificate, purpose: str, ancho
         return
     info["psd2"] = {"roles": [name for _oid, name in roles], "nca_name": nca_name, "nca_id": nca_id}
     for oid, name in roles:
-        if ROLE_BY_OID.get(oid) != name:
+        known = ROLE_BY_OID.get(oid)
+        if known != name:
             run.fail("role-oid-mismatch", f"PSD2 role name {name!r} does not match its OID {oid} "
-                     f"({ROLE_BY_OID.get(oid, 'no known role')!r}; TS 119 495 5.1)")
+                     f"({known.value if known is not None else 'no known role'!r}; TS 119 495 5.1)")
     if nca_id != NOT_APPLICABLE and not NCA_ID_RE.fullmatch(nca_id):
         run.fail("ncaid-malformed", f"NCAId {nca_id!r} is not <country>-<2-8 upper-case letters> (TS 119 495 5.2.3)")
     org_id = _org_id(cert)

@@ -22,6 +22,7 @@ from ..clock import utcnow
 from ..services import ocsp_status
 from ..services.context import Sandbox
 from ..services.generation import Generation
+from ..services.behaviours import Lookalikes
 from ..services.simulator import Behaviours
 from .caching import CachingSource
 from .crl import CrlAnswer, CrlPublisher
@@ -53,8 +54,10 @@ def build(sandbox: Sandbox, now: Callable[[], dt.datetime] = utcnow) -> Responde
     statuses = Statuses(sandbox, cfg.ocsp_validity_hours)
     freshness.on_drop(statuses.clear)
     on_demand = OnDemand(index, statuses, now)
+    lookalikes = Lookalikes()  # the wrong-key faults' keys, made once for this worker
     chain = CachingSource(
         Guarded(SimulatorSource(AsOfSource(StoreSource(sandbox, index, on_demand, now), index, on_demand),
-                                watch, index, statuses, cfg.simulator_max_delay_seconds, now)),
+                                watch, index, statuses, cfg.simulator_max_delay_seconds, now,
+                                lookalikes=lookalikes)),
         freshness, now)
-    return Responder(chain, CrlPublisher(sandbox, watch, now), watch.fresh)
+    return Responder(chain, CrlPublisher(sandbox, watch, now, lookalikes), watch.fresh)

@@ -19,8 +19,9 @@ from typing import Callable
 
 from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
+from ..core.types import IssuerId
 from ..services import crl as crl_svc
-from ..services.behaviours import BEHAVIOURS
+from ..services.behaviours import BEHAVIOURS, Lookalikes
 from ..services.context import Sandbox
 from .simulator import BehaviourWatch
 
@@ -34,12 +35,14 @@ class CrlAnswer:
 
 
 class CrlPublisher:
-    def __init__(self, sandbox: Sandbox, watch: BehaviourWatch, now: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, sandbox: Sandbox, watch: BehaviourWatch, now: Callable[[], dt.datetime] = utcnow,
+                 lookalikes: Lookalikes | None = None) -> None:
         self.sandbox = sandbox
         self.watch = watch
         self.now = now
+        self.lookalikes = lookalikes or Lookalikes()  # the wrong-key fault's stranger keys
 
-    def answer(self, ca_id: str, *, delta: bool = False, at: dt.datetime | None = None) -> CrlAnswer:
+    def answer(self, ca_id: IssuerId, *, delta: bool = False, at: dt.datetime | None = None) -> CrlAnswer:
         if at is not None:
             if delta:
                 raise QTSPError(Kind.NOT_FOUND, f"no delta CRL of {ca_id} as of another time: the full CRL as of "
@@ -51,7 +54,7 @@ class CrlPublisher:
             if behaviour is not None:
                 fault = BEHAVIOURS[behaviour.behaviour]
                 assert fault.crl is not None, f"{behaviour.behaviour} is not a CRL behaviour"
-                plan = fault.crl(crl_svc.plan_unstored(self.sandbox, ca_id, now))
+                plan = fault.crl(crl_svc.plan_unstored(self.sandbox, ca_id, now), self.lookalikes)
                 return CrlAnswer(crl_svc.build_unstored(self.sandbox, ca_id, plan))
         record = crl_svc.current(self.sandbox, ca_id, now, delta=delta)
         return CrlAnswer(record.der, record.number, record.this_update, record.next_update)

@@ -13,6 +13,7 @@ import threading
 import time
 
 from ..core import ocsp as core_ocsp
+from ..core.types import IssuerId
 from ..services import ocsp as ocsp_svc
 from ..services.context import Sandbox
 from ..services.ocsp import IssuerEntry, PastResponder
@@ -25,7 +26,7 @@ class IssuerIndex:
         self.sandbox = sandbox
         self._lock = threading.Lock()
         self._by_hash: dict[tuple[str, bytes, bytes], IssuerEntry] = {}
-        self._past: dict[str, list[PastResponder]] = {}
+        self._past: dict[IssuerId, list[PastResponder]] = {}
         self._infos: dict[tuple[str, bytes], core_ocsp.ResponderInfo] = {}  # past responders, loaded when first needed
         self._loaded = 0.0
         self.reload()
@@ -69,7 +70,7 @@ class IssuerIndex:
             info = self._infos[key] = ocsp_svc.responder_info(self.sandbox, chosen.cert_der, chosen.key_ref)
         return info
 
-    def _past_of(self, ca_id: str) -> list[PastResponder]:
+    def _past_of(self, ca_id: IssuerId) -> list[PastResponder]:
         past = self._past.get(ca_id)
         if past is None:
             past = self._past[ca_id] = ocsp_svc.past_responders(self.sandbox, ca_id)

@@ -16,7 +16,7 @@ from typing import Callable
 from ..clock import utcnow
 from ..core import ocsp as core_ocsp
 from ..services import simulator
-from ..services.behaviours import BEHAVIOURS, OcspTruth
+from ..services.behaviours import BEHAVIOURS, Lookalikes, OcspTruth
 from ..services.context import Sandbox
 from ..services.ocsp import IssuerEntry
 from ..services.simulator import Behaviour, Behaviours
@@ -48,7 +48,7 @@ class BehaviourWatch:
 class SimulatorSource:
     def __init__(self, inner: Source, watch: BehaviourWatch, index: IssuerIndex, statuses: Statuses,
                  max_delay_seconds: float, now: Callable[[], dt.datetime] = utcnow,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, lookalikes: Lookalikes | None = None) -> None:
         self.inner = inner
         self.watch = watch
         self.index = index
@@ -56,6 +56,7 @@ class SimulatorSource:
         self.max_delay_seconds = max_delay_seconds
         self.now = now
         self.sleep = sleep
+        self.lookalikes = lookalikes or Lookalikes()  # the wrong-key fault's look-alike responders
 
     def answer(self, request_der: bytes, at: dt.datetime | None = None) -> Answer:
         behaviours = self.watch.current
@@ -79,5 +80,6 @@ class SimulatorSource:
             self.sleep(min(behaviour.delay_ms / 1000, self.max_delay_seconds))
         now = self.now() if at is None else at
         truth = OcspTruth(self.index.responder_at(entry, at), now.replace(microsecond=0), request.nonce,
-                          self.statuses.validity_hours, lambda: self.statuses.for_request(entry, request, now, at))
+                          self.statuses.validity_hours, lambda: self.statuses.for_request(entry, request, now, at),
+                          self.lookalikes)
         return Answer(fault.ocsp(truth), "simulated", no_store=True)

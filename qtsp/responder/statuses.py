@@ -13,6 +13,7 @@ import time
 from typing import Sequence
 
 from ..core import ocsp as core_ocsp
+from ..core.types import IssuerId
 from ..services import ocsp_status
 from ..services.context import Sandbox
 from ..services.ocsp import IssuerEntry
@@ -27,12 +28,12 @@ class Statuses:
     def __init__(self, sandbox: Sandbox, validity_hours: int) -> None:
         self.sandbox = sandbox
         self.validity_hours = validity_hours
-        self._cache: dict[tuple[str, int], tuple[StatusRow | None, float]] = {}
+        self._cache: dict[tuple[IssuerId, int], tuple[StatusRow | None, float]] = {}
 
     def clear(self) -> None:
         self._cache = {}
 
-    def now(self, ca_id: str, serials: Sequence[int]) -> dict[int, StatusRow | None]:
+    def now(self, ca_id: IssuerId, serials: Sequence[int]) -> dict[int, StatusRow | None]:
         """(status, revoked_at, reason) per serial, None for never issued by ``ca_id``."""
         now_m = time.monotonic()
         result: dict[int, StatusRow | None] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from asn1crypto import x509 as ax509
@@ -25,13 +25,39 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..core import ocsp as core_ocsp
-from ..core.keys import PrivateKey, generate_private_key
+from ..core.keys import PrivateKey, generate_private_key, parse_key_type
 
 if TYPE_CHECKING:
     from .crl import CrlPlan
 
 OCSP = "ocsp"
 CRL = "crl"
+
+
+class Lookalikes:
+    """The keys of the wrong-key faults: a look-alike of each responder and a stranger key of each key
+    type, made once per holder (the web worker's Responder) and never stored."""
+
+    def __init__(self) -> None:
+        self._impostors: dict[bytes, core_ocsp.ResponderInfo] = {}
+        self._strangers: dict[str, PrivateKey] = {}
+        self._lock = threading.Lock()
+
+    def impostor(self, responder: core_ocsp.ResponderInfo) -> core_ocsp.ResponderInfo:
+        """A look-alike of ``responder``: same subject, validity and extensions, but self-signed by an
+        ephemeral P-256 key the CA never certified."""
+        with self._lock:
+            found = self._impostors.get(responder.certificate_der)
+            if found is None:
+                found = self._impostors[responder.certificate_der] = _impostor(responder)
+            return found
+
+    def stranger(self, key_type: str) -> PrivateKey:
+        """A key of the CA's type that the CA never had."""
+        with self._lock:
+            if key_type not in self._strangers:
+                self._strangers[key_type] = generate_private_key(parse_key_type(key_type))
+            return self._strangers[key_type]
 
 
 @dataclass(frozen=True)
@@ -43,6 +69,7 @@ class OcspTruth:
     nonce: bytes | None
     validity_hours: int
     statuses: Callable[[], list[core_ocsp.SingleStatus]]  # the true statuses: a query, made only if asked
+    lookalikes: Lookalikes = field(default_factory=Lookalikes, compare=False)  # the responder's, for wrong-key
 
 
 @dataclass(frozen=True)
@@ -60,7 +87,7 @@ class Fault:
     target: str  # ocsp | crl
     description: str  # what a correct relying party must conclude; the CLI's help and the API's description
     ocsp: Callable[[OcspTruth], bytes] | None = None
-    crl: Callable[[CrlPlan], CrlPlan] | None = None
+    crl: Callable[[CrlPlan, Lookalikes], CrlPlan] | None = None
     takes_delay: bool = False  # the answer is held back by the delay stored with the behaviour
 
 
@@ -72,7 +99,8 @@ def _correct(truth: OcspTruth) -> bytes:
 
 
 def _wrong_key(truth: OcspTruth) -> bytes:
-    return core_ocsp.build_response(impostor(truth.responder), truth.statuses(), truth.produced_at, truth.nonce)
+    return core_ocsp.build_response(truth.lookalikes.impostor(truth.responder), truth.statuses(), truth.produced_at,
+                                    truth.nonce)
 
 
 def _stale(truth: OcspTruth) -> bytes:
@@ -94,53 +122,32 @@ def _no_nonce(truth: OcspTruth) -> bytes:
     return core_ocsp.build_response(truth.responder, truth.statuses(), truth.produced_at, None)
 
 
-_impostors: dict[bytes, core_ocsp.ResponderInfo] = {}
-_strangers: dict[str, PrivateKey] = {}
-_lock = threading.Lock()
-
-
-def impostor(responder: core_ocsp.ResponderInfo) -> core_ocsp.ResponderInfo:
-    """A look-alike of ``responder``: same subject, validity and extensions, but self-signed by an
-    ephemeral P-256 key the CA never certified. Made once per process and responder, never stored."""
-    with _lock:
-        found = _impostors.get(responder.certificate_der)
-        if found is not None:
-            return found
-        real = x509.load_der_x509_certificate(responder.certificate_der)
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder().subject_name(real.subject).issuer_name(real.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(real.not_valid_before_utc).not_valid_after(real.not_valid_after_utc))
-        for ext in real.extensions:
-            if isinstance(ext.value, x509.SubjectKeyIdentifier):
-                builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), ext.critical)
-            elif not isinstance(ext.value, (x509.AuthorityKeyIdentifier, x509.AuthorityInformationAccess)):
-                builder = builder.add_extension(ext.value, ext.critical)
-        der = builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
-        found = core_ocsp.ResponderInfo(der, ax509.Certificate.load(der).public_key.sha1, "sha256_ecdsa",
-                                        lambda data: key.sign(data, ec.ECDSA(hashes.SHA256())))
-        _impostors[responder.certificate_der] = found
-        return found
+def _impostor(responder: core_ocsp.ResponderInfo) -> core_ocsp.ResponderInfo:
+    real = x509.load_der_x509_certificate(responder.certificate_der)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (x509.CertificateBuilder().subject_name(real.subject).issuer_name(real.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(real.not_valid_before_utc).not_valid_after(real.not_valid_after_utc))
+    for ext in real.extensions:
+        if isinstance(ext.value, x509.SubjectKeyIdentifier):
+            builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), ext.critical)
+        elif not isinstance(ext.value, (x509.AuthorityKeyIdentifier, x509.AuthorityInformationAccess)):
+            builder = builder.add_extension(ext.value, ext.critical)
+    der = builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+    return core_ocsp.ResponderInfo(der, ax509.Certificate.load(der).public_key.sha1, "sha256_ecdsa",
+                                   lambda data: key.sign(data, ec.ECDSA(hashes.SHA256())))
 
 
 # --- CRL --------------------------------------------------------------------------------------------
 
 
-def _expired_crl(plan: CrlPlan) -> CrlPlan:
+def _expired_crl(plan: CrlPlan, _lookalikes: Lookalikes) -> CrlPlan:
     # Every revocation up to now, so only the time is wrong: nextUpdate passed an hour ago.
     return dataclasses.replace(plan, this_update=plan.entries_at - dt.timedelta(hours=1) - plan.validity)
 
 
-def _crl_wrong_key(plan: CrlPlan) -> CrlPlan:
-    return dataclasses.replace(plan, signer=stranger(plan.key_type))
-
-
-def stranger(key_type: str) -> PrivateKey:
-    """A key of the CA's type that the CA never had; one per process and key type, never stored."""
-    with _lock:
-        if key_type not in _strangers:
-            _strangers[key_type] = generate_private_key(key_type)
-        return _strangers[key_type]
+def _crl_wrong_key(plan: CrlPlan, lookalikes: Lookalikes) -> CrlPlan:
+    return dataclasses.replace(plan, signer=lookalikes.stranger(plan.key_type))
 
 
 # --- the table ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ instead, issues the good lines and reports every bad one (``LineResult``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -32,8 +33,9 @@ from cryptography.hazmat.primitives import serialization
 
 from ca_store.models import IssuanceIntent
 
+from ..core import builder
 from ..core.errors import Kind, QTSPError
-from ..core.types import Serial
+from ..core.types import IssuerId, KeyRef, Serial
 from . import authorities, issuance
 from .context import Sandbox
 from ..clock import utcnow
@@ -147,33 +149,49 @@ def _refuse(path: Path, failures: list[LineResult]) -> QTSPError:
 
 # --- worker side: steps 2 and 4 -----------------------------------------------------------------
 
-_worker: dict[str, Any] = {}
 # A worker's answer for one job: (certificate DER, key PEM) or (None, (error kind value, detail)).
 Outcome = tuple[bytes, bytes] | tuple[None, tuple[str, str]]
 Job = tuple[issuance.Prepared, Serial]
 
 
-def _worker_init() -> None:
-    """Runs in each forked worker: load the CA Signers once (the jobs came with the fork)."""
-    from ..signers import vault
+@dataclass
+class _Work:
+    """What the forked workers are handed (through the fork, not pickled): the jobs, and the CAs to load."""
 
-    vault.forget_connection()  # never share the parent's HTTP connections across fork
-    sandbox: Sandbox = _worker["sandbox"]  # only its key backends are used here, never its database
-    _worker["cas"] = {ca_id: issuance.IssuingCA(ca_id, info, authorities.signer_for(sandbox, ref))
-                      for ca_id, (info, ref) in _worker["issuers"].items()}
+    sandbox: Sandbox  # only its key backends are used in a worker, never its database
+    now: dt.datetime
+    jobs: list[Job]
+    issuers: dict[IssuerId, tuple[builder.IssuerInfo, KeyRef]]  # CA id -> (issuer info, key reference)
+    cas: dict[IssuerId, issuance.IssuingCA] = field(default_factory=dict)  # loaded in each worker
+
+
+# Set in each forked worker by ``_worker_init``, for the ``_worker_run`` calls the pool sends it; never in
+# the parent (a Pool reaches its workers through module-level functions only).
+_work: _Work | None = None
+
+
+def _worker_init(work: _Work) -> None:
+    """Runs in each forked worker: load the CA Signers once (the jobs came with the fork)."""
+    global _work
+    work.sandbox.after_fork()  # never share the parent's HTTP connections across fork
+    work.cas = {ca_id: issuance.IssuingCA(ca_id, info, authorities.signer_for(work.sandbox, ref))
+                for ca_id, (info, ref) in work.issuers.items()}
+    _work = work
 
 
 def _worker_run(span: tuple[int, int]) -> tuple[list[Outcome], dict[str, float]]:
+    assert _work is not None, "runs in a bulk worker only"
+    work = _work
     results: list[Outcome] = []
     t = {"keygen": 0.0, "template+lint": 0.0, "sign": 0.0}
-    cfg, now = _worker["sandbox"].config, _worker["now"]
-    for p, serial in _worker["jobs"][span[0]: span[1]]:
-        ca = _worker["cas"][p.issuer_id]
+    sandbox, now = work.sandbox, work.now
+    for p, serial in work.jobs[span[0]: span[1]]:
+        ca = work.cas[p.issuer_id]
         try:
             t0 = time.perf_counter()
             key = issuance.subscriber_key(p)
             t1 = time.perf_counter()
-            tbs = issuance.lint_step(cfg, ca, p, key.public_key() if key else p.public_key, serial, now)
+            tbs = issuance.lint_step(sandbox, ca, p, p.certified_key(key), serial, now)
             t2 = time.perf_counter()
             cert = issuance.sign_step(tbs, ca)
             t3 = time.perf_counter()
@@ -195,7 +213,7 @@ def _prepare(sandbox: Sandbox, parsed: list[tuple[int, IssueRequest]],
              failures: list[LineResult]) -> tuple[list[issuance.Prepared], list[int]]:
     """Step 1 for every parsed line; the register and the CA choice looked up once per batch."""
     psps: dict[str, Any] = {}
-    issuers: dict[str, str] = {}
+    issuers: dict[str, IssuerId] = {}
     prepared, lines = [], []
     for number, request in parsed:
         try:
@@ -243,17 +261,15 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
     # the CA Signers themselves (none is opened here, to be shared across fork).
     issuers = {ca_id: (authorities.issuer_info(sandbox.config, ca_id, x509.load_der_x509_certificate(row.cert_der)),
                        row.key.ref) for ca_id, row in authorities.rows(sandbox, issuer_ids).items()}
-    _worker.update(jobs=jobs, now=batch.now, sandbox=sandbox, issuers=issuers)
+    work = _Work(sandbox, batch.now, jobs, issuers)
     run = _Run(batch, jobs, lines, intents, out, keep_going, progress)
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init, initargs=(work,)) as pool:
             run.collect(pool.imap(_worker_run, spans), spans)
     except BaseException:
         # Nothing acknowledged is lost: stored certificates stay; unsigned reservations are abandoned.
         batch.abandon([i for i in intents if i.id not in run.done])
         raise
-    finally:
-        _worker.clear()
     # Worker step times are wall-clock sums over all workers (divide by the worker count for elapsed time).
     steps.update({f"{k} (workers)": v for k, v in run.worker_steps.items()})
     steps["store"] = run.store_time
@@ -293,11 +309,11 @@ class _Run:
     def _store(self, span: tuple[int, int], outcomes: list[Outcome]) -> None:
         good: list[tuple[int, bytes, bytes]] = []
         refused: list[tuple[int, tuple[str, str]]] = []
-        for index, (der, rest) in zip(range(*span), outcomes):
-            if der is None:
-                refused.append((index, rest))  # type: ignore[arg-type]  # (kind, detail) when der is None
+        for index, outcome in zip(range(*span), outcomes):
+            if outcome[0] is None:
+                refused.append((index, outcome[1]))
             else:
-                good.append((index, der, rest))  # type: ignore[arg-type]  # the key PEM when der is set
+                good.append((index, outcome[0], outcome[1]))
         if refused and not self.keep_going:
             index, (kind, detail) = refused[0]
             raise QTSPError(Kind(kind), f"line {self.lines[index]}: {detail}")

@@ -25,6 +25,7 @@ from ..clock import time_travelling
 from ..core import crl as core_crl
 from ..core.errors import Kind, QTSPError
 from ..core.keys import PrivateKey
+from ..core.types import IssuerId
 from .context import Sandbox
 
 Row = tuple[int, dt.datetime, str]  # serial, revocationDate, reason name
@@ -45,7 +46,7 @@ class CrlPlan:
 # --- reading -----------------------------------------------------------------------------
 
 
-def latest(session: Session, issuer_id: str, *, delta: bool = False) -> CrlRecord | None:
+def latest(session: Session, issuer_id: IssuerId, *, delta: bool = False) -> CrlRecord | None:
     """The newest full (or delta) CRL of ``issuer_id``, or None."""
     kind = CrlRecord.delta_base.is_not(None) if delta else CrlRecord.delta_base.is_(None)
     return session.execute(
@@ -65,7 +66,7 @@ def validity(sandbox: Sandbox, ca: CertificateAuthority) -> dt.timedelta:
     return dt.timedelta(days=sandbox.config.arl_validity_days)
 
 
-def delta_url(sandbox: Sandbox, issuer_id: str) -> str:
+def delta_url(sandbox: Sandbox, issuer_id: IssuerId) -> str:
     return sandbox.config.base + f"/crl/{issuer_id}-delta.crl"
 
 
@@ -85,12 +86,12 @@ def _current_entries(session: Session, ca: CertificateAuthority, this_update: dt
 # --- locking -----------------------------------------------------------------------------
 
 
-def ca_exists(sandbox: Sandbox, issuer_id: str) -> bool:
+def ca_exists(sandbox: Sandbox, issuer_id: IssuerId) -> bool:
     with sandbox.transaction() as session:
         return session.get(CertificateAuthority, issuer_id) is not None
 
 
-def _ca(sandbox: Sandbox, issuer_id: str) -> CertificateAuthority:
+def _ca(sandbox: Sandbox, issuer_id: IssuerId) -> CertificateAuthority:
     with sandbox.transaction() as session:
         ca = session.get(CertificateAuthority, issuer_id)
         if ca is None:
@@ -100,7 +101,7 @@ def _ca(sandbox: Sandbox, issuer_id: str) -> CertificateAuthority:
 
 def _signer(sandbox: Sandbox, ca: CertificateAuthority) -> PrivateKey:
     """The CA's Signer, obtained before the lock is taken (a remote custodian may be slow to answer)."""
-    return sandbox.backend(ca.key.ref).signer(ca.key.ref)  # type: ignore[arg-type,return-value]
+    return sandbox.backend(ca.key.ref).signer(ca.key.ref)
 
 
 # --- generation --------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def _observe(seconds: float) -> None:
     CRL_GENERATION.observe(seconds)
 
 
-def generate(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, delta: bool = False) -> CrlRecord:
+def generate(sandbox: Sandbox, issuer_id: IssuerId, now: dt.datetime, *, delta: bool = False) -> CrlRecord:
     """Build, sign and store one full (or delta) CRL for ``issuer_id``."""
     ca = _ca(sandbox, issuer_id)
     signer = _signer(sandbox, ca)
@@ -191,7 +192,7 @@ def generate(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, delta: bool 
         return generator.delta(now) if delta else generator.full(now)[0]
 
 
-def current(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, delta: bool = False) -> CrlRecord:
+def current(sandbox: Sandbox, issuer_id: IssuerId, now: dt.datetime, *, delta: bool = False) -> CrlRecord:
     """The newest CRL to serve: generated on demand if there is none yet or it is past nextUpdate."""
     ca = _ca(sandbox, issuer_id)
     with sandbox.transaction() as session:
@@ -269,7 +270,7 @@ def regenerate_due(sandbox: Sandbox, now: dt.datetime) -> int:
 # --- built on the fly, never stored: as of another time, and the simulator's faults ---------------
 
 
-def plan_unstored(sandbox: Sandbox, issuer_id: str, at: dt.datetime) -> CrlPlan:
+def plan_unstored(sandbox: Sandbox, issuer_id: IssuerId, at: dt.datetime) -> CrlPlan:
     """The plan of ``issuer_id``'s correct full CRL as of ``at``: thisUpdate ``at``, what was revoked by then."""
     ca = _ca(sandbox, issuer_id)
     return CrlPlan(entries_at=at, this_update=at, validity=validity(sandbox, ca), key_type=ca.key.key_type)
@@ -290,7 +291,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def build_unstored(sandbox: Sandbox, issuer_id: str, plan: CrlPlan) -> bytes:
+def build_unstored(sandbox: Sandbox, issuer_id: IssuerId, plan: CrlPlan) -> bytes:
     """A full CRL of ``issuer_id`` made from ``plan``, numbered like the newest stored one, announcing no
     delta (there is none to match it)."""
     with sandbox.transaction() as session:
@@ -304,5 +305,5 @@ def build_unstored(sandbox: Sandbox, issuer_id: str, plan: CrlPlan) -> bytes:
             number=number or 0, this_update=this_update, next_update=this_update + plan.validity,
             expired_certs_on_crl=ca.not_before if is_qualified_issuing_ca(ca) else None)
         cert_der, key_ref = ca.cert_der, ca.key.ref
-    signer = plan.signer or sandbox.backend(key_ref).signer(key_ref)  # type: ignore[arg-type]
-    return core_crl.build_crl(cert_der, signer, params, entries)  # type: ignore[arg-type]
+    signer = plan.signer or sandbox.backend(key_ref).signer(key_ref)
+    return core_crl.build_crl(cert_der, signer, params, entries)

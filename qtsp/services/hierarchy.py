@@ -17,6 +17,8 @@ from ca_store import db, repositories as repo
 
 from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
+from ..core.keys import KeyType
+from ..signers.vault import VaultTransit
 from . import authorities
 from .authorities import QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID
 from .context import Sandbox, check_writable
@@ -26,7 +28,7 @@ __all__ = ["QSEAL_CA_ID", "QWAC_CA_ID", "ROOT_ID", "init_sandbox", "remove_creat
 ACTOR_CLI = "cli"
 
 
-def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Path | None = None,
+def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file: Path | None = None,
                  keystore: str | None = None, base_url: str | None = None) -> Sandbox:
     """Create the hierarchy. Refuses, changing nothing, if a sandbox is already there."""
     check_writable(data_dir)
@@ -49,8 +51,9 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
     try:
         db.migrate(engine)
         sandbox = Sandbox(data_dir, cfg, engine)
-        if cfg.key_backend == "vault-transit":
-            sandbox.backend().ensure_mount()  # type: ignore[attr-defined]  # the Transit backend's own extra
+        backend = sandbox.backend()
+        if isinstance(backend, VaultTransit):
+            backend.ensure_mount()  # the Transit backend's own extra
         # Everything that can fail on disk happens before the one commit that makes the sandbox real.
         commit = _create_hierarchy(sandbox, utcnow())
         cfg_path.write_text(config_mod.render(cfg))
@@ -64,7 +67,7 @@ def init_sandbox(data_dir: Path, *, key_type: str | None = None, config_file: Pa
     return sandbox
 
 
-def _config(config_file: Path | None, *, key_type: str | None, keystore: str | None,
+def _config(config_file: Path | None, *, key_type: KeyType | None, keystore: str | None,
             base_url: str | None) -> config_mod.Config:
     """The configuration file given (or the defaults), with the command line's choices over it."""
     cfg = config_mod.load(config_file) if config_file else config_mod.Config()

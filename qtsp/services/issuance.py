@@ -29,13 +29,13 @@ from ca_store.models import Certificate, IssuanceIntent
 
 from ..core import builder, oids
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
+from ..core.keys import KeyType, PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
 from ..core.names import check_domain, parse_org_id
 from ..core.profiles import Profile
-from ..core.psd2 import PSD2Attributes, parse_roles
+from ..core.psd2 import PSD2Attributes, PspRole, roles_text
 from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
-from ..core.types import Serial, serial_hex
+from ..core.types import IssuerId, OrgId, Serial, SerialHex, serial_hex
 from ..signers import Signer
 from . import authorities, ocsp, register, signing
 from .context import Sandbox
@@ -47,7 +47,7 @@ __all__ = ["KINDS", "MAX_DOMAINS", "Batch", "IssueRequest", "Issued", "IssuingCA
            "issue", "issuer_for", "lint_step", "parse_issue_request", "prepare", "sign_step", "template"]
 
 # Subscriber keys generated here (BR 6.1.5; Ed25519 only where a profile allows it, none of ours does).
-GENERATED_KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+GENERATED_KEY_TYPES: tuple[str, ...] = tuple(t.value for t in KeyType if t is not KeyType.ED25519)
 
 
 @dataclass
@@ -59,9 +59,17 @@ class Prepared:
     psp: PSPView
     attrs: PSD2Attributes
     domains: tuple[str, ...]
-    issuer_id: str
+    issuer_id: IssuerId
     public_key: PublicKey | None  # the CSR's; None: a key of ``key_type`` is generated
-    key_type: str | None = None
+    key_type: KeyType | None = None
+
+    def certified_key(self, generated: PrivateKey | None) -> PublicKey:
+        """The key the certificate certifies: the one generated for the subscriber, or the CSR's."""
+        if generated is not None:
+            return generated.public_key()
+        if self.public_key is None:
+            raise ValueError("a key was to be generated for this request")
+        return self.public_key
 
 
 @dataclass
@@ -69,11 +77,11 @@ class Issued:
     certificate: x509.Certificate
     chain: list[x509.Certificate]  # issuing CA, then root
     private_key: PrivateKey | None = None
-    issuer_id: str = ""
+    issuer_id: IssuerId = IssuerId("")
     steps: dict[str, float] = field(default_factory=dict)
 
     @property
-    def serial(self) -> str:
+    def serial(self) -> SerialHex:
         return serial_hex(self.certificate.serial_number)
 
 
@@ -101,7 +109,7 @@ def _domains(request: IssueRequest, profile: Profile) -> tuple[str, ...]:
     return tuple(check_domain(d) for d in request.domains)
 
 
-def _psp(sandbox: Sandbox, org_id: str, psps: dict[str, PSPView] | None) -> PSPView:
+def _psp(sandbox: Sandbox, org_id: OrgId, psps: dict[str, PSPView] | None) -> PSPView:
     if psps is not None and org_id in psps:
         return psps[org_id]
     try:
@@ -117,16 +125,16 @@ def _psp(sandbox: Sandbox, org_id: str, psps: dict[str, PSPView] | None) -> PSPV
 
 
 def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView] | None = None,
-            issuers: dict[str, str] | None = None) -> Prepared:
+            issuers: dict[str, IssuerId] | None = None) -> Prepared:
     """Step 1. ``psps`` and ``issuers`` cache the register and the CA choice across a batch."""
     profile = request.profile()
     key_type = request.key_type(sandbox.config.subscriber_key_type)
     if (request.csr is None) == (key_type is None):
         raise QTSPError(Kind.MALFORMED, "give exactly one of a CSR or --generate-key")
-    parse_org_id(request.org_id)
+    org_id = parse_org_id(request.org_id).value
     public_key = _key_policy(request, profile, key_type)
     domains = _domains(request, profile)
-    psp = _psp(sandbox, request.org_id, psps)
+    psp = _psp(sandbox, org_id, psps)
     attrs = authorised_attributes(psp, request.roles)
     role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
     issuer_id = issuers.get(role) if issuers is not None else None
@@ -134,16 +142,17 @@ def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView]
         issuer_id = issuer_for(sandbox, profile)
         if issuers is not None:
             issuers[role] = issuer_id
-    return Prepared(request, profile, psp, attrs, domains, issuer_id, public_key, key_type)
+    return Prepared(request, profile, psp, attrs, domains, issuer_id, public_key,
+                    None if key_type is None else KeyType(key_type))  # _key_policy allowed it
 
 
-def authorised_attributes(psp: PSPView, narrow: str | None) -> PSD2Attributes:
+def authorised_attributes(psp: PSPView, narrow: tuple[PspRole, ...] | None) -> PSD2Attributes:
     """TS 119 495 6.2.3 / reference 7: the PSP is active and every requested role is authorised."""
     if psp.status != "active":
         raise QTSPError(Kind.POLICY, f"PSP {psp.org_id} is {psp.status} in the NCA register; no certificate can be issued")
     roles = psp.roles
     if narrow is not None:
-        requested = parse_roles(narrow)
+        requested = narrow
         missing = [r for r in requested if r not in psp.roles]
         if missing:
             raise QTSPError(
@@ -157,7 +166,7 @@ def authorised_attributes(psp: PSPView, narrow: str | None) -> PSD2Attributes:
     return PSD2Attributes(roles, psp.nca_name, psp.nca_id)
 
 
-def issuer_for(sandbox: Sandbox, profile: Profile) -> str:
+def issuer_for(sandbox: Sandbox, profile: Profile) -> IssuerId:
     """The newest generation of the issuing CA for this profile (after a rollover, the new one)."""
     role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
     with sandbox.transaction() as session:
@@ -171,7 +180,7 @@ def issuer_for(sandbox: Sandbox, profile: Profile) -> str:
 class IssuingCA:
     """What lint and sign need of the issuing CA, loaded once per batch (or per worker)."""
 
-    ca_id: str
+    ca_id: IssuerId
     info: builder.IssuerInfo
     signer: Signer
 
@@ -199,11 +208,11 @@ def template(cfg: Any, issuer: builder.IssuerInfo, p: Prepared, public_key: Publ
                          serial=serial, now=now, issuer=issuer, dns_names=p.domains, org_id=org, qc=qc)
 
 
-def lint_step(cfg: Any, ca: IssuingCA, p: Prepared, public_key: PublicKey, serial: Serial,
+def lint_step(sandbox: Sandbox, ca: IssuingCA, p: Prepared, public_key: PublicKey, serial: Serial,
               now: dt.datetime) -> x509.CertificateBuilder:
     """Step 2: the template, refused (QTSPError LINT) unless its throwaway-key copy lints clean."""
-    tbs = template(cfg, ca.info, p, public_key, serial, now)
-    signing.lint(tbs, ca.signer, p.profile)
+    tbs = template(sandbox.config, ca.info, p, public_key, serial, now)
+    signing.lint(tbs, ca.signer, p.profile, sandbox.linter)
     return tbs
 
 
@@ -218,7 +227,7 @@ def sign_step(tbs: x509.CertificateBuilder, ca: IssuingCA) -> x509.Certificate:
 def new_serials(count: int) -> list[Serial]:
     """``count`` fresh serials, distinct among themselves (the store refuses a batch with a repeat)."""
     seen: set[int] = set()
-    serials = []
+    serials: list[Serial] = []
     while len(serials) < count:
         serial = new_serial()
         if serial not in seen:
@@ -231,7 +240,7 @@ def certificate_row(cert: x509.Certificate, p: Prepared, now: dt.datetime) -> Ce
     der = cert.public_bytes(Encoding.DER)
     return Certificate(
         issuer_id=p.issuer_id, serial=serial_hex(cert.serial_number), profile=p.profile.name,
-        subject=cert.subject.rfc4514_string(), org_id=p.psp.org_id, nca_id=p.attrs.nca_id, roles=",".join(p.attrs.roles),
+        subject=cert.subject.rfc4514_string(), org_id=p.psp.org_id, nca_id=p.attrs.nca_id, roles=roles_text(p.attrs.roles),
         dns_names=",".join(p.domains) or None, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         fingerprint_sha256=hashlib.sha256(der).hexdigest(), der=der, status="good", created_at=now,
     )
@@ -245,10 +254,10 @@ class Batch:
     now: dt.datetime
     actor: str
     audit_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"bulk": True} on every audit event
-    _cas: dict[str, IssuingCA] = field(default_factory=dict)
-    _responders: dict[str, ocsp.IssuerEntry] | None = None
+    _cas: dict[IssuerId, IssuingCA] = field(default_factory=dict)
+    _responders: dict[IssuerId, ocsp.IssuerEntry] | None = None
 
-    def ca(self, issuer_id: str) -> IssuingCA:
+    def ca(self, issuer_id: IssuerId) -> IssuingCA:
         if issuer_id not in self._cas:
             loaded = authorities.load(self.sandbox, issuer_id)
             info = authorities.issuer_info(self.sandbox.config, issuer_id, loaded.cert)
@@ -259,7 +268,7 @@ class Batch:
         """Step 3 for ``items``, in one committed transaction; intents in the order of ``items``.
 
         Each intent is labelled with its profile, or ``label`` (bulk labels its reservations "bulk")."""
-        groups: dict[tuple[str, str], list[int]] = {}
+        groups: dict[tuple[IssuerId, str], list[int]] = {}
         for index, (p, _) in enumerate(items):
             groups.setdefault((p.issuer_id, label or p.profile.name), []).append(index)
         intents: dict[int, IssuanceIntent] = {}
@@ -307,8 +316,8 @@ class Batch:
         serials = new_serials(len(prepared))
         linted = []
         for p, key, serial in zip(prepared, keys, serials):
-            public_key = p.public_key if key is None else key.public_key()
-            linted.append(lint_step(self.sandbox.config, self.ca(p.issuer_id), p, public_key, serial, self.now))
+            public_key = p.certified_key(key)
+            linted.append(lint_step(self.sandbox, self.ca(p.issuer_id), p, public_key, serial, self.now))
         intents = self.record(list(zip(prepared, serials)))
         try:
             certs = [sign_step(tbs, self.ca(p.issuer_id)) for p, tbs in zip(prepared, linted)]

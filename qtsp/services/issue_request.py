@@ -4,8 +4,10 @@ The command line (``qtsp issue qwac|qsealc``), the REST API (``POST /api/v1/cert
 bulk issuance (one JSON object per line) all hand ``parse_issue_request`` a mapping; the table
 ``FIELDS`` says which fields each of them may send, and of which types. An unknown field is
 refused rather than dropped (a typo such as ``"qcsd": true`` must not issue a certificate without
-QcSSCD), and every refusal names the field. What the fields mean (PSD2 data against the register,
-key policy) is checked later, by ``issuance.prepare``.
+QcSSCD), and every refusal names the field. The domain words are read here, once: ``kind`` as a
+``CertificateKind``, ``roles`` as ``PspRole``s (an unknown or repeated role is refused, POLICY, as the
+register refuses it). What the fields mean for this subscriber (PSD2 data against the register, key
+policy) is checked later, by ``issuance.prepare``.
 
 Import-light: the CLI imports this for every issue command.
 """
@@ -13,45 +15,55 @@ Import-light: the CLI imports this for every issue command.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..core import profiles
 from ..core.errors import Kind, QTSPError
-from ..core.keys import MAX_CSR_BYTES
-from ..core.profiles import Profile
+from ..core.keys import MAX_CSR_BYTES, KeyType
+from ..core.profiles import CERTIFICATE_KINDS, CertificateKind, Profile
+from ..core.psd2 import PspRole, parse_roles
 
-KINDS = ("qwac", "qsealc")
+KINDS = CERTIFICATE_KINDS
 MAX_DOMAINS = 100
 SOURCES = ("cli", "api", "bulk")
 
 
 @dataclass(frozen=True)
 class IssueRequest:
-    kind: str  # "qwac" | "qsealc"
+    """One request. Made from text (``IssueRequest("qwac", ..., roles="PSP_AI")``), ``kind`` and ``roles``
+    are read as the types below when it is made; ``parse_issue_request`` is the strict way in."""
+
+    kind: CertificateKind
     org_id: str
     domains: tuple[str, ...] = ()
     csr: bytes | None = None
     # Generate the subscriber key here: a key type ("rsa-3072"), or True for the sandbox's
-    # ``subscriber_key_type``. None: the key is the CSR's.
+    # ``subscriber_key_type``. None: the key is the CSR's. (Text until ``issuance.prepare`` checks it
+    # against the profile: an unknown type is refused there, naming the profile.)
     generate_key: str | bool | None = None
-    roles: str | None = None  # narrows the register's roles
+    roles: tuple[PspRole, ...] | None = None  # narrows the register's roles
     qscd: bool = False
     browser: bool = False
 
+    def __post_init__(self) -> None:
+        if self.kind not in CERTIFICATE_KINDS:
+            raise QTSPError(Kind.MALFORMED, f"unknown certificate kind {str(self.kind)!r}: qwac or qsealc")
+        object.__setattr__(self, "kind", CertificateKind(self.kind))
+        if self.roles is not None:
+            object.__setattr__(self, "roles", _parse_roles(self.roles))
+
     def profile(self) -> Profile:
-        if self.kind == "qwac":
+        if self.kind is CertificateKind.QWAC:
             if self.qscd:
                 raise QTSPError(Kind.POLICY, "a key in a QSCD (qscd) applies to QSealCs only: QcSSCD must not appear on a QWAC")
             return profiles.QWAC_BROWSER if self.browser else profiles.QWAC
-        if self.kind == "qsealc":
-            if self.domains:
-                raise QTSPError(Kind.MALFORMED, "a QSealC carries no domain names")
-            if self.browser:
-                raise QTSPError(Kind.MALFORMED, "the browser variant (serverAuth only) applies to QWACs only")
-            return profiles.QSEALC_QSCD if self.qscd else profiles.QSEALC
-        raise QTSPError(Kind.MALFORMED, f"unknown certificate kind {self.kind!r}: qwac or qsealc")
+        if self.domains:
+            raise QTSPError(Kind.MALFORMED, "a QSealC carries no domain names")
+        if self.browser:
+            raise QTSPError(Kind.MALFORMED, "the browser variant (serverAuth only) applies to QWACs only")
+        return profiles.QSEALC_QSCD if self.qscd else profiles.QSEALC
 
-    def key_type(self, configured: str) -> str | None:
+    def key_type(self, configured: KeyType) -> str | None:
         """The type of key to generate (``configured``: the sandbox's subscriber_key_type), or None for a CSR."""
         if self.generate_key is None or self.generate_key is False:
             return None
@@ -114,12 +126,16 @@ def _fields(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     return dict(data)
 
 
-def _roles(value: str | list[str] | None) -> str | None:
+def _roles(value: str | list[str] | None) -> tuple[PspRole, ...] | None:
     if isinstance(value, list):
         if not value or not all(role and "," not in role for role in value):
             raise _malformed(f"roles must be {FIELDS['roles']['api'][1]}")
-        return ",".join(value)
-    return value
+    return None if value is None else _parse_roles(value)
+
+
+def _parse_roles(value: str | Sequence[str]) -> tuple[PspRole, ...]:
+    """Roles as text ("PSP_AI,PSP_PI"), or already a sequence of them (PspRoles or their names)."""
+    return parse_roles(value if isinstance(value, str) else ",".join(value))
 
 
 def parse_issue_request(data: Mapping[str, Any], *, source: str) -> IssueRequest:

@@ -21,6 +21,7 @@ from ca_store.models import CertificateAuthority
 from . import authorities, ocsp as ocsp_svc
 from .context import Sandbox
 from ..clock import utcnow
+from ..core.types import IssuerId, KeyRef
 from .generation import Generation
 
 
@@ -39,7 +40,7 @@ class KeyView:
 @dataclass(frozen=True)
 class Planned:
     action: str  # rotate-ocsp | rollover-ca
-    ca_id: str
+    ca_id: IssuerId
     due_at: dt.datetime
     why: str
 
@@ -78,7 +79,7 @@ def plan(sandbox: Sandbox, now: dt.datetime) -> list[Planned]:
     return sorted(best.values(), key=lambda p: p.due_at)
 
 
-def rotate_ocsp(sandbox: Sandbox, ca_id: str, now: dt.datetime | None = None, *, actor: str = "cli") -> str:
+def rotate_ocsp(sandbox: Sandbox, ca_id: IssuerId, now: dt.datetime | None = None, *, actor: str = "cli") -> KeyRef:
     """New responder key and certificate for ``ca_id``; all its responses re-signed. Returns the new key ref."""
     now = now or utcnow()
     ref = authorities.rotate_responder(sandbox, ca_id, now, actor=actor)
@@ -87,7 +88,7 @@ def rotate_ocsp(sandbox: Sandbox, ca_id: str, now: dt.datetime | None = None, *,
     return ref
 
 
-def rollover_ca(sandbox: Sandbox, ca_id: str, now: dt.datetime | None = None, *, actor: str = "cli") -> str:
+def rollover_ca(sandbox: Sandbox, ca_id: IssuerId, now: dt.datetime | None = None, *, actor: str = "cli") -> IssuerId:
     """A new generation of issuing CA ``ca_id``. Returns the new CA id."""
     return authorities.rollover(sandbox, ca_id, now or utcnow(), actor=actor)
 

@@ -21,7 +21,7 @@ from ca_store.models import Certificate
 
 from ..core.errors import Kind, QTSPError
 from ..core.names import parse_org_id
-from ..core.types import parse_serial, serial_hex
+from ..core.types import IssuerId, OrgId, canonical_serial
 from . import crl as crl_svc, nca_identity, register, tokens as tokens_svc
 from .context import Sandbox
 
@@ -44,20 +44,12 @@ def _dedupe(items: Iterable[T], key: Callable[[T], object]) -> list[T]:
     return list(seen.values())
 
 
-def canonical_serial(serial: str) -> str:
-    """A serial as people copy it (hex, colons, 0x) in the store's form; MALFORMED if it is none."""
-    try:
-        return serial_hex(parse_serial(serial))
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, str(exc)) from None
-
-
-def resolve_ca(sandbox: Sandbox, ref: str) -> str:
+def resolve_ca(sandbox: Sandbox, ref: str) -> IssuerId:
     """A CA id from its id or the common name of its certificate (case-insensitive)."""
     with sandbox.transaction() as session:
         cas = [(ca.id, ca.cert_der) for ca in repo.list_cas(session)]
     if any(ca_id == ref for ca_id, _ in cas):
-        return ref
+        return IssuerId(ref)
     wanted = ref.strip().casefold()
 
     def names(der: bytes) -> set[str]:
@@ -74,7 +66,7 @@ def resolve_ca(sandbox: Sandbox, ref: str) -> str:
     return _one(ref, "CA", found, str, "qtsp ca list")
 
 
-def issuers_of_serial(sandbox: Sandbox, serial: str) -> list[str]:
+def issuers_of_serial(sandbox: Sandbox, serial: str) -> list[IssuerId]:
     """The CAs that issued a certificate with this serial (hex, as openssl prints it): usually one."""
     canonical = canonical_serial(serial)
     with sandbox.transaction() as session:
@@ -103,11 +95,11 @@ def resolve_nca(sandbox: Sandbox, ref: str) -> str:
     return _one(ref, "NCA", found, lambda v: v.nca_id, "qtsp nca list").nca_id
 
 
-def resolve_psp(sandbox: Sandbox, ref: str) -> str:
+def resolve_psp(sandbox: Sandbox, ref: str) -> OrgId:
     """An organizationIdentifier from itself or the PSP's legal name (case-insensitive)."""
     try:
         parse_org_id(ref)
-        return ref  # an identifier: the service says whether it is in the register
+        return OrgId(ref)  # an identifier: the service says whether it is in the register
     except QTSPError:
         pass
     wanted = ref.strip().casefold()
@@ -168,7 +160,7 @@ def list_certificates(sandbox: Sandbox, *, org_id: str | None = None, limit: int
         return [_certificate_view(c) for c in repo.list_certificates(session, org_id=org_id, limit=limit)]
 
 
-def certificate(sandbox: Sandbox, serial: str, issuer_id: str | None = None) -> CertificateView:
+def certificate(sandbox: Sandbox, serial: str, issuer_id: IssuerId | None = None) -> CertificateView:
     """One certificate by serial (and issuer, when the serial exists under several)."""
     canonical = canonical_serial(serial)
     with sandbox.transaction() as session:
@@ -186,7 +178,7 @@ class CrlView:
     der: bytes
 
 
-def newest_crl(sandbox: Sandbox, ca_id: str, *, delta: bool = False) -> CrlView | None:
+def newest_crl(sandbox: Sandbox, ca_id: IssuerId, *, delta: bool = False) -> CrlView | None:
     """The newest full (or delta) CRL of a CA; NOT_FOUND for no such CA, None if it has none yet."""
     with sandbox.transaction() as session:
         repo.get_ca(session, ca_id)
@@ -197,6 +189,6 @@ def newest_crl(sandbox: Sandbox, ca_id: str, *, delta: bool = False) -> CrlView 
                        record.next_update, record.der)
 
 
-def ca_ids(sandbox: Sandbox) -> list[str]:
+def ca_ids(sandbox: Sandbox) -> list[IssuerId]:
     with sandbox.transaction() as session:
         return [ca.id for ca in repo.list_cas(session)]

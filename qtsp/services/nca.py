@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
 from ca_store.models import Certificate, NcaCredential, NcaRequest, PSPAuthorisation
@@ -33,8 +34,9 @@ from ca_store.models import Certificate, NcaCredential, NcaRequest, PSPAuthorisa
 from ..core.audit import canonical_details
 from ..core.errors import Kind, QTSPError
 from ..core.names import parse_org_id
+from ..core.types import OrgId
 from ..core.ocsp import REASONS  # noqa: F401  (re-exported for the CLI)
-from ..core.psd2 import parse_roles
+from ..core.psd2 import PspRole, parse_roles, roles_text, stored_roles
 from ..metrics import NCA_PUBLICATION
 # One JWS registry for the requests verified here and the receipts the NCA's client verifies.
 from ..clock import utcnow
@@ -124,7 +126,7 @@ def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified
         raise QTSPError(Kind.UNAUTHENTICATED, f"{alg} does not match the key of the registered certificate")
     if kind == "rsa" and not isinstance(public, rsa.RSAPublicKey):
         raise QTSPError(Kind.UNAUTHENTICATED, f"{alg} does not match the key of the registered certificate")
-    key = ECKey.import_key(public) if kind == "ec" else RSAKey.import_key(public)  # type: ignore[arg-type]
+    key = ECKey.import_key(public) if kind == "ec" else RSAKey.import_key(public)  # type: ignore[arg-type]  # joserfc hints omit the cryptography keys it takes
     try:
         token = jws.deserialize_compact(text, key, algorithms=[alg], registry=_registry([alg]))
     except (JoseError, ValueError, TypeError):
@@ -147,7 +149,7 @@ def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified
                     text, cred_fp)
 
 
-def _credential(session, header: dict[str, Any]) -> NcaCredential | None:  # type: ignore[no-untyped-def]
+def _credential(session: Session, header: dict[str, Any]) -> NcaCredential | None:
     x5c, kid = header.get("x5c"), header.get("kid")
     if x5c is not None:
         if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c) or len(x5c) > 4:
@@ -228,7 +230,7 @@ def _replay(stored: NcaRequest, kind: str, body_sha: str) -> Outcome:
     return Outcome(stored.status_code, json.loads(stored.result), stored.receipt, replayed=True)
 
 
-def _valid_certs(session, org_id: str, nca_id: str, now: dt.datetime) -> list[Certificate]:  # type: ignore[no-untyped-def]
+def _valid_certs(session: Session, org_id: OrgId, nca_id: str, now: dt.datetime) -> list[Certificate]:
     return list(session.execute(
         select(Certificate).where(Certificate.org_id == org_id, Certificate.nca_id == nca_id,
                                   Certificate.status == "good", Certificate.not_after > now)
@@ -236,13 +238,13 @@ def _valid_certs(session, org_id: str, nca_id: str, now: dt.datetime) -> list[Ce
     ).scalars().all())
 
 
-def _scoped_psp(session, v: Verified, org_id: Any) -> PSPAuthorisation | None:  # type: ignore[no-untyped-def]
+def _scoped_psp(session: Session, v: Verified, org_id: Any) -> PSPAuthorisation | None:
     if not isinstance(org_id, str):
         raise QTSPError(Kind.MALFORMED, "org_id must be a string")
     parsed = parse_org_id(org_id)
     if parsed.nca_id != v.nca_id:
         raise QTSPError(Kind.UNAUTHORISED, f"{v.nca_id} may act only on PSPs it authorised ({org_id} names {parsed.nca_id})")
-    psp = repo.get_psp(session, org_id)
+    psp = repo.get_psp(session, OrgId(org_id))
     if psp is not None and psp.nca_id != v.nca_id:
         raise QTSPError(Kind.UNAUTHORISED, f"{org_id} is authorised by {psp.nca_id}, not {v.nca_id}")
     return psp
@@ -256,13 +258,13 @@ def _fields(body: dict[str, Any], allowed: set[str], required: set[str]) -> None
         raise QTSPError(Kind.MALFORMED, f"missing body fields: {', '.join(sorted(missing))}")
 
 
-def _roles(value: Any) -> tuple[str, ...]:
+def _roles(value: Any) -> tuple[PspRole, ...]:
     if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
         raise QTSPError(Kind.MALFORMED, "roles must be a list of role names")
     return parse_roles(",".join(value))
 
 
-def _authorisation(session, v: Verified):  # type: ignore[no-untyped-def]
+def _authorisation(session: Session, v: Verified) -> tuple[dict[str, Any], list[Certificate], str]:
     body, now = v.body, utcnow()
     action = body.get("action")
     if action == "grant":
@@ -289,23 +291,23 @@ def _authorisation(session, v: Verified):  # type: ignore[no-untyped-def]
             raise QTSPError(Kind.CONFLICT, f"{org.value} is authorised already; use change-roles")
         if psp is None:
             psp = PSPAuthorisation(org_id=org.value, legal_name=name, nca_id=v.nca_id,
-                                   authorisation_number=org.authorisation_number or "", roles=",".join(roles),
+                                   authorisation_number=org.authorisation_number or "", roles=roles_text(roles),
                                    status="active", country=body.get("country", org.country), locality=body.get("locality"),
                                    registration_number=body.get("registration_number"),
                                    business_category="Private Organization", created_at=now, updated_at=now)
             repo.add_psp(session, psp)
         else:
-            psp.legal_name, psp.roles, psp.status, psp.updated_at = name, ",".join(roles), "active", now
+            psp.legal_name, psp.roles, psp.status, psp.updated_at = name, roles_text(roles), "active", now
     else:
         if psp is None:
             raise QTSPError(Kind.NOT_FOUND, f"{org.value} is not in the register")
         if action == "change-roles":
             roles = _roles(body["roles"])
-            removed = set(psp.roles.split(",")) - set(roles)
+            removed = set(stored_roles(psp.roles)) - set(roles)
             # A role withdrawn makes the certificates carrying it inaccurate; a role added revokes nothing.
             certs = [c for c in _valid_certs(session, psp.org_id, v.nca_id, now)
-                     if removed & set((c.roles or "").split(","))]
-            psp.roles, psp.updated_at = ",".join(roles), now
+                     if removed & set(stored_roles(c.roles))]
+            psp.roles, psp.updated_at = roles_text(roles), now
         else:
             psp.status, psp.updated_at = "withdrawn", now
             certs = _valid_certs(session, psp.org_id, v.nca_id, now)
@@ -315,7 +317,7 @@ def _authorisation(session, v: Verified):  # type: ignore[no-untyped-def]
     return result, certs, "privilege-withdrawn"
 
 
-def _revocation(session, v: Verified):  # type: ignore[no-untyped-def]
+def _revocation(session: Session, v: Verified) -> tuple[dict[str, Any], list[Certificate], str]:
     body, now = v.body, utcnow()
     _fields(body, {"org_id", "authorisation_number", "serials", "reason"}, {"reason"})
     reason = body["reason"]

@@ -23,10 +23,10 @@ from ca_store.models import Certificate, NationalCompetentAuthority, NcaCredenti
 from ..clock import utcnow
 from ..core import builder, profiles
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, PublicKey, generate_private_key
+from ..core.keys import KeyType, PrivateKey, PublicKey, generate_private_key
 from ..core.names import check_country
 from ..core.psd2 import NCA_ID_RE
-from ..core.types import serial_hex
+from ..core.types import IssuerId, SerialHex, serial_hex
 from ..signers import Signer
 from ..signers.file import write_private
 from . import authorities
@@ -34,11 +34,11 @@ from .authorities import ROOT_ID, LoadedCA, Plan
 from .context import Sandbox
 from ..clock import utcnow
 
-NCA_CA_ID = "nca-ca"
+NCA_CA_ID = IssuerId("nca-ca")
 NCA_CA_NAME = "qtsp Sandbox NCA and Receipts CA"
 RECEIPTS = "receipts"
 # The key ``qtsp nca add --generate`` makes for a simulated NCA: its JWS requests are signed ES256.
-CREDENTIAL_KEY_TYPE = "ecdsa-p256"
+CREDENTIAL_KEY_TYPE = KeyType.ECDSA_P256
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def issue_seal(sandbox: Sandbox, public_key: PublicKey, common_name: str, organi
     ca = ensure_nca_ca(sandbox, now)
     root_cert = authorities.load(sandbox, ROOT_ID).cert
     subject = builder.subject_name(profiles.SubjectShape.CA, builder.SubjectData(organization[:64], country, common_name=common_name[:64]))
-    cert = authorities.certify(sandbox.config, profiles.NCA_SEAL, subject=subject, public_key=public_key, now=now,
+    cert = authorities.certify(sandbox, profiles.NCA_SEAL, subject=subject, public_key=public_key, now=now,
                                issuer=ca.issuer, ocsp=False)
     return cert, [ca.cert, root_cert]
 
@@ -87,7 +87,7 @@ def _check_credential_key(cert: x509.Certificate) -> None:
 
 
 def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None = None, generate: bool = False,
-            out: Path | None = None, key_type: str = CREDENTIAL_KEY_TYPE, actor: str = "cli") -> tuple[NcaView, list[Path]]:
+            out: Path | None = None, key_type: KeyType = CREDENTIAL_KEY_TYPE, actor: str = "cli") -> tuple[NcaView, list[Path]]:
     """Register an NCA (if new) and a credential for it: a given certificate, or one issued here."""
     if not NCA_ID_RE.fullmatch(nca_id):
         raise QTSPError(Kind.MALFORMED, f"malformed NCA id {nca_id!r}: e.g. BE-NBB (TS 119 495 5.2.3)")
@@ -163,7 +163,7 @@ def receipt_signer(sandbox: Sandbox) -> tuple[Signer, list[x509.Certificate]]:
     with sandbox.transaction() as session:
         key = repo.newest_key_for(session, f"{RECEIPTS}:")
         if key is not None:
-            serial = key.purpose.split(":", 1)[1]
+            serial = SerialHex(key.purpose.split(":", 1)[1])  # receipts:<serial>, written by serial_hex
             chain_der = [repo.get_certificate(session, serial, NCA_CA_ID).der, repo.get_ca(session, NCA_CA_ID).cert_der,
                          repo.get_ca(session, ROOT_ID).cert_der]
             return authorities.signer_for(sandbox, key.ref), [x509.load_der_x509_certificate(d) for d in chain_der]

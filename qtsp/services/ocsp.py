@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from asn1crypto import x509 as ax509
 from cryptography.hazmat.primitives import hashes
@@ -20,12 +20,14 @@ from ca_store.models import Certificate, CertificateAuthority, OcspResponse, Ret
 
 from ..clock import time_travelling
 from ..core import ocsp as core_ocsp
+from ..core.types import IssuerId, KeyRef
+from ..signers import Signer
 from .context import Sandbox
 
 
 @dataclass(frozen=True)
 class IssuerEntry:
-    ca_id: str
+    ca_id: IssuerId
     archive_cutoff: dt.datetime  # the issuing CA's notBefore (EN 319 411-2 CSS-6.3.10-08)
     hashes: dict[str, tuple[bytes, bytes]]  # alg -> (issuerNameHash, issuerKeyHash)
     responder: core_ocsp.ResponderInfo
@@ -39,26 +41,26 @@ class PastResponder:
     not_before: dt.datetime
     not_after: dt.datetime
     cert_der: bytes
-    key_ref: str
+    key_ref: KeyRef
 
 
-def _sign_function(signer):  # type: ignore[no-untyped-def]
+def _sign_function(signer: Signer) -> tuple[str, Callable[[bytes], bytes], Callable[[list[bytes]], list[bytes]]]:
     """(signature algorithm name, sign one, sign many) for the responder's key type."""
-    public = signer.public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        algorithm = hashes.SHA384() if public.curve.key_size == 384 else hashes.SHA256()
-        name = "sha384_ecdsa" if public.curve.key_size == 384 else "sha256_ecdsa"
+    if isinstance(signer, ec.EllipticCurvePrivateKey):
+        size = signer.public_key().curve.key_size
+        algorithm: hashes.HashAlgorithm = hashes.SHA384() if size == 384 else hashes.SHA256()
+        name = "sha384_ecdsa" if size == 384 else "sha256_ecdsa"
         return (name, lambda data: signer.sign(data, ec.ECDSA(algorithm)),
                 lambda datas: signer.sign_many(datas, ec.ECDSA(algorithm)))
-    if isinstance(public, rsa.RSAPublicKey):
+    if isinstance(signer, rsa.RSAPrivateKey):
         return ("sha256_rsa", lambda data: signer.sign(data, padding.PKCS1v15(), hashes.SHA256()),
                 lambda datas: signer.sign_many(datas, (padding.PKCS1v15(), hashes.SHA256())))
     raise ValueError("unsupported OCSP responder key")
 
 
-def responder_info(sandbox: Sandbox, cert_der: bytes, key_ref: str) -> core_ocsp.ResponderInfo:
+def responder_info(sandbox: Sandbox, cert_der: bytes, key_ref: KeyRef) -> core_ocsp.ResponderInfo:
     """A responder certificate and its key, ready to sign ResponseData."""
-    signer = sandbox.backend(key_ref).signer(key_ref)  # type: ignore[arg-type]
+    signer = sandbox.backend(key_ref).signer(key_ref)
     algorithm, sign, sign_many = _sign_function(signer)
     return core_ocsp.ResponderInfo(cert_der, ax509.Certificate.load(cert_der).public_key.sha1, algorithm, sign, sign_many)
 
@@ -89,7 +91,7 @@ def retire_responder(session: Session, ca: CertificateAuthority, now: dt.datetim
                                      not_before=cert.not_valid_before, not_after=cert.not_valid_after, retired_at=now))
 
 
-def past_responders(sandbox: Sandbox, ca_id: str) -> list[PastResponder]:
+def past_responders(sandbox: Sandbox, ca_id: IssuerId) -> list[PastResponder]:
     """``ca_id``'s retired responders, oldest first."""
     with sandbox.transaction() as session:
         rows = session.execute(select(RetiredOcspResponder).where(RetiredOcspResponder.issuer_id == ca_id)
@@ -97,7 +99,7 @@ def past_responders(sandbox: Sandbox, ca_id: str) -> list[PastResponder]:
         return [PastResponder(r.not_before, r.not_after, r.cert_der, r.key.ref) for r in rows]
 
 
-def issuer_entries(sandbox: Sandbox, session: Session) -> dict[str, IssuerEntry]:
+def issuer_entries(sandbox: Sandbox, session: Session) -> dict[IssuerId, IssuerEntry]:
     entries = {}
     for ca in repo.list_cas(session):
         entry = issuer_entry(sandbox, ca)
@@ -116,7 +118,7 @@ def status_of(cert: Certificate, revocation: Revocation | None, entry: IssuerEnt
 
 
 def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], now: dt.datetime,
-            entries: dict[str, IssuerEntry] | None = None) -> int:
+            entries: dict[IssuerId, IssuerEntry] | None = None) -> int:
     """Sign and store the single-certificate responses (both CertID hashes) for ``certs``."""
     ids = [c.id for c in certs]
     if ids:
@@ -128,7 +130,7 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
     entries = entries or issuer_entries(sandbox, session)
     hours = sandbox.config.ocsp_validity_hours
     # Build every ResponseData first, then sign per issuer in one batch (Vault Transit batch_input).
-    pending: dict[str, list[tuple[Certificate, str, bytes, core_ocsp.SingleStatus, bytes]]] = {}
+    pending: dict[IssuerId, list[tuple[Certificate, str, bytes, core_ocsp.SingleStatus, bytes]]] = {}
     for cert in certs:
         entry = entries[cert.issuer_id]
         serial = int(cert.serial, 16)
@@ -154,7 +156,7 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
     return len(rows)
 
 
-def resign_issuer(sandbox: Sandbox, issuer_id: str, now: dt.datetime, *, batch: int = 1000) -> int:
+def resign_issuer(sandbox: Sandbox, issuer_id: IssuerId, now: dt.datetime, *, batch: int = 1000) -> int:
     """Re-sign every pre-signed response of one issuer (after its responder key rotated)."""
     done, last_id = 0, 0
     while True:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ca_store.models import AuditHead, Certificate, OcspResponse, Revocation
 
-from ..core.types import serial_hex
+from ..core.types import IssuerId, serial_hex
 from .context import Sandbox
 
 StatusRow = tuple[str, dt.datetime | None, str | None]  # status, revoked_at, reason
@@ -44,7 +44,7 @@ def presigned(sandbox: Sandbox, issuer_key_hash: bytes, serial: int) -> Presigne
     return Presigned(row.der, row.status, _aware(row.this_update), _aware(row.next_update))
 
 
-def statuses(sandbox: Sandbox, ca_id: str, serials: Sequence[int]) -> dict[int, StatusRow | None]:
+def statuses(sandbox: Sandbox, ca_id: IssuerId, serials: Sequence[int]) -> dict[int, StatusRow | None]:
     """(status, revoked_at, reason) per serial as the store says now; None: never issued by ``ca_id``."""
     wanted = {serial_hex(s): s for s in serials}
     query = (
@@ -66,7 +66,7 @@ def statuses(sandbox: Sandbox, ca_id: str, serials: Sequence[int]) -> dict[int, 
     return result
 
 
-def statuses_as_of(sandbox: Sandbox, ca_id: str, serials: Sequence[int], at: dt.datetime) -> dict[int, StatusRow | None]:
+def statuses_as_of(sandbox: Sandbox, ca_id: IssuerId, serials: Sequence[int], at: dt.datetime) -> dict[int, StatusRow | None]:
     """What the store said at ``at``: None (never issued) for a certificate that did not exist yet (recorded
     after ``at`` and valid only from after it: the simulator's backdated scenarios exist from notBefore),
     "good" for one revoked after it."""

@@ -172,7 +172,7 @@ def write_issued(issued: Issued, out: Path | Outputs, *, p12_password: str | Non
                     .build(p12_password.encode())
                 )
                 data = pkcs12.serialize_key_and_certificates(
-                    f"{issued.serial}".encode(), issued.private_key, issued.certificate, issued.chain, encryption  # type: ignore[arg-type]
+                    f"{issued.serial}".encode(), issued.private_key, issued.certificate, issued.chain, encryption
                 )
                 written.append(outputs.write("bundle.p12", data))
         outputs.finish()

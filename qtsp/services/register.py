@@ -13,18 +13,19 @@ from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.names import check_country, parse_org_id
 from ..core.ncas import EBA_NCAS
-from ..core.psd2 import NA_ROLES, NOT_APPLICABLE, parse_roles, validate_nca
+from ..core.types import OrgId
+from ..core.psd2 import NA_ROLES, NOT_APPLICABLE, PspRole, parse_roles, roles_text, stored_roles, validate_nca
 from .context import Sandbox
 
 
 @dataclass(frozen=True)
 class PSPView:
-    org_id: str
+    org_id: OrgId
     legal_name: str
     nca_id: str
     nca_name: str
     authorisation_number: str
-    roles: tuple[str, ...]
+    roles: tuple[PspRole, ...]
     status: str
     country: str
     locality: str | None
@@ -34,7 +35,7 @@ class PSPView:
     def of(row: PSPAuthorisation) -> PSPView:
         return PSPView(
             row.org_id, row.legal_name, row.nca_id, row.nca.name, row.authorisation_number,
-            tuple(row.roles.split(",")), row.status, row.country, row.locality, row.registration_number,
+            stored_roles(row.roles), row.status, row.country, row.locality, row.registration_number,
         )
 
 
@@ -76,10 +77,10 @@ def add_psp(
         if nca is None:
             raise QTSPError(Kind.POLICY, f"NCA {nca_id} is not in the register (organizationIdentifier {org_id})")
         validate_nca(nca.name, nca.nca_id, role_names)
-        if repo.get_psp(session, org_id) is not None:
+        if repo.get_psp(session, parsed.value) is not None:
             raise QTSPError(Kind.CONFLICT, f"{org_id} is already in the register")
         row = PSPAuthorisation(
-            org_id=org_id, legal_name=name, nca_id=nca_id, authorisation_number=number, roles=",".join(role_names),
+            org_id=parsed.value, legal_name=name, nca_id=nca_id, authorisation_number=number, roles=roles_text(role_names),
             status="active", country=country, locality=locality, registration_number=registration_number,
             business_category="Government Entity" if nca_id == NOT_APPLICABLE else "Private Organization",
             created_at=now, updated_at=now,
@@ -88,12 +89,12 @@ def add_psp(
         session.refresh(row)
         repo.append_audit(
             session, at=now, actor=actor, action="register.add", subject=org_id,
-            details={"name": name, "nca_id": nca_id, "roles": list(role_names)},
+            details={"name": name, "nca_id": nca_id, "roles": [role.value for role in role_names]},
         )
         return PSPView.of(row)
 
 
-def set_status(sandbox: Sandbox, org_id: str, status: str, *, actor: str = "cli") -> PSPView:
+def set_status(sandbox: Sandbox, org_id: OrgId, status: str, *, actor: str = "cli") -> PSPView:
     if status not in ("active", "withdrawn"):
         raise QTSPError(Kind.MALFORMED, "status is active or withdrawn")
     now = utcnow()
@@ -111,7 +112,7 @@ def list_psps(sandbox: Sandbox) -> list[PSPView]:
         return [PSPView.of(row) for row in repo.list_psps(session)]
 
 
-def get_psp(sandbox: Sandbox, org_id: str) -> PSPView:
+def get_psp(sandbox: Sandbox, org_id: OrgId) -> PSPView:
     with sandbox.transaction() as session:
         row = repo.get_psp(session, org_id)
         if row is None:

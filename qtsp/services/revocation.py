@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import Revocation
+from ca_store.models import Certificate, Revocation
 
 from ..clock import real_utcnow, time_travelling, utcnow
 from ..core.errors import Kind, QTSPError
 from ..metrics import REVOCATION_TO_PUBLICATION
 from ..core.ocsp import REASONS
-from ..core.types import parse_serial, serial_hex
+from ..core.types import IssuerId, canonical_serial
 from . import ocsp as ocsp_svc
 from .context import Sandbox
 from .generation import Generation
@@ -36,15 +39,12 @@ class RevocationResult:
 
 
 def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor: str = "cli",
-           issuer_id: str | None = None, now: dt.datetime | None = None,
+           issuer_id: IssuerId | None = None, now: dt.datetime | None = None,
            allowed_org_nca: str | None = None) -> RevocationResult:
     """Revoke one certificate. ``allowed_org_nca`` restricts to certificates carrying that NCAId."""
     if reason not in REASONS:
         raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(REASON_CHOICES)}")
-    try:
-        serial = serial_hex(parse_serial(serial))
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, str(exc)) from None
+    serial = canonical_serial(serial)
     now = now or utcnow()
     received = time.perf_counter()
     with sandbox.transaction() as session:
@@ -80,7 +80,7 @@ def dirty_time(now: dt.datetime) -> dt.datetime:
     return real_utcnow() if time_travelling() else now
 
 
-def _check_travelled_date(certs, revoked_at: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _check_travelled_date(certs: Sequence[Certificate], revoked_at: dt.datetime) -> None:
     if revoked_at > real_utcnow() + dt.timedelta(seconds=1):
         raise QTSPError(Kind.POLICY, f"a revocation cannot be dated in the future ({revoked_at:%Y-%m-%d %H:%M:%S}Z): "
                         "time travel may go back, not ahead, for a revocation")
@@ -90,8 +90,8 @@ def _check_travelled_date(certs, revoked_at: dt.datetime) -> None:  # type: igno
                             f"(notBefore {cert.not_before:%Y-%m-%d %H:%M:%S}Z)")
 
 
-def revoke_rows(sandbox: Sandbox, session, certs, reason: str, *, actor: str, now: dt.datetime,  # type: ignore[no-untyped-def]
-                details: dict | None = None) -> list[RevocationResult]:  # type: ignore[type-arg]
+def revoke_rows(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], reason: str, *, actor: str,
+                now: dt.datetime, details: dict[str, Any] | None = None) -> list[RevocationResult]:
     """Revoke certificate rows (not yet revoked) inside the caller's transaction: revocation rows,
     re-signed OCSP responses in one batch, dirty CRLs, audit events. The caller commits, then
     calls ``published(sandbox)`` before it acknowledges."""

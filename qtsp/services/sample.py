@@ -7,11 +7,13 @@ from typing import Any
 
 from .. import config as config_mod
 from ..core.errors import Kind, QTSPError
+from ..core.profiles import CertificateKind
+from ..core.types import OrgId
 from . import issuance, output, register
 from .context import open_sandbox
 from .hierarchy import init_sandbox
 
-SAMPLE_ORG_ID = "PSDBE-NBB-0123456789"
+SAMPLE_ORG_ID = OrgId("PSDBE-NBB-0123456789")
 SAMPLE_P12_PASSWORD = "sandbox"
 
 
@@ -35,8 +37,9 @@ def ensure_sandbox(data_dir: Path, out: Path | None = None, base_url: str | None
     out = out or data_dir / "samples"
     samples = {}
     for kind, request in (
-        ("qwac", issuance.IssueRequest("qwac", SAMPLE_ORG_ID, domains=("api.example-fintech.eu",), generate_key=True)),
-        ("qsealc", issuance.IssueRequest("qsealc", SAMPLE_ORG_ID, generate_key=True)),
+        ("qwac", issuance.IssueRequest(CertificateKind.QWAC, SAMPLE_ORG_ID, domains=("api.example-fintech.eu",),
+                                       generate_key=True)),
+        ("qsealc", issuance.IssueRequest(CertificateKind.QSEALC, SAMPLE_ORG_ID, generate_key=True)),
     ):
         target = out / kind
         if (target / "cert.pem").exists():

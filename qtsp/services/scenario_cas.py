@@ -8,13 +8,14 @@ import datetime as dt
 
 from ..core import profiles
 from ..core.errors import Kind, QTSPError
+from ..core.types import IssuerId
 from . import authorities
 from .authorities import ROOT_ID, Issuer, LoadedCA, NewCA, Plan
 from .context import Sandbox
 from ..clock import utcnow
 from .revocation import published
 
-SCENARIOS_CA, UNLISTED_CA, SUB_CA = "scenarios-ca", "scenarios-unlisted-ca", "scenarios-sub-ca"
+SCENARIOS_CA, UNLISTED_CA, SUB_CA = IssuerId("scenarios-ca"), IssuerId("scenarios-unlisted-ca"), IssuerId("scenarios-sub-ca")
 CA_ROLES = {SCENARIOS_CA: "scenarios", UNLISTED_CA: "scenarios-unlisted", SUB_CA: "scenarios-sub"}
 CA_NAMES = {
     SCENARIOS_CA: "qtsp Sandbox Scenarios CA",
@@ -28,7 +29,7 @@ ACTOR = "simulator"
 ScenarioCA = LoadedCA  # a simulator CA: its row, certificate and Signer
 
 
-def ensure_cas(sandbox: Sandbox, now: dt.datetime | None = None) -> dict[str, ScenarioCA]:
+def ensure_cas(sandbox: Sandbox, now: dt.datetime | None = None) -> dict[IssuerId, ScenarioCA]:
     """The simulator's CAs, made on first use (signed by the sandbox root, which must be online)."""
     now = now or utcnow()
     cas = authorities.load_many(sandbox, CA_ROLES)

@@ -5,8 +5,8 @@ simulator CA. Used by ``scenarios.py``, which holds the catalogue."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
@@ -15,15 +15,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from ..core import builder, oids, profiles
 from ..core.keys import generate_private_key, signature_hash
 from ..core.names import parse_org_id
-from ..core.psd2 import ROLES, PSD2Attributes, encode_unchecked
+from ..core.psd2 import PSD2Attributes, PspRole, encode_unchecked
 from ..core.qcstatements import QCStatements, QcSpec, build_statements
 from ..core.serials import new_serial
+from ..core.types import IssuerId, OrgId
 from .context import Sandbox
 from .authorities import issuer_info
 from .scenario_cas import SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA
-
-if TYPE_CHECKING:
-    from .scenarios import Scenario
 
 
 
@@ -32,9 +30,9 @@ PROFILE_PREFIX = "scenario:"
 
 # The fictitious PSP every scenario certificate names.
 PSP_NAME = "Scenario Payments SA"
-PSP_ORG_ID = "PSDBE-NBB-0999000001"
+PSP_ORG_ID = OrgId("PSDBE-NBB-0999000001")
 PSP_NCA = ("National Bank of Belgium", "BE-NBB")
-PSP_ROLES = ("PSP_AI", "PSP_PI")
+PSP_ROLES = (PspRole.PSP_AI, PspRole.PSP_PI)
 UNKNOWN_CRITICAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.32473.7.1")  # IANA documentation arc (RFC 5612)
 
 
@@ -42,18 +40,32 @@ UNKNOWN_CRITICAL_OID = x509.ObjectIdentifier("1.3.6.1.4.1.32473.7.1")  # IANA do
 class Made:
     cert: x509.Certificate
     key: Any
-    issuer_id: str
-    chain: tuple[str, ...]  # CA ids a relying party is given as intermediates
+    issuer_id: IssuerId
+    chain: tuple[IssuerId, ...]  # CA ids a relying party is given as intermediates
     revocation: tuple[str, dt.datetime] | None = None  # (reason, revoked_at)
 
 
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """One entry of the catalogue (``scenarios.CATALOGUE``): what it is, what a validator must conclude,
+    and how its certificate is made."""
+
+    name: str
+    description: str  # what a correct validator must conclude, and why
+    purpose: str  # qwac (TLS server) | qwac-client (mTLS client) | qsealc
+    verdict: str  # accept | reject
+    reasons: tuple[str, ...]  # the reason codes of `qtsp validate` (qtsp.relying_party.validator)
+    pkix: str  # what an RFC 5280 validator (revocation on, the purpose's EKU/KU) concludes: accept | reject
+    build: Callable[[Context, Scenario], Made] = field(repr=False, compare=False)
+
+
 class Context:
-    def __init__(self, sandbox: Sandbox, now: dt.datetime, cas: dict[str, ScenarioCA]) -> None:
+    def __init__(self, sandbox: Sandbox, now: dt.datetime, cas: dict[IssuerId, ScenarioCA]) -> None:
         self.sandbox, self.now, self.cas = sandbox, now, cas
 
-    def issuer(self, ca_id: str, *, ca_issuers_url: str | None = None) -> builder.IssuerInfo:
+    def issuer(self, ca_id: IssuerId, *, ca_issuers_url: str | None = None) -> builder.IssuerInfo:
         info = issuer_info(self.sandbox.config, ca_id, self.cas[ca_id].cert)
         if ca_issuers_url is not None:
             info = builder.IssuerInfo(info.name, info.public_key, info.not_after, ca_issuers_url, info.ocsp_url,
@@ -70,7 +82,7 @@ def _qc(qc_type: str, cfg: Any, *, sscd: bool = False) -> QcSpec:
     return QcSpec(qc_type=qc_type, pds=cfg.pds, psd2=PSD2Attributes(PSP_ROLES, *PSP_NCA), sscd=sscd)
 
 
-def _template(ctx: Context, sc: Scenario, *, issuer_id: str = SCENARIOS_CA, start: dt.datetime | None = None,
+def _template(ctx: Context, sc: Scenario, *, issuer_id: IssuerId = SCENARIOS_CA, start: dt.datetime | None = None,
               profile: profiles.Profile | None = None, ca_issuers_url: str | None = None) -> tuple[x509.Certificate, Any]:
     """A regular certificate of the scenario's kind, signed with a throwaway key: the starting point
     every scenario then changes in exactly one way."""
@@ -87,7 +99,7 @@ def _template(ctx: Context, sc: Scenario, *, issuer_id: str = SCENARIOS_CA, star
                         serial=new_serial(), now=start or ctx.now, issuer=ctx.issuer(issuer_id, ca_issuers_url=ca_issuers_url),
                         dns_names=dns, org_id=org, qc=qc)
     throwaway = generate_private_key(cfg.ca_key_type)
-    return tbs.sign(throwaway, signature_hash(throwaway)), key  # type: ignore[arg-type]
+    return tbs.sign(throwaway, signature_hash(throwaway)), key
 
 
 def _rebuild(template: x509.Certificate, signer: Any, *, replace: dict[x509.ObjectIdentifier, tuple[Any, bool]] | None = None,
@@ -95,7 +107,7 @@ def _rebuild(template: x509.Certificate, signer: Any, *, replace: dict[x509.Obje
     """The template with extensions replaced, dropped or added (in place, order kept), signed by ``signer``."""
     replace = replace or {}
     b = (x509.CertificateBuilder().subject_name(template.subject).issuer_name(template.issuer)
-         .public_key(template.public_key()).serial_number(template.serial_number)  # type: ignore[arg-type]
+         .public_key(template.public_key()).serial_number(template.serial_number)
          .not_valid_before(template.not_valid_before_utc).not_valid_after(template.not_valid_after_utc))
     for ext in template.extensions:
         if ext.oid in drop:
@@ -108,7 +120,9 @@ def _rebuild(template: x509.Certificate, signer: Any, *, replace: dict[x509.Obje
 
 
 def _statements(template: x509.Certificate, change: Callable[[list[Any]], list[Any]]) -> tuple[Any, bool]:
-    raw = template.extensions.get_extension_for_oid(oids.QC_STATEMENTS).value.value  # type: ignore[attr-defined]
+    extension = template.extensions.get_extension_for_oid(oids.QC_STATEMENTS).value
+    assert isinstance(extension, x509.UnrecognizedExtension), "cryptography parses no QCStatements"
+    raw = extension.value
     statements = change(list(QCStatements.load(raw)))
     return x509.UnrecognizedExtension(oids.QC_STATEMENTS, QCStatements(statements).dump()), False
 
@@ -214,14 +228,14 @@ def missing_intermediate(ctx: Context, sc: Scenario) -> Made:
 
 
 def role_mismatch() -> Any:
-    return encode_unchecked([(ROLES["PSP_AI"], "PSP_PI")], *PSP_NCA)
+    return encode_unchecked([(PspRole.PSP_AI.oid, PspRole.PSP_PI.value)], *PSP_NCA)
 
 
 def ncaid_malformed() -> Any:
-    return encode_unchecked([(ROLES[r], r) for r in PSP_ROLES], PSP_NCA[0], "Belgium/NBB")
+    return encode_unchecked([(r.oid, r.value) for r in PSP_ROLES], PSP_NCA[0], "Belgium/NBB")
 
 
 def ncaid_mismatch() -> Any:
-    return encode_unchecked([(ROLES[r], r) for r in PSP_ROLES], "Federal Financial Supervisory Authority", "DE-BAFIN")
+    return encode_unchecked([(r.oid, r.value) for r in PSP_ROLES], "Federal Financial Supervisory Authority", "DE-BAFIN")
 
 

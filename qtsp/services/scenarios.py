@@ -21,9 +21,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -36,33 +35,21 @@ from ..clock import time_travelling, utcnow
 from ..core import checks, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS, SIMULATOR_REASONS
-from ..core.types import serial_hex
-from ..lint import default_linter
+from ..core.types import IssuerId, serial_hex
+from ..lint import Linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
 from .context import Sandbox
-from ..clock import time_travelling, utcnow
 from .authorities import ROOT_ID
 from . import scenario_certs as make
 from .revocation import dirty_time, published
 from .scenario_cas import ACTOR, CA_ROLES, SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA, ensure_cas
-from .scenario_certs import PROFILE_PREFIX, PSP_ORG_ID, UNKNOWN_CRITICAL_OID, Context, Made
+from .scenario_certs import PROFILE_PREFIX, PSP_ORG_ID, UNKNOWN_CRITICAL_OID, Context, Made, Scenario
 from .trusted_list import signer_certificate
 
 __all__ = ["ACTOR", "CA_ROLES", "CATALOGUE", "SCENARIOS_CA", "SUB_CA", "UNLISTED_CA", "Scenario", "ScenarioCA",
            "ensure_cas", "issue", "listing", "names"]
 MANIFEST_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str  # what a correct validator must conclude, and why
-    purpose: str  # qwac (TLS server) | qwac-client (mTLS client) | qsealc
-    verdict: str  # accept | reject
-    reasons: tuple[str, ...]  # the reason codes of `qtsp validate` (qtsp.relying_party.validator)
-    pkix: str  # what an RFC 5280 validator (revocation on, the purpose's EKU/KU) concludes: accept | reject
-    build: Callable[[Context, Scenario], Made] = field(repr=False, compare=False)
 
 
 
@@ -138,10 +125,9 @@ CATALOGUE: dict[str, Scenario] = {sc.name: sc for sc in _catalogue()}
 # --- issuing --------------------------------------------------------------------------------------
 
 
-def _lint_findings(cert: x509.Certificate, sc: Scenario) -> list[dict[str, str | None]]:
+def _lint_findings(linter: Linter, cert: x509.Certificate, sc: Scenario) -> list[dict[str, str | None]]:
     """What the lint gate would have refused: pkilint's ERROR/FATAL findings, then our own checks."""
     profile = profiles.QSEALC if sc.purpose == "qsealc" else profiles.QWAC
-    linter = default_linter()
     out: list[dict[str, str | None]] = []
     try:
         for f in linter.pkilint_findings(cert.public_bytes(Encoding.DER), profile.lint):
@@ -158,7 +144,7 @@ def _lint_findings(cert: x509.Certificate, sc: Scenario) -> list[dict[str, str |
     return out
 
 
-def _row(cert: x509.Certificate, issuer_id: str, sc: Scenario, now: dt.datetime) -> Certificate:
+def _row(cert: x509.Certificate, issuer_id: IssuerId, sc: Scenario, now: dt.datetime) -> Certificate:
     der = cert.public_bytes(Encoding.DER)
     try:
         dns = ",".join(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
@@ -193,7 +179,7 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
     cas = ensure_cas(sandbox, now)
     ctx = Context(sandbox, now, cas)
     made = {name: CATALOGUE[name].build(ctx, CATALOGUE[name]) for name in chosen}
-    findings = {name: _lint_findings(m.cert, CATALOGUE[name]) for name, m in made.items()}
+    findings = {name: _lint_findings(sandbox.linter, m.cert, CATALOGUE[name]) for name, m in made.items()}
     with sandbox.transaction() as session:
         rows = {name: _row(m.cert, m.issuer_id, CATALOGUE[name], now) for name, m in made.items()}
         session.add_all(rows.values())
@@ -223,7 +209,7 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
 
 
 def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made], rows: dict[str, Certificate],
-           findings: dict[str, list[dict[str, str | None]]], cas: dict[str, ScenarioCA]) -> dict[str, Any]:
+           findings: dict[str, list[dict[str, str | None]]], cas: dict[IssuerId, ScenarioCA]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ca").mkdir(exist_ok=True)
     with sandbox.transaction() as session:

@@ -27,7 +27,7 @@ from ca_store.models import Certificate, CertificateAuthority, ResponderBehaviou
 
 from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
-from ..core.types import parse_serial, serial_hex
+from ..core.types import canonical_serial
 from .behaviours import BEHAVIOURS, CRL, OCSP
 from .context import Sandbox
 from .generation import Generation
@@ -113,10 +113,7 @@ def _ca(session: Session, ca_id: object) -> CertificateAuthority:
 def _serial_of(session: Session, ca_id: str, text: object) -> str:
     if not isinstance(text, str):
         raise QTSPError(Kind.MALFORMED, "a serial is hex text, as openssl prints it")
-    try:
-        serial = serial_hex(parse_serial(text))
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, str(exc)) from None
+    serial = canonical_serial(text)
     found = session.execute(select(Certificate.id).where(Certificate.issuer_id == ca_id, Certificate.serial == serial)).first()
     if found is None:
         raise QTSPError(Kind.NOT_FOUND, f"CA {ca_id} issued no certificate with serial {serial}")

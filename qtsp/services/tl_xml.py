@@ -19,11 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
-from signxml.util import ds_tag, xades_tag
+from signxml.util import SigningSettings, ds_tag, xades_tag
 from signxml.xades import XAdESDataObjectFormat, XAdESSigner
 
 from ..config import Config
 from ..core.errors import Kind, QTSPError
+from ..core.keys import PrivateKey
 from ..core.trusted_list import (
     CA_QC, COMMUNITY_RULES, FOR_ESEALS, FOR_WEB, GRANTED, SCHEME_RULES, STATUS_DETERMINATION, TSL_NS, TSL_TAG,
     TSL_TYPE, TSL_VERSION, XML_LANG, xml_time,
@@ -136,16 +137,18 @@ class _ListSigner(XAdESSigner):
         super().__init__(**kwargs)
         self._signing_time = signing_time
 
-    def add_signing_time(self, signed_signature_properties, sig_root, signing_settings):  # type: ignore[no-untyped-def]
+    def add_signing_time(self, signed_signature_properties: etree._Element, sig_root: etree._Element,
+                         signing_settings: SigningSettings) -> None:
         element = etree.SubElement(signed_signature_properties, xades_tag("SigningTime"), nsmap=self.namespaces)
         element.text = xml_time(self._signing_time)
 
-    def add_signing_certificate(self, signed_signature_properties, sig_root, signing_settings):  # type: ignore[no-untyped-def]
+    def add_signing_certificate(self, signed_signature_properties: etree._Element, sig_root: etree._Element,
+                                signing_settings: SigningSettings) -> None:
         """xades:SigningCertificate (CertDigest SHA-256 + IssuerSerial): the XAdES 1.3.2 form that the XSDs
         accompanying TS 119 612 V2 know (and the XAdES baseline profile it refers to). signxml writes
         SigningCertificateV2 (EN 319 132-1), which pyhanko's bindings generated from those XSDs refuse."""
         holder = etree.SubElement(signed_signature_properties, xades_tag("SigningCertificate"), nsmap=self.namespaces)
-        for cert in signing_settings.cert_chain:
+        for cert in signing_settings.cert_chain or ():  # sign_list always passes the certificate
             node = etree.SubElement(holder, xades_tag("Cert"), nsmap=self.namespaces)
             digest = etree.SubElement(node, xades_tag("CertDigest"), nsmap=self.namespaces)
             etree.SubElement(digest, ds_tag("DigestMethod"), nsmap=self.namespaces, Algorithm=self.digest_alg.value)
@@ -155,7 +158,8 @@ class _ListSigner(XAdESSigner):
             for tag, text in (("X509IssuerName", cert.issuer.rfc4514_string()), ("X509SerialNumber", str(cert.serial_number))):
                 etree.SubElement(issuer_serial, ds_tag(tag), nsmap=self.namespaces).text = text
 
-    def _add_reference_to_signed_info(self, sig_root, node_to_reference, **attrs):  # type: ignore[no-untyped-def]
+    def _add_reference_to_signed_info(self, sig_root: etree._Element, node_to_reference: etree._Element,
+                                      **attrs: str) -> None:
         signed_info = self._find(sig_root, "SignedInfo")
         reference = etree.SubElement(signed_info, ds_tag("Reference"), nsmap=self.namespaces)
         reference.set("URI", f"#{node_to_reference.get('Id')}")
@@ -168,19 +172,19 @@ class _ListSigner(XAdESSigner):
         etree.SubElement(reference, ds_tag("DigestValue"), nsmap=self.namespaces).text = b64encode(digest).decode()
 
 
-def _signature_method(signer: Signer) -> SignatureMethod:
+def _signature_method(signer: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> SignatureMethod:
     if isinstance(signer, ec.EllipticCurvePrivateKey):
         return SignatureMethod.ECDSA_SHA384 if signer.curve.key_size == 384 else SignatureMethod.ECDSA_SHA256
-    if isinstance(signer, rsa.RSAPrivateKey):
-        return SignatureMethod.RSA_SHA256
-    raise QTSPError(Kind.POLICY, "the Trusted List signer must be an ECDSA or RSA key")
+    return SignatureMethod.RSA_SHA256
 
 
-def sign_list(root: etree._Element, signer: Signer, certificate: x509.Certificate, now: dt.datetime) -> bytes:
+def sign_list(root: etree._Element, signer: Signer | PrivateKey, certificate: x509.Certificate, now: dt.datetime) -> bytes:
     """An enveloped XAdES-BES signature (exclusive c14n, the signer's certificate in KeyInfo).
 
     signxml only calls ``sign()`` and reads ``key_size`` / ``curve`` on the key, so the Signer
     (whose ``private_bytes`` is refused) works as it is; KeyValue is left out (the certificate is there)."""
+    if not isinstance(signer, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        raise QTSPError(Kind.POLICY, "the Trusted List signer must be an ECDSA or RSA key")
     xades = _ListSigner(
         now,
         signature_algorithm=_signature_method(signer),

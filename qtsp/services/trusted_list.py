@@ -99,7 +99,7 @@ def _signer(sandbox: Sandbox, now: dt.datetime) -> tuple[Signer, x509.Certificat
             row = _newest_signer(session)
             found = None if row is None else (row.id, row.key.ref, x509.load_der_x509_certificate(row.cert_der))
         if found is not None and _covers(found[2], now, cfg):
-            return sandbox.backend(found[1]).signer(found[1]), found[2]  # type: ignore[arg-type]
+            return sandbox.backend(found[1]).signer(found[1]), found[2]
         next_id = 1 if found is None else found[0] + 1
         # A random label: two processes racing here never collide on a key name; the loser's key is unused.
         info = sandbox.backend().generate(key_label(cfg, f"tl-signer-{secrets.token_hex(4)}"), cfg.ca_key_type)
@@ -133,7 +133,7 @@ def listed_cas(session: Session) -> list[ListedCA]:
     for ca in rows:
         cert = x509.load_der_x509_certificate(ca.cert_der)
         cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        name = f"{cns[0].value if cns else ca.subject} ({ca.id})"
+        name = f"{str(cns[0].value) if cns else ca.subject} ({ca.id})"
         out.append(ListedCA(ca.id, ca.role, name, ca.cert_der, cert.not_valid_before_utc))
     return out
 

@@ -7,9 +7,11 @@
 The store keeps only the reference string; key material never leaves its backend.
 """
 
-from .base import Backend, KeyInfo, Signer, backend_for, register_backend, signer_for
+from .base import (Backend, Connected, KeyAttributes, KeyBackup, KeyInfo, Signer, backend_for, register_backend,
+                   signer_for)
 
-__all__ = ["Backend", "KeyInfo", "Signer", "backend_for", "register_backend", "signer_for"]
+__all__ = ["Backend", "Connected", "KeyAttributes", "KeyBackup", "KeyInfo", "Signer", "backend_for", "register_backend",
+           "signer_for"]
 
 # The built-in backends register themselves on import (hvac is imported only when Vault is used).
 from . import file as _file  # noqa: E402,F401

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PublicKey
+from ..core.keys import KeyType, PublicKey
 from ..core.types import KeyRef
 
 
-class Signer(abc.ABC):
-    """Mixin for custodian-held keys: ``sign`` goes to the custodian, export is refused."""
+SignFn = Callable[[bytes, Any], bytes]  # (data, algorithm): algorithm as ``sign`` got it; RSA: (padding, hash)
+SignManyFn = Callable[[Sequence[bytes], Any], list[bytes]]
+Data = bytes | bytearray | memoryview  # what cryptography's builders may hand ``sign``
 
-    key_ref: KeyRef
 
-    def sign_many(self, datas: list[bytes], algorithm: Any) -> list[bytes]:
-        """Sign several messages; backends with a batch API (Vault Transit) override this."""
-        return [self._custodian_sign(data, algorithm) for data in datas]
+class _Custodian:
+    """What the three Signer classes share: ``sign`` goes to the custodian, export is refused."""
 
-    @abc.abstractmethod
-    def _custodian_sign(self, data: bytes, algorithm: Any) -> bytes: ...
+    def __init__(self, key_ref: KeyRef, sign: SignFn, sign_many: SignManyFn | None) -> None:
+        self.key_ref = key_ref
+        self._sign = sign
+        self._sign_many = sign_many
+
+    def sign_many(self, datas: Sequence[bytes], algorithm: Any) -> list[bytes]:
+        """Sign several messages; in one call where the custodian has a batch API (Vault Transit)."""
+        if self._sign_many is not None:
+            return self._sign_many(datas, algorithm)
+        return [self._sign(data, algorithm) for data in datas]
 
     def private_numbers(self) -> Any:
         raise QTSPError(Kind.POLICY, f"key {self.key_ref} is held by its custodian and cannot be exported")
@@ -37,14 +41,21 @@ class Signer(abc.ABC):
     def __repr__(self) -> str:  # never shows key material
         return f"<{type(self).__name__} {self.key_ref}>"
 
+    def __copy__(self) -> Any:
+        return self
 
-class ECSigner(Signer, ec.EllipticCurvePrivateKey):
-    def __init__(self, key_ref: KeyRef, public_key: ec.EllipticCurvePublicKey) -> None:
-        self.key_ref = key_ref
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self
+
+
+class ECSigner(_Custodian, ec.EllipticCurvePrivateKey):
+    def __init__(self, key_ref: KeyRef, public_key: ec.EllipticCurvePublicKey, sign: SignFn,
+                 sign_many: SignManyFn | None = None) -> None:
+        super().__init__(key_ref, sign, sign_many)
         self._public_key = public_key
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
-        return self._custodian_sign(data, signature_algorithm)
+    def sign(self, data: Data, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        return self._sign(bytes(data), signature_algorithm)
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public_key
@@ -60,20 +71,16 @@ class ECSigner(Signer, ec.EllipticCurvePrivateKey):
     def exchange(self, algorithm: Any, peer_public_key: Any) -> bytes:
         raise QTSPError(Kind.POLICY, "CA keys sign only")
 
-    def __copy__(self) -> ECSigner:
-        return self
 
-    def __deepcopy__(self, memo: Any) -> ECSigner:
-        return self
-
-
-class RSASigner(Signer, rsa.RSAPrivateKey):
-    def __init__(self, key_ref: KeyRef, public_key: rsa.RSAPublicKey) -> None:
-        self.key_ref = key_ref
+class RSASigner(_Custodian, rsa.RSAPrivateKey):
+    def __init__(self, key_ref: KeyRef, public_key: rsa.RSAPublicKey, sign: SignFn,
+                 sign_many: SignManyFn | None = None) -> None:
+        super().__init__(key_ref, sign, sign_many)
         self._public_key = public_key
 
-    def sign(self, data: bytes, padding: padding.AsymmetricPadding, algorithm: hashes.HashAlgorithm | Prehashed) -> bytes:
-        return self._custodian_sign(data, (padding, algorithm))
+    def sign(self, data: Data, padding: padding.AsymmetricPadding, algorithm: Any) -> bytes:
+        # algorithm: a HashAlgorithm or Prehashed (NoDigestInfo, in newer cryptography, the custodians refuse)
+        return self._sign(bytes(data), (padding, algorithm))
 
     def public_key(self) -> rsa.RSAPublicKey:
         return self._public_key
@@ -85,20 +92,15 @@ class RSASigner(Signer, rsa.RSAPrivateKey):
     def decrypt(self, ciphertext: bytes, padding: Any) -> bytes:
         raise QTSPError(Kind.POLICY, "CA keys sign only")
 
-    def __copy__(self) -> RSASigner:
-        return self
 
-    def __deepcopy__(self, memo: Any) -> RSASigner:
-        return self
-
-
-class Ed25519Signer(Signer, ed25519.Ed25519PrivateKey):
-    def __init__(self, key_ref: KeyRef, public_key: ed25519.Ed25519PublicKey) -> None:
-        self.key_ref = key_ref
+class Ed25519Signer(_Custodian, ed25519.Ed25519PrivateKey):
+    def __init__(self, key_ref: KeyRef, public_key: ed25519.Ed25519PublicKey, sign: SignFn,
+                 sign_many: SignManyFn | None = None) -> None:
+        super().__init__(key_ref, sign, sign_many)
         self._public_key = public_key
 
-    def sign(self, data: bytes) -> bytes:
-        return self._custodian_sign(data, None)
+    def sign(self, data: Data) -> bytes:
+        return self._sign(bytes(data), None)
 
     def public_key(self) -> ed25519.Ed25519PublicKey:
         return self._public_key
@@ -106,37 +108,29 @@ class Ed25519Signer(Signer, ed25519.Ed25519PrivateKey):
     def private_bytes_raw(self) -> bytes:
         raise QTSPError(Kind.POLICY, f"key {self.key_ref} is held by its custodian and cannot be exported")
 
-    def __copy__(self) -> Ed25519Signer:
-        return self
 
-    def __deepcopy__(self, memo: Any) -> Ed25519Signer:
-        return self
+# A custodian-held key: an instance of cryptography's private-key class for its algorithm, so that
+# CertificateBuilder, CertificateRevocationListBuilder and OCSPResponseBuilder sign with it unchanged.
+Signer = ECSigner | RSASigner | Ed25519Signer
 
 
-def delegating_signer(key_ref: KeyRef, public_key: PublicKey, sign: Callable[[bytes, Any], bytes]) -> Signer:
-    """A Signer of the right cryptography class whose ``sign`` calls ``sign(data, algorithm)``."""
-    base: type[Signer]
+def delegating_signer(key_ref: KeyRef, public_key: PublicKey, sign: SignFn,
+                      sign_many: SignManyFn | None = None) -> Signer:
+    """A Signer of the right cryptography class whose ``sign`` calls ``sign(data, algorithm)``, and whose
+    ``sign_many`` calls ``sign_many(datas, algorithm)`` if given (one ``sign`` each otherwise)."""
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        base = ECSigner
-    elif isinstance(public_key, rsa.RSAPublicKey):
-        base = RSASigner
-    elif isinstance(public_key, ed25519.Ed25519PublicKey):
-        base = Ed25519Signer
-    else:
-        raise QTSPError(Kind.POLICY, f"unsupported key algorithm for {key_ref}")
-
-    class _Bound(base):  # type: ignore[valid-type,misc]
-        def _custodian_sign(self, data: bytes, algorithm: Any) -> bytes:
-            return sign(data, algorithm)
-
-    _Bound.__name__ = base.__name__
-    return _Bound(key_ref, public_key)  # type: ignore[call-arg]
+        return ECSigner(key_ref, public_key, sign, sign_many)
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return RSASigner(key_ref, public_key, sign, sign_many)
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return Ed25519Signer(key_ref, public_key, sign, sign_many)
+    raise QTSPError(Kind.POLICY, f"unsupported key algorithm for {key_ref}")
 
 
 @dataclass(frozen=True)
 class KeyInfo:
     ref: KeyRef
-    key_type: str
+    key_type: str  # a KeyType's name; rsa-<bits> for an RSA size we do not make (a restored or imported key)
     public_key: PublicKey
 
 
@@ -145,15 +139,46 @@ class Backend(Protocol):
 
     scheme: str
 
-    def generate(self, label: str, key_type: str) -> KeyInfo: ...
+    def generate(self, label: str, key_type: KeyType) -> KeyInfo: ...
 
     def rotate(self, ref: KeyRef) -> KeyInfo: ...
 
     def public_key(self, ref: KeyRef) -> PublicKey: ...
 
+    def exists(self, ref: KeyRef) -> bool: ...
+
     def signer(self, ref: KeyRef) -> Signer: ...
 
     def close(self) -> None: ...
+
+
+# --- optional extras (smallstep's separate KeyManager interfaces): a backend has them or it does not ---
+
+
+@runtime_checkable
+class KeyBackup(Protocol):
+    """Backup and restore of a private key, AES key wrap with padding (RFC 5649) of its PKCS#8 under a
+    caller's secret: the same format for every backend that has it, so either restores the other's."""
+
+    def wrap(self, ref: KeyRef, secret: bytes) -> bytes: ...
+
+    def unwrap(self, label: str, wrapped: bytes, secret: bytes, public: PublicKey, *,
+               extractable_for_backup: bool = False) -> KeyInfo: ...
+
+
+@runtime_checkable
+class KeyAttributes(Protocol):
+    """The protection attributes the custodian keeps on a private key (PKCS#11 CKA_*), for transcripts."""
+
+    def attributes(self, ref: KeyRef) -> dict[str, bool]: ...
+
+
+@runtime_checkable
+class Connected(Protocol):
+    """A backend holding network connections: a forked process must drop them before its first call
+    (an HTTP connection pool shared across fork mixes the processes' requests and responses)."""
+
+    def forget_connection(self) -> None: ...
 
 
 BackendFactory = Callable[[Path], Backend]

@@ -2,7 +2,9 @@
 
 The passphrase comes from ``QTSP_KEY_PASSPHRASE`` or is generated once into
 ``<data dir>/secrets/key-passphrase`` (0600). Keys are decrypted into the Signer only;
-``private_bytes`` on the Signer is refused, so nothing upstream can leak them.
+``private_bytes`` on the Signer is refused, so nothing upstream can leak them. The one way out is
+``wrap``, the backup format every backend shares (AES key wrap with padding, RFC 5649, of the
+PKCS#8 under a caller's secret), which key ceremonies split among custodians.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding, aes_key_wrap_with_padding
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PrivateKey, PublicKey, generate_private_key, key_type_of
+from ..core.keys import (KeyType, PrivateKey, PublicKey, generate_private_key, key_name, key_type_of,
+                         supported_private_key)
 from ..core.types import KeyRef
 from .base import KeyInfo, Signer, delegating_signer, register_backend
 
@@ -64,7 +68,7 @@ class FileBackend:
             raise QTSPError(Kind.MALFORMED, f"not a file key reference: {ref!r}")
         return self.key_dir / f"{label}.p8"
 
-    def generate(self, label: str, key_type: str) -> KeyInfo:
+    def generate(self, label: str, key_type: KeyType) -> KeyInfo:
         if not _LABEL_RE.fullmatch(label):
             raise QTSPError(Kind.MALFORMED, f"bad key label {label!r}")
         ref = KeyRef(f"file:{label}")
@@ -72,6 +76,10 @@ class FileBackend:
         if path.exists():
             raise QTSPError(Kind.CONFLICT, f"key {ref} exists already; refusing to overwrite {path}")
         key = generate_private_key(key_type)
+        self._write(path, key)
+        return KeyInfo(ref, key_type, key.public_key())
+
+    def _write(self, path: Path, key: PrivateKey) -> None:
         passphrase = self._passphrase(create=True)
         self.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         data = key.private_bytes(
@@ -80,7 +88,9 @@ class FileBackend:
             serialization.BestAvailableEncryption(passphrase),
         )
         write_private(path, data)
-        return KeyInfo(ref, key_type, key.public_key())
+
+    def exists(self, ref: KeyRef) -> bool:
+        return self._path(ref).exists()
 
     def rotate(self, ref: KeyRef) -> KeyInfo:
         """A new key under the next label (``qwac-ca-1`` -> ``qwac-ca-2``); the old file stays."""
@@ -104,8 +114,7 @@ class FileBackend:
             key = serialization.load_pem_private_key(data, self._passphrase(create=False))
         except (ValueError, TypeError):
             raise QTSPError(Kind.SIGNER_UNAVAILABLE, f"cannot decrypt {ref}: wrong passphrase or damaged file") from None
-        key_type_of(key)  # refuses unsupported algorithms
-        return key  # type: ignore[return-value]
+        return supported_private_key(key)  # refuses unsupported algorithms
 
     def public_key(self, ref: KeyRef) -> PublicKey:
         return self.signer(ref).public_key()
@@ -127,15 +136,28 @@ class FileBackend:
     def close(self) -> None:
         self._cache.clear()
 
+    # --- KeyBackup (the optional extra): the key files are the keys, so they wrap in process ------------
 
-_instances: dict[Path, FileBackend] = {}
+    def wrap(self, ref: KeyRef, secret: bytes) -> bytes:
+        der = self._load(ref).private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption())
+        return aes_key_wrap_with_padding(secret, der)
+
+    def unwrap(self, label: str, wrapped: bytes, secret: bytes, public: PublicKey, *,
+               extractable_for_backup: bool = False) -> KeyInfo:
+        """Restore a wrapped key as ``file:<label>``; never over an existing file. (A file key can
+        always be backed up again: ``extractable_for_backup`` means nothing here.)"""
+        try:
+            key = serialization.load_der_private_key(aes_key_unwrap_with_padding(secret, wrapped), None)
+        except (InvalidUnwrap, ValueError):
+            raise QTSPError(Kind.INTEGRITY, "the backup does not unwrap: wrong secret or damaged backup") from None
+        ref = KeyRef(f"file:{label}")
+        path = self._path(ref)
+        if path.exists():
+            raise QTSPError(Kind.CONFLICT, f"{path} exists; refusing to overwrite it")
+        key = supported_private_key(key)
+        self._write(path, key)
+        return KeyInfo(ref, key_name(key), self.public_key(ref))
 
 
-def _factory(data_dir: Path) -> FileBackend:
-    key = data_dir.resolve()
-    if key not in _instances:
-        _instances[key] = FileBackend(data_dir)
-    return _instances[key]
-
-
-register_backend("file", _factory)
+register_backend("file", FileBackend)

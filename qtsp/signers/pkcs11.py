@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import PublicKey, key_type_of
+from ..core.keys import KeyType, PublicKey, key_name
 from ..core.types import KeyRef
 from .base import KeyInfo, Signer, delegating_signer, register_backend
 
@@ -41,7 +41,9 @@ DEFAULT_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu
                    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so")
 _LABEL = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 _REF_RE = re.compile(rf"^pkcs11:token=(?P<token>{_LABEL});object=(?P<object>{_LABEL})$")
-_CURVES = {"ecdsa-p256": ("secp256r1", 32), "ecdsa-p384": ("secp384r1", 48)}
+_CURVES = {KeyType.ECDSA_P256: ("secp256r1", 32), KeyType.ECDSA_P384: ("secp384r1", 48)}
+_RSA_SIZES = {KeyType.RSA_2048: 2048, KeyType.RSA_3072: 3072, KeyType.RSA_4096: 4096}
+# (Inside the methods, ``KeyType`` is python-pkcs11's CKK_* enumeration: these tables name ours.)
 # DigestInfo prefixes (RFC 8017 9.2 note 1): CKM_RSA_PKCS signs DigestInfo || digest.
 _DIGEST_INFO = {
     "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
@@ -181,7 +183,7 @@ class Pkcs11Backend:
 
     # --- the Backend interface ----------------------------------------------------------------
 
-    def generate(self, label: str, key_type: str, *, extractable_for_backup: bool = False) -> KeyInfo:
+    def generate(self, label: str, key_type: KeyType, *, extractable_for_backup: bool = False) -> KeyInfo:
         """A key pair made on the token. ``extractable_for_backup``: wrappable by a trusted key only."""
         from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
         from pkcs11.util.ec import encode_named_curve_parameters
@@ -202,8 +204,8 @@ class Pkcs11Backend:
                     KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[key_type][0])}, local=True)
                 params.generate_keypair(store=True, label=label, id=key_id, capabilities=capabilities,
                                         private_template=private)
-            elif key_type in ("rsa-2048", "rsa-3072", "rsa-4096"):
-                session.generate_keypair(KeyType.RSA, int(key_type[4:]), store=True, label=label, id=key_id,
+            elif key_type in _RSA_SIZES:
+                session.generate_keypair(KeyType.RSA, _RSA_SIZES[key_type], store=True, label=label, id=key_id,
                                          capabilities=capabilities, private_template=private,
                                          public_template={Attribute.PUBLIC_EXPONENT: b"\x01\x00\x01"})
             else:
@@ -234,7 +236,7 @@ class Pkcs11Backend:
                 else:
                     key = rsa.RSAPublicNumbers(int.from_bytes(pub[Attribute.PUBLIC_EXPONENT], "big"),
                                                int.from_bytes(pub[Attribute.MODULUS], "big")).public_key()
-            key_type_of(key)  # refuses curves we do not support
+            key_name(key)  # refuses curves we do not support
             self._public[ref] = key
         return self._public[ref]
 
@@ -326,12 +328,14 @@ class Pkcs11Backend:
         spki = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         if isinstance(public, ec.EllipticCurvePublicKey):
             key_type, pub_attrs = KeyType.EC, decode_ec_public_key(spki)
-        else:
-            numbers = public.public_numbers()  # type: ignore[union-attr]
+        elif isinstance(public, rsa.RSAPublicKey):
+            numbers = public.public_numbers()
             key_type = KeyType.RSA
             pub_attrs = {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
                          Attribute.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
                          Attribute.PUBLIC_EXPONENT: numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")}
+        else:
+            raise QTSPError(Kind.POLICY, "a PKCS#11 CA key is ECDSA or RSA, not Ed25519")
         with self._session(self.token) as session:
             for cls in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
                 if self._find(session, cls, label, missing_ok=True) is not None:
@@ -350,7 +354,7 @@ class Pkcs11Backend:
                 unwrapping.destroy()
             session.create_object({**pub_attrs, Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: key_id,
                                    Attribute.VERIFY: True, Attribute.PRIVATE: False})
-        return KeyInfo(ref, key_type_of(public), self.public_key(ref))
+        return KeyInfo(ref, key_name(public), self.public_key(ref))
 
     def close(self) -> None:
         self._public.clear()

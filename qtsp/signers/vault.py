@@ -24,14 +24,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ..core.errors import Kind, QTSPError
-from ..core.keys import KEY_TYPES, PublicKey, key_type_of
+from ..core.keys import KEY_TYPES, KeyType, PublicKey, key_name, supported_public_key
 from ..core.types import KeyRef
 from .base import KeyInfo, Signer, delegating_signer, register_backend
 
 BATCH = 250  # OpenBao refuses JSON bodies with too many strings (500 was refused, 400 accepted)
 _REF_RE = re.compile(r"^vault-transit:(?P<name>[a-z0-9][a-z0-9._-]{0,63})@(?P<version>[1-9][0-9]{0,5})$")
-_TRANSIT_TYPES = {"ecdsa-p256": "ecdsa-p256", "ecdsa-p384": "ecdsa-p384", "rsa-2048": "rsa-2048",
-                  "rsa-3072": "rsa-3072", "rsa-4096": "rsa-4096"}
+_TRANSIT_TYPES = {KeyType.ECDSA_P256: "ecdsa-p256", KeyType.ECDSA_P384: "ecdsa-p384", KeyType.RSA_2048: "rsa-2048",
+                  KeyType.RSA_3072: "rsa-3072", KeyType.RSA_4096: "rsa-4096"}  # ours -> Transit's key type names
 _HASH_NAMES = {"sha256": "sha2-256", "sha384": "sha2-384", "sha512": "sha2-512"}
 
 
@@ -54,9 +54,9 @@ class VaultUnavailable(QTSPError):
 class VaultTransit:
     scheme = "vault-transit"
 
-    def __init__(self, data_dir: Path | None = None) -> None:
+    def __init__(self, data_dir: Path | None = None, *, mount: str | None = None) -> None:
         self.addr = os.environ.get("QTSP_VAULT_ADDR", "http://127.0.0.1:8200")
-        self.mount = os.environ.get("QTSP_VAULT_MOUNT", "transit")
+        self.mount = mount or os.environ.get("QTSP_VAULT_MOUNT", "transit")
         self._client: Any = None
         self._lock = threading.Lock()
         self._public: dict[tuple[str, int], PublicKey] = {}
@@ -115,11 +115,10 @@ class VaultTransit:
 
     # --- the Backend interface ------------------------------------------------------------
 
-    def generate(self, label: str, key_type: str) -> KeyInfo:
+    def generate(self, label: str, key_type: KeyType) -> KeyInfo:
         if key_type not in _TRANSIT_TYPES:
             raise QTSPError(Kind.POLICY, f"Transit cannot hold a {key_type} key; use one of {', '.join(_TRANSIT_TYPES)}")
-        existing = self._read_key(label, missing_ok=True)
-        if existing is not None:
+        if self._find_key(label) is not None:
             raise QTSPError(Kind.CONFLICT, f"Transit key {label} exists already; refusing to reuse it")
         self._call(lambda: self.client.secrets.transit.create_key(
             name=label, key_type=_TRANSIT_TYPES[key_type], exportable=False, allow_plaintext_backup=False,
@@ -134,30 +133,38 @@ class VaultTransit:
         data = self._read_key(name)
         new = make_ref(name, int(data["latest_version"]))
         public = self.public_key(new)
-        return KeyInfo(new, key_type_of(public), public)
+        return KeyInfo(new, key_name(public), public)
 
-    def _read_key(self, name: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    def _read_key(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._call(lambda: self.client.secrets.transit.read_key(name=name, mount_point=self.mount),
+                                          f"Transit key {name}")["data"]
+        return data
+
+    def _find_key(self, name: str) -> dict[str, Any] | None:
+        """The key's description, or None if Transit has no key of that name."""
         try:
-            return self._call(lambda: self.client.secrets.transit.read_key(name=name, mount_point=self.mount),
-                              f"Transit key {name}")["data"]
+            return self._read_key(name)
         except QTSPError as exc:
-            if missing_ok and exc.kind is Kind.NOT_FOUND:
+            if exc.kind is Kind.NOT_FOUND:
                 return None
             raise
+
+    def exists(self, ref: KeyRef) -> bool:
+        """Whether Transit holds the key ``ref`` names (any version: a name is taken once)."""
+        name, _ = parse_ref(ref)
+        return self._find_key(name) is not None
 
     def public_key(self, ref: KeyRef) -> PublicKey:
         name, version = parse_ref(ref)
         if (name, version) not in self._public:
             data = self._read_key(name)
-            assert data is not None
             if data.get("exportable"):
                 raise QTSPError(Kind.POLICY, f"Transit key {name} is exportable; CA keys must not be")
             entry = data["keys"].get(str(version))
             if not entry or "public_key" not in entry:
                 raise QTSPError(Kind.NOT_FOUND, f"Transit key {name} has no version {version}")
-            key = serialization.load_pem_public_key(entry["public_key"].encode())
-            key_type_of(key)  # refuses what we do not support
-            self._public[(name, version)] = key  # type: ignore[assignment]
+            # refuses what we do not support
+            self._public[(name, version)] = supported_public_key(serialization.load_pem_public_key(entry["public_key"].encode()))
         return self._public[(name, version)]
 
     def signer(self, ref: KeyRef) -> Signer:
@@ -167,9 +174,7 @@ class VaultTransit:
         def sign(data: bytes, algorithm: Any) -> bytes:
             return self.sign_many(ref, [data], algorithm)[0]
 
-        signer = delegating_signer(ref, public, sign)
-        signer.sign_many = lambda datas, algorithm: self.sign_many(ref, datas, algorithm)  # type: ignore[attr-defined]
-        return signer
+        return delegating_signer(ref, public, sign, lambda datas, algorithm: self.sign_many(ref, datas, algorithm))
 
     def sign_many(self, ref: KeyRef, datas: Sequence[bytes], algorithm: Any) -> list[bytes]:
         """Sign several messages, ``BATCH`` per Transit call (batch_input)."""
@@ -221,31 +226,22 @@ class VaultTransit:
         try:
             if isinstance(public, ec.EllipticCurvePublicKey):
                 public.verify(signature, data, ec.ECDSA(hash_alg))
+            elif isinstance(public, rsa.RSAPublicKey):
+                public.verify(signature, data, padding.PKCS1v15(), hash_alg)
             else:
-                public.verify(signature, data, padding.PKCS1v15(), hash_alg)  # type: ignore[union-attr]
+                raise QTSPError(Kind.POLICY, "Ed25519 is not used for CA keys")
         except InvalidSignature:
             raise QTSPError(Kind.INTEGRITY, "a Vault signature does not verify against the key version's public key") from None
 
     def close(self) -> None:
         self._client = None
 
-
-_instance: VaultTransit | None = None
-
-
-def _factory(data_dir: Path) -> VaultTransit:
-    global _instance
-    if _instance is None or _instance.addr != os.environ.get("QTSP_VAULT_ADDR", "http://127.0.0.1:8200"):
-        _instance = VaultTransit(data_dir)
-    return _instance
+    def forget_connection(self) -> None:
+        """``Connected``: drop the client in a forked process, which must open its own (an HTTP connection
+        pool shared across fork mixes the processes' requests and responses on one socket)."""
+        self._lock = threading.Lock()  # the parent's may have been held by another thread at the fork
+        self._client = None
 
 
-def forget_connection() -> None:
-    """Drop this process's Vault client: a forked worker must open its own (an HTTP connection pool
-    shared across fork mixes the processes' requests and responses on one socket)."""
-    global _instance
-    _instance = None
-
-
-register_backend("vault-transit", _factory)
+register_backend("vault-transit", VaultTransit)
 assert set(_TRANSIT_TYPES) <= set(KEY_TYPES)

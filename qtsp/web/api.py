@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -29,11 +29,16 @@ from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS
 from ..core.profiles import PROFILES
-from ..core.types import parse_serial, serial_hex
+from ..core.types import SerialHex, canonical_serial
 from ..services import issuance, revocation, search, simulator, tokens
 from . import errors, metrics, query
+from .contract import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID
 from .errors import ApiProblem
 from .state import state
+
+if TYPE_CHECKING:
+    from joserfc.jwk import ECKey, RSAKey
+    from joserfc.jws import JWSRegistry
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -54,12 +59,8 @@ ACCESS: dict[str, frozenset[str] | str] = {
 }
 
 REALM = "qtsp-api"
-STATUSES = ("good", "revoked")  # a certificate's status in the store; the list filter has more (search.STATUSES)
-KINDS = ("qwac", "qsealc")  # also tags of the profiles of each kind
 CA_ID = r"[a-z0-9-]{1,64}"
-JWS_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256")
 JWS_HEADERS = frozenset({"alg", "typ", "kid"})  # the key comes from the certificate, never from the JWS
-IAT_WINDOW = dt.timedelta(minutes=5)
 JTI_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 KEY_ACTOR = "subscriber-key:"  # + jti: the revocation's actor and requested_by, found again on replay
 
@@ -197,11 +198,11 @@ def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
-def _serial(text: str) -> str:
+def _serial(text: str) -> SerialHex:
     try:
-        return serial_hex(parse_serial(text))
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
+        return canonical_serial(text)
+    except QTSPError as exc:
+        raise _bad(exc.detail) from None
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -323,7 +324,7 @@ def revoke_certificate(serial: str) -> Response:
 KEY_REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"serial": (str,), "reason": (str,), "iat": (int,), "jti": (str,)}
 
 
-def _jws_registry():  # type: ignore[no-untyped-def]
+def _jws_registry() -> JWSRegistry:
     from joserfc import jws
 
     registry = jws.JWSRegistry(algorithms=list(JWS_ALGORITHMS))
@@ -331,7 +332,7 @@ def _jws_registry():  # type: ignore[no-untyped-def]
     return registry
 
 
-def _jose_key(public_key: object, alg: str):  # type: ignore[no-untyped-def]
+def _jose_key(public_key: object, alg: str) -> ECKey | RSAKey | None:
     """The certificate's key as a joserfc key, if ``alg`` is a signature this key can make."""
     from joserfc.jwk import ECKey, RSAKey
 
@@ -403,7 +404,6 @@ BEHAVIOUR_FIELDS: dict[str, tuple[type, ...]] = {
     "ca": (str,), "serial": (str, type(None)), "target": (str, type(None)), "behaviour": (str,),
     "delay_seconds": (int, float, type(None)),
 }
-MAX_BEHAVIOUR_ID = 2**31 - 1
 
 
 BEHAVIOUR_PARAMETERS: dict[str, query.Parser] = {

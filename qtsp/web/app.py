@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import MethodNotAllowed
 
 from .. import responder
@@ -16,7 +17,7 @@ from ..core.errors import QTSPError
 from ..logging_setup import ACCESS_LOGGER, AccessLog, LogSettings
 from ..services.context import open_sandbox
 from . import errors, metrics
-from .access_log import AccessLogMiddleware
+from .access_log import AccessLogMiddleware, WsgiApp
 from .ocsp import OcspFastPath
 from .state import WebState
 from .time_travel import TimeTravelMiddleware
@@ -32,7 +33,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     sandbox = open_sandbox(data_dir)
     app = Flask("qtsp")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    json = DefaultJSONProvider(app)
+    json.sort_keys = False  # answers keep the order their handler wrote
+    app.json = json
     app.config.update(config)
     app.extensions["qtsp"] = WebState(sandbox, config)
 
@@ -81,11 +84,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     answers = responder.build(sandbox)
     app.extensions["qtsp_responder"] = answers
-    app.wsgi_app = OcspFastPath(app.wsgi_app, answers.ocsp, sandbox.config.ocsp_max_age_seconds)  # type: ignore[method-assign]
-    app.wsgi_app = TimeTravelMiddleware(app.wsgi_app, sandbox.config.time_travel)  # type: ignore[method-assign]
+    wsgi: WsgiApp = OcspFastPath(app.wsgi_app, answers.ocsp, sandbox.config.ocsp_max_age_seconds)
+    wsgi = TimeTravelMiddleware(wsgi, sandbox.config.time_travel)
     # Access lines when the access log is on and the log level lets info through (under `qtsp serve`;
     # a test client, with logging left alone, writes none); request ids always.
     settings = LogSettings.from_env()
     logged = settings.access_log and logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
-    app.wsgi_app = AccessLogMiddleware(app.wsgi_app, AccessLog(settings) if logged else None)  # type: ignore[method-assign]
+    wsgi = AccessLogMiddleware(wsgi, AccessLog(settings) if logged else None)
+    app.wsgi_app = wsgi  # type: ignore[method-assign]  # Flask's way to add WSGI middleware
     return app

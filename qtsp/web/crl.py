@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from flask import Blueprint, Response, current_app, request
 
 from ..clock import utcnow
+from ..core.types import IssuerId
 from ..responder.crl import CrlPublisher
 from ..services import crl as crl_svc
 from .errors import problem
@@ -29,18 +30,19 @@ DELTA_SUFFIX = "-delta"
 MIMETYPE = "application/pkix-crl"
 
 
-def _known(ca_id: str) -> bool:
+def _known(ca_id: IssuerId) -> bool:
     return crl_svc.ca_exists(state().sandbox, ca_id)
 
 
-def _resolve(name: str) -> tuple[str, bool] | None:
+def _resolve(name: str) -> tuple[IssuerId, bool] | None:
     """``qwac-ca`` -> (qwac-ca, full); ``qwac-ca-delta`` -> (qwac-ca, delta); None if no such CA."""
     if not CA_ID.fullmatch(name):
         return None
-    if _known(name):
-        return name, False
-    if name.endswith(DELTA_SUFFIX) and CA_ID.fullmatch(name[: -len(DELTA_SUFFIX)]) and _known(name[: -len(DELTA_SUFFIX)]):
-        return name[: -len(DELTA_SUFFIX)], True
+    if _known(IssuerId(name)):
+        return IssuerId(name), False
+    base = IssuerId(name[: -len(DELTA_SUFFIX)])
+    if name.endswith(DELTA_SUFFIX) and CA_ID.fullmatch(base) and _known(base):
+        return base, True
     return None
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..clock import utcnow
 from ..services import monitoring
@@ -29,7 +30,7 @@ class _PublicationCollector:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
-    def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's collector protocol is untyped
+    def collect(self) -> Iterator[Metric]:
         age = GaugeMetricFamily("qtsp_ocsp_response_age_seconds", "Age of the oldest pre-signed OCSP response, by issuer",
                                 labels=["issuer"])
         margin = GaugeMetricFamily("qtsp_crl_next_update_margin_seconds",
@@ -49,7 +50,7 @@ class _FilesCollector:
     def __init__(self, directories: list[Path]) -> None:
         self.directories = directories
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterable[Metric]:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         # A file of size 0 is being created by its process (the header follows at once): skip it this time.

@@ -40,6 +40,8 @@ class OcspFastPath:
         self.source = source
         self.max_age = max_age  # ocsp_max_age_seconds
         self.prefix = prefix
+        # An answer's fixed headers by ETag (see _fixed_headers): per worker, one entry per distinct body.
+        self._headers: dict[str, tuple[tuple[tuple[str, str], ...], float | None]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -95,7 +97,7 @@ class OcspFastPath:
     def _respond(self, start_response: Callable[..., Any], answer: Answer, method: str,
                  environ: dict[str, Any]) -> list[bytes]:
         metrics.ocsp_request(method, answer.outcome)
-        fixed, expires = _fixed_headers(answer)
+        fixed, expires = self._fixed_headers(answer)
         headers = list(fixed)
         if expires is not None:
             # RFC 5019 6.2: max-age no later than nextUpdate, and at most ocsp_max_age_seconds, which
@@ -107,29 +109,25 @@ class OcspFastPath:
         start_response("200 OK", headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer.body]
 
+    def _fixed_headers(self, answer: Answer) -> tuple[tuple[tuple[str, str], ...], float | None]:
+        """The headers that do not change while an answer is cached (formatting dates costs ~8 us), and,
+        for a cacheable answer, its nextUpdate as a timestamp (max-age is counted down from it).
 
-_header_cache: dict[str, tuple[tuple[tuple[str, str], ...], float | None]] = {}
-
-
-def _fixed_headers(answer: Answer) -> tuple[tuple[tuple[str, str], ...], float | None]:
-    """The headers that do not change while an answer is cached (formatting dates costs ~8 us), and,
-    for a cacheable answer, its nextUpdate as a timestamp (max-age is counted down from it).
-
-    Kept per ETag, the SHA-1 of the pre-signed body, which fixes every one of them: after a revocation
-    empties the answer cache, the same bodies find their headers again, so this holds one entry per
-    distinct body. (Keyed by the answer object it grew by one entry per object ever made, ~40 MiB a
-    minute per worker under a soak with revocations, until HEADER_CACHE_LIMIT.)"""
-    cached = _header_cache.get(answer.etag) if answer.cacheable else None
-    if cached is not None:
-        return cached
-    headers: list[tuple[str, str]] = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(answer.body)))]
-    if answer.cacheable and answer.next_update is not None and answer.this_update is not None:
-        headers += [("Last-Modified", _http_date(answer.this_update)), ("Expires", _http_date(answer.next_update)),
-                    ("ETag", f'"{answer.etag}"')]
-    expires = answer.next_update.timestamp() if answer.cacheable and answer.next_update is not None else None
-    fixed = (tuple(headers), expires)
-    if answer.cacheable:
-        if len(_header_cache) >= HEADER_CACHE_LIMIT:
-            _header_cache.clear()
-        _header_cache[answer.etag] = fixed
-    return fixed
+        Kept per ETag, the SHA-1 of the pre-signed body, which fixes every one of them: after a revocation
+        empties the answer cache, the same bodies find their headers again, so this holds one entry per
+        distinct body. (Keyed by the answer object it grew by one entry per object ever made, ~40 MiB a
+        minute per worker under a soak with revocations, until HEADER_CACHE_LIMIT.)"""
+        cached = self._headers.get(answer.etag) if answer.cacheable else None
+        if cached is not None:
+            return cached
+        headers: list[tuple[str, str]] = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(answer.body)))]
+        if answer.cacheable and answer.next_update is not None and answer.this_update is not None:
+            headers += [("Last-Modified", _http_date(answer.this_update)), ("Expires", _http_date(answer.next_update)),
+                        ("ETag", f'"{answer.etag}"')]
+        expires = answer.next_update.timestamp() if answer.cacheable and answer.next_update is not None else None
+        fixed = (tuple(headers), expires)
+        if answer.cacheable:
+            if len(self._headers) >= HEADER_CACHE_LIMIT:
+                self._headers.clear()
+            self._headers[answer.etag] = fixed
+        return fixed

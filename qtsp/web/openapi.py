@@ -15,7 +15,7 @@ from ..services.behaviours import BEHAVIOURS, CRL, OCSP
 from ..services.search import STATUSES as CERTIFICATE_STATUSES
 
 from ..services.revocation import REASON_CHOICES
-from .api import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, STATUSES
+from .contract import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, STATUSES
 from .query import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 
 SERVER = "/api/v1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from email.utils import format_datetime
 
@@ -20,7 +21,7 @@ def _ca_certificates() -> dict[str, tuple[x509.Certificate, str | None]]:
     return search.ca_certificates(state().sandbox)
 
 
-def _cacheable(body: bytes, mimetype: str, cache: str, last_modified=None) -> Response:  # type: ignore[no-untyped-def]
+def _cacheable(body: bytes, mimetype: str, cache: str, last_modified: dt.datetime | None = None) -> Response:
     etag = hashlib.sha256(body).hexdigest()[:32]
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": cache})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 
@@ -17,4 +17,4 @@ class WebState:
 
 
 def state() -> WebState:
-    return current_app.extensions["qtsp"]  # type: ignore[no-any-return]
+    return cast(WebState, current_app.extensions["qtsp"])  # put there by create_app

@@ -12,6 +12,7 @@ import hashlib
 import threading
 import time
 from email.utils import format_datetime
+from typing import cast
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, current_app, request
@@ -39,7 +40,7 @@ class _Cache:
 
 
 def _cache() -> _Cache:
-    return current_app.extensions.setdefault("qtsp_tl", _Cache())  # type: ignore[no-any-return]
+    return cast(_Cache, current_app.extensions.setdefault("qtsp_tl", _Cache()))
 
 
 def _current(sandbox: Sandbox, now: dt.datetime) -> tl_svc.PublishedList:

@@ -19,16 +19,16 @@ from ca_store.models import KeyReference
 
 from ... import config as config_mod
 from ...core import builder, profiles
-from ...core.keys import PublicKey
+from ...core.keys import KeyType, PublicKey, supported_public_key
 from ...core.names import parse_org_id
 from ...core.profiles import Profile
 from ...core.serials import new_serial
-from ...core.types import KeyRef
+from ...core.types import IssuerId, KeyRef
 from ...signers import KeyInfo, Signer
 from .. import signing
 from ..context import Sandbox
 
-ROOT_ID, QWAC_CA_ID, QSEAL_CA_ID = "root", "qwac-ca", "qseal-ca"
+ROOT_ID, QWAC_CA_ID, QSEAL_CA_ID = IssuerId("root"), IssuerId("qwac-ca"), IssuerId("qseal-ca")
 RESPONDER_SUFFIX = " OCSP Responder"
 
 
@@ -53,12 +53,13 @@ def responder_name(ca_cert: x509.Certificate) -> str:
     return f"{common_name(ca_cert)}{RESPONDER_SUFFIX}"[:64]
 
 
-def issuer_info(cfg: config_mod.Config, ca_id: str, cert: x509.Certificate, *, ocsp: bool = True) -> builder.IssuerInfo:
+def issuer_info(cfg: config_mod.Config, ca_id: IssuerId, cert: x509.Certificate, *,
+                ocsp: bool = True) -> builder.IssuerInfo:
     """What a certificate signed by ``ca_id`` says about it: name, key, and the URLs of its AIA and CRL.
     The root's children carry no OCSP URL (the ARL covers them); ``ocsp=False`` for the NCA seals."""
     return builder.IssuerInfo(
         name=cert.subject,
-        public_key=cert.public_key(),  # type: ignore[arg-type]  # CA keys are RSA or EC (CA_KEY_TYPES)
+        public_key=supported_public_key(cert.public_key()),  # a CA's: RSA or EC (CA_KEY_TYPES)
         not_after=cert.not_valid_after_utc,
         ca_issuers_url=cfg.ca_issuers_url(ca_id),
         ocsp_url=None if ca_id == ROOT_ID or not ocsp else cfg.ocsp_url,
@@ -75,12 +76,12 @@ def key_label(cfg: config_mod.Config, name: str) -> str:
     return f"{cfg.vault_key_prefix}{name}" if cfg.key_backend == "vault-transit" else f"{name}-1"
 
 
-def new_key(sandbox: Sandbox, name: str, key_type: str) -> KeyInfo:
+def new_key(sandbox: Sandbox, name: str, key_type: KeyType) -> KeyInfo:
     """A new key in the sandbox's key backend (file, Vault Transit), labelled for ``name``."""
     return sandbox.backend().generate(key_label(sandbox.config, name), key_type)
 
 
-def signer_for(sandbox: Sandbox, ref: str) -> Signer:
+def signer_for(sandbox: Sandbox, ref: KeyRef) -> Signer:
     """The Signer of a stored key reference; the reference's scheme picks the backend."""
     return sandbox.backend(ref).signer(KeyRef(ref))
 
@@ -98,7 +99,7 @@ def key_row(info: KeyInfo, purpose: str, now: dt.datetime) -> KeyReference:
 class Issuer:
     """A CA that signs: its id (for the URLs), its certificate and its Signer."""
 
-    ca_id: str
+    ca_id: IssuerId
     cert: x509.Certificate
     signer: Signer
 
@@ -115,8 +116,8 @@ class Responder:
 class NewCA:
     """A CA made (or imported) and not stored yet: what ``records.insert`` writes."""
 
-    ca_id: str
-    parent_id: str | None
+    ca_id: IssuerId
+    parent_id: IssuerId | None
     role: str
     profile: str
     cert: x509.Certificate
@@ -124,17 +125,17 @@ class NewCA:
     responder: Responder | None = None
 
 
-def certify(cfg: config_mod.Config, profile: Profile, *, subject: x509.Name, public_key: PublicKey, now: dt.datetime,
+def certify(sandbox: Sandbox, profile: Profile, *, subject: x509.Name, public_key: PublicKey, now: dt.datetime,
             issuer: Issuer | None, own_signer: Signer | None = None, ocsp: bool = True) -> x509.Certificate:
-    """Build ``profile``'s template, lint it on a throwaway key, then sign it.
+    """Build ``profile``'s template, lint it on a throwaway key (the sandbox's linter), then sign it.
 
     ``issuer=None``: self-signed with ``own_signer`` (a root)."""
-    info = None if issuer is None else issuer_info(cfg, issuer.ca_id, issuer.cert, ocsp=ocsp)
+    info = None if issuer is None else issuer_info(sandbox.config, issuer.ca_id, issuer.cert, ocsp=ocsp)
     tbs = builder.build(profile, subject=subject, public_key=public_key, serial=new_serial(), now=now, issuer=info)
     signer = issuer.signer if issuer is not None else own_signer
     if signer is None:
         raise ValueError("a self-signed certificate needs its own signer")
-    return signing.sign_after_lint(tbs, signer, profile)
+    return signing.sign_after_lint(tbs, signer, profile, sandbox.linter)
 
 
 def make_responder(sandbox: Sandbox, ca: Issuer, now: dt.datetime, *, key: KeyInfo | None = None,
@@ -143,6 +144,6 @@ def make_responder(sandbox: Sandbox, ca: Issuer, now: dt.datetime, *, key: KeyIn
     cfg = sandbox.config
     key = key or new_key(sandbox, f"{ca.ca_id}-ocsp", cfg.ocsp_key_type)
     profile = profiles.OCSP_RESPONDER.with_validity(validity_days or cfg.ocsp_validity_days)
-    cert = certify(cfg, profile, subject=ca_subject(cfg, responder_name(ca.cert)), public_key=key.public_key,
+    cert = certify(sandbox, profile, subject=ca_subject(cfg, responder_name(ca.cert)), public_key=key.public_key,
                    now=now, issuer=ca)
     return Responder(cert, key)

@@ -18,23 +18,23 @@ from ca_store.models import CrlRecord
 
 from ... import config as config_mod
 from ...core.errors import Kind, QTSPError
-from ...core.keys import key_type_of
-from ...core.types import KeyRef
+from ...core.keys import key_name, supported_public_key
+from ...core.types import IssuerId, KeyRef
 from ...signers import KeyInfo
 from ..context import Sandbox, open_sandbox
-from .build import NewCA, Responder
+from .build import ROOT_ID, NewCA, Responder
 from .records import insert_hierarchy
 
 ACTOR = "cli"
 
 
-def _key_info(ref: str, cert: x509.Certificate) -> KeyInfo:
-    public = cert.public_key()
-    return KeyInfo(KeyRef(ref), key_type_of(public), public)  # type: ignore[arg-type]  # CA keys are RSA or EC
+def _key_info(ref: KeyRef, cert: x509.Certificate) -> KeyInfo:
+    public = supported_public_key(cert.public_key())  # a CA's: RSA or EC
+    return KeyInfo(ref, key_name(public), public)
 
 
-def from_ceremony(ca_id: str, *, parent_id: str | None, role: str, profile: str, cert: x509.Certificate, key_ref: str,
-                  responder: tuple[x509.Certificate, str] | None) -> NewCA:
+def from_ceremony(ca_id: IssuerId, *, parent_id: IssuerId | None, role: str, profile: str, cert: x509.Certificate,
+                  key_ref: KeyRef, responder: tuple[x509.Certificate, KeyRef] | None) -> NewCA:
     """A CA a ceremony made (its certificate and key reference, and its responder's), ready for ``insert``."""
     made = None if responder is None else Responder(responder[0], _key_info(responder[1], responder[0]))
     return NewCA(ca_id, parent_id, role, profile, cert, _key_info(key_ref, cert), made)
@@ -55,7 +55,7 @@ def new_store(data_dir: Path, cfg: config_mod.Config) -> Sandbox:
     return sandbox
 
 
-def _crl_record(issuer_id: str, number: int, der: bytes) -> CrlRecord:
+def _crl_record(issuer_id: IssuerId, number: int, der: bytes) -> CrlRecord:
     crl = x509.load_der_x509_crl(der)
     return CrlRecord(issuer_id=issuer_id, number=number, delta_base=None, entries=len(crl),
                      this_update=crl.last_update_utc, next_update=crl.next_update_utc, der=der)
@@ -67,12 +67,12 @@ def store_hierarchy(sandbox: Sandbox, cas: list[NewCA], now: dt.datetime, *, arl
     with sandbox.transaction() as session:
         insert_hierarchy(session, cas, now, actor=ACTOR)
         if arl is not None:
-            repo.add_crl(session, _crl_record("root", arl[0], arl[1]))
+            repo.add_crl(session, _crl_record(ROOT_ID, arl[0], arl[1]))
         repo.append_audit(session, at=now, actor=ACTOR, action="ceremony.import", subject="root",
                           details={"transcripts": transcripts})
 
 
-def store_arl(data_dir: Path, issuer_id: str, number: int, der: bytes, now: dt.datetime,
+def store_arl(data_dir: Path, issuer_id: IssuerId, number: int, der: bytes, now: dt.datetime,
               details: dict[str, Any]) -> dt.datetime | None:
     """A newer ARL of the root into a data dir that serves it. Returns its nextUpdate."""
     record = _crl_record(issuer_id, number, der)
@@ -83,7 +83,7 @@ def store_arl(data_dir: Path, issuer_id: str, number: int, der: bytes, now: dt.d
             ca = repo.get_ca(session, issuer_id)
             if ca.parent_id is not None:
                 raise QTSPError(Kind.POLICY, "only the root's ARL comes from a ceremony")
-            if not crl.is_signature_valid(x509.load_der_x509_certificate(ca.cert_der).public_key()):  # type: ignore[arg-type]
+            if not crl.is_signature_valid(supported_public_key(x509.load_der_x509_certificate(ca.cert_der).public_key())):
                 raise QTSPError(Kind.INTEGRITY, f"the CRL is not signed by {ca.id}'s key")
             highest = repo.highest_crl_number(session, ca.id)
             if highest is not None and number <= highest:

@@ -28,7 +28,7 @@ from ... import config as config_mod
 from ...core import profiles
 from ...core.errors import Kind, QTSPError
 from ...core.profiles import Profile
-from ...core.types import serial_hex
+from ...core.types import IssuerId, KeyRef, serial_hex
 from .. import ocsp
 from ..context import Sandbox
 from ..generation import Generation
@@ -42,7 +42,7 @@ from .records import insert, load, publish, rows
 class Plan:
     """One CA to make: its id, role and profile (validity applied), its common name, its parent."""
 
-    ca_id: str
+    ca_id: IssuerId
     role: str
     profile: Profile
     common_name: str
@@ -59,7 +59,7 @@ def make_ca(sandbox: Sandbox, plan: Plan, now: dt.datetime) -> tuple[NewCA, Issu
     start = now - plan.backdate
     key = new_key(sandbox, plan.ca_id, cfg.ca_key_type)
     signer = signer_for(sandbox, key.ref)
-    cert = certify(cfg, plan.profile, subject=ca_subject(cfg, plan.common_name), public_key=key.public_key,
+    cert = certify(sandbox, plan.profile, subject=ca_subject(cfg, plan.common_name), public_key=key.public_key,
                    now=start, issuer=plan.parent, own_signer=signer)
     issuer = Issuer(plan.ca_id, cert, signer)
     responder = None
@@ -91,7 +91,7 @@ def make_hierarchy(sandbox: Sandbox, now: dt.datetime) -> list[NewCA]:
 # --- later life --------------------------------------------------------------------------------------
 
 
-def rotate_responder(sandbox: Sandbox, ca_id: str, now: dt.datetime, *, actor: str) -> str:
+def rotate_responder(sandbox: Sandbox, ca_id: IssuerId, now: dt.datetime, *, actor: str) -> KeyRef:
     """A new responder key and certificate for ``ca_id``, stored. Returns the new key reference.
 
     The caller re-signs the CA's pre-signed responses (``keys.rotate_ocsp``)."""
@@ -99,7 +99,7 @@ def rotate_responder(sandbox: Sandbox, ca_id: str, now: dt.datetime, *, actor: s
     if ca.row.ocsp_key is None or ca.row.ocsp_responder_der is None:
         raise QTSPError(Kind.POLICY, f"CA {ca_id} has no OCSP responder")
     old_ref = ca.row.ocsp_key.ref
-    key = sandbox.backend(old_ref).rotate(old_ref)  # type: ignore[arg-type]  # a stored ref is a KeyRef
+    key = sandbox.backend(old_ref).rotate(old_ref)
     responder = make_responder(sandbox, ca.issuer, now, key=key)
     with sandbox.transaction() as session:
         row = repo.get_ca(session, ca_id)
@@ -123,16 +123,16 @@ def newest_by_role(cas: Iterable[CertificateAuthority]) -> dict[str, Certificate
     return newest
 
 
-def next_generation_id(existing: set[str], ca_id: str) -> str:
+def next_generation_id(existing: set[IssuerId], ca_id: IssuerId) -> IssuerId:
     """qwac-ca -> qwac-ca-2 -> qwac-ca-3: the first generation id not taken."""
     base = re.sub(r"-\d+$", "", ca_id)
     n = 2
     while f"{base}-{n}" in existing:
         n += 1
-    return f"{base}-{n}"
+    return IssuerId(f"{base}-{n}")
 
 
-def rollover(sandbox: Sandbox, ca_id: str, now: dt.datetime, *, actor: str) -> str:
+def rollover(sandbox: Sandbox, ca_id: IssuerId, now: dt.datetime, *, actor: str) -> IssuerId:
     """A new generation of issuing CA ``ca_id``, stored and published. Returns the new CA id."""
     cfg = sandbox.config
     cas = rows(sandbox)
@@ -146,11 +146,11 @@ def rollover(sandbox: Sandbox, ca_id: str, now: dt.datetime, *, actor: str) -> s
         raise QTSPError(Kind.CONFLICT, f"{ca_id} is not the newest {old.role} CA ({newest.id} is); roll that one")
     parent = load(sandbox, old.parent_id or ROOT_ID)
     new_id = next_generation_id(set(cas), ca_id)
-    key = sandbox.backend(old.key.ref).rotate(old.key.ref)  # type: ignore[arg-type]  # a stored ref is a KeyRef
+    key = sandbox.backend(old.key.ref).rotate(old.key.ref)
     days = cfg.qwac_ca.validity_days if old.role == "qwac" else cfg.qseal_ca.validity_days
     profile = profiles.get_profile(old.profile).with_validity(days)
     subject = x509.load_der_x509_certificate(old.cert_der).subject
-    cert = certify(cfg, profile, subject=subject, public_key=key.public_key, now=now, issuer=parent.issuer)
+    cert = certify(sandbox, profile, subject=subject, public_key=key.public_key, now=now, issuer=parent.issuer)
     responder = make_responder(sandbox, Issuer(new_id, cert, signer_for(sandbox, key.ref)), now)
     new = NewCA(new_id, parent.row.id, old.role, profile.name, cert, key, responder)
     with sandbox.transaction() as session:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import CertificateAuthority
 
-from ...core.types import serial_hex
+from ...core.types import IssuerId, serial_hex
 from ...signers import Signer
 from .. import register
 from ..context import Sandbox
@@ -70,7 +70,7 @@ def insert_once(sandbox: Sandbox, cas: Iterable[NewCA], now: dt.datetime, *, act
     return False
 
 
-def publish(sandbox: Sandbox, certs: dict[str, x509.Certificate]) -> None:
+def publish(sandbox: Sandbox, certs: dict[IssuerId, x509.Certificate]) -> None:
     """Write each CA certificate as PEM and DER into ``<data dir>/ca`` (what AIA serves)."""
     sandbox.ca_dir.mkdir(parents=True, exist_ok=True)
     for ca_id, cert in certs.items():
@@ -94,10 +94,10 @@ class LoadedCA:
         return Issuer(self.row.id, self.cert, self.signer)
 
 
-def rows(sandbox: Sandbox, wanted: Iterable[str] | None = None) -> dict[str, CertificateAuthority]:
+def rows(sandbox: Sandbox, wanted: Iterable[IssuerId] | None = None) -> dict[IssuerId, CertificateAuthority]:
     """The CA rows (all, or those named), detached, so they can be read after the transaction."""
     wanted = None if wanted is None else set(wanted)
-    out = {}
+    out: dict[IssuerId, CertificateAuthority] = {}
     with sandbox.transaction() as session:
         for ca in repo.list_cas(session):
             if wanted is None or ca.id in wanted:
@@ -106,7 +106,7 @@ def rows(sandbox: Sandbox, wanted: Iterable[str] | None = None) -> dict[str, Cer
     return out
 
 
-def load(sandbox: Sandbox, ca_id: str) -> LoadedCA:
+def load(sandbox: Sandbox, ca_id: IssuerId) -> LoadedCA:
     """One CA with its Signer (NOT_FOUND if there is no such CA)."""
     with sandbox.transaction() as session:
         row = repo.get_ca(session, ca_id)
@@ -114,13 +114,13 @@ def load(sandbox: Sandbox, ca_id: str) -> LoadedCA:
     return LoadedCA(row, x509.load_der_x509_certificate(row.cert_der), signer_for(sandbox, row.key.ref))
 
 
-def load_many(sandbox: Sandbox, wanted: Iterable[str]) -> dict[str, LoadedCA]:
+def load_many(sandbox: Sandbox, wanted: Iterable[IssuerId]) -> dict[IssuerId, LoadedCA]:
     """The CAs among ``wanted`` that exist, with their Signers."""
     return {ca_id: LoadedCA(row, x509.load_der_x509_certificate(row.cert_der), signer_for(sandbox, row.key.ref))
             for ca_id, row in rows(sandbox, wanted).items()}
 
 
-def chain(sandbox: Sandbox, ca_id: str) -> list[x509.Certificate]:
+def chain(sandbox: Sandbox, ca_id: IssuerId) -> list[x509.Certificate]:
     """The CA's certificate, then its parent's (the root's), as issued certificates are handed out."""
     with sandbox.transaction() as session:
         ca = repo.get_ca(session, ca_id)

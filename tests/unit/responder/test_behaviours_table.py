@@ -14,7 +14,7 @@ from cryptography.x509 import ocsp
 
 from ca_store.models import ResponderBehaviour
 from qtsp.core import ocsp as core_ocsp
-from qtsp.services.behaviours import BEHAVIOURS, CRL, OCSP, STATUS_ONLY, OcspTruth, ResponseStatus
+from qtsp.services.behaviours import BEHAVIOURS, CRL, OCSP, STATUS_ONLY, Lookalikes, OcspTruth, ResponseStatus
 from qtsp.services.crl import CrlPlan
 
 from .fakes import KEY_HASH, NAME_HASH, NOW, responder
@@ -96,8 +96,8 @@ def test_each_ocsp_fault_does_what_its_description_says(name: str) -> None:
 
 def test_crl_faults_change_the_plan_only_where_they_say() -> None:
     plan = CrlPlan(entries_at=NOW, this_update=NOW, validity=dt.timedelta(days=7), key_type="ecdsa-p256")
-    expired = BEHAVIOURS["expired-crl"].crl(plan)  # type: ignore[misc]
+    expired = BEHAVIOURS["expired-crl"].crl(plan, Lookalikes())  # type: ignore[misc]
     assert expired.this_update + expired.validity < NOW and expired.entries_at == NOW and expired.signer is None
-    stranger = BEHAVIOURS["crl-wrong-key"].crl(plan)  # type: ignore[misc]
+    stranger = BEHAVIOURS["crl-wrong-key"].crl(plan, Lookalikes())  # type: ignore[misc]
     assert dataclasses.replace(stranger, signer=None) == plan
     assert isinstance(stranger.signer, ec.EllipticCurvePrivateKey)

@@ -15,11 +15,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from qtsp import config as config_mod
 from qtsp.core import profiles
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.lint import default_linter
+from qtsp.lint import Linter
 from qtsp.services import authorities, issuance, nca_identity, scenario_cas, signing
 from qtsp.services.authorities import records
 from qtsp.services.context import Sandbox
 from qtsp.clock import utcnow
+
+LINTER = Linter()
 
 
 def _responder(ca: authorities.LoadedCA) -> x509.Certificate:
@@ -29,7 +31,7 @@ def _responder(ca: authorities.LoadedCA) -> x509.Certificate:
 
 def _check(cert: x509.Certificate, profile_name: str, issuer: x509.Certificate) -> None:
     """Lint clean under its profile, and signed by ``issuer`` (its own key for a root)."""
-    default_linter().require_clean(cert, profiles.get_profile(profile_name))
+    LINTER.require_clean(cert, profiles.get_profile(profile_name))
     cert.verify_directly_issued_by(issuer)
 
 
@@ -78,7 +80,7 @@ def test_make_ca_lints_before_the_ca_key_signs(sandbox: Sandbox, monkeypatch: py
     signed: list[Any] = []
     real_sign = signing.sign
     monkeypatch.setattr(signing, "sign", lambda tbs, signer: signed.append(tbs) or real_sign(tbs, signer))
-    monkeypatch.setattr(signing, "default_linter", _Refusing)
+    monkeypatch.setattr(sandbox.linter, "require_clean", _Refusing().require_clean)
     root = authorities.load(sandbox, "root").issuer
     plan = authorities.Plan("refused-ca", "qwac", profiles.QWAC_ISSUING_CA.with_validity(365), "Refused CA", root)
     with pytest.raises(QTSPError) as err:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cli.main import cli
 from qtsp.core.errors import Kind, QTSPError
-from qtsp.services import bulk, issuance, signing
+from qtsp.services import bulk, issuance
 from qtsp.services.context import open_sandbox
 
 ORG = "PSDBE-NBB-0123456789"  # registered by conftest
@@ -115,7 +115,7 @@ class _Refusing:
 
 def test_a_single_issuance_lint_refuses_reserves_no_serial(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox = open_sandbox(data_dir)
-    monkeypatch.setattr(signing, "default_linter", _Refusing)
+    monkeypatch.setattr(sandbox.linter, "require_clean", _Refusing().require_clean)
     try:
         before = _counts(data_dir)
         with pytest.raises(QTSPError) as err:
