@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from server import free_port, running_server
+from support.server import free_port, running_server
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

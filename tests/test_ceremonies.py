@@ -30,7 +30,7 @@ from cli.commands_ceremony import ceremony as ceremony_cli
 from qtsp.clock import utcnow
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.signers.pkcs11 import Pkcs11Backend
-from softhsm import SoftHSM
+from support.softhsm import SoftHSM
 
 ORDER = ("root", "intermediate-qwac", "intermediate-qseal", "ocsp-signer-qwac", "ocsp-signer-qseal",
          "ocsp-signer-root", "arl", "backup", "restore", "arl-restored", "root-rollover")
@@ -144,7 +144,7 @@ def test_token_keys_never_leave_in_clear(world: World) -> None:
 def test_import_serve_issue_and_validate(world: World, tmp_path: Path) -> None:
     from qtsp.services import issuance, register
     from qtsp.services.context import open_sandbox
-    from server import running_server
+    from support.server import running_server
 
     data_dir = tmp_path / "served"
     names = ("root", "qwac-ca", "qseal-ca", "qwac-ca-ocsp", "qseal-ca-ocsp", "arl-1", "arl-2", "restore")

@@ -50,7 +50,7 @@ from qtsp.core.types import serial_hex
 from qtsp.services import audit, register, tokens
 from qtsp.services.context import Sandbox, open_sandbox
 
-from chaos import ORG, Http, Service, csr_pem, ocsp_request, ocsp_request_for_serial, parse_ocsp, reason_name
+from support.chaos import ORG, Http, Service, csr_pem, ocsp_request, ocsp_request_for_serial, parse_ocsp, reason_name
 
 KILLS = int(os.environ.get("QTSP_CRASH_KILLS", "5"))
 CLIENTS = 3

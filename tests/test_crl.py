@@ -31,7 +31,7 @@ from qtsp.services import crl as crl_svc
 from qtsp.services import issuance, revocation
 from qtsp.services.context import Sandbox
 
-from pg import PostgresCluster  # tests/pg.py
+from support.pg import PostgresCluster  # tests/pg.py
 
 ORG = "PSDBE-NBB-0123456789"
 BIN = Path(sys.executable).parent

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from docs_runner import ROOT, SKIP_ALLOWED, parse, report, run, script, skipped_commands
+from support.docs_runner import ROOT, SKIP_ALLOWED, parse, report, run, script, skipped_commands
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 

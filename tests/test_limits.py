@@ -39,7 +39,7 @@ from cli.commands_serve import HEAD_LIMIT, HEADER_TIMEOUT_MS
 from qtsp.services import issuance, tokens
 from qtsp.services.context import open_sandbox
 
-from chaos import ORG, Http, Service, ocsp_request, parse_ocsp, rss_kib
+from support.chaos import ORG, Http, Service, ocsp_request, parse_ocsp, rss_kib
 
 OCSP_BOUND = 1.5  # seconds: the slowest OCSP answer allowed while the service is under attack
 SLOW_CLIENTS = 64  # more than the Python threads (2 workers x 4) there are to block

@@ -28,7 +28,7 @@ from qtsp.services import crl as crl_svc
 from qtsp.services import issuance, nca_identity, register
 from qtsp.services.context import Sandbox
 
-from server import running_server
+from support.server import running_server
 
 BE_PSP = "PSDBE-NBB-0123456789"
 NL_PSP = "PSDNL-DNB-R161162"

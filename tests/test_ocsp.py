@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from qtsp.services import issuance, revocation
 from qtsp.services.context import Sandbox
 
-from server import running_server
+from support.server import running_server
 
 ORG = "PSDBE-NBB-0123456789"
 BIN = Path(sys.executable).parent

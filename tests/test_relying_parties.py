@@ -31,7 +31,7 @@ from qtsp.clock import utcnow
 from qtsp.services import crl as crl_svc, issuance, register, revocation
 from qtsp.services.context import Sandbox
 
-from loopback import HOST, Served, served_sandbox
+from support.loopback import HOST, Served, served_sandbox
 
 ORG = "PSDBE-NBB-0123456789"
 BIN = Path(sys.executable).parent

@@ -14,8 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from nginx import Nginx
-from server import running_server
+from support.nginx import Nginx
+from support.server import running_server
 from qtsp.services import issuance, register, revocation
 from qtsp.services.context import open_sandbox
 from qtsp.services.hierarchy import init_sandbox

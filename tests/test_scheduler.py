@@ -20,7 +20,7 @@ from qtsp.services import issuance, revocation
 from qtsp.services.context import Sandbox, open_sandbox
 from qtsp.services.hierarchy import init_sandbox
 
-from server import running_server
+from support.server import running_server
 
 ORG = "PSDBE-NBB-0123456789"
 T0 = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)

@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import SAMPLE_ORG
-from server import free_port, running_server
+from support import SAMPLE_ORG
+from support.server import free_port, running_server
 from qtsp.logging_setup import redact, safe_path
 from qtsp.services import issuance, tokens
 from qtsp.services.context import Sandbox

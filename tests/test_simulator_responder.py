@@ -39,8 +39,8 @@ from qtsp.services.behaviours import STATUS_ONLY
 from qtsp.services.context import Sandbox
 from qtsp.services.generation import Generation
 
-from loopback import served_sandbox, server_env
-from server import running_server
+from support.loopback import served_sandbox, server_env
+from support.server import running_server
 
 ORG = "PSDBE-NBB-0123456789"
 TIMEOUT = 60

@@ -35,7 +35,7 @@ from qtsp.services.context import Sandbox
 from qtsp.services.hierarchy import QSEAL_CA_ID, QWAC_CA_ID, init_sandbox
 from qtsp.services.issuance import Issued, IssueRequest, issue
 
-from pg import PostgresCluster  # tests/pg.py (tests/ is on sys.path: no __init__.py)
+from support.pg import PostgresCluster  # tests/pg.py (tests/ is on sys.path: no __init__.py)
 
 ORG = "PSDBE-NBB-0123456789"
 UTC = dt.timezone.utc

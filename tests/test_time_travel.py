@@ -33,7 +33,7 @@ from qtsp.clock import as_of
 from qtsp.services import issuance, register, revocation, tokens
 from qtsp.services.hierarchy import init_sandbox
 
-from server import running_server
+from support.server import running_server
 
 ORG = "PSDBE-NBB-0123456789"
 HEADER = "X-QTSP-Time"

@@ -56,7 +56,7 @@ from qtsp.services import issuance, nca_identity, scenarios
 from qtsp.services import trusted_list as tl
 from qtsp.services.context import Sandbox
 from qtsp.services.hierarchy import init_sandbox
-from server import running_server
+from support.server import running_server
 
 SAMPLE_ORG = "PSDBE-NBB-0123456789"  # registered by conftest with PSP_AI,PSP_PI
 TSL = "{http://uri.etsi.org/02231/v2#}"

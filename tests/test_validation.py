@@ -36,7 +36,7 @@ from qtsp.clock import as_of, real_utcnow, utcnow
 from qtsp.services import scenarios, trusted_list
 from qtsp.services.context import Sandbox
 
-from loopback import HOST, served_sandbox
+from support.loopback import HOST, served_sandbox
 
 JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "BankValidator.java"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

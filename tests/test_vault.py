@@ -236,7 +236,7 @@ def test_sealed_vault_refuses_cleanly_ocsp_keeps_serving_jobs_back_off_and_catch
 
 def test_openbao_stopped_mid_run_and_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Persistent storage: stop the server, everything that signs refuses cleanly, start it, all resumes."""
-    from bao import PersistentOpenBao
+    from support.bao import PersistentOpenBao
     from qtsp.signers import vault
     from qtsp.web import create_app
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from server import free_port
+from support.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from cli.lazy import LazyChoice, LazyGroup
 from cli.main import COMMANDS, cli
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("pkilint", "sqlalchemy", "alembic", "flask", "iso639", "ca_store", "granian", "apscheduler", "signxml", "hvac")
 QTSP = Path(sys.executable).parent / "qtsp"
 

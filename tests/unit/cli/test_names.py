@@ -3,9 +3,7 @@ PSP legal names, NCA names, a serial without its CA; times without a zone; subje
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from qtsp.core.names import readable_name, readable_oids, readable_rfc4514
-from test_cli import SAMPLE_ORG, assert_refused, issue_args, ok, ok_json, run, snapshot
+from support.cli import SAMPLE_ORG, assert_refused, issue_args, ok, ok_json, run, snapshot
 
 QWAC_CA_CN = "qtsp Sandbox PSD2 QWAC CA"
 
@@ -191,19 +189,6 @@ def test_at_without_a_zone_is_utc(data_dir: Path, tmp_path: Path, text: str, exp
     ok(run(*issue_args(data_dir, out), "--at", text))
     cert = x509.load_pem_x509_certificate((out / "cert.pem").read_bytes())
     assert cert.not_valid_before_utc.isoformat().startswith(expected)
-
-
-def test_validate_at_without_a_zone(data_dir: Path, tmp_path: Path) -> None:
-    key, cert = tmp_path / "k.pem", tmp_path / "self.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=self/organizationIdentifier=PSDBE-NBB-1",
-                    "-days", "1000"], check=True, capture_output=True, timeout=60)
-    result = run("validate", cert, "--at", "2027-06-01T12:00", "--json", "--data-dir", data_dir)
-    assert result.exit_code == 1, result.output  # rejected (self-signed), but judged as of then
-    verdict = json.loads(result.stdout)
-    assert verdict["at"].startswith("2027-06-01T12:00")
-    assert verdict["path"] == ["organizationIdentifier=PSDBE-NBB-1, CN=self"]
-    assert "2.5.4.97" not in result.stdout
 
 
 @pytest.mark.parametrize("text", ["garbage", "2027-13-01", "tomorrow!!", "9999-01-01", "2027-06-01T25:00"])

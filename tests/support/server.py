@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from support import ROOT
+
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never via a proxy
 
@@ -34,7 +36,7 @@ def running_server(data_dir: Path, *, workers: int = 1, scheduler: bool = False,
         args.append("--no-scheduler")
     log = open(data_dir / f"serve-{port}.log", "wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=Path(__file__).resolve().parent.parent, env=env if env is not None else os.environ.copy())
+                            cwd=ROOT, env=env if env is not None else os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     try:

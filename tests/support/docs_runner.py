@@ -33,7 +33,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
+
 LINKED = ("Makefile", "pyproject.toml", "requirements", "scripts", ".venv", "README.md", "LICENSE", "benchmarks", "docs")
 # Commands a document shows but this runner does not execute, and why.
 SKIP_ALLOWED = {

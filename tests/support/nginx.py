@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from server import free_port
+from support.server import free_port
 
 CONF = """
 user root;

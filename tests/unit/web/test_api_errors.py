@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.exceptions import MethodNotAllowed
 
-from qtsp.services import tokens
-from qtsp.services.context import Sandbox
-from qtsp.web import create_app, errors
-from test_api import PREFIX, PROBLEM, SAMPLE_ORG, Api, assert_problem, csr_pem, new_key, store_state
+from qtsp.web import errors
+from support.api import PREFIX, PROBLEM, SAMPLE_ORG, Api, assert_problem, csr_pem, new_key, store_state
 
 CLI_FLAG = re.compile(r"(?<![\w-])--[a-z]")
 CLI_COMMAND = re.compile(r"\bqtsp [a-z]")
@@ -23,15 +20,6 @@ A_BEFORE_VOWEL = re.compile(r"\ba [aeio]", re.IGNORECASE)  # "a auditor token"
 SAMPLE_ARGUMENTS = {"serial": "01", "ca_id": "root", "name": "root", "request_id": "req-1", "behaviour_id": "1",
                     "filename": "x.css"}
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
-
-
-@pytest.fixture
-def api(sandbox: Sandbox, data_dir: Path) -> Api:
-    """As in test_api: an app on a copy of the sandbox, with an operator and an auditor token."""
-    _, operator = tokens.create(sandbox, "ops", "operator", actor="test")
-    _, auditor = tokens.create(sandbox, "audit", "auditor", actor="test")
-    app = create_app({"data_dir": data_dir})
-    return Api(app, app.test_client(), data_dir, sandbox, operator, auditor)
 
 
 def _path(rule: str) -> str:

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from server import free_port
+from support.server import free_port
 
 
 def bao_binary() -> str:

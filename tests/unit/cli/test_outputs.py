@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cli.main import cli
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.services import output
-from test_cli import assert_refused, issue_args, ok, run, snapshot
+from support.cli import assert_refused, issue_args, ok, run, snapshot
 
 PASSWORD = "correct horse battery staple"
 
@@ -174,7 +174,7 @@ def test_prompt_that_never_matches_issues_nothing(data_dir: Path, tmp_path: Path
 def test_p12_with_a_csr_is_refused_before_asking(data_dir: Path, tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from test_cli import csr_der
+    from support.cli import csr_der
 
     csr = tmp_path / "req.der"
     csr.write_bytes(csr_der(ec.generate_private_key(ec.SECP256R1())))

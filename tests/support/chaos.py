@@ -1,5 +1,5 @@
-"""Helpers for the tests that kill, starve or flood `qtsp serve` (tests/test_crash.py,
-tests/test_limits.py) and for the soak harness (stress/soak.py).
+"""Helpers for the tests that kill, starve or flood `qtsp serve` (tests/system/ops/test_crash.py,
+tests/system/ops/test_limits.py) and for the soak harness (stress/soak.py).
 
 - ``Service``: `qtsp serve` (granian workers and, optionally, the scheduler) in its own process
   group on a loopback port; ``kill9()`` sends SIGKILL to the whole group and waits until every
@@ -16,7 +16,6 @@ import http.client
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,14 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
+from support.server import free_port
+
 ORG = "PSDBE-NBB-0123456789"  # registered by conftest (and by stress/soak.py) with PSP_AI,PSP_PI
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- processes ------------------------------------------------------------------------------

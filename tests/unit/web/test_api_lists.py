@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,22 +16,10 @@ from sqlalchemy import event
 
 from ca_store import repositories as repo
 from qtsp.clock import as_of
-from qtsp.services import tokens
-from qtsp.services.context import Sandbox
-from qtsp.web import create_app
-from test_api import PREFIX, SAMPLE_ORG, Api, assert_problem
+from support.api import PREFIX, SAMPLE_ORG, Api, assert_problem
 
 LIST = f"{PREFIX}/certificates"
 BEHAVIOURS = f"{PREFIX}/simulator/behaviours"
-
-
-@pytest.fixture
-def api(sandbox: Sandbox, data_dir: Path) -> Api:
-    """As in test_api: an app on a copy of the sandbox, with an operator and an auditor token."""
-    _, operator = tokens.create(sandbox, "ops", "operator", actor="test")
-    _, auditor = tokens.create(sandbox, "audit", "auditor", actor="test")
-    app = create_app({"data_dir": data_dir})
-    return Api(app, app.test_client(), data_dir, sandbox, operator, auditor)
 
 
 def page(api: Api, query: str = "", url: str | None = None) -> dict[str, Any]:

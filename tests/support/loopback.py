@@ -21,7 +21,7 @@ import pytest
 from qtsp.services.context import Sandbox
 from qtsp.services.hierarchy import init_sandbox
 
-from server import free_port, running_server
+from support.server import free_port, running_server
 
 HOST = "qtsp.localtest.me"
 QTSP_ENV = ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE")
