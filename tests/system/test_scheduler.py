@@ -1,5 +1,6 @@
-"""The scheduler: one leader per database (a lease row), takeover when it dies, CRLs within
-seconds of a revocation, a burst of revocations making one CRL."""
+"""The scheduler as processes: one leader per database, takeover when it dies (on SQLite and PostgreSQL),
+CRLs within seconds of a revocation, a burst of revocations making one CRL. (The lease and the jobs in
+process: tests/unit/test_scheduler.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from qtsp.scheduler import try_lease
 from qtsp.services import issuance, revocation
 from qtsp.services.context import Sandbox, open_sandbox
 from qtsp.services.hierarchy import init_sandbox
@@ -23,16 +23,6 @@ from qtsp.services.hierarchy import init_sandbox
 from support.server import running_server
 
 ORG = "PSDBE-NBB-0123456789"
-T0 = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
-
-
-def test_lease_has_one_holder_until_it_expires(sandbox: Sandbox) -> None:
-    assert try_lease(sandbox, "a", T0, 10)
-    assert not try_lease(sandbox, "b", T0 + dt.timedelta(seconds=5), 10)
-    assert try_lease(sandbox, "a", T0 + dt.timedelta(seconds=5), 10)  # renewal
-    assert not try_lease(sandbox, "b", T0 + dt.timedelta(seconds=14), 10)
-    assert try_lease(sandbox, "b", T0 + dt.timedelta(seconds=15), 10)  # a stopped renewing
-    assert not try_lease(sandbox, "a", T0 + dt.timedelta(seconds=16), 10)
 
 
 def _holder(sb: Sandbox) -> str | None:
@@ -127,25 +117,3 @@ def test_revocations_reach_the_crl_within_seconds_and_a_burst_makes_one_crl(sand
         assert _number(crl) - _number(first) <= 4
         for entry in crl:
             assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.cessation_of_operation
-
-
-def test_the_trusted_list_job_publishes_after_a_rollover_without_a_reader(sandbox: Sandbox, data_dir: Path) -> None:
-    """The scheduler keeps /tl.xml current by itself: the first run publishes a list, a run with nothing
-    changed publishes nothing, and after a CA rollover the next run publishes the next sequence listing it."""
-    from qtsp import scheduler
-    from qtsp.relying_party import parse_and_verify_trusted_list
-    from qtsp.services import keys, trusted_list
-    from qtsp.clock import utcnow
-
-    assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 1
-    assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 0
-    with sandbox.transaction() as session:
-        first = trusted_list.latest(session)
-    assert first is not None
-    keys.rollover_ca(sandbox, "qwac-ca", utcnow())
-    assert scheduler.run_job("publish-trusted-list", str(data_dir)) == 1
-    with sandbox.transaction() as session:
-        second = trusted_list.latest(session)
-    assert second is not None and second.sequence == first.sequence + 1
-    parsed = parse_and_verify_trusted_list(second.xml, [trusted_list.signer_certificate(sandbox)], utcnow())
-    assert any("(qwac-ca-2)" in service.name for service in parsed.services)

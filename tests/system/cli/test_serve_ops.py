@@ -2,7 +2,8 @@
 revocations), a taken port is refused before anything is touched, access lines with request ids,
 log level and format from options and environment, and no secret in any log line.
 
-The tests start the real `qtsp serve` on a free loopback port (tests/server.py) and talk HTTP to it."""
+The tests start the real `qtsp serve` on a free loopback port (tests/support/server.py) and talk HTTP to it.
+(The pieces in process: tests/unit/web/test_request_ids.py, tests/unit/test_logging_setup.py.)"""
 
 from __future__ import annotations
 
@@ -27,13 +28,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import SAMPLE_ORG
+from support import ROOT, SAMPLE_ORG
 from support.server import free_port, running_server
-from qtsp.logging_setup import redact, safe_path
 from qtsp.services import issuance, tokens
 from qtsp.services.context import Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 GENERATED_ID = re.compile(r"[0-9a-f]{16}")
 OCSP_TYPE = {"Content-Type": "application/ocsp-request"}
@@ -295,72 +294,3 @@ def test_level_and_format_from_the_environment(data_dir: Path) -> None:
     # Above info: no access line, no granian start-up line; where it serves is said whatever the level.
     assert {e["logger"] for e in entries if e["level"] == "info"} == {"qtsp.serve"}
     assert any(url in e["message"] for e in entries if e["logger"] == "qtsp.serve")
-
-
-# --- the pieces, in process ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("sent,echoed", [
-    ("0123456789abcdef", True), ("ci-run.42:step/1", True), ("A" * 128, True), ("b64+/=~_", True),
-    ("A" * 129, False), ("", False), ("has space", False), ("new\nline", False), ('quote"', False), ("é", False),
-])
-def test_request_id_is_echoed_only_when_sane(data_dir: Path, sent: str, echoed: bool) -> None:
-    from qtsp.web.app import create_app
-
-    client = create_app({"data_dir": data_dir}).test_client()
-    environ = {"HTTP_X_REQUEST_ID": sent}  # raw, as a server hands it over
-    for response in (client.get("/healthz", environ_base=environ), client.get("/ocsp/AAAA", environ_base=environ)):
-        rid = response.headers["X-Request-ID"]
-        assert rid == sent if echoed else GENERATED_ID.fullmatch(rid)
-
-
-def test_lines_logged_during_a_request_carry_its_id(data_dir: Path) -> None:
-    import logging
-
-    from qtsp.logging_setup import JsonFormatter, TextFormatter
-    from qtsp.web.app import create_app
-
-    app = create_app({"data_dir": data_dir})
-
-    def broken() -> str:
-        raise RuntimeError("boom")
-
-    app.add_url_rule("/broken", view_func=broken)
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.extend([TextFormatter().format(record), JsonFormatter().format(record)])
-
-    handler = Collect()
-    app.logger.addHandler(handler)
-    try:
-        response = app.test_client().get("/broken?password=hunter2", headers={"X-Request-ID": "trace-7"})
-    finally:
-        app.logger.removeHandler(handler)
-    assert response.status_code == 500 and response.headers["X-Request-ID"] == "trace-7"
-    text, as_json = lines[0], json.loads(lines[1])
-    assert text.startswith(tuple("0123456789")) and " ERROR qtsp Exception on /broken [GET] request_id=trace-7\n" in text
-    assert "RuntimeError: boom" in text and "hunter2" not in text
-    assert as_json["request_id"] == "trace-7" and as_json["level"] == "error" and "RuntimeError: boom" in as_json["exc"]
-
-
-@pytest.mark.parametrize("text,expected", [
-    ("Authorization: Bearer abc.def-123 next", "Authorization: [redacted] next"),
-    ("sent bearer qtsp_AbCdEfGh12345678 to", "sent bearer [redacted] to"),
-    ("token qtsp_AbCdEfGh12345678", "token [redacted]"),
-    ('{"p12_password": "hunter2", "n": 1}', '{"p12_password": [redacted], "n": 1}'),
-    ("QTSP_KEY_PASSPHRASE=xyz other", "QTSP_KEY_PASSPHRASE=[redacted] other"),
-    ("--p12-password hunter2 --out x", "--p12-password [redacted] --out x"),
-    ("a\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\nb", "a\n[private key redacted]\nb"),
-    ("token expired after 5 s", "token expired after 5 s"),
-    ("published 3 CRLs", "published 3 CRLs"),
-])
-def test_redact(text: str, expected: str) -> None:
-    assert redact(text) == expected
-
-
-def test_logged_paths_are_one_bounded_line() -> None:
-    assert safe_path("/ocsp/" + "A" * 20_000).endswith("...(+19494)")
-    assert safe_path("/x\nINFO forged 200") == "/x\\nINFO\\x20forged\\x20200"
-    assert safe_path("/api/v1/certificates/qtsp_AbCdEfGh12345678") == "/api/v1/certificates/[redacted]"

@@ -35,7 +35,6 @@ from support.loopback import HOST, Served, served_sandbox
 
 ORG = "PSDBE-NBB-0123456789"
 BIN = Path(sys.executable).parent
-JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "BankValidator.java"
 TIMEOUT = 60
 
 
@@ -179,16 +178,6 @@ def test_pyhanko_certvalidator_hard_fail(deployment: Deployment, tmp_path: Path,
 
 
 # --- Java 17 PKIX ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def bank_validator(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    javac = shutil.which("javac")
-    assert javac and shutil.which("java"), "javac/java missing: install openjdk-17-jdk-headless"
-    classes = tmp_path_factory.mktemp("java-classes")
-    result = _run([javac, "-d", str(classes), str(JAVA_SOURCE)])
-    assert result.returncode == 0, result.stdout + result.stderr
-    return classes
 
 
 def _java(dep: Deployment, classes: Path, qwac: Qwac, tmp_path: Path, *, prefer_crls: bool = False) -> subprocess.CompletedProcess[str]:

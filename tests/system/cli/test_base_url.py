@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from support import ROOT
 from support.server import free_port, running_server
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -24,7 +25,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def qtsp(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=120,
-                            cwd=Path(__file__).resolve().parent.parent)
+                            cwd=ROOT)
     if check and result.returncode != 0:
         raise AssertionError(f"qtsp {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result
@@ -122,7 +123,7 @@ def test_serve_without_port_listens_where_the_certificates_point(tmp_path: Path)
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir), "--workers", "1",
                              "--no-scheduler"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=Path(__file__).resolve().parent.parent)
+                            cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from support import ROOT
 from support.server import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 

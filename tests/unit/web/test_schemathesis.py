@@ -54,7 +54,7 @@ def test_every_operation(api_schema, data_dir: Path) -> None:  # type: ignore[no
 
     (The operations are driven with hypothesis here rather than through schemathesis' pytest plugin,
     which does not run under pytest 9.)"""
-    from hypothesis import given, strategies as st
+    from hypothesis import given
 
     headers = {"Authorization": f"Bearer {api_schema.token}"}
     operations = [result.ok() for result in api_schema.get_all_operations()]
