@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from cryptography import x509
 from sqlalchemy import Engine
 
 from ca_store import db
@@ -195,6 +196,26 @@ def issued(init: Callable[[Path], Sandbox], tmp_path: Path) -> tuple[Sandbox, Is
                      country="BE", locality="Brussels", registration_number="0123.456.789")
     result = issue(sandbox, IssueRequest("qwac", SAMPLE_ORG, domains=("api.example.com",), generate_key="ecdsa-p256"))
     return sandbox, result
+
+
+# --- CRLs --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def revoked(sandbox: Sandbox) -> dict[str, x509.Certificate]:
+    """One QWAC revoked with each reason (qtsp.core.ocsp.REASONS), one left good."""
+    from qtsp.core.ocsp import REASONS
+    from qtsp.core.types import serial_hex
+    from qtsp.services import revocation
+    from support.crl import issue_cert
+
+    certs = {}
+    for reason in (*REASONS, "good"):
+        cert = issue_cert(sandbox, reason)
+        if reason != "good":
+            revocation.revoke(sandbox, serial_hex(cert.serial_number), reason, issuer_id="qwac-ca")
+        certs[reason] = cert
+    return certs
 
 
 # --- the HTTP interfaces in process, and what they are called with ------------------------------------------

@@ -31,11 +31,11 @@ from qtsp.clock import utcnow
 from qtsp.services import crl as crl_svc, issuance, register, revocation
 from qtsp.services.context import Sandbox
 
+from support.external import find_openssl, run_tool
 from support.loopback import HOST, Served, served_sandbox
 
 ORG = "PSDBE-NBB-0123456789"
 BIN = Path(sys.executable).parent
-TIMEOUT = 60
 
 
 # --- the deployment: a sandbox whose base_url is the test server's port ----------------------
@@ -104,16 +104,6 @@ def _fetch(dep: Deployment, public_url: str, body: bytes | None = None) -> bytes
     with _opener().open(request, timeout=10) as response:
         assert response.status == 200
         return response.read()
-
-
-def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT, **kwargs)
-
-
-def _openssl() -> str:
-    path = shutil.which("openssl")
-    assert path, "openssl missing: apt-get install openssl"
-    return path
 
 
 # --- pyhanko-certvalidator (in process) -----------------------------------------------------
@@ -191,7 +181,7 @@ def _java(dep: Deployment, classes: Path, qwac: Qwac, tmp_path: Path, *, prefer_
             str(qwac.path), str(dep.issuing_ca), str(dep.root)]
     if prefer_crls:
         args.append("prefer-crls")
-    return _run(args)
+    return run_tool(args)
 
 
 def test_java_pkix_with_ocsp_and_crl(deployment: Deployment, bank_validator: Path, tmp_path: Path) -> None:
@@ -212,7 +202,7 @@ def test_java_pkix_with_ocsp_and_crl(deployment: Deployment, bank_validator: Pat
 
 
 def test_openssl_verify_with_the_published_crl(deployment: Deployment, tmp_path: Path) -> None:
-    openssl = _openssl()
+    openssl = find_openssl()
     qwac = _issue(deployment, tmp_path, "openssl")
     bundle = tmp_path / "root-and-ca.pem"
     bundle.write_bytes(deployment.root.read_bytes() + deployment.issuing_ca.read_bytes())
@@ -223,11 +213,11 @@ def test_openssl_verify_with_the_published_crl(deployment: Deployment, tmp_path:
     def verify(label: str) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
         crl = tmp_path / f"qwac-ca-{label}.crl"
         crl.write_bytes(_fetch(deployment, qwac.crl_url()))
-        signed = _run([openssl, "crl", "-inform", "DER", "-in", str(crl), "-CAfile", str(bundle), "-noout"])
+        signed = run_tool([openssl, "crl", "-inform", "DER", "-in", str(crl), "-CAfile", str(bundle), "-noout"])
         assert signed.returncode == 0 and "verify OK" in signed.stdout + signed.stderr, signed.stdout + signed.stderr
-        leaf_only = _run([openssl, "verify", "-crl_check", "-CAfile", str(deployment.root), "-untrusted",
+        leaf_only = run_tool([openssl, "verify", "-crl_check", "-CAfile", str(deployment.root), "-untrusted",
                           str(deployment.issuing_ca), "-CRLfile", str(crl), str(qwac.path)])
-        chain = _run([openssl, "verify", "-crl_check_all", "-CAfile", str(deployment.root), "-untrusted",
+        chain = run_tool([openssl, "verify", "-crl_check_all", "-CAfile", str(deployment.root), "-untrusted",
                       str(deployment.issuing_ca), "-CRLfile", str(crl), "-CRLfile", str(arl), str(qwac.path)])
         return leaf_only, chain
 
@@ -255,7 +245,7 @@ def test_pkilint_on_what_the_server_publishes(deployment: Deployment, tmp_path: 
     published = x509.load_der_x509_crl(crl_path.read_bytes())
     entry = published.get_revoked_certificate_by_serial_number(qwac.cert.serial_number)
     assert entry is not None
-    result = _run([str(lint_crl), "lint", "-t", "CRL", "-p", "BR", "-s", "ERROR", str(crl_path)])
+    result = run_tool([str(lint_crl), "lint", "-t", "CRL", "-p", "BR", "-s", "ERROR", str(crl_path)])
     assert result.returncode == 0, result.stdout + result.stderr
     # and the rest of what a relying party downloads: the delta it names, the root's ARL and its delta
     issuing_ca = Qwac(x509.load_pem_x509_certificate(deployment.issuing_ca.read_bytes()), deployment.issuing_ca)
@@ -263,7 +253,7 @@ def test_pkilint_on_what_the_server_publishes(deployment: Deployment, tmp_path: 
                       ("ARL", issuing_ca.crl_url()), ("ARL", deployment.base + "/crl/root-delta.crl")):
         path = tmp_path / url.rsplit("/", 1)[1]
         path.write_bytes(_fetch(deployment, url))
-        result = _run([str(lint_crl), "lint", "-t", kind, "-p", "BR", "-s", "ERROR", str(path)])
+        result = run_tool([str(lint_crl), "lint", "-t", kind, "-p", "BR", "-s", "ERROR", str(path)])
         assert result.returncode == 0, f"{url}: {result.stdout}{result.stderr}"
 
     issuer = x509.load_pem_x509_certificate(deployment.issuing_ca.read_bytes())
@@ -275,6 +265,6 @@ def test_pkilint_on_what_the_server_publishes(deployment: Deployment, tmp_path: 
     assert response.revocation_time_utc == entry.revocation_date_utc
     ocsp_path = tmp_path / "revoked.ocsp"
     ocsp_path.write_bytes(body)
-    result = _run([str(lint_ocsp), "lint", "-s", "ERROR", str(ocsp_path)])
+    result = run_tool([str(lint_ocsp), "lint", "-s", "ERROR", str(ocsp_path)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert dt.timedelta(0) <= utcnow() - response.produced_at_utc < dt.timedelta(minutes=5)

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import urllib.error
@@ -33,11 +32,11 @@ from qtsp.clock import as_of
 from qtsp.services import issuance, register, revocation, tokens
 from qtsp.services.hierarchy import init_sandbox
 
+from support.external import find_openssl, output, run_tool
 from support.server import running_server
 
 ORG = "PSDBE-NBB-0123456789"
 HEADER = "X-QTSP-Time"
-TIMEOUT = 60
 QTSP_ENV = ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 UTC = dt.timezone.utc
@@ -99,20 +98,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _openssl() -> str:
-    path = shutil.which("openssl")
-    assert path, "openssl missing: apt-get install openssl"
-    return path
-
-
-def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT)
-
-
-def _out(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout + result.stderr
-
-
 def http(url: str, *, data: bytes | None = None, method: str | None = None,
          headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
@@ -126,12 +111,12 @@ def http(url: str, *, data: bytes | None = None, method: str | None = None,
 def openssl_ocsp_args(world: World, name: str, at: dt.datetime | None = None) -> list[str]:
     """``openssl ocsp`` asking as of ``at`` and verifying the answer (signature, responder chain) at ``at``."""
     extra = [] if at is None else ["-header", f"{HEADER}={_text(at)}", "-attime", str(int(at.timestamp()))]
-    return [_openssl(), "ocsp", "-issuer", str(world.files["qwac-ca"]), "-cert", str(world.files[name]),
+    return [find_openssl(), "ocsp", "-issuer", str(world.files["qwac-ca"]), "-cert", str(world.files[name]),
             "-url", world.url + "/ocsp", "-CAfile", str(world.files["root"]), "-resp_text", *extra]
 
 
 def openssl_ocsp(world: World, name: str, at: dt.datetime | None = None) -> subprocess.CompletedProcess[str]:
-    return _run(openssl_ocsp_args(world, name, at))
+    return run_tool(openssl_ocsp_args(world, name, at))
 
 
 def request_der(world: World, name: str, nonce: bytes | None = None) -> bytes:
@@ -159,19 +144,19 @@ def crl_rows(data_dir: Path) -> int:
 
 def test_revoked_now_is_good_as_of_yesterday(world: World) -> None:
     now_says = openssl_ocsp(world, "recent")
-    assert f"{world.files['recent']}: revoked" in _out(now_says) and "Response verify OK" in _out(now_says), _out(now_says)
+    assert f"{world.files['recent']}: revoked" in output(now_says) and "Response verify OK" in output(now_says), output(now_says)
 
     yesterday = world.ago(days=1)
     result = openssl_ocsp(world, "recent", yesterday)
-    out = _out(result)
+    out = output(result)
     assert result.returncode == 0 and f"{world.files['recent']}: good" in out and "Response verify OK" in out, out
     assert "WARNING" not in out, out
     assert f"This Update: {yesterday:%b %e %H:%M:%S %Y} GMT" in out, out
     print(f"openssl ocsp -header {HEADER}={_text(yesterday)} -attime ...: good, Response verify OK")
     # -attime is really applied: as of before the CAs existed, the responder cannot be verified.
-    too_early = _run([*openssl_ocsp_args(world, "recent", yesterday)[:-2], "-attime",
+    too_early = run_tool([*openssl_ocsp_args(world, "recent", yesterday)[:-2], "-attime",
                       str(int(world.ago(days=11).timestamp()))])
-    assert "Response Verify Failure" in _out(too_early) and "not yet valid" in _out(too_early), _out(too_early)
+    assert "Response Verify Failure" in output(too_early) and "not yet valid" in output(too_early), output(too_early)
 
     # The raw answer: produced and valid from that time, echoed, never cacheable.
     status, headers, body = post_ocsp(world, request_der(world, "recent"), _text(yesterday))
@@ -213,14 +198,14 @@ def test_ocsp_as_of_follows_the_record(world: World) -> None:
     # In the future, what is revoked stays revoked.
     assert status_at("recent", world.ago(days=-30)).certificate_status == ocsp.OCSPCertStatus.REVOKED
     result = openssl_ocsp(world, "earlier", world.ago(days=4))
-    assert f"{world.files['earlier']}: good" in _out(result) and "Response verify OK" in _out(result), _out(result)
+    assert f"{world.files['earlier']}: good" in output(result) and "Response verify OK" in output(result), output(result)
 
 
 # --- CRLs as of another time -------------------------------------------------------------------------
 
 
 def test_crl_as_of_a_past_time_lacks_later_revocations(world: World, tmp_path: Path) -> None:
-    openssl = _openssl()
+    openssl = find_openssl()
     chain = tmp_path / "chain.pem"
     chain.write_bytes(world.files["root"].read_bytes() + world.files["qwac-ca"].read_bytes())
     stored = crl_rows(world.data_dir)
@@ -247,14 +232,14 @@ def test_crl_as_of_a_past_time_lacks_later_revocations(world: World, tmp_path: P
     with pytest.raises(x509.ExtensionNotFound):
         past.extensions.get_extension_for_class(x509.FreshestCRL)  # no delta to announce as of then
     assert crl_rows(world.data_dir) == stored  # built on the fly, never stored
-    signed = _run([openssl, "crl", "-inform", "DER", "-in", str(path), "-CAfile", str(chain), "-noout"])
-    assert "verify OK" in _out(signed), _out(signed)
+    signed = run_tool([openssl, "crl", "-inform", "DER", "-in", str(path), "-CAfile", str(chain), "-noout"])
+    assert "verify OK" in output(signed), output(signed)
 
     attime = ["-attime", str(int(two_days_ago.timestamp()))]
     for name, verdict in (("recent", "OK"), ("kept", "OK"), ("earlier", "certificate revoked")):
-        result = _run([openssl, "verify", "-crl_check", *attime, "-CAfile", str(world.files["root"]), "-untrusted",
+        result = run_tool([openssl, "verify", "-crl_check", *attime, "-CAfile", str(world.files["root"]), "-untrusted",
                        str(world.files["qwac-ca"]), "-CRLfile", str(path), str(world.files[name])])
-        assert verdict in _out(result) and (result.returncode == 0) == (verdict == "OK"), (name, _out(result))
+        assert verdict in output(result) and (result.returncode == 0) == (verdict == "OK"), (name, output(result))
     print(f"openssl verify -crl_check -attime (as of {_text(two_days_ago)}): 'recent' OK, 'earlier' certificate revoked")
 
     _, older, _ = crl_at(world.ago(days=4))
@@ -374,9 +359,9 @@ def test_answer_as_of_before_a_responder_rotation_is_signed_by_the_responder_of_
             assert answer.certificates == [signer], (at, answer.certificates[0].not_valid_before_utc)
             path = tmp_path / f"resp-{int(at.timestamp())}.der"
             path.write_bytes(response.data)
-            result = _run([_openssl(), "ocsp", "-respin", str(path), "-issuer", str(files["qwac-ca"]), "-cert",
+            result = run_tool([find_openssl(), "ocsp", "-respin", str(path), "-issuer", str(files["qwac-ca"]), "-cert",
                            str(files["leaf"]), "-CAfile", str(files["root"]), "-attime", str(int(at.timestamp()))])
-            out = _out(result)
+            out = output(result)
             assert "Response verify OK" in out and f"{files['leaf']}: good" in out, (at, out)
             assert "not yet valid" not in out, out
         # Ahead, the current responder; before any responder of the CA existed, the current one too (a
