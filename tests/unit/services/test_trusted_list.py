@@ -1,153 +1,52 @@
-"""The sandbox Trusted List (ETSI TS 119 612), checked by parties we did not write.
+"""The sandbox Trusted List (ETSI TS 119 612), checked by parties we did not write, in process.
 
 The TS 119 612 XSD is not obtainable here (no PyPI, Debian or npm package ships it), so the list is
 checked with what was generated from it: pyhanko's xsdata bindings (``pyhanko.generated.etsi``),
 parsed strictly and re-serialised to compare the element order with the schema's sequences; and
 pyhanko's own EU TL reader (``eutl_parse``), which verifies the XAdES signature with signxml, and
 its qualification assessor (``assess``), which decides whether a certificate is qualified.
+
+(The list over a real server, RSA and Vault Transit signers: tests/system/services/test_trusted_list.py;
+the CLI: tests/unit/cli/test_tl.py.)
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import datetime as dt
-import http.client
-import json
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from asn1crypto import x509 as asn1_x509
-from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
 from lxml import etree
-from pyhanko.generated.etsi import TrustServiceStatusList
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.qualified import eutl_parse
 from pyhanko.sign.validation.qualified.assess import QualificationAssessor
-from pyhanko.sign.validation.qualified.tsp import QcCertType, TSPRegistry, TSPTrustManager
-from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko.sign.validation.qualified.tsp import QcCertType
 from pyhanko_certvalidator.authority import CertTrustAnchor
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.path import ValidationPath
 from sqlalchemy import select
-from xsdata.formats.dataclass.parsers import XmlParser
-from xsdata.formats.dataclass.parsers.config import ParserConfig
 from xsdata.formats.dataclass.serializers import XmlSerializer
 
-from ca_store import repositories as repo
 from ca_store.models import KeyReference, TrustedListRecord, TrustedListSigner
-from cli.main import cli
 from qtsp.clock import as_of, utcnow
-from qtsp.core.errors import Kind, QTSPError
-from qtsp.core.keys import key_type_of
+from qtsp.core.errors import Kind
 from qtsp.core.trusted_list import CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, TSL_TAG
 from qtsp.relying_party import parse_and_verify_trusted_list
 from qtsp.services import issuance, nca_identity, scenarios
 from qtsp.services import trusted_list as tl
 from qtsp.services.context import Sandbox
-from qtsp.services.hierarchy import init_sandbox
-from support.server import running_server
 
-SAMPLE_ORG = "PSDBE-NBB-0123456789"  # registered by conftest with PSP_AI,PSP_PI
-TSL = "{http://uri.etsi.org/02231/v2#}"
-STRICT = ParserConfig(fail_on_unknown_properties=True, fail_on_unknown_attributes=True, fail_on_converter_warnings=True)
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def ca_certs(sandbox: Sandbox) -> dict[str, tuple[str, bytes]]:
-    with sandbox.transaction() as session:
-        return {ca.id: (ca.role, ca.cert_der) for ca in repo.list_cas(session)}
-
-
-def strict_parse(xml: bytes) -> Any:
-    return XmlParser(config=STRICT).from_bytes(xml, TrustServiceStatusList)
-
-
-def missing_required(obj: Any, path: str = "") -> list[str]:
-    """Fields the bindings mark required (or min_occurs >= 1) that are absent, anywhere in the tree."""
-    out: list[str] = []
-    if isinstance(obj, (list, tuple)):
-        for i, item in enumerate(obj):
-            out += missing_required(item, f"{path}[{i}]")
-        return out
-    if not dataclasses.is_dataclass(obj):
-        return out
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if (f.metadata.get("required") and value in (None, "")) or (f.metadata.get("min_occurs", 0) >= 1 and not value):
-            out.append(f"{path}/{f.metadata.get('name', f.name)}")
-        out += missing_required(value, f"{path}/{f.metadata.get('name', f.name)}")
-    return out
-
-
-def tsl_tags(xml: bytes | str) -> list[str]:
-    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
-    return [e.tag for e in root.iter() if isinstance(e.tag, str) and e.tag.startswith(TSL)]
-
-
-def asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
-
-
-def pyhanko_registry(xml: bytes, signer: x509.Certificate) -> TSPRegistry:
-    registry, errors = eutl_parse.trust_list_to_registry(xml.decode(), [asn1(signer)])
-    assert errors == []
-    return registry
-
-
-def registry_services(registry: TSPRegistry) -> dict[bytes, set[QcCertType]]:
-    """Listed CA certificate (DER) -> the certificate types its service is for, as pyhanko reads them."""
-    out: dict[bytes, set[QcCertType]] = {}
-    for authority in registry.known_certificate_authorities:
-        for sd in registry.applicable_service_definitions(authority, None):
-            assert sd.base_info.service_type == CA_QC
-            for cert in sd.base_info.provider_certs:
-                out.setdefault(cert.dump(), set()).update(sd.base_info.additional_info_certificate_type)
-    return out
-
-
-def assess(registry: TSPRegistry, leaf: x509.Certificate, chain: list[x509.Certificate], usage: set[str]) -> Any:
-    """pyhanko-certvalidator builds the path to a TL service (trust anchors = listed CAs), then the assessor decides."""
-    context = ValidationContext(trust_manager=TSPTrustManager(registry), allow_fetching=False, revocation_mode="soft-fail")
-    validator = CertificateValidator(asn1(leaf), intermediate_certs=[asn1(c) for c in chain], validation_context=context)
-    path = asyncio.run(validator.async_validate_usage(usage))
-    return QualificationAssessor(registry).check_entity_cert_qualified(path)
-
-
-def other_signer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP384R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "BE"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "Mallory TL Signer")])
-    now = utcnow()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7)
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-            .sign(key, hashes.SHA384()))
-    return key, cert
-
-
-def run(*args: Any) -> Result:
-    with as_of(None):  # --at sets the process's clock offset; keep it from leaking into the next test
-        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def refused(call: Any, kind: Kind, fragment: str) -> QTSPError:
-    with pytest.raises(QTSPError) as info:
-        call()
-    assert info.value.kind is kind, info.value.detail
-    assert fragment in info.value.detail, info.value.detail
-    return info.value
+from support import SAMPLE_ORG
+from support.tl import (asn1, assess, ca_certs, missing_required, other_signer, pyhanko_registry, refused, registry_services,
+                        strict_parse, tsl_tags)
 
 
 # --- what the list says, read by pyhanko's bindings and reader ---------------------------------
@@ -343,26 +242,6 @@ def test_only_the_qualified_issuing_cas_and_the_listed_scenarios_ca_are_listed(s
     assert not QualificationAssessor(registry).check_entity_cert_qualified(path).status.qualified
 
 
-@pytest.mark.parametrize("keystore, key_type", [("file", "rsa-3072"), ("vault", "ecdsa-p256")])
-def test_rsa_signers_and_vault_transit_signers_make_lists_others_verify(
-        request: pytest.FixtureRequest, tmp_path: Path, keystore: str, key_type: str) -> None:
-    if keystore == "vault":
-        request.getfixturevalue("vault_env")  # a real OpenBao dev server (tests/bao.py)
-    sb = init_sandbox(tmp_path / "qtsp-data", key_type=key_type, keystore=keystore)
-    try:
-        now = utcnow()
-        record = tl.current(sb, now)
-        signer = tl.signer_certificate(sb)
-        assert key_type_of(signer.public_key()) == key_type
-        with sb.transaction() as session:
-            row = session.execute(select(TrustedListSigner)).scalar_one()
-            assert session.get(KeyReference, row.key_id).ref.startswith("vault-transit:" if keystore == "vault" else "file:")
-        assert len(parse_and_verify_trusted_list(record.xml, [signer], now).services) == 2
-        assert len(registry_services(pyhanko_registry(record.xml, signer))) == 2
-    finally:
-        sb.engine.dispose()
-
-
 # --- the store: sequence numbers, regeneration, races ---------------------------------------------
 
 
@@ -438,86 +317,3 @@ def test_a_list_past_its_next_update_is_refused(sandbox: Sandbox) -> None:
     assert parse_and_verify_trusted_list(record.xml, [signer], record.next_update - dt.timedelta(seconds=1)).sequence == record.sequence
     for at in (record.next_update, record.next_update + dt.timedelta(days=1)):
         refused(lambda: parse_and_verify_trusted_list(record.xml, [signer], at), Kind.POLICY, "stale")
-
-
-# --- the endpoint over a real server, rollover, and the CLI -----------------------------------------
-
-
-def _get(url: str, path: str, method: str = "GET", headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    conn.request(method, path, headers=headers or {})
-    response = conn.getresponse()
-    response.body = response.read()  # type: ignore[attr-defined]
-    conn.close()
-    return response
-
-
-def test_served_list_caching_and_rollover_over_a_real_server(data_dir: Path, sandbox: Sandbox) -> None:
-    with running_server(data_dir) as url:
-        pem = _get(url, "/tl-signer.pem")
-        assert pem.status == 200 and pem.getheader("Content-Type") == "application/x-pem-file"
-        signer = x509.load_pem_x509_certificate(pem.body)  # type: ignore[attr-defined]
-        assert signer == tl.signer_certificate(sandbox)
-
-        first = _get(url, "/tl.xml")
-        assert first.status == 200 and first.getheader("Content-Type") == "application/vnd.etsi.tsl+xml"
-        body = first.body  # type: ignore[attr-defined]
-        parsed = parse_and_verify_trusted_list(body, [signer], utcnow())
-        etag = first.getheader("ETag")
-        assert etag == f'"tl-{parsed.sequence}"'
-        max_age = int(re.search(r"max-age=(\d+)", first.getheader("Cache-Control") or "").group(1))  # type: ignore[union-attr]
-        assert 0 < max_age <= 300
-        assert first.getheader("Last-Modified") and first.getheader("Expires")
-        assert len(parsed.services) == 2
-
-        not_modified = _get(url, "/tl.xml", headers={"If-None-Match": etag})
-        assert not_modified.status == 304 and not_modified.getheader("ETag") == etag
-        assert not_modified.body == b""  # type: ignore[attr-defined]
-        head = _get(url, "/tl.xml", method="HEAD")
-        assert head.status == 200 and head.body == b"" and head.getheader("ETag") == etag  # type: ignore[attr-defined]
-
-        rotated = run("keys", "rotate", "--ca", "qwac-ca", "--data-dir", data_dir, "--json")
-        assert rotated.exit_code == 0, rotated.output
-        deadline = time.monotonic() + 15
-        while True:  # the service keeps the current list for a second
-            latest = _get(url, "/tl.xml")
-            after = parse_and_verify_trusted_list(latest.body, [signer], utcnow())  # type: ignore[attr-defined]
-            if after.sequence != parsed.sequence or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert after.sequence == parsed.sequence + 1
-        cas = ca_certs(sandbox)
-        listed = {s.certificate.public_bytes(Encoding.DER): s.additional_info for s in after.services}
-        assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qwac-ca-2"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS}}
-        assert _get(url, "/tl.xml", headers={"If-None-Match": etag}).status == 200  # the old ETag no longer matches
-        registry = pyhanko_registry(latest.body, signer)  # type: ignore[attr-defined]
-        assert registry_services(registry)[cas["qwac-ca-2"][1]] == {QcCertType.QC_WEB}
-
-
-def test_cli_show_export_signer(data_dir: Path, tmp_path: Path) -> None:
-    shown = run("tl", "show", "--data-dir", data_dir, "--json")
-    assert shown.exit_code == 0, shown.output
-    data = json.loads(shown.output)
-    assert {s["subject"].split(",")[0] for s in data["services"]} == {"CN=qtsp Sandbox PSD2 QWAC CA",
-                                                                      "CN=qtsp Sandbox PSD2 QSealC CA"}
-    assert all(s["status"] == GRANTED for s in data["services"])
-    text = run("tl", "show", "--data-dir", data_dir)
-    assert text.exit_code == 0 and f"sequence:    {data['sequence']}" in text.output and "ForWebSiteAuthentication" in text.output
-
-    out, pin = tmp_path / "tl.xml", tmp_path / "tl-signer.pem"
-    assert run("tl", "export", "--data-dir", data_dir, "--out", out).exit_code == 0
-    assert run("tl", "signer", "--data-dir", data_dir, "--out", pin).exit_code == 0
-    signer = x509.load_pem_x509_certificate(pin.read_bytes())
-    assert signer.fingerprint(hashes.SHA256()).hex() == data["signer_sha256"]
-    parsed = parse_and_verify_trusted_list(out.read_bytes(), [signer], utcnow())
-    assert parsed.sequence == data["sequence"]
-    again = run("tl", "export", "--data-dir", data_dir, "--out", out)
-    assert again.exit_code == 5 and "refusing to overwrite" in again.output
-    # Time travel past NextUpdate: the CLI makes (and shows) a list as of then, without publishing it.
-    later = dt.datetime.fromisoformat(data["next_update"]) + dt.timedelta(days=1)
-    travelled = run("tl", "show", "--data-dir", data_dir, "--json", "--at", later.strftime("%Y-%m-%dT%H:%MZ"))
-    assert travelled.exit_code == 0, travelled.output
-    shown_then = json.loads(travelled.output)
-    assert shown_then["sequence"] == data["sequence"] and shown_then["next_update"] > data["next_update"]
-    assert json.loads(run("tl", "show", "--data-dir", data_dir, "--json").output)["next_update"] == data["next_update"]
