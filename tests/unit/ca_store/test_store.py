@@ -1,27 +1,23 @@
-"""The store on both backends: SQLite (a file) and PostgreSQL (a throwaway cluster, tests/pg.py).
-
-Every test runs twice, ``[sqlite]`` and ``[postgres]``. The PostgreSQL cluster is started once per
-session, and only if a postgres case is selected; each test gets a fresh, empty database.
-Without PostgreSQL installed the postgres cases fail (they never skip).
-"""
+"""The store through the services (ca_store, qtsp.services): init, register, issue; serials unique per
+issuer; no key material in the database; one hierarchy per database; audit tampering found; timestamps
+aware UTC; concurrent first revocations. On SQLite here; tests/system/ca_store/test_store_postgres.py runs
+the same tests on PostgreSQL (the ``store_url`` fixture and those built on it: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from asn1crypto import keys as asn1_keys, pem as asn1_pem
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Engine, event, inspect, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import StatementError
 
-from ca_store import db, repositories as repo
+from ca_store import repositories as repo
 from ca_store.models import (
     Base,
     Certificate,
@@ -32,137 +28,18 @@ from ca_store.models import (
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.services import audit, register
 from qtsp.services.context import Sandbox
-from qtsp.services.hierarchy import QSEAL_CA_ID, QWAC_CA_ID, init_sandbox
-from qtsp.services.issuance import Issued, IssueRequest, issue
+from qtsp.services.hierarchy import QSEAL_CA_ID, QWAC_CA_ID
+from qtsp.services.issuance import Issued
 
-from support.pg import PostgresCluster  # tests/pg.py (tests/ is on sys.path: no __init__.py)
 
 ORG = "PSDBE-NBB-0123456789"
 UTC = dt.timezone.utc
 TABLES = {t.name for t in Base.metadata.sorted_tables}
 
 
-def _head_revision() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from ca_store.db import MIGRATIONS
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
-
-
-# --- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a SQLite file in tmp_path, or a new database on the session's cluster."""
-    if request.param == "sqlite":
-        return db.sqlite_url(tmp_path / "store.db")
-    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-    return cluster.new_database()
-
-
-@pytest.fixture
-def engines() -> Iterator[Callable[[str], Engine]]:
-    """Engines made through ca_store.db.make_engine, disposed after the test."""
-    made: list[Engine] = []
-
-    def make(url: str) -> Engine:
-        engine = db.make_engine(url)
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        engine.dispose()
-
-
-@pytest.fixture
-def store_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """QTSP_DATABASE_URL points the services at the test's database."""
-    monkeypatch.setenv("QTSP_DATABASE_URL", store_url)
-    return store_url
-
-
-@pytest.fixture
-def init(store_env: str) -> Iterator[Callable[[Path], Sandbox]]:
-    """init_sandbox against the test's database; every sandbox's engine is disposed afterwards."""
-    made: list[Sandbox] = []
-
-    def make(data_dir: Path) -> Sandbox:
-        sandbox = init_sandbox(data_dir)
-        made.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in made:
-        sandbox.engine.dispose()
-
-
-@pytest.fixture
-def issued(init: Callable[[Path], Sandbox], tmp_path: Path) -> tuple[Sandbox, Issued]:
-    """The whole path: init, register a PSP, issue a QWAC with a generated key."""
-    sandbox = init(tmp_path / "data")
-    register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
-                     country="BE", locality="Brussels", registration_number="0123.456.789")
-    result = issue(sandbox, IssueRequest("qwac", ORG, domains=("api.example.com",), generate_key="ecdsa-p256"))
-    return sandbox, result
-
-
 def _count(engine: Engine, table: str) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
-
-
-# --- migrations -------------------------------------------------------------------------
-
-
-def test_migrate_creates_the_schema_and_is_idempotent(store_url: str, engines: Callable[[str], Engine]) -> None:
-    engine = engines(store_url)
-    assert not db.is_initialised(engine)
-    assert inspect(engine).get_table_names() == []
-
-    db.migrate(engine)
-    assert db.is_initialised(engine)
-    assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [_head_revision()]
-
-    # Second run: no DDL at all, same tables, still one version row.
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        db.migrate(engine)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    ddl = [s for s in statements if re.match(r"\s*(CREATE|ALTER|DROP|INSERT|UPDATE|DELETE)\b", s, re.I)]
-    assert ddl == []
-    assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [_head_revision()]
-
-
-def test_migrated_schema_matches_the_models(store_url: str, engines: Callable[[str], Engine]) -> None:
-    """Alembic autogenerate finds nothing to do: the migration and ca_store.models agree.
-
-    compare_type is on, so a column type drift (say String(64) -> String(128), or a DateTime
-    losing timezone=True on PostgreSQL) is caught too. Nothing is filtered out: on both
-    backends the comparison is exact (SQLite reflects DATETIME / VARCHAR(n) / BLOB, which
-    alembic matches against DateTime / String(n) / LargeBinary without noise).
-    """
-    engine = engines(store_url)
-    db.migrate(engine)
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-        diff = compare_metadata(context, Base.metadata)
-    assert diff == []
 
 
 # --- the service path -------------------------------------------------------------------
