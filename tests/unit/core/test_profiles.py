@@ -1,16 +1,11 @@
-"""Per profile: decode what the real issuance path produced and check it field by field,
-then let parties we did not write judge it: pkilint (CLI) and `openssl verify`."""
+"""Per profile: decode what the real issuance path produced and check it field by field. (pkilint's
+command-line linters and `openssl verify` judge the same certificates in tests/system/core/test_profiles.py.)"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from qtsp.core import oids
@@ -21,7 +16,6 @@ from qtsp.services.context import Sandbox
 
 SAMPLE_ORG = "PSDBE-NBB-0123456789"  # registered by the conftest fixture
 
-BIN = Path(sys.executable).parent
 # The reference's test vector: a real PSD2 QWAC's statement (PSP_AI, The Netherlands Bank, NL-DNB).
 VECTOR = bytes.fromhex(
     "303D0606040081982702303330133011060704008198270103"
@@ -35,33 +29,11 @@ def test_psd2_statement_der_equals_reference_vector() -> None:
     assert decode_statement(type(statement).load(VECTOR)) == PSD2Attributes(("PSP_AI",), "The Netherlands Bank", "NL-DNB")
 
 
-PUBLIC_BASE = "http://qtsp.example.eu:8080"  # a shared sandbox: a public host name, so every pkilint rule applies
-
-
-@pytest.fixture(scope="module")
-def _public_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from qtsp.services import register
-    from qtsp.services.hierarchy import init_sandbox
-
-    data_dir = tmp_path_factory.mktemp("public") / "qtsp-data"
-    sb = init_sandbox(data_dir, base_url=PUBLIC_BASE)
-    register.add_psp(sb, org_id=SAMPLE_ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI", country="BE",
-                     locality="Brussels", registration_number="0123.456.789")
-    sb.engine.dispose()
-    return data_dir
-
-
 @pytest.fixture
-def sandbox(_public_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """This module judges the profiles as a shared sandbox publishes them: under a public base URL."""
-    from qtsp.services.context import open_sandbox
-
-    target = tmp_path / "qtsp-data"
-    shutil.copytree(_public_template, target)
-    sb = open_sandbox(target)
-    assert sb.config.base == PUBLIC_BASE
-    yield sb
-    sb.engine.dispose()
+def sandbox(public_sandbox: Sandbox) -> Sandbox:
+    """This module judges the profiles as a shared sandbox publishes them: under a public base URL
+    (tests/conftest.py)."""
+    return public_sandbox
 
 
 def _issue(sb: Sandbox, kind: str, **kw: object) -> issuance.Issued:
@@ -170,105 +142,3 @@ def test_ca_and_ocsp_responder_fields(sandbox: Sandbox) -> None:
         for absent in (x509.SubjectAlternativeName, x509.CRLDistributionPoints, x509.AuthorityInformationAccess):
             with pytest.raises(x509.ExtensionNotFound):
                 _ext(ocsp, absent)
-
-
-# --- parties we did not write -------------------------------------------------------------
-
-
-def _pkilint(tool: str, args: list[str], cert: x509.Certificate, tmp_path: Path) -> str:
-    path = tmp_path / "cert.der"
-    path.write_bytes(cert.public_bytes(Encoding.DER))
-    exe = BIN / tool
-    assert exe.exists(), f"{tool} missing: pip install pkilint"
-    result = subprocess.run([str(exe), "lint", *args, "-s", "ERROR", str(path)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"{tool} {args}: {result.stdout}{result.stderr}"
-    return result.stdout
-
-
-@pytest.mark.parametrize(
-    ("browser", "lint_type"),
-    [(False, "QEVCP-W-PSD2-EIDAS-NON-BROWSER-FINAL-CERTIFICATE"), (True, "QEVCP-W-PSD2-EIDAS-FINAL-CERTIFICATE")],
-)
-def test_pkilint_qwac_clean(sandbox: Sandbox, tmp_path: Path, browser: bool, lint_type: str) -> None:
-    cert = _issue(sandbox, "qwac", domains=("api.example.com",), browser=browser).certificate
-    _pkilint("lint_etsi_cert", ["-t", lint_type], cert, tmp_path)
-
-
-def test_loopback_default_differs_from_pkilint_only_in_its_own_service_urls(data_dir: Path, tmp_path: Path) -> None:
-    """The default sandbox serves on 127.0.0.1: pkilint's only ERRORs are the internal-name findings on
-    the AIA and CRL distribution point URLs we write (qtsp/lint.py waives exactly those)."""
-    from qtsp.services.context import open_sandbox
-
-    sb = open_sandbox(data_dir)
-    assert sb.config.base.startswith("http://127.0.0.1:")
-    for kind, kw, args in (("qwac", {"domains": ("api.example.com",)}, ["-t", "QEVCP-W-PSD2-EIDAS-NON-BROWSER-FINAL-CERTIFICATE"]),
-                           ("qsealc", {}, ["-d"])):
-        cert = _issue(sb, kind, **kw).certificate
-        path = tmp_path / f"{kind}.der"
-        path.write_bytes(cert.public_bytes(Encoding.DER))
-        result = subprocess.run([str(BIN / "lint_etsi_cert"), "lint", *args, "-s", "ERROR", str(path)],
-                                capture_output=True, text=True, timeout=120)
-        located = [line for line in result.stdout.splitlines() if " @ " in line]
-        codes = [line.strip() for line in result.stdout.splitlines() if "(ERROR)" in line or "(FATAL)" in line]
-        assert result.returncode == len(codes) == len(located) == 3, result.stdout
-        assert all(c.startswith(("cabf.internal_domain_name", "etsi.internal_domain_name")) and '"127.0.0.1"' in c
-                   for c in codes), codes
-        assert all(("authorityInfoAccessSyntax" in loc or "cRLDistributionPoints" in loc)
-                   and loc.endswith("uniformResourceIdentifier") for loc in located), located
-    sb.engine.dispose()
-
-
-@pytest.mark.parametrize("qscd", [False, True])
-def test_pkilint_qsealc_clean(sandbox: Sandbox, tmp_path: Path, qscd: bool) -> None:
-    cert = _issue(sandbox, "qsealc", qscd=qscd).certificate
-    _pkilint("lint_etsi_cert", ["-d"], cert, tmp_path)
-
-
-def test_pkilint_ca_and_ocsp_certificates_clean(sandbox: Sandbox, tmp_path: Path) -> None:
-    from ca_store import repositories as repo
-
-    with sandbox.transaction() as session:
-        cas = {ca.id: ca for ca in repo.list_cas(session)}
-    load = x509.load_der_x509_certificate
-    _pkilint("lint_cabf_serverauth_cert", ["-t", "ROOT-CA"], load(cas["root"].cert_der), tmp_path)
-    _pkilint("lint_cabf_serverauth_cert", ["-t", "INTERNAL-UNCONSTRAINED-TLS-CA"], load(cas["qwac-ca"].cert_der), tmp_path)
-    _pkilint("lint_cabf_serverauth_cert", ["-t", "NON-TLS-CA"], load(cas["qseal-ca"].cert_der), tmp_path)
-    for ca_id in ("qwac-ca", "qseal-ca"):
-        _pkilint("lint_cabf_serverauth_cert", ["-t", "OCSP-RESPONDER"], load(cas[ca_id].ocsp_responder_der), tmp_path)
-        _pkilint("lint_pkix_cert", [], load(cas[ca_id].ocsp_responder_der), tmp_path) if (BIN / "lint_pkix_cert").exists() else None
-
-
-def _openssl_verify(tmp_path: Path, root: x509.Certificate, chain: list[x509.Certificate], leaf: x509.Certificate, *extra: str) -> None:
-    openssl = shutil.which("openssl")
-    assert openssl, "openssl missing: apt-get install openssl"
-    (tmp_path / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
-    (tmp_path / "untrusted.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in chain))
-    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(Encoding.PEM))
-    result = subprocess.run(
-        [openssl, "verify", "-x509_strict", "-CAfile", str(tmp_path / "root.pem"), "-untrusted", str(tmp_path / "untrusted.pem"),
-         *extra, str(tmp_path / "leaf.pem")],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stdout + result.stderr
-
-
-def test_openssl_verifies_every_issued_certificate(sandbox: Sandbox, tmp_path: Path) -> None:
-    from ca_store import repositories as repo
-
-    mtls = _issue(sandbox, "qwac", domains=("api.example.com",))
-    browser = _issue(sandbox, "qwac", domains=("www.example.com",), browser=True)
-    seal = _issue(sandbox, "qsealc")
-    root = mtls.chain[1]
-    _openssl_verify(tmp_path, root, mtls.chain[:1], mtls.certificate, "-purpose", "sslserver")
-    _openssl_verify(tmp_path, root, mtls.chain[:1], mtls.certificate, "-purpose", "sslclient")
-    _openssl_verify(tmp_path, root, browser.chain[:1], browser.certificate, "-purpose", "sslserver")
-    _openssl_verify(tmp_path, root, seal.chain[:1], seal.certificate)
-    with sandbox.transaction() as session:
-        for ca in repo.list_cas(session):
-            if ca.ocsp_responder_der:
-                issuer = x509.load_der_x509_certificate(ca.cert_der)
-                _openssl_verify(tmp_path, root, [issuer], x509.load_der_x509_certificate(ca.ocsp_responder_der))
-    # and a certificate that does not chain is refused (the check can fail)
-    bad = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "leaf.pem"), str(tmp_path / "root.pem")],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode != 0
