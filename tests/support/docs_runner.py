@@ -36,6 +36,7 @@ from pathlib import Path
 from support import ROOT
 
 LINKED = ("Makefile", "pyproject.toml", "requirements", "scripts", ".venv", "README.md", "LICENSE", "benchmarks", "docs")
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # every document the suite runs
 # Commands a document shows but this runner does not execute, and why.
 SKIP_ALLOWED = {
     "make test": "it is the command that runs this test",

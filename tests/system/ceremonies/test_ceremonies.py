@@ -4,7 +4,8 @@ Root on the token, QWAC and QSealC issuing CAs, their OCSP responders, a root-si
 the ARL, a 3-of-5 backup, a restore from 3 shares into a fresh token, an ARL signed with the
 restored key, a root rollover with link certificates; then import into a data dir, a QWAC issued
 by qtsp and checked with `openssl verify` and `openssl ocsp` against `qtsp serve`. Then every
-refusal, and transcript tampering.
+refusal on the token's files, and transcript tampering. (Ceremonies on file keys, in process:
+tests/unit/ceremonies/test_ceremonies.py.)
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ceremonies import examples_dir, quorum, report, runner, schema, transcript
+from ceremonies import examples_dir, quorum, runner, transcript
 from ceremonies.importer import import_hierarchy
 from cli.commands_ceremony import ceremony as ceremony_cli
 from qtsp.clock import utcnow
@@ -32,21 +32,11 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.signers.pkcs11 import Pkcs11Backend
 from support.softhsm import SoftHSM
 
+from support.ceremonies import DELETE as _DELETE, edit, run, set_ as _set
+
 ORDER = ("root", "intermediate-qwac", "intermediate-qseal", "ocsp-signer-qwac", "ocsp-signer-qseal",
          "ocsp-signer-root", "arl", "backup", "restore", "arl-restored", "root-rollover")
 ORG = "PSDBE-NBB-0123456789"
-
-
-def run(path: Path, *, yes: bool = True) -> runner.Outcome:
-    return runner.run(path, assume_yes=yes, echo=lambda _: None, confirm=lambda _: True, ask=lambda _: None, clock=utcnow)
-
-
-def edit(src: Path, dst: Path, change: Any) -> Path:
-    """A copy of a ceremony file with ``change(data)`` applied (a dict edit)."""
-    data = yaml.safe_load(src.read_text())
-    change(data)
-    dst.write_text(yaml.safe_dump(data, sort_keys=False))
-    return dst
 
 
 @dataclass
@@ -200,81 +190,6 @@ def test_import_refuses_an_incomplete_or_tampered_hierarchy(world: World, tmp_pa
     assert refused.value.kind is Kind.INTEGRITY
 
 
-def test_interactive_run_records_who_confirmed(tmp_path: Path) -> None:
-    def file_root(d: dict[str, Any]) -> None:
-        d["key"] = {"backend": {"type": "file", "dir": "keys"}, "label": "root-1", "type": "ecdsa-p256"}
-
-    path = edit(examples_dir() / "root.yaml", tmp_path / "root.yaml", file_root)
-    cli = CliRunner()
-    declined = cli.invoke(ceremony_cli, ["run", str(path)], input="y\ny\nn\n")
-    assert declined.exit_code == 3 and "Carol Witness did not confirm" in declined.output
-    lines = (tmp_path / "out/root.transcript.jsonl").read_text().splitlines()
-    assert json.loads(lines[-1])["step"] == "abort" and not (tmp_path / "keys/keys/root-1.p8").exists()
-    shutil.rmtree(tmp_path / "out")
-    done = cli.invoke(ceremony_cli, ["run", str(path)], input="y\n" * 12)
-    assert done.exit_code == 0, done.output
-    assert "Final hash (witnesses, write this down)" in done.output
-    lines = [json.loads(x) for x in (tmp_path / "out/root.transcript.jsonl").read_text().splitlines()]
-    assert [x["step"] for x in lines] == ["open", "generate-root-key", "lint-root", "sign-root", "write-public-key", "close"]
-    assert all(x["confirmed_by"] == ["Alice Administrator", "Bob Witness", "Carol Witness"] for x in lines[1:-1])
-    assert lines[-1]["signature"] and lines[-1]["signed_by"] == lines[1]["keys"][0]["fingerprint"]
-    rendered = report.render(tmp_path / "out/root.transcript.jsonl")
-    assert lines[-1]["hash"] in rendered and "| Witness | Carol Witness |" in rendered and "**passed**" in rendered
-    # The same record as HTML, read back by lxml's HTML parser: the summary, every step, the signature table.
-    import lxml.html
-
-    written = cli.invoke(ceremony_cli, ["report", str(tmp_path / "out/root.transcript.jsonl"), "--out",
-                                        str(tmp_path / "record.html")])
-    assert written.exit_code == 0, written.output
-    doc = lxml.html.fromstring((tmp_path / "record.html").read_bytes())
-    assert doc.findtext(".//h1").startswith("Key ceremony record")
-    summary = {row.xpath("string(td[1])"): row.xpath("string(td[2])") for row in doc.xpath("//table[1]//tr")}
-    assert summary["Final hash"] == lines[-1]["hash"] and summary["Verification"] == "passed"
-    assert len(doc.xpath("//h3")) == len(lines) - 2  # one heading per step between open and close
-    signers = [[c.text_content() for c in row.xpath("td")] for row in doc.xpath("//table[@class='sig']//tr[td]")]
-    assert ["Witness", "Carol Witness", "", "", ""] in signers and len(signers) == 3
-    # A name is text, never markup.
-    hostile = report.to_html("# x\n\n| Role | Name |\n|---|---|\n| Witness | <script>alert(1)</script> `a` |\n")
-    assert "<script>" not in hostile and "&lt;script&gt;" in hostile
-
-
-def _set(path: str, value: Any) -> Any:
-    def change(d: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        for p in parents:
-            d = d[p]
-        if value is _DELETE:
-            del d[last]
-        else:
-            d[last] = value
-    return change
-
-
-_DELETE = object()
-REFUSED_ROOT = [  # (change, kind, message fragment): the table of schema refusals
-    (_set("key.pin", "1234"), Kind.MALFORMED, "key.pin: unknown field"),
-    (_set("subject.country", False), Kind.MALFORMED, "subject.country: expected a non-empty string"),
-    (_set("certificate.validity-days", "ten years"), Kind.MALFORMED, "certificate.validity-days: expected an integer"),
-    (_set("key.type", "ed25519"), Kind.MALFORMED, "key.type: expected one of"),
-    (_set("key.backend", {"type": "hsm"}), Kind.MALFORMED, "key.backend.type: expected one of"),
-    (_set("key.backend.token", _DELETE), Kind.MALFORMED, "key.backend.token: missing"),
-    (_set("people.witnesses", []), Kind.POLICY, "at least one witness"),
-    (_set("people.witnesses", ["Alice Administrator"]), Kind.POLICY, "cannot witness their own"),
-    (_set("outputs.public-key", "out/root.pem"), Kind.MALFORMED, "is also outputs.certificate"),
-    (_set("ceremony-type", "sub-ca"), Kind.MALFORMED, "ceremony-type: expected one of"),
-    (_set("subject.organization-identifier", "bogus"), Kind.MALFORMED, "organizationIdentifier"),
-]
-
-
-@pytest.mark.parametrize("change,kind,fragment", REFUSED_ROOT, ids=[r[2][:30] for r in REFUSED_ROOT])
-def test_strict_schema_refuses_before_anything_is_made(tmp_path: Path, change: Any, kind: Kind, fragment: str) -> None:
-    path = edit(examples_dir() / "root.yaml", tmp_path / "root.yaml", change)
-    with pytest.raises(QTSPError) as refused:
-        run(path)
-    assert refused.value.kind is kind and fragment in refused.value.detail, refused.value.detail
-    assert not (tmp_path / "out").exists()
-
-
 def test_refusals_of_files_and_quorum(world: World, tmp_path: Path) -> None:
     root = tmp_path / "root.yaml"
     root.write_text((examples_dir() / "root.yaml").read_text().replace("  ca-id: root\n", "  ca-id: root\n  ca-id: root\n"))
@@ -382,14 +297,6 @@ def _forge(lines: list[str]) -> None:
         line["hash"] = transcript.line_hash(line)
         prev = line["hash"]
         lines[i] = json.dumps(line)
-
-
-def test_examples_validate_and_every_field_is_documented() -> None:
-    for path in sorted(examples_dir().glob("*.yaml")):
-        schema.check(schema.load_yaml(path), path.parent)
-    rows = list(schema.field_rows())
-    assert rows and all(doc.strip() for *_, doc in rows)
-    assert {"people.custodians", "key.backend", "quorum.threshold", "shares[].file"} <= {r[1] for r in rows}
 
 
 def test_vault_transit_and_file_backends(vault_env: Any, tmp_path: Path) -> None:
