@@ -22,51 +22,20 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from qtsp import relying_party
-from qtsp.clock import as_of, real_utcnow, utcnow
+from qtsp.clock import as_of, utcnow
 from qtsp.services import scenarios, trusted_list
 from qtsp.services.context import Sandbox
 
+from support import ROOT
 from support.loopback import HOST, served_sandbox
-
-JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "BankValidator.java"
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass
-class Deployment:
-    sandbox: Sandbox
-    data_dir: Path
-    url: str  # http://127.0.0.1:<port>
-    base: str  # http://qtsp.localtest.me:<port>, what the certificates say
-    out: Path  # the issued catalogue
-    manifest: dict[str, Any]
-
-    @property
-    def connect_to(self) -> str:
-        return self.url.removeprefix("http://")
-
-    def entry(self, name: str) -> dict[str, Any]:
-        return next(e for e in self.manifest["scenarios"] if e["name"] == name)
-
-    def cert(self, name: str) -> x509.Certificate:
-        return x509.load_pem_x509_certificate((self.out / self.entry(name)["certificate"]).read_bytes())
-
-    def chain(self, name: str) -> list[x509.Certificate]:
-        return [x509.load_pem_x509_certificate((self.out / p).read_bytes()) for p in self.entry(name)["chain"]]
-
-    def get(self, path: str) -> bytes:
-        with OPENER.open(self.url + path, timeout=10) as response:
-            return response.read()
+from support.validation import Deployment, openssl_verify, pyhanko_verdict, reference
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +48,6 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
     with served_sandbox(work, "crl_debounce_seconds = 0\ntime_travel = true\n", prepare=issue_catalogue) as served:
         yield Deployment(served.sandbox, served.data_dir, served.url, served.base, work / "catalogue", made["manifest"])
-
-
-def _reference(dep: Deployment, name: str, **kwargs: Any) -> relying_party.Verdict:
-    entry = dep.entry(name)
-    now = kwargs.pop("at", None) or utcnow()
-    tl = relying_party.parse_and_verify_trusted_list(dep.get("/tl.xml"), [trusted_list.signer_certificate(dep.sandbox)], real_utcnow())
-    return relying_party.validate(dep.cert(name), trusted_list=tl, intermediates=dep.chain(name), purpose=entry["purpose"],
-                                  at=now, fetcher=relying_party.Fetcher(connect_to=dep.connect_to, at=kwargs.pop("travel", None)),
-                                  **kwargs)
 
 
 # --- the catalogue itself ------------------------------------------------------------------------
@@ -143,7 +103,7 @@ def test_scenario_cas_stay_apart_and_only_the_listed_one_is_in_the_trusted_list(
 
 def test_issue_refuses_bad_input_and_changes_nothing(dep: Deployment, tmp_path: Path) -> None:
     qtsp = [sys.executable, "-m", "cli.main"]
-    cwd = Path(__file__).resolve().parent.parent
+    cwd = ROOT
     before = len(list(dep.sandbox.engine.connect().exec_driver_sql("SELECT id FROM certificates")))
     for args, code in ((["scenarios", "issue", "no-such", "--out", str(tmp_path / "a")], 4),
                        (["scenarios", "issue", "--out", str(tmp_path / "b")], 2),
@@ -164,7 +124,7 @@ def test_issue_refuses_bad_input_and_changes_nothing(dep: Deployment, tmp_path: 
 def test_reference_validator_agrees_with_every_manifest_verdict(dep: Deployment) -> None:
     disagreements = []
     for entry in dep.manifest["scenarios"]:
-        verdict = _reference(dep, entry["name"])
+        verdict = reference(dep, entry["name"])
         got = ("accept" if verdict.accepted else "reject", sorted(verdict.codes))
         want = (entry["expected"]["verdict"], sorted(entry["expected"]["reasons"]))
         if got != want:
@@ -173,7 +133,7 @@ def test_reference_validator_agrees_with_every_manifest_verdict(dep: Deployment)
 
 
 def test_validate_cli_and_library_agree(dep: Deployment) -> None:
-    cwd = Path(__file__).resolve().parent.parent
+    cwd = ROOT
     signer = dep.out / dep.manifest["trusted_list_signer"]  # the pin the catalogue ships with
     assert signer.read_bytes() == dep.get("/tl-signer.pem")
     for name in ("valid-qwac", "revoked-key-compromise", "qwac-no-clientauth-mtls", "valid-qsealc"):
@@ -189,8 +149,8 @@ def test_validate_cli_and_library_agree(dep: Deployment) -> None:
         assert result.returncode == (0 if entry["expected"]["verdict"] == "accept" else 1)
         assert sorted(r["code"] for r in data["reasons"]) == sorted(entry["expected"]["reasons"])
     # --require-role: the catalogue's PSP holds PSP_AI and PSP_PI, not PSP_IC.
-    assert _reference(dep, "valid-qwac", require_roles=("PSP_AI",)).accepted
-    verdict = _reference(dep, "valid-qwac", require_roles=("PSP_IC",))
+    assert reference(dep, "valid-qwac", require_roles=("PSP_AI",)).accepted
+    verdict = reference(dep, "valid-qwac", require_roles=("PSP_IC",))
     assert verdict.codes == ["role-not-authorised"]
     # A Trusted List signed by anyone but the pinned signer is refused outright.
     other = dep.cert("valid-qwac")
@@ -217,46 +177,22 @@ def test_time_travel_finds_the_revocation_kept_after_expiry(dep: Deployment) -> 
     entry = dep.entry("revoked-after-expiry")
     moment = dt.datetime.fromisoformat(entry["revocation"]["revoked_at"]) + dt.timedelta(days=3)
     with as_of(moment):
-        verdict = _reference(dep, "revoked-after-expiry", at=moment, travel=moment)
+        verdict = reference(dep, "revoked-after-expiry", at=moment, travel=moment)
     assert verdict.codes == ["revoked"], verdict.reasons
     assert verdict.revocation[0]["source"] == "ocsp", verdict.revocation[0].get("fallback_after")
     assert verdict.revocation[0]["reason"] == "key_compromise"
     # The same certificate a day before it was revoked: good then.
     before = dt.datetime.fromisoformat(entry["revocation"]["revoked_at"]) - dt.timedelta(days=1)
     with as_of(before):
-        assert _reference(dep, "revoked-after-expiry", at=before, travel=before).accepted
+        assert reference(dep, "revoked-after-expiry", at=before, travel=before).accepted
     # not-yet-valid becomes valid when its time comes.
     later = dt.datetime.fromisoformat(dep.entry("not-yet-valid")["not_before"]) + dt.timedelta(days=1)
     with as_of(later):
-        verdict = _reference(dep, "not-yet-valid", at=later, travel=later)
+        verdict = reference(dep, "not-yet-valid", at=later, travel=later)
     assert verdict.accepted, verdict.reasons
 
 
 # --- OpenSSL ------------------------------------------------------------------------------------
-
-
-def _openssl() -> str:
-    path = shutil.which("openssl")
-    assert path, "openssl missing: apt-get install openssl"
-    return path
-
-
-def _openssl_verify(dep: Deployment, name: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    entry = dep.entry(name)
-    crls = tmp_path / f"{name}-crls.pem"
-    pem = b""
-    for ca in ("root", scenarios.SCENARIOS_CA, scenarios.UNLISTED_CA, scenarios.SUB_CA):
-        der = dep.get(f"/crl/{ca}.crl")
-        pem += x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM)
-    crls.write_bytes(pem)
-    args = [_openssl(), "verify", "-x509_strict", "-CAfile", str(dep.out / "ca" / "root.pem"), "-CRLfile", str(crls),
-            "-crl_check_all"]
-    for chain in entry["chain"]:
-        args += ["-untrusted", str(dep.out / chain)]
-    purpose = {"qwac": "sslserver", "qwac-client": "sslclient"}.get(entry["purpose"])
-    if purpose:
-        args += ["-purpose", purpose]
-    return subprocess.run(args + [str(dep.out / entry["certificate"])], capture_output=True, text=True, timeout=60)
 
 
 OPENSSL_SAYS = {  # what OpenSSL names as the error, where the scenario is one it has an opinion on
@@ -274,7 +210,7 @@ OPENSSL_SAYS = {  # what OpenSSL names as the error, where the scenario is one i
 def test_openssl_agrees_with_the_manifest(dep: Deployment, tmp_path: Path) -> None:
     disagreements = []
     for entry in dep.manifest["scenarios"]:
-        result = _openssl_verify(dep, entry["name"], tmp_path)
+        result = openssl_verify(dep, entry["name"], tmp_path)
         got = "accept" if result.returncode == 0 else "reject"
         if got != entry["pkix"]:
             disagreements.append((entry["name"], entry["pkix"], result.stdout + result.stderr))
@@ -287,40 +223,10 @@ def test_openssl_agrees_with_the_manifest(dep: Deployment, tmp_path: Path) -> No
 # --- pyhanko-certvalidator --------------------------------------------------------------------------
 
 
-def _asn1(cert: x509.Certificate):  # type: ignore[no-untyped-def]
-    from asn1crypto import x509 as ax
-    return ax.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
-
-def _pyhanko(dep: Deployment, name: str) -> tuple[str, str]:
-    import asyncio
-
-    from pyhanko_certvalidator import CertificateValidator, ValidationContext
-    from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
-
-    entry = dep.entry(name)
-    root = x509.load_pem_x509_certificate((dep.out / "ca" / "root.pem").read_bytes())
-    chain = dep.chain(name)
-    # pyhanko insists on the delta CRLs that complete CRLs announce but looks for them only in the
-    # certificate's FreshestCRL: hand them over (see test_relying_parties._delta_crls).
-    deltas = [dep.get(f"/crl/{ca}-delta.crl") for ca in (scenarios.SCENARIOS_CA, scenarios.UNLISTED_CA, scenarios.SUB_CA)]
-    context = ValidationContext(trust_roots=[_asn1(root)], other_certs=[_asn1(c) for c in chain], allow_fetching=True,
-                                crls=deltas, revocation_mode="hard-fail",
-                                fetcher_backend=RequestsFetcherBackend(per_request_timeout=10))
-    validator = CertificateValidator(_asn1(dep.cert(name)), validation_context=context)
-    usage = {"qwac": ({"digital_signature"}, {"server_auth"}), "qwac-client": ({"digital_signature"}, {"client_auth"}),
-             "qsealc": ({"non_repudiation"}, None)}[entry["purpose"]]
-    try:
-        asyncio.run(validator.async_validate_usage(key_usage=usage[0], extended_key_usage=usage[1]))
-    except Exception as exc:  # every pyhanko refusal is an exception: that is its "reject"
-        return "reject", f"{type(exc).__name__}: {exc}"
-    return "accept", ""
-
-
 def test_pyhanko_certvalidator_agrees_with_the_manifest(dep: Deployment, loopback_dns: list[str]) -> None:
     disagreements = []
     for entry in dep.manifest["scenarios"]:
-        got, why = _pyhanko(dep, entry["name"])
+        got, why = pyhanko_verdict(dep, entry["name"])
         if got != entry["pkix"]:
             disagreements.append((entry["name"], entry["pkix"], got, why))
     assert not disagreements, disagreements
@@ -340,7 +246,7 @@ def test_responder_behaviours_against_the_reference_validator_and_pyhanko(dep: D
     try:
         for behaviour, said in why.items():
             simulator.set_behaviour(dep.sandbox, behaviour, ca, serial=serial)
-            verdict = _reference(dep, "valid-qwac")
+            verdict = reference(dep, "valid-qwac")
             assert verdict.accepted, (behaviour, verdict.reasons)
             (status,) = verdict.revocation
             assert status["source"] == "crl", (behaviour, status)
@@ -348,37 +254,27 @@ def test_responder_behaviours_against_the_reference_validator_and_pyhanko(dep: D
         # A slow responder is only slow: the answer, once there, is used.
         simulator.set_behaviour(dep.sandbox, "slow", ca, serial=serial, delay_seconds=1.0)
         started = time.monotonic()
-        verdict = _reference(dep, "valid-qwac")
+        verdict = reference(dep, "valid-qwac")
         assert verdict.accepted and verdict.revocation[0]["source"] == "ocsp" and time.monotonic() - started >= 1.0
         # OCSP unusable and the CRL expired, or signed by the wrong key: no status, reject.
         simulator.set_behaviour(dep.sandbox, "try-later", ca, serial=serial)
         for crl_behaviour, said in (("expired-crl", "expired"), ("crl-wrong-key", "not signed by")):
             simulator.set_behaviour(dep.sandbox, crl_behaviour, ca)
-            verdict = _reference(dep, "valid-qwac")
+            verdict = reference(dep, "valid-qwac")
             assert verdict.codes == ["revocation-unknown"], (crl_behaviour, verdict.reasons)
             assert said in verdict.reasons[0].message
-            got, reason = _pyhanko(dep, "valid-qwac")
+            got, reason = pyhanko_verdict(dep, "valid-qwac")
             assert got == "reject", (crl_behaviour, reason)
         # Every behaviour cleared: the certificate is accepted over OCSP again, by both.
         simulator.clear(dep.sandbox, ca_id=ca)
-        verdict = _reference(dep, "valid-qwac")
+        verdict = reference(dep, "valid-qwac")
         assert verdict.accepted and verdict.revocation[0]["source"] == "ocsp"
-        assert _pyhanko(dep, "valid-qwac")[0] == "accept"
+        assert pyhanko_verdict(dep, "valid-qwac")[0] == "accept"
     finally:
         simulator.clear(dep.sandbox, everything=True) if simulator.list_behaviours(dep.sandbox) else None
 
 
 # --- Java PKIX ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def bank_validator(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    javac = shutil.which("javac")
-    assert javac and shutil.which("java"), "javac/java missing: install openjdk-17-jdk-headless"
-    classes = tmp_path_factory.mktemp("java-classes")
-    result = subprocess.run([javac, "-d", str(classes), str(JAVA_SOURCE)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return classes
 
 
 # Java's PKIX validator checks paths, signatures, validity, critical extensions and revocation, not the
