@@ -16,7 +16,7 @@ from cryptography.x509 import ocsp
 from support.nginx import Nginx
 from support.server import running_server
 from qtsp.services import issuance, register, revocation
-from qtsp.services.context import open_sandbox
+from qtsp.services.context import Sandbox, open_sandbox
 from qtsp.services.hierarchy import init_sandbox
 
 ORG = "PSDBE-NBB-0123456789"
@@ -32,10 +32,9 @@ def _status(body: bytes) -> ocsp.OCSPCertStatus:
     return ocsp.load_der_ocsp_response(body).certificate_status
 
 
-@pytest.mark.postgres
-def test_two_instances_one_store_behind_nginx(pg_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = pg_cluster.new_database()
-    monkeypatch.setenv("QTSP_DATABASE_URL", url)
+def _two_nodes(tmp_path: Path) -> tuple[Sandbox, Path, Path, list[issuance.Issued]]:
+    """Node A: a sandbox on the test's database with three QWACs; node B: its own data dir (run dir,
+    counters) with the same keys, as a second host would have."""
     config = tmp_path / "qtsp.toml"
     config.write_text("ocsp_max_age_seconds = 3\ncrl_debounce_seconds = 0.5\n")
     node_a = tmp_path / "node-a"
@@ -47,6 +46,14 @@ def test_two_instances_one_store_behind_nginx(pg_cluster, tmp_path: Path, monkey
     node_b = tmp_path / "node-b"
     shutil.copytree(node_a, node_b)
     shutil.rmtree(node_b / "run", ignore_errors=True)
+    return sb, node_a, node_b, certs
+
+
+@pytest.mark.postgres
+def test_two_instances_one_store_behind_nginx(pg_cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = pg_cluster.new_database()
+    monkeypatch.setenv("QTSP_DATABASE_URL", url)
+    sb, node_a, node_b, certs = _two_nodes(tmp_path)
     issuer = certs[0].chain[0]
 
     def get_path(cert: x509.Certificate) -> str:
