@@ -1,7 +1,7 @@
 """The Trusted List reader on hostile documents, with no sandbox: each is refused before any signature
 is looked at (so the pin is a throwaway certificate), quickly, and without echoing expanded content.
 The reader against the sandbox's real lists (tampered, re-signed, stale, pyhanko's view) is in
-tests/test_trusted_list.py."""
+tests/unit/services/test_trusted_list.py."""
 
 from __future__ import annotations
 
