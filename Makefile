@@ -10,7 +10,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test venv test-venv system-run system-test system-bench bench lock wheel clean
+.PHONY: run test check venv test-venv system-run system-test system-bench bench lock wheel clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,14 @@ run: system-run venv
 	$(BIN)/qtsp sandbox --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 	$(BIN)/qtsp serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
-test: system-test test-venv
+test: system-test test-venv check
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Static checks, part of `make test`: ruff (pyflakes, pycodestyle errors, bugbear, pyupgrade) and mypy
+# (strict on qtsp/core and qtsp/relying_party); settings in pyproject.toml.
+check: test-venv
+	$(BIN)/ruff check qtsp cli ceremonies ca_store tests benchmarks stress
+	$(BIN)/mypy
 
 bench: system-bench test-venv
 	$(BIN)/python benchmarks/cli_startup.py
