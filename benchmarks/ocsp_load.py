@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from asn1crypto import ocsp as aocsp
 from cryptography import x509
@@ -267,7 +267,7 @@ def main() -> None:
         with process(qtsp_cmd(port), tmp / "q3.log"):
             wait_http(f"http://127.0.0.1:{port}/healthz")
             latencies = []
-            for cert, der in list(zip(good, sha1))[:20]:
+            for cert, der in list(zip(good, sha1, strict=True))[:20]:
                 urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/ocsp", data=der,
                                                               headers={"Content-Type": "application/ocsp-request"}), timeout=5).read()
                 start = time.perf_counter()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -158,7 +159,7 @@ def complete_intents(session: Session, intents: Sequence[IssuanceIntent], certs:
         columns = [c.key for c in Certificate.__table__.columns if c.key != "id"]
         ids = session.execute(insert(Certificate).returning(Certificate.id, sort_by_parameter_order=True),
                               [{k: getattr(c, k) for k in columns} for c in certs]).scalars().all()
-        for cert, cert_id in zip(certs, ids):
+        for cert, cert_id in zip(certs, ids, strict=True):
             cert.id = cert_id
     session.execute(
         update(IssuanceIntent).where(IssuanceIntent.id.in_([i.id for i in intents])).values(state="done")
@@ -354,12 +355,11 @@ def lock_publication_state(session: Session, issuer_id: IssuerId) -> Publication
     (PostgreSQL, several workers) both see no row; a plain INSERT made the second fail its unique key."""
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         session.execute(
-            dialect_insert(PublicationState)
+            insert(PublicationState)
             .values(issuer_id=issuer_id, crl_dirty_since=None)
             .on_conflict_do_nothing(index_elements=[PublicationState.issuer_id])
         )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import PublicKey

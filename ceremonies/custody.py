@@ -82,7 +82,7 @@ def run_backup(run: Run) -> dict[str, Any]:
         shares_dir = cfg["outputs"]["shares-dir"]
         shares_dir.mkdir(mode=0o700, parents=True)
         handed = []
-        for index, (custodian, words) in enumerate(zip(custodians, split.shares), start=1):
+        for index, (custodian, words) in enumerate(zip(custodians, split.shares, strict=True), start=1):
             path = shares_dir / share_file_name(custodian)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:

@@ -14,7 +14,8 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -51,6 +52,14 @@ class _CA:
 
 def _spki(cert: x509.Certificate) -> bytes:
     return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _final_hash(path: Path) -> str:
+    """The final hash of a transcript that verifies (refused otherwise): what the import records."""
+    checked = transcript.verify(path)
+    if not checked.ok or checked.final_hash is None:
+        raise QTSPError(Kind.INTEGRITY, f"{path} does not verify: {'; '.join(checked.problems) or 'no final hash'}")
+    return checked.final_hash
 
 
 def _file_dirs(lines: list[dict[str, Any]]) -> list[Path]:
@@ -177,6 +186,9 @@ def _config(root: _CA, cas: dict[IssuerId, _CA]) -> config_mod.Config:
     urls = {ca.result.get("base_url") for ca in issuing}
     if len(urls) != 1:
         raise QTSPError(Kind.MALFORMED, f"the issuing CAs name different base URLs: {sorted(map(str, urls))}")
+    base_url = urls.pop()
+    if not isinstance(base_url, str):
+        raise QTSPError(Kind.MALFORMED, "the issuing CAs' transcripts name no base URL")
     schemes = {ref.split(":", 1)[0] for ca in issuing for ref in (ca.key_ref, ca.responder[1])}
     ca_type = key_name(supported_public_key(issuing[0].cert.public_key()))
     by_role = {ca.result["role"]: ca for ca in issuing}
@@ -184,7 +196,7 @@ def _config(root: _CA, cas: dict[IssuerId, _CA]) -> config_mod.Config:
     try:
         return config_mod.Config(
             organization=attr(NameOID.ORGANIZATION_NAME), country=attr(NameOID.COUNTRY_NAME),
-            organization_identifier=attr(NameOID.ORGANIZATION_IDENTIFIER), base_url=urls.pop(),
+            organization_identifier=attr(NameOID.ORGANIZATION_IDENTIFIER), base_url=base_url,
             key_backend="vault-transit" if schemes == {"vault-transit"} else "file",
             ca_key_type=KeyType(ca_type) if ca_type in CA_KEY_TYPES else defaults.ca_key_type,
             ocsp_key_type=key_name(supported_public_key(issuing[0].responder[0].public_key())),  # type: ignore[arg-type]  # a name: Config reads it, or refuses it by name
@@ -237,7 +249,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
         authorities.publish(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items()})
         cfg_path.write_text(config_mod.render(cfg))
         authorities.store_hierarchy(sandbox, _new_cas(root, cas), now, arl=None if arl is None else (max(crls)[0], arl),
-                                    transcripts={str(p): transcript.verify(p).final_hash for p in paths})
+                                    transcripts={str(p): _final_hash(p) for p in paths})
     except BaseException:
         remove_created(created, data_dir if made_dir else None)
         raise
@@ -260,6 +272,6 @@ def import_arl(data_dir: Path, path: Path, now: dt.datetime) -> dict[str, Any]:
         raise QTSPError(Kind.MALFORMED, f"{path} is not the transcript of a crl ceremony")
     der = (path.parent / result["crl"]).read_bytes()
     next_update = authorities.store_arl(data_dir, IssuerId(result["issuer_id"]), int(result["number"]), der, now,
-                                        {"transcript": str(path), "final_hash": transcript.verify(path).final_hash})
+                                        {"transcript": str(path), "final_hash": _final_hash(path)})
     return {"issuer": result["issuer_id"], "number": result["number"],
             "next_update": next_update.isoformat() if next_update else None}

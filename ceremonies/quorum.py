@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from qtsp.core.errors import Kind, QTSPError
 

@@ -14,7 +14,8 @@ import datetime as dt
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from qtsp import __version__
 from qtsp.core.errors import QTSPError

@@ -84,7 +84,7 @@ def certs_list(org_id: str | None, limit: int) -> None:
     from qtsp.services import lookup
     from qtsp.services.context import open_sandbox
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"serial": c.serial, "issuer": c.issuer, "profile": c.profile, "org_id": c.org_id, "roles": c.roles,
          "dns_names": c.dns_names, "not_after": c.not_after.isoformat(), "status": c.status,
          "subject": subject_text(c.certificate.subject)}

@@ -11,7 +11,7 @@ from qtsp.core.errors import Kind, QTSPError
 from .output import common, data_dir, emit, table
 
 if TYPE_CHECKING:
-    from ca_store.models import CrlRecord
+    from qtsp.services.crl import CrlRecord
     from qtsp.services.lookup import CrlView
 
 

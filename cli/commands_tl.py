@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from pathlib import Path
 
 import click
@@ -41,7 +42,7 @@ def tl_show() -> None:
     record = svc.current(sb, now)
     signer = svc.signer_certificate(sb)
     parsed = parse_and_verify_trusted_list(record.xml, [signer], now)
-    data = {
+    data: dict[str, Any] = {
         "sequence": parsed.sequence,
         "territory": parsed.territory,
         "operator": parsed.operator,

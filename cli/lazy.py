@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import textwrap
-import textwrap
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 import click
 from click.shell_completion import CompletionItem

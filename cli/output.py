@@ -11,7 +11,8 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
+from collections.abc import Callable
 
 import click
 
@@ -68,7 +69,7 @@ def data_dir() -> Path:
 
 def no_time_travel(func: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a command that refuses --at (long-running processes: serve, scheduler)."""
-    setattr(func, "no_time_travel", True)  # read back by getattr in common()
+    cast(Any, func).no_time_travel = True  # read back by getattr in common()
     return func
 
 
@@ -86,8 +87,8 @@ def emit(data: Any, text: str | Callable[[], str]) -> None:
 def table(rows: list[list[str]], headers: list[str]) -> str:
     if not rows:
         return "(none)"
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 

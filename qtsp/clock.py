@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Iterator
+from collections.abc import Iterator
 
 _OFFSET: ContextVar[dt.timedelta | None] = ContextVar("qtsp_clock_offset", default=None)
 

@@ -27,7 +27,8 @@ import weakref
 from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterator, Mapping
 
 from .core.errors import Kind, QTSPError
 
@@ -189,7 +190,7 @@ def configure(settings: LogSettings) -> None:
 MAX_LOGGED_PATH = 512  # an OCSP GET path can be 22 KiB; the head of it is enough to find the request
 # A path logged as it is: printable ASCII without space, quote or backslash (safe in text and inside a
 # JSON string), not too long. Anything else goes through safe_path.
-_PLAIN_PATH = re.compile(r"[!#-\[\]-~]{0,%d}" % MAX_LOGGED_PATH).fullmatch
+_PLAIN_PATH = re.compile(rf"[!#-\[\]-~]{{0,{MAX_LOGGED_PATH}}}").fullmatch
 
 
 def safe_path(path: str) -> str:

@@ -26,7 +26,8 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import IO, Any, Callable, Generic, Iterator, TypeVar, cast
+from typing import IO, Any, Generic, TypeVar, cast
+from collections.abc import Callable, Iterator
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.registry import Collector

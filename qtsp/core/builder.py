@@ -56,7 +56,7 @@ class SubjectData:
 
 def subject_name(shape: SubjectShape, data: SubjectData) -> x509.Name:
     """Subject DN in the BR 7.1.4.2 attribute order, EV attributes as EVG 9.2 lists them."""
-    attrs: list[x509.NameAttribute] = []
+    attrs: list[x509.NameAttribute[str]] = []
 
     def add(oid: x509.ObjectIdentifier, value: str | None) -> None:
         if value:

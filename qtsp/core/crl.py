@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from asn1crypto import core as acore
 from asn1crypto import x509 as ax509
@@ -78,7 +78,8 @@ def _seconds(value: dt.datetime) -> dt.datetime:
 
 def generalized_time(value: dt.datetime) -> bytes:
     """DER GeneralizedTime, whole seconds, 'Z' (RFC 5280 4.1.2.5.2)."""
-    return acore.GeneralizedTime(_seconds(value)).dump()
+    der: bytes = acore.GeneralizedTime(_seconds(value)).dump()
+    return der
 
 
 def revoked_entries(entries: Iterable[Entry | tuple[int, dt.datetime, str]]) -> list[x509.RevokedCertificate]:

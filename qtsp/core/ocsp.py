@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from asn1crypto import ocsp
 
@@ -39,7 +39,8 @@ SIMULATOR_REASONS = {
 
 
 def _status_only(status: str) -> bytes:
-    return ocsp.OCSPResponse({"response_status": status}).dump()
+    der: bytes = ocsp.OCSPResponse({"response_status": status}).dump()
+    return der
 
 
 MALFORMED = _status_only("malformed_request")

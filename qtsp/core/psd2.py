@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Sequence
+from collections.abc import Sequence
 
 from asn1crypto import core
 

@@ -10,7 +10,8 @@ from cryptography import x509
 
 from . import oids
 from .errors import malformed, policy
-from .psd2 import PSD2Attributes, QCStatement, QCStatements, encode_statement
+from .psd2 import PSD2Attributes, QCStatement, encode_statement
+from .psd2 import QCStatements as QCStatements
 
 
 class _PdsLocation(core.Sequence):

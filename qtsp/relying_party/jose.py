@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 

@@ -149,8 +149,12 @@ def ocsp_status(fetcher: Fetcher, cert: x509.Certificate, issuer: x509.Certifica
         raise QTSPError(Kind.MALFORMED, f"OCSP: {len(singles)} answers to a one-certificate request")
     single = singles[0]
     hash_cls = type(single.hash_algorithm)
-    name_hash = hashes.Hash(hash_cls()); name_hash.update(issuer.subject.public_bytes()); name_hash_v = name_hash.finalize()
-    key_hash = hashes.Hash(hash_cls()); key_hash.update(_key_bits(issuer)); key_hash_v = key_hash.finalize()
+    name_hash = hashes.Hash(hash_cls())
+    name_hash.update(issuer.subject.public_bytes())
+    name_hash_v = name_hash.finalize()
+    key_hash = hashes.Hash(hash_cls())
+    key_hash.update(_key_bits(issuer))
+    key_hash_v = key_hash.finalize()
     if (single.serial_number != cert.serial_number or single.issuer_name_hash != name_hash_v
             or single.issuer_key_hash != key_hash_v):
         raise QTSPError(Kind.MALFORMED, f"OCSP: the response is about another certificate (serial "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from base64 import b64decode
-from typing import Sequence
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes

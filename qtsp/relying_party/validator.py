@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
@@ -294,7 +295,7 @@ def validate(cert: x509.Certificate, *, trusted_list: ParsedList, at: dt.datetim
         for below, ca in enumerate(reversed(path[1:])):
             _check_ca(run, ca, at, len(path) - 2 - below)
         issuers = path[1:] + [anchor.certificate]
-        for i, (subject, issuer) in enumerate(zip(path, issuers)):
+        for i, (subject, issuer) in enumerate(zip(path, issuers, strict=True)):
             _revocation(run, fetcher, subject, issuer, at, "the certificate" if i == 0 else f"the CA '{subject.subject.rfc4514_string()}'")
     _qualified(run, cert, purpose, anchor, require_roles)
     _usage(run, cert, purpose)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..clock import utcnow
 from .freshness import Freshness

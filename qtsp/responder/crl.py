@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from ..clock import utcnow
 from ..core.errors import Kind, QTSPError

@@ -11,7 +11,7 @@ source compares epochs), and no answer made under old behaviours lands in a new 
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..services.generation import Generation
 

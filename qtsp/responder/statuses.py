@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..core import ocsp as core_ocsp
 from ..core.types import IssuerId

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 from ..clock import utcnow
 from ..core import ocsp as core_ocsp

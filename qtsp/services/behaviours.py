@@ -16,7 +16,8 @@ import dataclasses
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from asn1crypto import x509 as ax509
 from cryptography import x509

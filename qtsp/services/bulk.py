@@ -26,7 +26,8 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -201,7 +202,7 @@ def _worker_run(span: tuple[int, int]) -> tuple[list[Outcome], dict[str, float]]
         key_pem = b"" if key is None else key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         results.append((cert.public_bytes(serialization.Encoding.DER), key_pem))
-        for name, spent in zip(t, (t1 - t0, t2 - t1, t3 - t2)):
+        for name, spent in zip(t, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             t[name] += spent
     return results, t
 
@@ -246,7 +247,7 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
 
     t0 = time.perf_counter()
     batch = issuance.Batch(sandbox, utcnow(), actor, audit_extra={"bulk": True})
-    jobs: list[Job] = list(zip(prepared, issuance.new_serials(len(prepared))))
+    jobs: list[Job] = list(zip(prepared, issuance.new_serials(len(prepared)), strict=True))
     intents = batch.record(jobs, label="bulk")
     steps["reserve"] = time.perf_counter() - t0
 
@@ -297,7 +298,7 @@ class _Run:
     def collect(self, answers: Any, spans: list[tuple[int, int]]) -> None:
         if self.progress is not None:
             self.progress(0, len(self.jobs))
-        for span, (outcomes, spent) in zip(spans, answers):
+        for span, (outcomes, spent) in zip(spans, answers, strict=True):
             for name, secs in spent.items():
                 self.worker_steps[name] = self.worker_steps.get(name, 0.0) + secs
             t_store = time.perf_counter()
@@ -309,7 +310,7 @@ class _Run:
     def _store(self, span: tuple[int, int], outcomes: list[Outcome]) -> None:
         good: list[tuple[int, bytes, bytes]] = []
         refused: list[tuple[int, tuple[str, str]]] = []
-        for index, outcome in zip(range(*span), outcomes):
+        for index, outcome in zip(range(*span), outcomes, strict=True):
             if outcome[0] is None:
                 refused.append((index, outcome[1]))
             else:
@@ -321,7 +322,7 @@ class _Run:
         dropped = [self.intents[i] for i, _ in refused]
         rows = self.batch.finish(signed, dropped)  # steps 5 and 6
         self.done.update(i.id for i in self.intents[span[0]: span[1]])
-        for row, (_, cert, _), (index, _, key_pem) in zip(rows, signed, good):
+        for row, (_, cert, _), (index, _, key_pem) in zip(rows, signed, good, strict=True):
             target = self.out / f"{row.serial}"
             target.mkdir()
             cert_path = write_new(target / "cert.pem", cert.public_bytes(serialization.Encoding.PEM))

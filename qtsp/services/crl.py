@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import Certificate, CertificateAuthority, CrlRecord, PublicationState, Revocation
+from ca_store.models import Certificate, CertificateAuthority, PublicationState, Revocation
+from ca_store.models import CrlRecord as CrlRecord  # what generate and current return, for callers' annotations
 
 from ..clock import time_travelling
 from ..core import crl as core_crl

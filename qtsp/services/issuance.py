@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -275,7 +276,7 @@ class Batch:
         with self.sandbox.transaction() as session:
             for (issuer_id, profile), indexes in groups.items():
                 serials = [serial_hex(items[i][1]) for i in indexes]
-                intents.update(zip(indexes, repo.reserve_serials(session, issuer_id, serials, profile, self.now)))
+                intents.update(zip(indexes, repo.reserve_serials(session, issuer_id, serials, profile, self.now), strict=True))
         return [intents[i] for i in range(len(items))]
 
     def abandon(self, intents: list[IssuanceIntent]) -> None:
@@ -315,18 +316,18 @@ class Batch:
         keys = [subscriber_key(p) for p in prepared]
         serials = new_serials(len(prepared))
         linted = []
-        for p, key, serial in zip(prepared, keys, serials):
+        for p, key, serial in zip(prepared, keys, serials, strict=True):
             public_key = p.certified_key(key)
             linted.append(lint_step(self.sandbox, self.ca(p.issuer_id), p, public_key, serial, self.now))
-        intents = self.record(list(zip(prepared, serials)))
+        intents = self.record(list(zip(prepared, serials, strict=True)))
         try:
-            certs = [sign_step(tbs, self.ca(p.issuer_id)) for p, tbs in zip(prepared, linted)]
+            certs = [sign_step(tbs, self.ca(p.issuer_id)) for p, tbs in zip(prepared, linted, strict=True)]
         except BaseException:
             self.abandon(intents)
             raise
-        self.finish(list(zip(prepared, certs, intents)))
+        self.finish(list(zip(prepared, certs, intents, strict=True)))
         return [Issued(cert, authorities.chain(self.sandbox, p.issuer_id), key, p.issuer_id)
-                for p, cert, key in zip(prepared, certs, keys)]
+                for p, cert, key in zip(prepared, certs, keys, strict=True)]
 
 
 def issue(sandbox: Sandbox, request: IssueRequest, *, actor: str = "cli", now: dt.datetime | None = None) -> Issued:

@@ -15,7 +15,8 @@ Import-light: the CLI imports this for every issue command.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from ..core import profiles
 from ..core.errors import Kind, QTSPError

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from ca_store.models import CrlRecord, OcspResponse
 
+from ..core.types import IssuerId
 from .context import Sandbox
 
 
@@ -16,7 +17,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)  # SQLite returns naive UTC
 
 
-def publication_margins(sandbox: Sandbox, now: dt.datetime) -> tuple[dict[str, float], dict[str, float]]:
+def publication_margins(sandbox: Sandbox, now: dt.datetime) -> tuple[dict[IssuerId, float], dict[IssuerId, float]]:
     """(age in seconds of the oldest pre-signed OCSP answer, seconds until the newest full CRL's nextUpdate),
     each by issuer id."""
     with sandbox.transaction() as session:

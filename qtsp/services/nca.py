@@ -35,12 +35,12 @@ from ..core.audit import canonical_details
 from ..core.errors import Kind, QTSPError
 from ..core.names import parse_org_id
 from ..core.types import OrgId
-from ..core.ocsp import REASONS  # noqa: F401  (re-exported for the CLI)
+from ..core.ocsp import REASONS as REASONS  # re-exported for the CLI
 from ..core.psd2 import PspRole, parse_roles, roles_text, stored_roles
 from ..metrics import NCA_PUBLICATION
 # One JWS registry for the requests verified here and the receipts the NCA's client verifies.
 from ..clock import utcnow
-from ..relying_party.jose import MAX_JWS_BYTES
+from ..relying_party.jose import MAX_JWS_BYTES as MAX_JWS_BYTES  # re-exported for the web layer
 from ..relying_party.jose import jws_registry as _registry
 from . import nca_identity, revocation
 from .context import Sandbox

@@ -32,7 +32,6 @@ from ..signers.file import write_private
 from . import authorities
 from .authorities import ROOT_ID, LoadedCA, Plan
 from .context import Sandbox
-from ..clock import utcnow
 
 NCA_CA_ID = IssuerId("nca-ca")
 NCA_CA_NAME = "qtsp Sandbox NCA and Receipts CA"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from asn1crypto import x509 as ax509
 from cryptography.hazmat.primitives import hashes
@@ -144,7 +144,7 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
         responder = entries[issuer_id].responder
         tbs_list = [item[4] for item in items]
         signatures = responder.sign_many(tbs_list) if responder.sign_many else [responder.sign(t) for t in tbs_list]
-        for (cert, algorithm, key_hash, status, tbs), signature in zip(items, signatures):
+        for (cert, algorithm, key_hash, status, tbs), signature in zip(items, signatures, strict=True):
             rows.append(OcspResponse(
                 certificate_id=cert.id, issuer_id=cert.issuer_id, hash_algorithm=algorithm,
                 issuer_key_hash=key_hash.hex(), serial=cert.serial, status=status.status,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import select
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from cryptography import x509
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from ca_store import repositories as repo
 from ca_store.models import AuditEvent, Certificate
 
+from ..core.types import IssuerId, SerialHex
 from .context import Sandbox
 from .simulator import Behaviour
 
@@ -31,7 +32,7 @@ class CertificateRecord:
 
     row_id: int  # the keyset cursor of the list (never shown)
     serial: str
-    issuer_id: str
+    issuer_id: IssuerId
     profile: str
     subject: str
     org_id: str | None
@@ -76,15 +77,10 @@ def certificates(sandbox: Sandbox, *, now: dt.datetime, org_id: str | None = Non
         return Page([_record(c, with_der=False) for c in result.rows], result.total, result.offset, result.more)
 
 
-def certificate(sandbox: Sandbox, serial: str) -> CertificateRecord:
+def certificate(sandbox: Sandbox, serial: SerialHex) -> CertificateRecord:
     """One certificate, with its DER; NOT_FOUND for a serial never issued."""
     with sandbox.transaction() as session:
         return _record(repo.get_certificate(session, serial), with_der=True)
-
-
-def issuer_of(sandbox: Sandbox, serial: str) -> str:
-    with sandbox.transaction() as session:
-        return repo.get_certificate(session, serial).issuer_id
 
 
 def first_event_by(sandbox: Sandbox, actor: str) -> int | None:

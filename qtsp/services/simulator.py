@@ -16,7 +16,7 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,7 @@ from ca_store.models import Certificate, CertificateAuthority, ResponderBehaviou
 from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.types import canonical_serial
-from .behaviours import BEHAVIOURS, CRL, OCSP
+from .behaviours import BEHAVIOURS, CRL as CRL, OCSP as OCSP
 from .context import Sandbox
 from .generation import Generation
 

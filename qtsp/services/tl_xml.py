@@ -12,7 +12,8 @@ import datetime as dt
 import hashlib
 from base64 import b64encode
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -53,7 +54,7 @@ class ListedCA:
 
 
 def _el(parent: etree._Element, name: str, text: str | None = None, lang: str | None = None, **attrs: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{TSL_NS}}}{name}", **attrs)
+    element = etree.SubElement(parent, f"{{{TSL_NS}}}{name}", attrib=attrs)
     if lang is not None:
         element.set(XML_LANG, lang)
     if text is not None:
@@ -83,7 +84,7 @@ def _address(parent: etree._Element, name: str, cfg: Config) -> None:
 def build_list(cfg: Config, sequence: int, issued_at: dt.datetime, next_update: dt.datetime,
                cas: Sequence[ListedCA]) -> etree._Element:
     """The unsigned TrustServiceStatusList, elements in the XSD's sequence order."""
-    root = etree.Element(f"{{{TSL_NS}}}TrustServiceStatusList", nsmap={None: TSL_NS},
+    root = etree.Element(f"{{{TSL_NS}}}TrustServiceStatusList", nsmap={None: TSL_NS},  # type: ignore[dict-item]  # lxml: None is the default namespace
                          Id=f"TSL-{cfg.country}-{sequence}", TSLTag=TSL_TAG)
     info = _el(root, "SchemeInformation")
     _el(info, "TSLVersionIdentifier", str(TSL_VERSION))

@@ -38,7 +38,6 @@ from ..core.trusted_list import ID_TSL_KP_TSL_SIGNING, MEDIA_TYPE
 from ..signers import Signer
 from . import signing
 from .context import Sandbox
-from ..clock import real_utcnow, time_travelling, utcnow
 from .authorities import key_label, key_row
 from .tl_xml import LISTED_ROLES, ListedCA, build_list, services_hash, sign_list
 

@@ -13,11 +13,13 @@ Settings come from the environment (never from the database, never logged):
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -106,6 +108,9 @@ class VaultTransit:
         except requests.RequestException as exc:
             raise VaultUnavailable(self.addr, type(exc).__name__) from None
 
+    def _sign_data(self, **kwargs: Any) -> Any:
+        return self.client.secrets.transit.sign_data(**kwargs)  # the client of the moment (a re-login replaces it)
+
     def ensure_mount(self) -> None:
         """Enable the Transit engine at the mount if it is not there (needs sys/mounts rights)."""
         mounts = self._call(lambda: self.client.sys.list_mounted_secrets_engines(), "the list of mounts")
@@ -192,12 +197,11 @@ class VaultTransit:
             kwargs = dict(name=name, key_version=version, prehashed=True, hash_algorithm=_HASH_NAMES[hash_alg.name],
                           mount_point=self.mount, **extra)
             if len(chunk) == 1:
-                result = self._call(lambda: self.client.secrets.transit.sign_data(hash_input=chunk[0], **kwargs),
-                                    f"signing with {name}")
+                result = self._call(functools.partial(self._sign_data, hash_input=chunk[0], **kwargs), f"signing with {name}")
                 items = [result["data"]]
             else:
-                result = self._call(lambda: self.client.secrets.transit.sign_data(
-                    batch_input=[{"input": d} for d in chunk], **kwargs), f"signing with {name}")
+                result = self._call(functools.partial(self._sign_data, batch_input=[{"input": d} for d in chunk], **kwargs),
+                                    f"signing with {name}")
                 items = result["data"]["batch_results"]
             for item in items:
                 if "error" in item and item["error"]:
@@ -206,7 +210,7 @@ class VaultTransit:
                 if used_version != f"v{version}":
                     raise QTSPError(Kind.INTEGRITY, f"Vault signed with {used_version}, not v{version}")
                 signatures.append(base64.b64decode(sig))
-        for data, signature in zip(datas, signatures):
+        for data, signature in zip(datas, signatures, strict=True):
             self._verify(public, signature, data, hash_alg, algorithm)
         return signatures
 

@@ -13,7 +13,8 @@ import itertools
 import os
 import re
 import time
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from werkzeug.wsgi import ClosingIterator
 

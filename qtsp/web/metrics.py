@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -14,15 +14,15 @@ from ..clock import utcnow
 from ..services import monitoring
 from ..services.context import Sandbox
 
-from ..metrics import (  # noqa: F401  (re-exported for the web layer)
-    CLI_DIR,
-    CRL_GENERATION,
-    HTTP_REQUESTS,
-    MULTIPROC_ENV,
-    OCSP_REQUESTS,
-    REVOCATION_TO_PUBLICATION,
-    http_request,
-    ocsp_request,
+from ..metrics import (  # re-exported for the web layer
+    CLI_DIR as CLI_DIR,
+    CRL_GENERATION as CRL_GENERATION,
+    HTTP_REQUESTS as HTTP_REQUESTS,
+    MULTIPROC_ENV as MULTIPROC_ENV,
+    OCSP_REQUESTS as OCSP_REQUESTS,
+    REVOCATION_TO_PUBLICATION as REVOCATION_TO_PUBLICATION,
+    http_request as http_request,
+    ocsp_request as ocsp_request,
 )
 
 

@@ -13,7 +13,8 @@ import binascii
 import datetime as dt
 import time
 from email.utils import format_datetime
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote
 
 from ..core import ocsp as core_ocsp

@@ -19,7 +19,7 @@ from .contract import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID, STATU
 from .query import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 
 SERVER = "/api/v1"
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _problem_response(description: str, *, challenge: bool = False) -> dict[str, Any]:

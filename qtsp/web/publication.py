@@ -62,7 +62,8 @@ def ca_chain(ca_id: str) -> Response:
         from .errors import problem
 
         return problem(404, "not found", f"no CA {ca_id!r}")
-    chain, current = [], ca_id
+    chain: list[bytes] = []
+    current: str | None = ca_id
     while current is not None and current in cas and len(chain) < 8:
         cert, parent = cas[current]
         chain.append(cert.public_bytes(Encoding.PEM))

@@ -11,7 +11,8 @@ import base64
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from flask import request, url_for
 from werkzeug.datastructures import MultiDict
@@ -133,4 +134,5 @@ class Page:
 def next_link(**paging: Any) -> str:
     """This endpoint's URL with the same filters and ``paging`` (limit, and offset or cursor)."""
     filters = {name: value for name, value in request.args.items() if name not in PAGING}
-    return url_for(request.endpoint or "", **filters, **paging)
+    values: dict[str, Any] = {**filters, **paging}
+    return url_for(request.endpoint or "", **values)

@@ -14,7 +14,8 @@ A request without the header costs one dict lookup here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from ..clock import as_of
 from ..core.errors import QTSPError

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from typing import Any, Callable, Iterable, cast
+from typing import Any, cast
+from collections.abc import Callable, Iterable
 
 from ..logging_setup import LogSettings, configure
 from .access_log import AccessLogMiddleware

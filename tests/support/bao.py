@@ -34,7 +34,7 @@ class OpenBao:
         self.proc: subprocess.Popen[bytes] | None = None
         self.unseal_key = ""
 
-    def start(self) -> "OpenBao":
+    def start(self) -> OpenBao:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [bao_binary(), "server", "-dev", f"-dev-root-token-id={self.token}",
@@ -92,7 +92,7 @@ class OpenBao:
 class PersistentOpenBao(OpenBao):
     """OpenBao with file storage: it can be stopped and started again and keeps its keys."""
 
-    def start(self) -> "PersistentOpenBao":
+    def start(self) -> PersistentOpenBao:
         config = self.dir / "bao.hcl"
         (self.dir / "data").mkdir()
         cluster_port = free_port()

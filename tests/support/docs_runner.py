@@ -158,6 +158,9 @@ def run(doc: Document, work: Path, env: dict[str, str], timeout: float = 900) ->
             (work / name).symlink_to(ROOT / name)
     path = work / "doctest.sh"
     path.write_text(script(doc))
+    # The linked venv is the one running this test, installed from the checkout: `make run` here must
+    # not reinstall it (from this directory, which has no sources, it would break the checkout's venv).
+    env = {**env, "MAKEFLAGS": " ".join(f"-o .venv/{f}" for f in (".installed-run", ".installed-test"))}
     unshare = shutil.which("unshare")
     if unshare is None:
         raise RuntimeError("the docs test needs unshare(1) (util-linux) for a private network namespace")

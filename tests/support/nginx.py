@@ -82,7 +82,7 @@ class Nginx:
         (self.dir / "nginx.conf").write_text(CONF.format(dir=self.dir, port=self.port, servers=servers))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> "Nginx":
+    def __enter__(self) -> Nginx:
         self.proc = subprocess.Popen([nginx_binary(), "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
                                       "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True)

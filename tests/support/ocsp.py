@@ -11,7 +11,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 
-def request_der(files: dict[str, Path], cert: str, algorithm: hashes.HashAlgorithm = hashes.SHA1(), issuer: str = "issuer") -> bytes:
+SHA1 = hashes.SHA1()  # the default CertID hash of OCSP clients
+
+
+def request_der(files: dict[str, Path], cert: str, algorithm: hashes.HashAlgorithm = SHA1, issuer: str = "issuer") -> bytes:
     leaf = x509.load_pem_x509_certificate(files[cert].read_bytes())
     ca = x509.load_pem_x509_certificate(files[issuer].read_bytes())
     return ocsp.OCSPRequestBuilder().add_certificate(leaf, ca, algorithm).build().public_bytes(serialization.Encoding.DER)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding

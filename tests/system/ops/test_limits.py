@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from asn1crypto import ocsp as aocsp
@@ -251,7 +251,7 @@ def _h2_get(target: Target, path: bytes, extra_header: bytes = b"") -> str:
         while time.monotonic() < deadline:
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except ConnectionResetError:
                 return "refused"

@@ -23,12 +23,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from qtsp import relying_party
+from qtsp.core.errors import Kind, QTSPError
 from qtsp.clock import as_of, utcnow
 from qtsp.services import scenarios, trusted_list
 from qtsp.services.context import Sandbox
@@ -154,8 +156,9 @@ def test_validate_cli_and_library_agree(dep: Deployment) -> None:
     assert verdict.codes == ["role-not-authorised"]
     # A Trusted List signed by anyone but the pinned signer is refused outright.
     other = dep.cert("valid-qwac")
-    with pytest.raises(Exception):
+    with pytest.raises(QTSPError) as forged:
         relying_party.parse_and_verify_trusted_list(dep.get("/tl.xml"), [other], utcnow())
+    assert forged.value.kind is Kind.INTEGRITY
     # --tl without a pin is refused before anything is fetched.
     result = subprocess.run([sys.executable, "-m", "cli.main", "validate", str(dep.out / "valid-qwac.pem"), "--tl",
                              f"{dep.base}/tl.xml"], capture_output=True, text=True, cwd=cwd, timeout=60)

@@ -12,8 +12,9 @@ from cryptography import x509
 from qtsp.services import bulk
 from qtsp.services.context import Sandbox
 
-ORG = "PSDBE-NBB-0123456789"
 from support.bulk import bulk_counts, write_requests
+
+ORG = "PSDBE-NBB-0123456789"
 
 
 def test_bulk_issues_every_request_on_two_workers(sandbox: Sandbox, data_dir: Path, tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def test_transit_signer_signs_verifiably_with_pinned_versions(vault_env, tmp_pat
     algorithm = ec.ECDSA(hashes.SHA256()) if key_type.startswith("ecdsa") else (padding.PKCS1v15(), hashes.SHA256())
     signatures = signer.sign_many(messages, algorithm)  # batch_input
     public = info.public_key
-    for message, signature in zip(messages, signatures):
+    for message, signature in zip(messages, signatures, strict=True):
         if key_type.startswith("ecdsa"):
             public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
         else:

@@ -5,7 +5,7 @@ runs the same tests on PostgreSQL (the ``store_url`` fixture: tests/conftest.py)
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata

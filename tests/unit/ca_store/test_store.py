@@ -6,9 +6,10 @@ the same tests on PostgreSQL (the ``store_url`` fixture and those built on it: t
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -72,7 +73,7 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert [e.action for e in events] == ["ca.create"] * 3 + ["register.add", "certificate.issue"]
         assert [e.seq for e in events] == [1, 2, 3, 4, 5]
         assert events[-1].subject == result.serial
-        for before, after in zip(events, events[1:]):
+        for before, after in itertools.pairwise(events):
             assert after.prev_hash == before.hash
 
     assert audit.verify(sandbox) == (5, None)

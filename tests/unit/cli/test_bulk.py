@@ -11,9 +11,10 @@ import pytest
 from click.testing import Result
 
 
-ORG = "PSDBE-NBB-0123456789"
 from support.bulk import MIXED, bulk_counts, write_requests
 from support import ROOT
+
+ORG = "PSDBE-NBB-0123456789"
 
 
 def _cli(data_dir: Path, *args: object) -> Result:

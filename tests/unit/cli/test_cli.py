@@ -7,7 +7,8 @@ import os
 import stat
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 from cryptography import x509

@@ -14,8 +14,9 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.services import bulk
 from qtsp.services.context import Sandbox
 
-ORG = "PSDBE-NBB-0123456789"
 from support.bulk import MIXED, bulk_counts, intent_states, write_requests
+
+ORG = "PSDBE-NBB-0123456789"
 
 
 @pytest.mark.parametrize(

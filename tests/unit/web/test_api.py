@@ -110,7 +110,7 @@ def test_metrics_count_api_responses(api: Api) -> None:
     api.client.get(f"{PREFIX}/certificates?limit=0", headers=api.headers("auditor"))
     after = (sample("api.list_certificates", "200"), sample("api.list_certificates", "401"),
              sample("api.list_certificates", "400"))
-    assert [a - b for a, b in zip(after, before)] == [1, 1, 1]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
 
 
 # --- issuance, lookup, search -----------------------------------------------------------------------

@@ -8,7 +8,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest

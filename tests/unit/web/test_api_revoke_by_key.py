@@ -11,7 +11,8 @@ import secrets
 import sqlite3
 import time
 from contextlib import closing
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 from cryptography import x509
