@@ -174,21 +174,21 @@ def tighten_dir(path: Path) -> None:
 def private_file(path: Path, *, create: bool = False) -> None:
     """``path`` 0600 (created so if missing and ``create``); a warning if it was looser. A symlink is
     left alone (neither followed nor changed): whoever made it chose where the file lives."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | _CLOEXEC | (os.O_CREAT if create else 0)
-    try:
-        fd = os.open(path, flags, PRIVATE)
-    except FileNotFoundError:
+    existed = os.path.lexists(path)
+    if not existed and not create:
         return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | _CLOEXEC | (os.O_CREAT if create else 0), PRIVATE)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        if exc.errno in (errno.ELOOP, errno.ENOENT):  # a symlink; or gone meanwhile (SQLite's side files)
             return
         raise
     try:
         info = os.fstat(fd)
         mode = stat.S_IMODE(info.st_mode)
-        if stat.S_ISREG(info.st_mode) and mode != PRIVATE and (mode & 0o077 or info.st_size == 0):
-            os.fchmod(fd, PRIVATE)  # a file we just made: exactly 0600 whatever the umask
-            if info.st_size:
+        if stat.S_ISREG(info.st_mode) and mode != PRIVATE and (mode & 0o077 or not existed):
+            os.fchmod(fd, PRIVATE)  # made now: exactly 0600 whatever the umask
+            if existed:
                 log.warning("%s was mode %04o, open to other users; now 0600", path, mode)
     finally:
         os.close(fd)

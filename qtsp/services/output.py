@@ -64,7 +64,7 @@ class Outputs:
         try:
             outputs._made_dirs = files.ensure_dir(out)
             for path in planned_files(out, with_key=with_key, with_p12=with_p12):
-                fd = create_new(path, private=path.name in PRIVATE_NAMES)
+                fd = files.create_new(path, private=path.name in PRIVATE_NAMES)
                 outputs._open[path.name] = (fd, os.fstat(fd))
         except BaseException:
             outputs.discard()
