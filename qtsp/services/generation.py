@@ -13,6 +13,8 @@ import os
 import struct
 from pathlib import Path
 
+from .. import files
+
 _FMT = "<Q"
 _SIZE = struct.calcsize(_FMT)
 
@@ -20,8 +22,8 @@ _SIZE = struct.calcsize(_FMT)
 class Generation:
     def __init__(self, data_dir: Path) -> None:
         path = data_dir / "run" / "revocation-generation"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        files.ensure_dir(path.parent, own=False)
+        fd = files.open_shared(path)
         try:
             if os.fstat(fd).st_size < _SIZE:
                 os.write(fd, b"\0" * _SIZE)
@@ -34,7 +36,7 @@ class Generation:
         return struct.unpack_from(_FMT, self._map)[0]
 
     def bump(self) -> int:
-        with open(self._path, "rb+") as lock:
+        with files.open_lock(self._path) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 new = self.value() + 1
