@@ -232,6 +232,8 @@ def revoke(serial: str, reason: str, issuer: str | None) -> None:
         result = revocation.revoke(sandbox, serial, reason, issuer_id=None if issuer is None else IssuerId(issuer),
                                    actor="cli")
     data = {"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
-            "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from}
+            "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from,
+            "published_in": result.published_in, "note": result.note}
     emit(data, lambda: f"revoked {result.serial} ({result.reason}) at {result.revoked_at:%Y-%m-%d %H:%M:%S}Z"
-         + (f"; reason changed from {result.changed_reason_from}" if result.changed_reason_from else ""))
+         + (f"; reason changed from {result.changed_reason_from}" if result.changed_reason_from else "")
+         + (f"; {result.note}" if result.note else ""))

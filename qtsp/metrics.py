@@ -93,6 +93,11 @@ NCA_PUBLICATION = _lazy(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 3600, 86400),
 )
 JOB_FAILURES = _lazy(Counter, "qtsp_job_failures_total", "Scheduled job runs that failed (they retry with backoff)", ["job"])
+# Per refresh-ocsp run and issuer: certificates re-signed, skipped (their CA has no OCSP responder: CRL
+# only) or failed (left due; retried by the next run). One bad issuer never holds back the others.
+OCSP_REFRESH = _lazy(Counter, "qtsp_ocsp_refresh_certificates_total",
+                     "Certificates the OCSP refresh job re-signed, skipped (no responder: CRL only) or failed, by issuer",
+                     ["issuer", "outcome"])
 CRL_GENERATION = _lazy(Histogram, "qtsp_crl_generation_seconds", "Time to build, sign and store one CRL",
                        buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 
