@@ -22,6 +22,7 @@ from qtsp.logging_setup import ACCESS_LOG_ENV, FORMAT_ENV, FORMATS, LEVEL_ENV, L
 from qtsp.logging_setup import configure as configure_logging
 from qtsp.services import revocation
 from qtsp.services.context import open_sandbox
+from qtsp.web.limits import THREADS_ENV
 
 from .output import common, data_dir, emit, no_time_travel
 
@@ -172,8 +173,11 @@ def _run_granian(host: str, port: int, workers: int, threads: int, settings: Log
     from granian.http import HTTP1Settings, HTTP2Settings
     from granian.log import LogLevels
 
-    Granian("qtsp.web.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
-            blocking_threads=threads, backlog=2048, backpressure=_connections_per_worker(),
+    # The RSGI front (qtsp/web/front.py) awaits each body on the worker's event loop, within a deadline and a
+    # size bound, and only then runs the WSGI app on one of `threads` threads: a slow client never holds one.
+    os.environ[THREADS_ENV] = str(threads)
+    Granian("qtsp.web.front:app", address=host, port=port, interface=Interfaces.RSGI, workers=workers,
+            blocking_threads=1, backlog=2048, backpressure=_connections_per_worker(),
             http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_MS, max_buffer_size=HEAD_LIMIT),
             http2_settings=HTTP2Settings(max_headers_size=HEAD_LIMIT),
             log_access=False,  # ours (qtsp.web.access_log) also covers the OCSP fast path and carries request ids
@@ -186,7 +190,12 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: Lo
 
     class _App(BaseApplication):  # type: ignore[misc, unused-ignore]  # gunicorn ships no types: subclassing Any
         def load_config(self) -> None:
-            options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+            # gthread, with the head and body of each request buffered by the main loop, within deadlines and
+            # bounds, before a thread takes it (qtsp/web/gunicorn_worker.py): a slow client never holds one.
+            from qtsp.web.gunicorn_worker import BufferedThreadWorker
+
+            options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                       "worker_class": BufferedThreadWorker, "worker_connections": _connections_per_worker(),
                        "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None,
                        "loglevel": settings.level, "logconfig_dict": dict_config(settings),
                        "limit_request_line": 4094, "limit_request_fields": 50, "limit_request_field_size": 8190,

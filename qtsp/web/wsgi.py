@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 
 from ..logging_setup import LogSettings, configure
 from .access_log import AccessLogMiddleware
-from .app import MAX_BODY, create_app
+from .app import create_app
+from .limits import MAX_BODY
 
 if not logging.getLogger().handlers:
     configure(LogSettings.from_env())
