@@ -22,6 +22,7 @@ OCSP_BODY_DEADLINE = 2.0
 HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its head
 HEAD_LIMIT = 48 * 1024  # the longest legitimate head: an OCSP GET of a 16 KiB request (~22 KiB of base64)
 OCSP_PREFIX = "/ocsp"
+METRICS_TOKEN_ENV = "QTSP_METRICS_TOKEN_FILE"  # a file holding the bearer token /metrics requires
 THREADS_ENV = "QTSP_THREADS"  # threads per worker that run the WSGI app behind a front (`qtsp serve --threads`)
 
 _TITLES = {400: "bad request", 408: "request timeout", 413: "content too large", 431: "request header fields too large"}
