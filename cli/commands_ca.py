@@ -14,7 +14,7 @@ import click
 from qtsp.core.errors import EXIT_CODES, Kind
 from qtsp.core.keys import CA_KEY_TYPES, KeyType
 
-from .output import common, data_dir, emit, no_time_travel, subject_text, table
+from .output import cli_actor, common, data_dir, emit, no_time_travel, subject_text, table
 
 if TYPE_CHECKING:
     from qtsp.services.context import Sandbox
@@ -34,7 +34,7 @@ def init(key_type: str | None, config_file: Path | None, keystore: str | None, b
     from qtsp.services import hierarchy
 
     sb = hierarchy.init_sandbox(data_dir(), key_type=None if key_type is None else KeyType(key_type),
-                                config_file=config_file, keystore=keystore, base_url=base_url)
+                                config_file=config_file, keystore=keystore, base_url=base_url, actor=cli_actor())
     _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
 
 
@@ -194,6 +194,6 @@ def sandbox(out: Path | None, host: str, port: int) -> None:
     from qtsp.config import base_url_for
     from qtsp.services import sample
 
-    result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port))
+    result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port), actor=cli_actor())
     result["service"] = result["base_url"]
     emit(result, lambda: sample.describe(result))
