@@ -28,6 +28,7 @@ from qtsp.services import audit, revocation, tokens
 from qtsp.services.context import Sandbox
 from qtsp.services.issuance import Issued, IssueRequest, issue
 from support import SAMPLE_ORG
+from support.api import Api
 
 
 @dataclass
@@ -303,3 +304,23 @@ def test_the_export_and_the_database_hold_no_key_material(history: History) -> N
     with history.engine.connect() as conn:
         refs = [r[0] for r in conn.execute(sa.text("SELECT ref FROM key_references"))]
     assert audit.anchor_key_ref(history.sandbox) not in refs  # the anchor key is not even named in the store
+
+
+def test_api_actions_name_their_token_and_verify(api: Api) -> None:
+    """What the API writes (issuance, revocation) has its events, and they name the token that acted."""
+    from support.api import DOMAIN, PREFIX, csr_pem, new_key
+
+    made = api.client.post(f"{PREFIX}/certificates", headers=api.headers("operator"),
+                           json={"kind": "qwac", "org_id": SAMPLE_ORG, "csr": csr_pem(new_key()), "domains": [DOMAIN]})
+    serial = made.get_json()["serial"]
+    revoked = api.client.post(f"{PREFIX}/certificates/{serial}/revoke", headers=api.headers("operator"),
+                              json={"reason": "superseded"})
+    assert revoked.status_code == 200, revoked.get_json()
+    with api.sandbox.transaction() as session:
+        events, _ = repo.audit_chain(session)
+    acted = {e.action: e.actor for e in events if e.subject == serial}
+    assert set(acted) == {"certificate.issue", "certificate.revoke"}
+    assert all(a.startswith("api-token:") and a.endswith(":ops") for a in acted.values()), acted
+    audit.anchor(api.sandbox)
+    report = audit.check(api.sandbox)
+    assert report.ok and report.checked["revocations"] == 1, _problems(report)
