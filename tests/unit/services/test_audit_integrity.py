@@ -324,3 +324,35 @@ def test_api_actions_name_their_token_and_verify(api: Api) -> None:
     audit.anchor(api.sandbox)
     report = audit.check(api.sandbox)
     assert report.ok and report.checked["revocations"] == 1, _problems(report)
+
+
+def test_a_sandbox_from_before_the_receipt_event_verifies_after_migrating(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before this change the QTSP's receipt certificate was stored without an issuance event; migration
+    0006 appends it (once, marked back-filled), so an upgraded sandbox verifies and nothing else is blessed."""
+    from alembic import command
+
+    from ca_store import db
+    from qtsp.services import nca_identity
+
+    real = nca_identity.repo.append_audit
+
+    def old_code(session, *, action: str, **kwargs):  # type: ignore[no-untyped-def]
+        if action != "certificate.issue":  # what the code wrote before: no event for the receipt certificate
+            real(session, action=action, **kwargs)
+
+    monkeypatch.setattr(nca_identity.repo, "append_audit", old_code)
+    nca_identity.add_nca(sandbox, "BE-NBB", "National Bank of Belgium", generate=True, out=tmp_path / "nca")
+    monkeypatch.setattr(nca_identity.repo, "append_audit", real)
+    problems = _problems(audit.check(sandbox))
+    assert len(problems) == 1 and "nca-ca/" in problems[0] and "no event issued it" in problems[0], problems
+
+    command.stamp(db.alembic_config(sandbox.engine), "0005")  # the database as the old code left it
+    db.ensure_current(sandbox.engine)
+    report = audit.check(sandbox)
+    assert report.ok, _problems(report)
+    with sandbox.transaction() as session:
+        events, _ = repo.audit_chain(session)
+    assert [e.actor for e in events if e.action == "certificate.issue"] == ["migration"]
+    db.migrate(sandbox.engine)  # once only
+    assert audit.check(sandbox).events == report.events
