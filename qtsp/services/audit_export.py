@@ -9,6 +9,7 @@ Nothing here truncates, rewrites or renames the file.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -19,6 +20,10 @@ from ..core.audit_anchor import MAX_LINE_BYTES, SignedHead, parse_line
 from ..core.errors import Kind, QTSPError
 
 MAX_EXPORT_BYTES = 256 * 1024 * 1024  # a head every 5 minutes is ~40 MB a year; far past that is not ours
+
+
+def _why(exc: OSError) -> str:
+    return "it is a symbolic link (never followed)" if exc.errno == errno.ELOOP else str(exc.strerror)
 
 
 def _read_all(fd: int) -> bytes:
@@ -58,7 +63,7 @@ def read(path: Path) -> tuple[list[SignedHead], list[tuple[int, str]]] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise QTSPError(Kind.STORAGE, f"cannot read the audit export {path}: {exc.strerror}") from None
+        raise QTSPError(Kind.STORAGE, f"cannot read the audit export {path}: {_why(exc)}") from None
     try:
         return parse(_read_all(fd))
     finally:
@@ -96,7 +101,7 @@ def appending(path: Path) -> Iterator[Appender]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise QTSPError(Kind.STORAGE, f"cannot open the audit export {path}: {exc.strerror}") from None
+        raise QTSPError(Kind.STORAGE, f"cannot open the audit export {path}: {_why(exc)}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield Appender(fd, path)
