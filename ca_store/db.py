@@ -93,6 +93,27 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def snapshot(engine: Engine) -> Iterator[Session]:
+    """A read-only Session whose statements all see one snapshot of the database (reads that must agree
+    with each other: the audit chain, its head and the rows it is checked against).
+
+    PostgreSQL: a REPEATABLE READ transaction. SQLite: pysqlite starts no transaction for a SELECT, so
+    each statement would read the newest commit; an explicit BEGIN makes the first read fix the
+    snapshot (WAL) until the end. Rolled back at the end: nothing is written through it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        session = Session(bind=conn)
+        try:
+            yield session
+        finally:
+            session.close()
+            conn.rollback()
+
+
+@contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error. Services use this."""
     session = factory()

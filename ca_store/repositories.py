@@ -16,6 +16,7 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.types import IssuerId, OrgId, SerialHex
 
 from .models import (
+    ApiToken,
     AuditEvent,
     AuditHead,
     Certificate,
@@ -28,6 +29,7 @@ from .models import (
     PSPAuthorisation,
     PublicationState,
     ResponderBehaviour,
+    Revocation,
 )
 
 # --- audit -----------------------------------------------------------------------------
@@ -84,6 +86,42 @@ def audit_chain(session: Session, *, attempts: int = 5) -> tuple[list[ChainEvent
         if head is None or not events or events[-1].seq <= head.seq:
             break
     return events, (None if head is None else (head.seq, head.hash))
+
+
+def audit_events_after(session: Session, seq: int) -> list[ChainEvent]:
+    """The events after ``seq``, in order (what is appended since a signed head)."""
+    rows = session.execute(select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)).scalars()
+    return [ChainEvent(e.seq, e.at, e.actor, e.action, e.subject, e.details, e.prev_hash, e.hash) for e in rows]
+
+
+def audit_event_hash(session: Session, seq: int) -> str | None:
+    return session.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq)).scalar_one_or_none()
+
+
+def audit_head(session: Session) -> tuple[int, str]:
+    """The head the store records: (0, GENESIS) before the first event."""
+    head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one_or_none()
+    return (0, GENESIS) if head is None else (head.seq, head.hash)
+
+
+def certificate_states(session: Session) -> list[tuple[str, str, str, str, str | None]]:
+    """(issuer, serial, sha256, status, revocation reason or None) of every certificate: what the
+    audit cross-check compares with the events (no DER read)."""
+    rows = session.execute(
+        select(Certificate.issuer_id, Certificate.serial, Certificate.fingerprint_sha256, Certificate.status,
+               Revocation.reason).outerjoin(Revocation, Revocation.certificate_id == Certificate.id))
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def token_states(session: Session) -> list[tuple[int, str, str, str, bool]]:
+    """(id, name, role, secret hash, revoked) of every API token."""
+    rows = session.execute(select(ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.token_hash,
+                                  ApiToken.revoked_at))
+    return [(r[0], r[1], r[2], r[3], r[4] is not None) for r in rows]
+
+
+def nca_credential_states(session: Session) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in session.execute(select(NcaCredential.nca_id, NcaCredential.fingerprint_sha256))]
 
 
 # --- keys and CAs ----------------------------------------------------------------------

@@ -222,7 +222,7 @@ def _new_cas(root: _CA, cas: dict[IssuerId, _CA]) -> list[authorities.NewCA]:
             for ca_id, ca in sorted(cas.items(), key=lambda item: item[1] is not root)]
 
 
-def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dict[str, Any]:
+def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime, *, actor: str = "cli") -> dict[str, Any]:
     check_writable(data_dir)
     cfg_path = data_dir / config_mod.CONFIG_NAME
     if cfg_path.exists():
@@ -249,7 +249,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
         authorities.publish(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items()})
         files.write_new(cfg_path, config_mod.render(cfg).encode(), private=True)
         authorities.store_hierarchy(sandbox, _new_cas(root, cas), now, arl=None if arl is None else (max(crls)[0], arl),
-                                    transcripts={str(p): _final_hash(p) for p in paths})
+                                    transcripts={str(p): _final_hash(p) for p in paths}, actor=actor)
     except BaseException:
         remove_created(created, data_dir if made_dir else None)
         raise
@@ -264,7 +264,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
             "arl_number": max(crls)[0] if crls else None, "notes": notes}
 
 
-def import_arl(data_dir: Path, path: Path, now: dt.datetime) -> dict[str, Any]:
+def import_arl(data_dir: Path, path: Path, now: dt.datetime, *, actor: str = "cli") -> dict[str, Any]:
     """A newer ARL from a ``crl`` ceremony into a data dir that serves the hierarchy: how an
     offline root keeps its ARL fresh without the service ever touching the root key."""
     result = transcript.load(path)[-1]["result"]
@@ -272,6 +272,6 @@ def import_arl(data_dir: Path, path: Path, now: dt.datetime) -> dict[str, Any]:
         raise QTSPError(Kind.MALFORMED, f"{path} is not the transcript of a crl ceremony")
     der = (path.parent / result["crl"]).read_bytes()
     next_update = authorities.store_arl(data_dir, IssuerId(result["issuer_id"]), int(result["number"]), der, now,
-                                        {"transcript": str(path), "final_hash": _final_hash(path)})
+                                        {"transcript": str(path), "final_hash": _final_hash(path)}, actor=actor)
     return {"issuer": result["issuer_id"], "number": result["number"],
             "next_update": next_update.isoformat() if next_update else None}

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.errors import EXIT_CODES, Kind
 from qtsp.core.keys import CA_KEY_TYPES, KeyType
 
-from .output import common, data_dir, emit, subject_text, table
+from .output import cli_actor, common, data_dir, emit, no_time_travel, subject_text, table
 from .passwords import read_p12_password, sample_p12_password_options, wants_p12
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def init(key_type: str | None, config_file: Path | None, keystore: str | None, b
     from qtsp.services import hierarchy
 
     sb = hierarchy.init_sandbox(data_dir(), key_type=None if key_type is None else KeyType(key_type),
-                                config_file=config_file, keystore=keystore, base_url=base_url)
+                                config_file=config_file, keystore=keystore, base_url=base_url, actor=cli_actor())
     _ca_list(sb, prefix=f"sandbox created in {sb.data_dir}\n")
 
 
@@ -129,17 +129,55 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path),
+              help="check the signed heads of this copy of the export (default: the sandbox's own)")
 @common
-def audit_verify() -> None:
-    """Check the chain; report the first event that was changed, removed or reordered."""
+def audit_verify(export: Path | None) -> None:
+    """Check the chain, the signed heads in the export, and the store against the events.
+
+    Exit 0 when everything holds; 10 (integrity) with every problem found otherwise (the report
+    is printed either way; with --json on stdout)."""
     from qtsp.services import audit as audit_svc
     from qtsp.services.context import open_sandbox
 
-    count, problem = audit_svc.verify(open_sandbox(data_dir()))
-    if problem is None:
-        emit({"ok": True, "events": count}, f"audit chain verifies: {count} events")
-        return
-    raise QTSPError(Kind.INTEGRITY, f"audit chain broken at event {problem.seq}: {problem.problem}")
+    report = audit_svc.check(open_sandbox(data_dir()), export)
+    emit(report.as_dict(), lambda: _audit_text(report))
+    if not report.ok:
+        raise SystemExit(EXIT_CODES[Kind.INTEGRITY])
+
+
+def _audit_text(report: Any) -> str:
+    lines = []
+    if report.chain is None:
+        lines.append(f"audit chain verifies: {report.events} events")
+    else:
+        lines.append(f"audit chain broken at event {report.chain.seq}: {report.chain.problem}")
+    last = report.last_signed
+    if report.signed_heads == 0:
+        lines.append(f"no signed head in {report.export} yet: run 'qtsp audit anchor' (or the scheduler)")
+    elif last is not None:
+        lines.append(f"signed heads: {report.signed_heads} in {report.export}, the last at event {last.seq} "
+                     f"({last.at:%Y-%m-%d %H:%M:%S}Z)")
+    lines += [f"signed head{f' at line {p.line}' if p.line else 's'}: {p.problem}" for p in report.head_problems]
+    lines.append(f"store against events: {', '.join(f'{v} {k}' for k, v in report.checked.items())} checked")
+    lines += [f"{p.subject}: {p.problem}" for p in report.state_problems]
+    lines.append("audit log verifies" if report.ok else
+                 f"audit log does NOT verify: {int(report.chain is not None) + len(report.head_problems)} chain and "
+                 f"signed-head problems, {len(report.state_problems)} store problems")
+    return "\n".join(lines)
+
+
+@audit.command("anchor")
+@common
+@no_time_travel
+def audit_anchor() -> None:
+    """Sign the chain's head with the anchor key and append it to the export (the scheduler does so
+    every 5 minutes when the chain has moved)."""
+    from qtsp.services import audit as audit_svc
+    from qtsp.services.context import open_sandbox
+
+    done = audit_svc.anchor(open_sandbox(data_dir()))
+    emit(done.as_dict(), f"signed the head at event {done.seq} with {done.key}: line {done.line} of {done.export}")
 
 
 @click.command()
@@ -162,7 +200,7 @@ def sandbox(out: Path | None, host: str, port: int, p12_password: str | None, p1
 
     source = wants_p12(p12_password, p12_password_file, p12_password_prompt)
     password = read_p12_password(p12_password, p12_password_file, p12_password_prompt)
-    result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port), p12_password=password)
+    result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port), p12_password=password, actor=cli_actor())
     if source is not None:
         result["p12_password_from"] = source
     result["service"] = result["base_url"]

@@ -9,7 +9,7 @@ import click
 
 from qtsp.core.errors import EXIT_CODES, Kind, QTSPError
 
-from .output import as_json, common, data_dir, emit
+from .output import cli_actor, as_json, common, data_dir, emit
 
 _FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 
@@ -98,7 +98,7 @@ def ceremony_import(transcripts: tuple[Path, ...]) -> None:
     from ceremonies import importer
     from qtsp.clock import utcnow
 
-    summary = importer.import_hierarchy(data_dir(), list(transcripts), utcnow())
+    summary = importer.import_hierarchy(data_dir(), list(transcripts), utcnow(), actor=cli_actor())
     emit(summary, lambda: "\n".join(
         [f"imported into {summary['data_dir']}:"]
         + [f"  {ca_id}: key {v['key']}, OCSP key {v['ocsp_key'] or '-'}" for ca_id, v in summary["cas"].items()]
@@ -114,7 +114,7 @@ def ceremony_import_arl(transcript_file: Path) -> None:
     from ceremonies import importer
     from qtsp.clock import utcnow
 
-    summary = importer.import_arl(data_dir(), transcript_file, utcnow())
+    summary = importer.import_arl(data_dir(), transcript_file, utcnow(), actor=cli_actor())
     emit(summary, f"serving ARL number {summary['number']} of {summary['issuer']} (next update {summary['next_update']})")
 
 

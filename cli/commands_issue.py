@@ -17,7 +17,7 @@ import click
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import MAX_CSR_BYTES
 
-from .output import as_json, common, data_dir, emit, subject_text
+from .output import cli_actor, as_json, common, data_dir, emit, subject_text
 from .passwords import p12_password_options, read_p12_password, wants_p12
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def _run(request: IssueRequest, out: Path, password_args: tuple[str | None, Path
     p12_password = read_p12_password(*password_args)  # after the checks: no prompt for a command that is refused
     # The files are created (exclusively) before the CA signs: a refused output costs no certificate.
     with output.Outputs.reserve(out, with_key=with_key, with_p12=with_p12) as outputs:
-        issued = issuance.issue(sb, request)
+        issued = issuance.issue(sb, request, actor=cli_actor())
         files = output.write_issued(issued, outputs, p12_password=p12_password)
     cert = issued.certificate
     subject = subject_text(cert.subject)
@@ -149,7 +149,7 @@ def bulk(requests: Path, out: Path, workers: int | None, all_or_nothing: bool) -
 
     show_bar = not as_json() and sys.stderr.isatty()  # a terminal only: never in logs, pipes or --json
     try:
-        result = bulk_svc.issue_file(sb, requests, out, workers=workers, keep_going=not all_or_nothing,
+        result = bulk_svc.issue_file(sb, requests, out, actor=cli_actor(), workers=workers, keep_going=not all_or_nothing,
                                      progress=progress if show_bar else None)
     finally:
         if bars:

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from .output import common, data_dir, emit, table
+from .output import cli_actor, common, data_dir, emit, table
 
 
 @click.group()
@@ -57,9 +57,9 @@ def keys_rotate(ocsp_ca: str | None, ca_id: str | None, dry_run: bool) -> None:
         return
     done = []
     if ocsp_ca:
-        done.append(f"rotated OCSP responder of {ocsp_ca}: {svc.rotate_ocsp(sb, ocsp_ca, now)}")
+        done.append(f"rotated OCSP responder of {ocsp_ca}: {svc.rotate_ocsp(sb, ocsp_ca, now, actor=cli_actor())}")
     if ca_id:
-        done.append(f"rolled {ca_id} over to {svc.rollover_ca(sb, ca_id, now)}")
+        done.append(f"rolled {ca_id} over to {svc.rollover_ca(sb, ca_id, now, actor=cli_actor())}")
     if not ocsp_ca and not ca_id:
-        done = svc.run_due(sb, now, actor="cli")
+        done = svc.run_due(sb, now, actor=cli_actor())
     emit({"done": done}, lambda: "\n".join(done) or "nothing is due")

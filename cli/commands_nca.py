@@ -14,7 +14,7 @@ from cryptography import x509
 from qtsp.core.errors import Kind, QTSPError
 
 from .lazy import LazyChoice
-from .output import common, data_dir, emit, table
+from .output import cli_actor, common, data_dir, emit, table
 
 
 def _reasons() -> list[str]:
@@ -42,7 +42,8 @@ def add(nca_id: str, name: str, cert_path: Path | None, generate: bool, out: Pat
     from qtsp.services.context import open_sandbox
 
     view, files = nca_identity.add_nca(open_sandbox(data_dir()), nca_id, name,
-                                       cert_pem=cert_path.read_bytes() if cert_path else None, generate=generate, out=out)
+                                       cert_pem=cert_path.read_bytes() if cert_path else None, generate=generate, out=out,
+                                       actor=cli_actor())
     emit({**asdict(view), "files": [str(f) for f in files]},
          lambda: f"{view.nca_id} ({view.name}): credentials {', '.join(c[:16] + '...' for c in view.credentials)}"
          + "".join(f"\n  wrote {f}" for f in files))

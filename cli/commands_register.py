@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .output import common, data_dir, emit, table
+from .output import cli_actor, common, data_dir, emit, table
 
 if TYPE_CHECKING:
     from qtsp.core.types import OrgId
@@ -52,7 +52,7 @@ def add(org_id: str, name: str, roles: str, country: str | None, locality: str |
 
     sb = open_sandbox(data_dir())
     psp = svc.add_psp(sb, org_id=org_id, name=name, roles=roles, country=country, locality=locality,
-                      registration_number=registration_number)
+                      registration_number=registration_number, actor=cli_actor())
     emit(asdict(psp), lambda: "added to the register:\n" + _describe(psp))
 
 
@@ -89,7 +89,7 @@ def withdraw(org_id: str) -> None:
     The PSP by its organizationIdentifier or its legal name."""
     from qtsp.services import register as svc
 
-    psp = svc.set_status(*_psp(org_id), "withdrawn")
+    psp = svc.set_status(*_psp(org_id), "withdrawn", actor=cli_actor())
     emit(asdict(psp), lambda: _describe(psp))
 
 
@@ -102,5 +102,5 @@ def reinstate(org_id: str) -> None:
     The PSP by its organizationIdentifier or its legal name."""
     from qtsp.services import register as svc
 
-    psp = svc.set_status(*_psp(org_id), "active")
+    psp = svc.set_status(*_psp(org_id), "active", actor=cli_actor())
     emit(asdict(psp), lambda: _describe(psp))

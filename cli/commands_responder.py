@@ -8,7 +8,7 @@ import click
 
 from qtsp.core.errors import Kind, QTSPError
 
-from .output import common, data_dir, emit, table
+from .output import cli_actor, common, data_dir, emit, table
 
 if TYPE_CHECKING:
     from qtsp.services import simulator
@@ -72,7 +72,7 @@ def responder_set(behaviour: str, ca_ref: str | None, serial: str | None, delay:
             raise QTSPError(Kind.MALFORMED, f"serial {serial} was issued by several CAs ({', '.join(issuers)}): "
                                             "say which with --ca")
         ca_id = issuers[0]
-    result = simulator.set_behaviour(sb, behaviour, ca_id, serial=serial, delay_seconds=delay, actor="cli")
+    result = simulator.set_behaviour(sb, behaviour, ca_id, serial=serial, delay_seconds=delay, actor=cli_actor())
     emit(result.as_dict(), f"set {_describe(result)}: behaviour {result.id}")
 
 
@@ -112,12 +112,12 @@ def responder_clear(ids: tuple[int, ...], ca_ref: str | None, serial: str | None
         missing = sorted(set(ids) - {b.id for b in simulator.list_behaviours(sb)})
         if missing:  # all or none: a typo in one id must not leave the others half cleared
             raise QTSPError(Kind.NOT_FOUND, f"no behaviour {', '.join(map(str, missing))} (see 'qtsp scenarios responder list')")
-        removed = [simulator.clear_by_id(sb, behaviour_id, actor="cli") for behaviour_id in dict.fromkeys(ids)]
+        removed = [simulator.clear_by_id(sb, behaviour_id, actor=cli_actor()) for behaviour_id in dict.fromkeys(ids)]
     else:
         if everything == (ca_ref is not None):
             raise QTSPError(Kind.MALFORMED, "give either --ca CA [--serial HEX] or --all")
         sb = open_sandbox(data_dir())
         ca_id = None if ca_ref is None else resolve_ca(sb, ca_ref)
-        removed = simulator.clear(sb, ca_id=ca_id, serial=serial, everything=everything, actor="cli")
+        removed = simulator.clear(sb, ca_id=ca_id, serial=serial, everything=everything, actor=cli_actor())
     emit([b.as_dict() for b in removed],
          lambda: "\n".join(f"cleared {_describe(b)}" for b in removed) if removed else "nothing to clear")

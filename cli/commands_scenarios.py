@@ -9,7 +9,7 @@ import click
 from qtsp.core.errors import Kind, QTSPError
 
 from .lazy import LazyGroup
-from .output import common, data_dir, emit, table
+from .output import cli_actor, common, data_dir, emit, table
 
 
 @click.group("scenarios", cls=LazyGroup, lazy={
@@ -47,7 +47,7 @@ def scenarios_issue(names: tuple[str, ...], all_: bool, out: Path) -> None:
     if bool(names) == all_:
         raise QTSPError(Kind.MALFORMED, "name one or more scenarios, or pass --all (not both)")
     scenarios_svc.names(list(names) or None)  # unknown names refused before anything is made
-    manifest = scenarios_svc.issue(open_sandbox(data_dir()), list(names) or None, out)
+    manifest = scenarios_svc.issue(open_sandbox(data_dir()), list(names) or None, out, actor=cli_actor())
     entries = manifest["scenarios"]
     emit(manifest, lambda: table([[e["name"], e["serial"], e["expected"]["verdict"],
                                    ",".join(e["expected"]["reasons"]) or "-", str(len(e["lint_findings"]))]

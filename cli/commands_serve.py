@@ -24,7 +24,7 @@ from qtsp.services import revocation
 from qtsp.services.context import open_sandbox
 from qtsp.web.limits import METRICS_TOKEN_ENV, THREADS_ENV
 
-from .output import common, data_dir, emit, no_time_travel
+from .output import cli_actor, common, data_dir, emit, no_time_travel
 
 
 def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -295,7 +295,7 @@ def revoke(serial: str, reason: str, issuer: str | None) -> None:
     # Its revocation-to-publication time goes where every server's /metrics finds it (see qtsp/metrics.py).
     with metrics.recording_in(sandbox.data_dir):
         result = revocation.revoke(sandbox, serial, reason, issuer_id=None if issuer is None else IssuerId(issuer),
-                                   actor="cli")
+                                   actor=cli_actor())
     data = {"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
             "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from,
             "published_in": result.published_in, "note": result.note}

@@ -7,7 +7,7 @@ import click
 from qtsp.core.errors import Kind, QTSPError
 
 from .lazy import LazyChoice
-from .output import common, data_dir, emit, table
+from .output import cli_actor, common, data_dir, emit, table
 
 
 def _roles() -> tuple[str, ...]:
@@ -30,7 +30,7 @@ def tokens_create(name: str, role: str) -> None:
     from qtsp.services import tokens as tokens_svc
     from qtsp.services.context import open_sandbox
 
-    token_id, secret = tokens_svc.create(open_sandbox(data_dir()), name, role, actor="cli")
+    token_id, secret = tokens_svc.create(open_sandbox(data_dir()), name, role, actor=cli_actor())
     emit({"id": token_id, "name": name, "role": role, "token": secret},
          lambda: "\n".join([f"created {role} token {token_id} ({name})",
                             f"token: {secret}",
@@ -66,5 +66,5 @@ def tokens_revoke(token: str | None, token_id: int | None) -> None:
     if (token is None) == (token_id is None):
         raise QTSPError(Kind.MALFORMED, "give the token's name (or id) or --id N, not both")
     sb = open_sandbox(data_dir())
-    info = tokens_svc.revoke_token(sb, token_id if token_id is not None else resolve_token(sb, token or ""), actor="cli")
+    info = tokens_svc.revoke_token(sb, token_id if token_id is not None else resolve_token(sb, token or ""), actor=cli_actor())
     emit(info.as_dict(), f"revoked token {info.id} ({info.name}, {info.role})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from .lazy import LazyGroup
+from .operator import OPERATOR_ENV, OPERATOR_KEY, check_operator
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("cli.commands_ca:audit", "The hash-chained audit log."),
@@ -44,8 +45,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qtsp")
-def cli() -> None:
+@click.option("--operator", metavar="NAME", envvar=OPERATOR_ENV, callback=check_operator,
+              help=f"who is acting, as the audit log records it (default: the OS user; or ${OPERATOR_ENV})")
+@click.pass_context
+def cli(ctx: click.Context, operator: str | None) -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
+    ctx.meta[OPERATOR_KEY] = operator
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +22,8 @@ from qtsp.clock import reset_clock, travel_to
 from qtsp.config import DATA_DIR_ENV, resolve_data_dir
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.instants import parse_instant
+
+from .operator import OPERATOR_ENV, OPERATOR_KEY, valid_operator
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,6 +82,32 @@ def fail(exc: QTSPError, as_json: bool) -> None:
     else:
         click.echo(f"error: {exc.detail}", err=True)
     sys.exit(exc.exit_code)
+
+
+def _os_user() -> str:
+    """The account this process runs as, from the password database (not $USER, which anyone sets)."""
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name[:48] or f"uid-{uid}"
+    except KeyError:  # a uid with no entry (containers)
+        return f"uid-{uid}"
+
+
+def cli_actor() -> str:
+    """Who acts, as the audit log records it: ``cli:<OS user>``, or ``cli:<operator>`` when ``--operator``
+    (or ``$QTSP_OPERATOR``) names the person at the keyboard, with the OS account beside it when it differs:
+    ``cli:alice (os user qtsp)``. Every command that changes something passes it to the service."""
+    os_user = _os_user()
+    meta = click.get_current_context().meta
+    # A command run on its own (a library caller, CliRunner on the command) has no root group: the environment.
+    operator = meta[OPERATOR_KEY] if OPERATOR_KEY in meta else os.environ.get(OPERATOR_ENV) or None
+    if operator is not None and not valid_operator(operator):
+        raise QTSPError(Kind.MALFORMED, f"${OPERATOR_ENV}: 1-64 letters, digits and . _ @ + - (starting with a letter or digit)")
+    if not operator or operator == os_user:
+        return f"cli:{os_user}"
+    return f"cli:{operator} (os user {os_user})"
 
 
 def data_dir() -> Path:

@@ -72,6 +72,11 @@ class Config:
     time_travel: bool = False
     simulator_max_delay_seconds: float = 10.0  # the longest a "slow" responder behaviour may stall
     trusted_list_validity_days: int = 30  # NextUpdate of the sandbox Trusted List (TS 119 612: <= 6 months)
+    # The audit chain's signed heads (qtsp/services/audit.py): the key that signs them, one the database
+    # does not hold (empty: "audit-anchor" in key_backend; or a reference such as pkcs11:token=T;object=L
+    # to a key made on an HSM), and the append-only export they go to (relative to the data dir).
+    audit_anchor_key: str = ""
+    audit_anchor_export: str = "audit/anchors.jsonl"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -130,6 +135,11 @@ class Config:
             raise QTSPError(Kind.POLICY, "trusted_list_validity_days must be 1-183 (TS 119 612: at most 6 months)")
         if not 1 <= self.qsealc_validity_days <= 3 * 365:
             raise QTSPError(Kind.POLICY, "qsealc_validity_days must be 1-1095")
+        if self.audit_anchor_key and not re.fullmatch(r"(file|vault-transit|pkcs11):[^\s]{1,200}", self.audit_anchor_key):
+            raise QTSPError(Kind.MALFORMED, "audit_anchor_key must be a key reference (file:, vault-transit:, pkcs11:) "
+                            "or empty")
+        if not self.audit_anchor_export or "\0" in self.audit_anchor_export:
+            raise QTSPError(Kind.MALFORMED, "audit_anchor_export must name a file")
 
     @property
     def base(self) -> str:

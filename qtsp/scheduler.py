@@ -88,6 +88,13 @@ def job_publish_trusted_list(sandbox: Sandbox) -> int:
     return 0
 
 
+def job_anchor_audit(sandbox: Sandbox) -> int:
+    """Sign the audit chain's head into the export, when the chain has moved since the last signed head."""
+    from .services import audit
+
+    return int(audit.anchor(sandbox, only_if_moved=True).written)
+
+
 class Jobs:
     """The jobs of one sandbox and their backoff state: what a scheduler runs (``LeaderScheduler.jobs``)."""
 
@@ -145,6 +152,7 @@ JOBS = (
     ("refresh-crls", job_refresh_crls, 300),
     ("rotate-keys", job_rotate_keys, 600),
     ("publish-trusted-list", job_publish_trusted_list, 300),
+    ("anchor-audit", job_anchor_audit, 300),
 )
 
 

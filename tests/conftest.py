@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests choose their own store; a developer's QTSP_* variables must not leak in.
     for name in ("QTSP_DATA_DIR", "QTSP_DATABASE_URL", "QTSP_KEY_PASSPHRASE", "QTSP_VAULT_ADDR", "QTSP_VAULT_TOKEN",
-                 "QTSP_VAULT_ROLE_ID", "QTSP_VAULT_SECRET_ID"):
+                 "QTSP_VAULT_ROLE_ID", "QTSP_VAULT_SECRET_ID", "QTSP_OPERATOR"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -43,13 +43,15 @@ class ChainProblem:
     problem: str
 
 
-def verify_chain(events: Iterable[ChainEvent], *, head: tuple[int, str] | None = None) -> ChainProblem | None:
+def verify_chain(events: Iterable[ChainEvent], *, head: tuple[int, str] | None = None,
+                 after: tuple[int, str] = (0, GENESIS)) -> ChainProblem | None:
     """The first event that was changed, removed or reordered, or None if the chain holds.
 
     ``head`` is the (seq, hash) the store recorded as the last append: it catches the
-    removal of events at the end, which the chain alone cannot show.
+    removal of events at the end, which the chain alone cannot show. ``after`` is where
+    ``events`` start: the (seq, hash) of the event before the first (a signed head).
     """
-    prev_hash, expected_seq = GENESIS, 1
+    prev_hash, expected_seq = after[1], after[0] + 1
     for event in events:
         if event.seq != expected_seq:
             return ChainProblem(expected_seq, f"event {expected_seq} is missing (next is {event.seq})")

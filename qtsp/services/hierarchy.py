@@ -29,7 +29,7 @@ ACTOR_CLI = "cli"
 
 
 def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file: Path | None = None,
-                 keystore: str | None = None, base_url: str | None = None) -> Sandbox:
+                 keystore: str | None = None, base_url: str | None = None, actor: str = ACTOR_CLI) -> Sandbox:
     """Create the hierarchy. Refuses, changing nothing, if a sandbox is already there."""
     check_writable(data_dir)
     cfg = _config(config_file, key_type=key_type, keystore=keystore, base_url=base_url)
@@ -58,7 +58,7 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
         if isinstance(backend, VaultTransit):
             backend.ensure_mount()  # the Transit backend's own extra
         # Everything that can fail on disk happens before the one commit that makes the sandbox real.
-        commit = _create_hierarchy(sandbox, utcnow())
+        commit = _create_hierarchy(sandbox, utcnow(), actor)
         files.write_new(cfg_path, config_mod.render(cfg).encode(), private=True)
         commit()
     except BaseException:
@@ -107,7 +107,7 @@ def remove_created(paths: list[Path], made_dir: Path | None) -> None:
         shutil.rmtree(made_dir, ignore_errors=True)
 
 
-def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
+def _create_hierarchy(sandbox: Sandbox, now: dt.datetime, actor: str) -> Callable[[], None]:
     """Make keys, certificates and CA files; return the function that commits the rows."""
     cas = authorities.make_hierarchy(sandbox, now)
     authorities.publish(sandbox, {new.ca_id: new.cert for new in cas})
@@ -115,7 +115,7 @@ def _create_hierarchy(sandbox: Sandbox, now: dt.datetime) -> Callable[[], None]:
     def commit() -> None:
         try:
             with sandbox.transaction() as session:
-                authorities.insert_hierarchy(session, cas, now, actor=ACTOR_CLI)
+                authorities.insert_hierarchy(session, cas, now, actor=actor)
         except IntegrityError:
             # Another init won the race on the same database between our check and this commit.
             raise QTSPError(Kind.CONFLICT, "the database already holds a sandbox hierarchy; refusing to overwrite it") from None

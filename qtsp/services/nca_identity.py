@@ -184,6 +184,10 @@ def receipt_signer(sandbox: Sandbox) -> tuple[Signer, list[x509.Certificate]]:
             issuer_id=NCA_CA_ID, serial=serial_hex(cert.serial_number), profile=profiles.NCA_SEAL.name,
             subject=cert.subject.rfc4514_string(), not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
             fingerprint_sha256=hashlib.sha256(der).hexdigest(), der=der, status="good", created_at=now))
+        # Every certificate row has its issuance event (qtsp audit verify checks the store against them).
+        repo.append_audit(session, at=now, actor="system", action="certificate.issue", subject=serial_hex(cert.serial_number),
+                          details={"issuer": NCA_CA_ID, "profile": profiles.NCA_SEAL.name, "purpose": RECEIPTS,
+                                   "sha256": hashlib.sha256(der).hexdigest()})
     return authorities.signer_for(sandbox, info.ref), [cert] + chain
 
 

@@ -19,7 +19,7 @@ SAMPLE_P12_PASSWORD = "sandbox"
 
 
 def ensure_sandbox(data_dir: Path, out: Path | None = None, base_url: str | None = None,
-                   p12_password: str | None = None) -> dict[str, Any]:
+                   p12_password: str | None = None, *, actor: str = "make-run") -> dict[str, Any]:
     """``base_url``: where the service will answer. A new sandbox is made for it; an existing one made for
     another URL is refused, changing nothing: its certificates name the other URL, and serving it
     elsewhere would break every AIA, OCSP and CRL link in them.
@@ -29,7 +29,7 @@ def ensure_sandbox(data_dir: Path, out: Path | None = None, base_url: str | None
     if out is not None and os.path.lexists(out):
         files.check_own_dir(out)  # the samples go into subdirectories: the directory named must be a real one, ours
     created = not (data_dir / config_mod.CONFIG_NAME).exists()
-    sb = init_sandbox(data_dir, base_url=base_url) if created else open_sandbox(data_dir)
+    sb = init_sandbox(data_dir, base_url=base_url, actor=actor) if created else open_sandbox(data_dir)
     if base_url and sb.config.base != base_url.rstrip("/"):
         raise QTSPError(Kind.CONFLICT, f"the sandbox in {data_dir} was made for {sb.config.base}: its certificates "
                         f"name that URL, not {base_url.rstrip('/')}. Serve it there, or make a new sandbox in "
@@ -40,7 +40,7 @@ def ensure_sandbox(data_dir: Path, out: Path | None = None, base_url: str | None
         if exc.kind is not Kind.NOT_FOUND:
             raise
         register.add_psp(sb, org_id=SAMPLE_ORG_ID, name="Example Fintech SA", roles="PSP_AI,PSP_PI",
-                         country="BE", locality="Brussels", registration_number="0123.456.789")
+                         country="BE", locality="Brussels", registration_number="0123.456.789", actor=actor)
     out = out or data_dir / "samples"
     samples = {}
     for kind, request in (
@@ -53,7 +53,7 @@ def ensure_sandbox(data_dir: Path, out: Path | None = None, base_url: str | None
             samples[kind] = {"dir": str(target), "new": False}
             continue
         output.check_out_dir(target, with_key=True, with_p12=True)
-        issued = issuance.issue(sb, request, actor="make-run")
+        issued = issuance.issue(sb, request, actor=actor)
         output.write_issued(issued, target, p12_password=p12_password or SAMPLE_P12_PASSWORD)
         samples[kind] = {"dir": str(target), "new": True, "serial": issued.serial}
     return {"data_dir": str(data_dir), "created": created, "base_url": sb.config.base, "ca_dir": str(sb.ca_dir), "samples": samples,

@@ -170,7 +170,8 @@ def names(selection: list[str] | None) -> list[str]:
     return selection
 
 
-def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.datetime | None = None) -> dict[str, Any]:
+def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.datetime | None = None,
+          actor: str = ACTOR) -> dict[str, Any]:
     """Issue the selected scenarios (all if None) into ``out``: certificates, keys, CA certificates, and
     ``manifest.json``. Returns the manifest."""
     chosen = names(selection)
@@ -191,7 +192,7 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
             if m.revocation is not None:
                 reason, revoked_at = m.revocation
                 session.add(Revocation(certificate_id=rows[name].id, revoked_at=revoked_at, reason=reason,
-                                       requested_by=ACTOR))
+                                       requested_by=actor))
                 rows[name].status = "revoked"
         session.flush()
         for row in rows.values():
@@ -200,9 +201,9 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
         for issuer in {m.issuer_id for m in made.values()}:
             repo.mark_crl_dirty(session, issuer, dirty_time(now))
         repo.append_audit_many(session, now, [
-            (ACTOR, "scenario.issue", rows[name].serial,
+            (actor, "scenario.issue", rows[name].serial,
              {"scenario": name, "issuer": m.issuer_id, "verdict": CATALOGUE[name].verdict,
-              "revoked": m.revocation[0] if m.revocation else None})
+              "revoked": m.revocation[0] if m.revocation else None, "sha256": rows[name].fingerprint_sha256})
             for name, m in made.items()])
     if not time_travelling():  # as of another time, CRLs are never stored: the scheduler publishes them
         for issuer in {m.issuer_id for m in made.values()}:

@@ -74,7 +74,7 @@ def create(sandbox: Sandbox, name: str, role: str, *, actor: str = "cli",
         session.add(token)
         session.flush()
         repo.append_audit(session, at=now, actor=actor, action="api_token.create", subject=f"token:{token.id}",
-                          details={"name": name, "role": role})
+                          details={"name": name, "role": role, "secret_sha256": token.token_hash})
         token_id = token.id
     return token_id, secret
 

@@ -62,18 +62,18 @@ def _crl_record(issuer_id: IssuerId, number: int, der: bytes) -> CrlRecord:
 
 
 def store_hierarchy(sandbox: Sandbox, cas: list[NewCA], now: dt.datetime, *, arl: tuple[int, bytes] | None,
-                    transcripts: dict[str, str]) -> None:
+                    transcripts: dict[str, str], actor: str = ACTOR) -> None:
     """One commit for the hierarchy (init's own insert), the root's ARL and the import's audit event."""
     with sandbox.transaction() as session:
-        insert_hierarchy(session, cas, now, actor=ACTOR)
+        insert_hierarchy(session, cas, now, actor=actor)
         if arl is not None:
             repo.add_crl(session, _crl_record(ROOT_ID, arl[0], arl[1]))
-        repo.append_audit(session, at=now, actor=ACTOR, action="ceremony.import", subject="root",
+        repo.append_audit(session, at=now, actor=actor, action="ceremony.import", subject="root",
                           details={"transcripts": transcripts})
 
 
 def store_arl(data_dir: Path, issuer_id: IssuerId, number: int, der: bytes, now: dt.datetime,
-              details: dict[str, Any]) -> dt.datetime | None:
+              details: dict[str, Any], *, actor: str = ACTOR) -> dt.datetime | None:
     """A newer ARL of the root into a data dir that serves it. Returns its nextUpdate."""
     record = _crl_record(issuer_id, number, der)
     crl = x509.load_der_x509_crl(der)
@@ -89,7 +89,7 @@ def store_arl(data_dir: Path, issuer_id: IssuerId, number: int, der: bytes, now:
             if highest is not None and number <= highest:
                 raise QTSPError(Kind.CONFLICT, f"CRL number {number} is not above {highest}, the newest of {ca.id}")
             repo.add_crl(session, record)
-            repo.append_audit(session, at=now, actor=ACTOR, action="ceremony.import-arl", subject=ca.id,
+            repo.append_audit(session, at=now, actor=actor, action="ceremony.import-arl", subject=ca.id,
                               details={"number": number, **details})
     finally:
         sandbox.engine.dispose()
