@@ -158,6 +158,17 @@ def open_shared(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | _CLOEXEC, PRIVATE)
 
 
+def open_append(path: Path) -> int:
+    """A file only ever appended to (an export): created 0600 if missing, O_APPEND, never through a
+    symlink; a read-write descriptor (the caller reads what is there before it appends)."""
+    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | _CLOEXEC, PRIVATE)
+
+
+def open_read(path: Path) -> int:
+    """A read-only descriptor, never through a symlink (OSError ELOOP); FileNotFoundError if missing."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | _CLOEXEC)
+
+
 def open_lock(path: Path) -> IO[bytes]:
     """``open_shared`` as a file object, for ``fcntl.flock``."""
     return os.fdopen(open_shared(path), "r+b")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import files
 from ..core.audit_anchor import MAX_LINE_BYTES, SignedHead, parse_line
 from ..core.errors import Kind, QTSPError
 
@@ -59,7 +60,7 @@ def parse(data: bytes) -> tuple[list[SignedHead], list[tuple[int, str]]]:
 def read(path: Path) -> tuple[list[SignedHead], list[tuple[int, str]]] | None:
     """The export's heads and bad lines, or None when there is no export."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = files.open_read(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -97,9 +98,9 @@ class Appender:
 
 @contextmanager
 def appending(path: Path) -> Iterator[Appender]:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        files.ensure_dir(path.parent, private=True)
+        fd = files.open_append(path)
     except OSError as exc:
         raise QTSPError(Kind.STORAGE, f"cannot open the audit export {path}: {_why(exc)}") from None
     try:

@@ -268,6 +268,12 @@ def load_and_kill(run: Run, cycle: int, bulk: subprocess.Popen[bytes], out: Path
     probe = Probe(run, killing, stop)
     for thread in (*clients, probe):
         thread.start()
+    # The bulk run must be writing when the kill comes, or the test proves nothing about it: on a loaded
+    # machine its start-up (imports, pkilint, the first batch) can outlast the whole random delay.
+    # Wait (bounded) for its first certificate, then kill at a random moment after that.
+    writing_by = time.monotonic() + 90
+    while time.monotonic() < writing_by and bulk.poll() is None and not any(out.glob("*/cert.pem")):
+        time.sleep(0.05)
     delay = run.rng.uniform(0.8, 3.5)
     time.sleep(delay)
     killing.set()
