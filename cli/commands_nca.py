@@ -95,7 +95,8 @@ def _send(url: str, path: str, as_nca: str, key_path: Path, cert_path: Path | No
     from qtsp.relying_party.jose import b64url_decode
 
     cert_path = cert_path or key_path.with_name("cert.pem")
-    compact = nca_client.sign_request(as_nca, key_path.read_bytes(), cert_path.read_bytes(), body)
+    compact = nca_client.sign_request(as_nca, key_path.read_bytes(), cert_path.read_bytes(), body,
+                                      aud=url.rstrip("/") + path)
     request_id = jsonlib.loads(b64url_decode(compact.split(".")[1]))["jti"]
     status, answer = nca_client.send(url, path, compact)
     if status != 200:

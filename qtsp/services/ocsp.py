@@ -132,7 +132,9 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
     # Build every ResponseData first, then sign per issuer in one batch (Vault Transit batch_input).
     pending: dict[IssuerId, list[tuple[Certificate, str, bytes, core_ocsp.SingleStatus, bytes]]] = {}
     for cert in certs:
-        entry = entries[cert.issuer_id]
+        entry = entries.get(cert.issuer_id)
+        if entry is None:  # an issuer without a responder (nca-ca): its certificates are on its CRL only
+            continue
         serial = int(cert.serial, 16)
         for algorithm, (name_hash, key_hash) in entry.hashes.items():
             cert_id = core_ocsp.CertID(algorithm, name_hash, key_hash, serial)
@@ -187,9 +189,11 @@ def _due_certificates(session: Session, now: dt.datetime, half: dt.timedelta, ba
     threshold = now + half
     due = select(OcspResponse.certificate_id).where(OcspResponse.next_update <= threshold)
     have = select(OcspResponse.certificate_id)
+    with_responder = select(CertificateAuthority.id).where(CertificateAuthority.ocsp_responder_der.is_not(None))
     query = (
         select(Certificate)
         .where((Certificate.id.in_(due)) | (Certificate.id.not_in(have)))
+        .where(Certificate.issuer_id.in_(with_responder))  # the others have no answer to keep (nca-ca)
         .order_by(Certificate.id)
         .limit(batch)
     )
