@@ -8,9 +8,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 
 from qtsp.relying_party import nca_client
 from qtsp.services import nca_identity
