@@ -53,6 +53,7 @@ bench: system-bench test-venv
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/issuance.py
 	$(BIN)/python benchmarks/ocsp_load.py
+	$(BIN)/python benchmarks/ocsp_unused_serials.py
 	$(BIN)/python benchmarks/signing.py
 
 lock: | $(BIN)/activate

@@ -165,8 +165,8 @@ def main() -> None:
         reqfile.write_text("".join(json.dumps({"kind": "qwac", "org_id": ORG, "domains": [f"api{i}.example.com"]}) + "\n"
                                    for i in range(args.certs)))
         bulk.issue_file(sb, reqfile, tmp / "out", workers=args.workers)
-        from qtsp.services import ocsp as ocsp_svc
-        ocsp_svc.refresh_due(sb, dt.datetime.now(dt.timezone.utc))
+        from qtsp.services import ocsp_refresh
+        ocsp_refresh.refresh_due(sb, dt.datetime.now(dt.timezone.utc))
         ca = x509.load_pem_x509_certificate((data / "ca" / "qwac-ca.pem").read_bytes())
         certs = [x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted((tmp / "out").glob("*/cert.pem"))]
         for cert in certs[: len(certs) // 10]:

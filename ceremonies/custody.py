@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from qtsp import files
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import key_name, signature_hash, supported_public_key
 
@@ -80,13 +81,13 @@ def run_backup(run: Run) -> dict[str, Any]:
 
     def hand_out() -> StepResult:
         shares_dir = cfg["outputs"]["shares-dir"]
-        shares_dir.mkdir(mode=0o700, parents=True)
+        if os.path.lexists(shares_dir):
+            raise QTSPError(Kind.CONFLICT, f"refusing to write shares into {shares_dir}: it exists")
+        files.ensure_dir(shares_dir, private=True)
         handed = []
         for index, (custodian, words) in enumerate(zip(custodians, split.shares, strict=True), start=1):
             path = shares_dir / share_file_name(custodian)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(words + "\n")
+            files.write_new(path, (words + "\n").encode(), private=True, sync=True)
             handed.append({"custodian": custodian, "share": index, "file": run.writer.relative(path)})
         # The share files leave with their custodians, so they are not outputs whose hashes
         # `verify` checks; the transcript records who holds which share.

@@ -11,7 +11,6 @@ The store is written through ``qtsp.services.authorities`` (the same insert as `
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
-from qtsp import config as config_mod
+from qtsp import config as config_mod, files
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES, KeyType, key_name, supported_public_key
 from qtsp.core.types import IssuerId, KeyRef
 from qtsp.services import authorities
-from qtsp.services.context import check_writable
+from qtsp.services.context import check_writable, secure_data_dir
 from qtsp.services.hierarchy import remove_created
 from qtsp.signers import backend_for
 
@@ -164,11 +163,11 @@ def _copy_file_keys(data_dir: Path, dirs: list[Path], refs: Sequence[str], creat
             if passphrase_dst.exists() and passphrase_dst.read_bytes() != passphrase_src.read_bytes():
                 raise QTSPError(Kind.CONFLICT, f"{ref} is encrypted under another passphrase than {passphrase_dst}")
             if not passphrase_dst.exists():
-                passphrase_dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                shutil.copy2(passphrase_src, passphrase_dst)
+                files.ensure_dir(passphrase_dst.parent, private=True)
+                files.write_new(passphrase_dst, passphrase_src.read_bytes(), private=True, sync=True)
                 created.append(passphrase_dst)
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        files.ensure_dir(target.parent, private=True)
+        files.write_new(target, source.read_bytes(), private=True, sync=True)
         created.append(target)
 
 
@@ -239,7 +238,8 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
     ours = (data_dir / "ca", cfg_path, db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"))
     created: list[Path] = [p for p in ours if not p.exists()]
     made_dir = not data_dir.exists()
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    files.ensure_dir(data_dir, private=True, own=False)
+    secure_data_dir(data_dir)
     sandbox = None
     try:
         online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.responder[1])]
@@ -247,7 +247,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime) -> dic
         _check_online_keys(data_dir, root, cas)
         sandbox = authorities.new_store(data_dir, cfg)
         authorities.publish(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items()})
-        cfg_path.write_text(config_mod.render(cfg))
+        files.write_new(cfg_path, config_mod.render(cfg).encode(), private=True)
         authorities.store_hierarchy(sandbox, _new_cas(root, cas), now, arl=None if arl is None else (max(crls)[0], arl),
                                     transcripts={str(p): _final_hash(p) for p in paths})
     except BaseException:

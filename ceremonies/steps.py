@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +19,7 @@ from collections.abc import Callable, Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from qtsp import files
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import PublicKey, key_name
 
@@ -126,15 +126,11 @@ class Run:
     def output(self, name: str, data: bytes, *, mode: int = 0o644, path: Path | None = None) -> dict[str, str]:
         """Write an output file, refusing to replace anything (O_EXCL), and describe it for the transcript."""
         target = path or self.cfg["outputs"][name]
-        target.parent.mkdir(parents=True, exist_ok=True)
+        files.ensure_dir(target.parent)
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        except FileExistsError:
-            raise QTSPError(Kind.CONFLICT, f"{target} appeared during the ceremony; refusing to overwrite it") from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            files.write_new(target, data, mode=mode, private=not mode & 0o077, sync=True)
+        except QTSPError as exc:
+            raise QTSPError(exc.kind, f"{exc.detail}: it appeared during the ceremony") from None
         return {"name": name, "path": self.writer.relative(target), "sha256": file_sha256(target)}
 
     def input_entry(self, path: Path) -> dict[str, str]:

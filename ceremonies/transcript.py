@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from qtsp import files
 from qtsp.core.audit import GENESIS
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import signature_hash
@@ -70,8 +71,8 @@ class Writer:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # never overwrite a transcript
+        files.ensure_dir(path.parent)
+        fd = files.create_new(path)  # never overwrite a transcript, never write through a symlink
         self._handle = os.fdopen(fd, "w", encoding="utf-8")
         self.prev, self.seq = GENESIS, 0
 

@@ -15,6 +15,7 @@ from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES, KeyType
 
 from .output import common, data_dir, emit, subject_text, table
+from .passwords import read_p12_password, sample_p12_password_options, wants_p12
 
 if TYPE_CHECKING:
     from qtsp.services.context import Sandbox
@@ -147,15 +148,22 @@ def audit_verify() -> None:
               help="where `qtsp serve` will listen; a new sandbox's certificates name this host")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               help="where `qtsp serve` will listen; a new sandbox's certificates name this port")
+@sample_p12_password_options
 @common
-def sandbox(out: Path | None, host: str, port: int) -> None:
+def sandbox(out: Path | None, host: str, port: int, p12_password: str | None, p12_password_file: Path | None,
+            p12_password_prompt: bool) -> None:
     """Set up a ready-to-use sandbox: init if absent, a sample PSP, a sample QWAC and QSealC.
 
     The certificates' AIA, OCSP and CRL URLs name http://HOST:PORT, so that they work as they are
-    against `qtsp serve` on that address; an existing sandbox made for another address is refused."""
+    against `qtsp serve` on that address; an existing sandbox made for another address is refused.
+    The samples' bundle.p12 use the password "sandbox" unless one is given (file, environment, prompt)."""
     from qtsp.config import base_url_for
     from qtsp.services import sample
 
-    result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port))
+    source = wants_p12(p12_password, p12_password_file, p12_password_prompt)
+    password = read_p12_password(p12_password, p12_password_file, p12_password_prompt)
+    result = sample.ensure_sandbox(data_dir(), out, base_url=base_url_for(host, port), p12_password=password)
+    if source is not None:
+        result["p12_password_from"] = source
     result["service"] = result["base_url"]
     emit(result, lambda: sample.describe(result))

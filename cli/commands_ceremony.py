@@ -78,7 +78,7 @@ def ceremony_verify(transcript_file: Path, expect_hash: str | None) -> None:
 def ceremony_report(transcript_file: Path, out: Path | None, fmt: str | None) -> None:
     """A record of the ceremony (Markdown or HTML), with a signature table, to print and sign."""
     from ceremonies import report as report_mod
-    from qtsp.services.output import write_new
+    from qtsp.files import write_new
 
     if fmt is None:
         fmt = "html" if out is not None and out.suffix.lower() in (".html", ".htm") else "markdown"
@@ -124,11 +124,11 @@ def ceremony_import_arl(transcript_file: Path) -> None:
 def ceremony_examples(target: Path) -> None:
     """Copy the example ceremony files into TARGET (a new directory)."""
     from ceremonies import examples_dir
-    from qtsp.services.output import write_new
+    from qtsp.files import ensure_dir, write_new
 
     if target.exists() or target.is_symlink():
         raise QTSPError(Kind.CONFLICT, f"{target} exists; refusing to overwrite it")
-    target.mkdir(parents=True)
+    ensure_dir(target)
     names = []
     for source in sorted(examples_dir().glob("*.yaml")):
         write_new(target / source.name, source.read_bytes())

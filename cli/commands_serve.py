@@ -22,6 +22,7 @@ from qtsp.logging_setup import ACCESS_LOG_ENV, FORMAT_ENV, FORMATS, LEVEL_ENV, L
 from qtsp.logging_setup import configure as configure_logging
 from qtsp.services import revocation
 from qtsp.services.context import open_sandbox
+from qtsp.web.limits import METRICS_TOKEN_ENV, THREADS_ENV
 
 from .output import common, data_dir, emit, no_time_travel
 
@@ -43,15 +44,29 @@ def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--server", type=click.Choice(["granian", "gunicorn"]), default="granian", show_default=True,
               help="WSGI server: granian (measured ~6x gunicorn's request rate here) or gunicorn (gthread)")
 @click.option("--no-scheduler", is_flag=True, help="do not start the scheduler (another process runs it)")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="serve HTTPS directly: the server certificate (PEM, chain after it); needs --tls-key")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="the private key of --tls-cert (PEM, unencrypted; keep it readable by this user only)")
+@click.option("--metrics-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar=METRICS_TOKEN_ENV, help=f"/metrics answers only with this bearer token (${METRICS_TOKEN_ENV}); "
+              "/healthz stays public")
 @_log_options
 @click.option("--access-log/--no-access-log", default=True, envvar=ACCESS_LOG_ENV, show_default=True,
               help=f"one line per request (${ACCESS_LOG_ENV}=0: off, e.g. for benchmarks); X-Request-ID is returned either way")
 @common
 @no_time_travel
 def serve(host: str, port: int | None, workers: int | None, threads: int, server: str, no_scheduler: bool,
+          tls_cert: Path | None, tls_key: Path | None, metrics_token_file: Path | None,
           log_level: str, log_format: str, access_log: bool) -> None:
     """Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."""
     settings = LogSettings(log_level.lower(), log_format.lower(), access_log)
+    tls = _tls_files(tls_cert, tls_key)
+    if metrics_token_file is not None:
+        _check_metrics_token(metrics_token_file)
+        os.environ[METRICS_TOKEN_ENV] = str(metrics_token_file.resolve())
+    else:
+        os.environ.pop(METRICS_TOKEN_ENV, None)
     directory = data_dir().resolve()
     if port is None:
         port = _configured_port(directory)
@@ -69,12 +84,12 @@ def serve(host: str, port: int | None, workers: int | None, threads: int, server
         if not no_scheduler:
             scheduler = subprocess.Popen([sys.executable, "-m", "cli.main", "scheduler", "--data-dir", str(directory),
                                           "--log-level", settings.level, "--log-format", settings.format])
-        _announce(host, port, base, server, workers, threads, scheduler is not None, settings)
+        _announce(host, port, base, server, workers, threads, scheduler is not None, settings, tls is not None)
         try:
             if server == "granian":
-                _run_granian(host, port, workers, threads, settings)
+                _run_granian(host, port, workers, threads, settings, tls)
             else:
-                _run_gunicorn(host, port, workers, threads, settings)
+                _run_gunicorn(host, port, workers, threads, settings, tls)
         finally:
             if scheduler is not None:
                 scheduler.send_signal(signal.SIGTERM)
@@ -82,6 +97,39 @@ def serve(host: str, port: int | None, workers: int | None, threads: int, server
                     scheduler.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     scheduler.kill()
+
+
+MIN_METRICS_TOKEN = 16
+
+
+def _tls_files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    """Both files or neither; checked now (that they load and belong together), with a message that never
+    shows the key, rather than by a worker that would die at its first connection."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise QTSPError(Kind.MALFORMED, "--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key, password=lambda: b"")  # an encrypted key fails here, never prompts
+    except ssl.SSLError as exc:
+        raise QTSPError(Kind.MALFORMED, f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate and its "
+                        f"unencrypted private key ({exc.reason or 'unreadable'})") from None
+    except OSError as exc:
+        raise QTSPError(Kind.MALFORMED, f"--tls-cert / --tls-key: {exc.strerror}") from None
+    return cert.resolve(), key.resolve()
+
+
+def _check_metrics_token(path: Path) -> None:
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        raise QTSPError(Kind.MALFORMED, f"--metrics-token-file {path}: not a readable text file") from None
+    if len(token) < MIN_METRICS_TOKEN or any(c.isspace() for c in token):
+        raise QTSPError(Kind.MALFORMED, f"--metrics-token-file {path}: the token must be one word of at least "
+                        f"{MIN_METRICS_TOKEN} characters (e.g. `openssl rand -hex 32 > {path.name}`)")
 
 
 def _configured_port(directory: Path) -> int:
@@ -121,25 +169,28 @@ def _check_port(host: str, port: int) -> None:
             raise QTSPError(Kind.MALFORMED, f"cannot listen on {_url(host, port)}: {exc.strerror}") from None
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def _url(host: str, port: int, scheme: str = "http") -> str:
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def _announce(host: str, port: int, base: str, server: str, workers: int, threads: int, scheduler: bool,
-              settings: LogSettings) -> None:
+              settings: LogSettings, tls: bool = False) -> None:
     """Where the service answers, in the log format chosen (and whatever the level: it is the command's output)."""
     log = logging.getLogger("qtsp.serve")
-    url = _url(host, port)
+    scheme = "https" if tls else "http"
+    url = _url(host, port, scheme)
     if host in ("0.0.0.0", "::"):
-        where = f"port {port} on every interface (e.g. {_url('127.0.0.1' if host == '0.0.0.0' else '::1', port)})"
-        url = _url("127.0.0.1" if host == "0.0.0.0" else "::1", port)
+        local = "127.0.0.1" if host == "0.0.0.0" else "::1"
+        where = f"port {port} on every interface (e.g. {_url(local, port, scheme)})"
+        url = _url(local, port, scheme)
     else:
         where = url
     log.info("qtsp serving on %s with %s, %d workers x %d threads, scheduler %s; log level %s, %s, access log %s",
              where, server, workers, threads, "on" if scheduler else "off", settings.level, settings.format,
              "on" if settings.access_log else "off")
     log.info("OCSP %s/ocsp, CRLs %s/crl/<ca>.crl, CA certificates %s/ca/<ca>.der, API %s/api/v1, health %s/healthz, "
-             "metrics %s/metrics", url, url, url, url, url, url)
+             "metrics %s/metrics%s", url, url, url, url, url, url,
+             " (bearer token required)" if os.environ.get(METRICS_TOKEN_ENV) else "")
     if base.rstrip("/") != url:
         log.info("certificates issued here point relying parties at %s (base_url): it must reach this server", base)
 
@@ -166,33 +217,47 @@ def _connections_per_worker() -> int:
     return max(64, min(MAX_CONNECTIONS_PER_WORKER, hard - 256))  # leave descriptors for the database, logs, keys
 
 
-def _run_granian(host: str, port: int, workers: int, threads: int, settings: LogSettings) -> None:
+def _run_granian(host: str, port: int, workers: int, threads: int, settings: LogSettings,
+                 tls: tuple[Path, Path] | None) -> None:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, SSLProtocols
     from granian.http import HTTP1Settings, HTTP2Settings
     from granian.log import LogLevels
 
-    Granian("qtsp.web.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
-            blocking_threads=threads, backlog=2048, backpressure=_connections_per_worker(),
+    # The RSGI front (qtsp/web/front.py) awaits each body on the worker's event loop, within a deadline and a
+    # size bound, and only then runs the WSGI app on one of `threads` threads: a slow client never holds one.
+    os.environ[THREADS_ENV] = str(threads)
+    Granian("qtsp.web.front:app", address=host, port=port, interface=Interfaces.RSGI, workers=workers,
+            blocking_threads=1, backlog=2048, backpressure=_connections_per_worker(),
             http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_MS, max_buffer_size=HEAD_LIMIT),
             http2_settings=HTTP2Settings(max_headers_size=HEAD_LIMIT),
+            ssl_cert=tls[0] if tls else None, ssl_key=tls[1] if tls else None,
+            ssl_protocol_min=SSLProtocols.tls12,  # TLS 1.2 and 1.3, as BSI TR-02102-2 and the banks' gateways allow
             log_access=False,  # ours (qtsp.web.access_log) also covers the OCSP fast path and carries request ids
             log_level=LogLevels(settings.level), log_dictconfig=dict_config(settings),
             respawn_failed_workers=True).serve()
 
 
-def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: LogSettings) -> None:
+def _run_gunicorn(host: str, port: int, workers: int, threads: int, settings: LogSettings,
+                  tls: tuple[Path, Path] | None) -> None:
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):  # type: ignore[misc, unused-ignore]  # gunicorn ships no types: subclassing Any
         def load_config(self) -> None:
-            options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+            # gthread, with the head and body of each request buffered by the main loop, within deadlines and
+            # bounds, before a thread takes it (qtsp/web/gunicorn_worker.py): a slow client never holds one.
+            from qtsp.web.gunicorn_worker import BufferedThreadWorker
+
+            options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                       "worker_class": BufferedThreadWorker, "worker_connections": _connections_per_worker(),
                        "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None,
                        "loglevel": settings.level, "logconfig_dict": dict_config(settings),
                        "limit_request_line": 4094, "limit_request_fields": 50, "limit_request_field_size": 8190,
                        # gunicorn 27's control socket is one path per user (~/.gunicorn/gunicorn.ctl): a second
                        # server would take it over from the first. Nothing here uses it.
                        "control_socket_disable": True}
+            if tls:  # the handshake runs in the worker's main loop, non-blocking (qtsp/web/gunicorn_worker.py)
+                options.update({"certfile": str(tls[0]), "keyfile": str(tls[1])})
             for key, value in options.items():
                 self.cfg.set(key, value)
 
@@ -232,6 +297,8 @@ def revoke(serial: str, reason: str, issuer: str | None) -> None:
         result = revocation.revoke(sandbox, serial, reason, issuer_id=None if issuer is None else IssuerId(issuer),
                                    actor="cli")
     data = {"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
-            "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from}
+            "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from,
+            "published_in": result.published_in, "note": result.note}
     emit(data, lambda: f"revoked {result.serial} ({result.reason}) at {result.revoked_at:%Y-%m-%d %H:%M:%S}Z"
-         + (f"; reason changed from {result.changed_reason_from}" if result.changed_reason_from else ""))
+         + (f"; reason changed from {result.changed_reason_from}" if result.changed_reason_from else "")
+         + (f"; {result.note}" if result.note else ""))

@@ -21,7 +21,7 @@ def tl() -> None:
 
 def _write_new(path: Path, data: bytes) -> None:
     """Create ``path``; never overwrite, never write through a symlink (the house rule for outputs)."""
-    from qtsp.services.output import write_new
+    from qtsp.files import write_new
 
     write_new(path, data)
 

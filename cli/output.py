@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +37,8 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         ctx = click.get_current_context()
         ctx.obj = {"json": as_json, "data_dir": resolve_data_dir(str(data_dir) if data_dir else None), "at": None}
         token = None
+        notes = _StderrNotes()
+        FILES_LOG.addHandler(notes)
         try:
             if at is not None:
                 if getattr(func, "no_time_travel", False):
@@ -49,10 +52,25 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             fail(QTSPError(Kind.STORAGE, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")), as_json)
         finally:
+            FILES_LOG.removeHandler(notes)
             if token is not None:  # invoked in process (CliRunner, a library caller): the clock comes back
                 reset_clock(token)
 
     return wrapper
+
+
+FILES_LOG = logging.getLogger("qtsp.files")
+
+
+class _StderrNotes(logging.Handler):
+    """What qtsp.files warns about (a data dir that was open to other users, now tightened) is said on
+    stderr by every command, whatever logging is set up (`serve` sets it up later, for its workers)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"warning: {record.getMessage()}", err=True)
 
 
 def fail(exc: QTSPError, as_json: bool) -> None:

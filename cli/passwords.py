@@ -20,15 +20,20 @@ P12_ENV = "QTSP_P12_PASSWORD"
 MAX_PASSWORD_FILE = 4096
 
 
-def p12_password_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def p12_password_options(func: Callable[..., Any], *, lead: str = "also write bundle.p12") -> Callable[..., Any]:
+    """The four sources of the bundle.p12 password; ``lead`` says what the password is for."""
     func = click.option("--p12-password-prompt", is_flag=True,
-                        help="also write bundle.p12: ask for its password (hidden, typed twice)")(func)
+                        help=f"{lead}: ask for its password (hidden, typed twice)")(func)
     func = click.option("--p12-password-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-                        help="also write bundle.p12, with the password on the first line of FILE")(func)
+                        help=f"{lead}, with the password on the first line of FILE")(func)
     func = click.option("--p12-password", metavar="PASSWORD",
-                        help=f"also write bundle.p12 with PASSWORD; other users see it in `ps`: prefer "
+                        help=f"{lead} with PASSWORD; other users see it in `ps`: prefer "
                              f"--p12-password-file, ${P12_ENV} or --p12-password-prompt")(func)
     return func
+
+
+def sample_p12_password_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return p12_password_options(func, lead='protect the samples\' bundle.p12 (instead of "sandbox")')
 
 
 def wants_p12(value: str | None, file: Path | None, prompt: bool) -> str | None:

@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.registry import Collector
 
+from . import files
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR = Path("run") / "metrics"  # under the data dir
 CLI_DIR = METRICS_DIR / "cli"  # under the data dir: what CLI processes (qtsp revoke) recorded
@@ -91,6 +93,11 @@ NCA_PUBLICATION = _lazy(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 3600, 86400),
 )
 JOB_FAILURES = _lazy(Counter, "qtsp_job_failures_total", "Scheduled job runs that failed (they retry with backoff)", ["job"])
+# Per refresh-ocsp run and issuer: certificates re-signed, skipped (their CA has no OCSP responder: CRL
+# only) or failed (left due; retried by the next run). One bad issuer never holds back the others.
+OCSP_REFRESH = _lazy(Counter, "qtsp_ocsp_refresh_certificates_total",
+                     "Certificates the OCSP refresh job re-signed, skipped (no responder: CRL only) or failed, by issuer",
+                     ["issuer", "outcome"])
 CRL_GENERATION = _lazy(Histogram, "qtsp_crl_generation_seconds", "Time to build, sign and store one CRL",
                        buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 
@@ -135,15 +142,15 @@ def server_directory(data_dir: Path) -> Iterator[Path]:
     taken belongs to no live server. Claiming happens under ``run/metrics/.lock``, so two servers
     starting at once never take each other's directory for a dead one's."""
     root = data_dir / METRICS_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "ab") as guard:
+    files.ensure_dir(root, own=False)
+    with files.open_lock(root / ".lock") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)  # held for milliseconds by another server starting
         for old in root.glob("serve-*"):
             if not _locked(old / "lock"):
                 shutil.rmtree(old, ignore_errors=True)
         own = root / f"serve-{os.getpid()}"
-        own.mkdir()
-        lock = open(own / "lock", "ab")
+        files.ensure_dir(own, own=False)
+        lock = files.open_lock(own / "lock")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
         yield own
@@ -154,7 +161,7 @@ def server_directory(data_dir: Path) -> Iterator[Path]:
 
 def _locked(path: Path) -> bool:
     try:
-        with open(path, "ab") as handle:
+        with files.open_lock(path) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -179,7 +186,7 @@ def recording_in(data_dir: Path) -> Iterator[None]:
         if not data_dir.is_dir():
             raise FileNotFoundError(data_dir)  # never made here
         directory = data_dir / CLI_DIR
-        directory.mkdir(parents=True, exist_ok=True)
+        files.ensure_dir(directory, own=False)
         lock, slot = _take_slot(directory)
         use_directory(directory, lambda: f"cli-{slot}")
         for metric in _ALL:
@@ -201,7 +208,7 @@ def recording_in(data_dir: Path) -> Iterator[None]:
 
 def _take_slot(directory: Path) -> tuple[IO[bytes], int]:
     for slot in range(CLI_SLOTS):
-        handle = open(directory / f"slot-{slot}.lock", "ab")
+        handle = files.open_lock(directory / f"slot-{slot}.lock")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

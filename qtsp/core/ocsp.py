@@ -17,7 +17,10 @@ from .errors import Kind, QTSPError
 
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_CERT_IDS = 32  # "several requests in one message (bounded)"
-NONCE_MIN, NONCE_MAX = 1, 32  # RFC 8954 2.1
+# RFC 9654 2.1 (obsoletes RFC 8954, which allowed 32): Nonce ::= OCTET STRING (SIZE(1..128)); a
+# responder MUST refuse 0 or more than 128 octets with malformedRequest. We echo every accepted length
+# (the RFC lets a responder drop nonces outside 16-32; echoing them is what clients check for).
+NONCE_MIN, NONCE_MAX = 1, 128
 HASHES = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 # RFC 5280 reason names as people type them -> asn1crypto CRLReason names.
@@ -204,7 +207,7 @@ def _nonce(r: _DER, extensions: tuple[int, int, int]) -> bytes | None:
         if der[fields[0][1] : fields[0][2]] == _NONCE_OID:
             if nonce is not None:
                 raise _malformed("nonce given twice")
-            # RFC 8954: extnValue holds an OCTET STRING; some clients put the raw bytes there.
+            # RFC 9654 2.1: extnValue holds the Nonce, an OCTET STRING; some clients put the raw bytes there.
             if len(value) >= 2 and value[0] == 0x04:
                 try:
                     vtag, vs, ve = _DER(value).tlv(0, len(value))
@@ -213,7 +216,7 @@ def _nonce(r: _DER, extensions: tuple[int, int, int]) -> bytes | None:
                 except QTSPError:
                     pass
             if not NONCE_MIN <= len(value) <= NONCE_MAX:
-                raise _malformed("nonce must be 1-32 octets (RFC 8954)")
+                raise _malformed(f"nonce must be {NONCE_MIN}-{NONCE_MAX} octets (RFC 9654)")
             nonce = bytes(value)
         elif critical:
             raise _malformed("unsupported critical request extension")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from . import oids
+from . import oids, rules
 from .errors import policy
 
 KEY_USAGE_FIELDS = (
@@ -105,6 +105,22 @@ class Profile:
             raise policy(f"profile {self.name}: an OCSP responder has id-kp-OCSPSigning as its only EKU (RFC 6960)")
         if self.validity_days is not None and self.validity_days < 1:
             raise policy(f"profile {self.name}: validity must be at least one day")
+
+    @property
+    def rule_tags(self) -> frozenset[str]:
+        """What the rules of qtsp/core/rules.py call this profile's certificates."""
+        tags = set()
+        if self.qc_type is not None:
+            tags.add(rules.QUALIFIED)
+        if self.qc_type == oids.QCT_WEB or (self.san and not self.is_ca):
+            tags.add(rules.WEBSITE)
+        if self.qc_type == oids.QCT_ESEAL:
+            tags.add(rules.SEAL)
+        if "psd2" in self.tags:
+            tags.add(rules.PSD2)
+        if self.ocsp_nocheck:
+            tags.add(rules.OCSP_SIGNER)
+        return frozenset(tags)
 
     def with_validity(self, days: int) -> Profile:
         return replace(self, validity_days=days)

@@ -6,7 +6,8 @@ A request flows down the OCSP chain until a piece answers it:
       Guarded            and store change counter); a failure below becomes internalError
         SimulatorSource  a behaviour set for this CA or certificate: its fault, never cached
           AsOfSource     as of another time (time travel): signed on demand with then's statuses and responder
-            StoreSource  now: the pre-signed answer, or one signed on demand (nonce, several, never issued)
+            StoreSource  now: the pre-signed answer, the static one for a serial never issued (IssuedSerials
+                         says so without the store), or one signed on demand (nonce, several certificates)
 
 The web layer (``qtsp.web.ocsp``, ``qtsp.web.crl``) is HTTP in, bytes out around ``Responder``. The
 store is reached through services only (``services.ocsp``, ``services.ocsp_status``, ``services.crl``).
@@ -21,12 +22,13 @@ from collections.abc import Callable
 from ..clock import utcnow
 from ..services import ocsp_status
 from ..services.context import Sandbox
-from ..services.generation import Generation
+from ..services.generation import ISSUED, Generation
 from ..services.behaviours import Lookalikes
 from ..services.simulator import Behaviours
 from .caching import CachingSource
 from .crl import CrlAnswer, CrlPublisher
 from .freshness import Freshness
+from .issued import IssuedSerials
 from .issuers import IssuerIndex
 from .simulator import BehaviourWatch, SimulatorSource
 from .source import Answer, Guarded, Source
@@ -54,9 +56,11 @@ def build(sandbox: Sandbox, now: Callable[[], dt.datetime] = utcnow) -> Responde
     statuses = Statuses(sandbox, cfg.ocsp_validity_hours)
     freshness.on_drop(statuses.clear)
     on_demand = OnDemand(index, statuses, now)
+    issued = IssuedSerials(sandbox, Generation(sandbox.data_dir, ISSUED))
+    freshness.on_reload(issued.refresh)  # certificates issued on another host sharing the store
     lookalikes = Lookalikes()  # the wrong-key faults' keys, made once for this worker
     chain = CachingSource(
-        Guarded(SimulatorSource(AsOfSource(StoreSource(sandbox, index, on_demand, now), index, on_demand),
+        Guarded(SimulatorSource(AsOfSource(StoreSource(sandbox, index, on_demand, now, issued), index, on_demand),
                                 watch, index, statuses, cfg.simulator_max_delay_seconds, now,
                                 lookalikes=lookalikes)),
         freshness, now)

@@ -18,7 +18,9 @@ from ..core.errors import QTSPError
 @dataclass(frozen=True)
 class Answer:
     body: bytes
-    outcome: str  # good | revoked | unknown | multi | malformed | unauthorized | internal_error | simulated
+    # good | revoked | unknown (as of another time) | multi | unused (a serial never issued) | malformed |
+    # unauthorized | internal_error | simulated
+    outcome: str
     this_update: dt.datetime | None = None
     next_update: dt.datetime | None = None
     cacheable: bool = False  # pre-signed, no nonce: HTTP caches may keep it (RFC 5019 6)
@@ -49,6 +51,18 @@ def unauthorized(at: dt.datetime | None) -> Answer:
     # Not an issuer we serve, or several issuers in one request: no single responder is authorised
     # (RFC 6960 2.3).
     return Answer(core_ocsp.UNAUTHORIZED, "unauthorized", no_store=at is not None)
+
+
+def unused() -> Answer:
+    """The one static answer to a request about a serial this CA never issued ("unused", CA/B Forum BR
+    4.9.10; "unassigned" in later BR versions, 4.9.9): never "good" (BR 4.9.10: MUST NOT for a CA that is
+    not technically constrained). ``unauthorized`` (RFC 6960 2.3; RFC 5019 2.2.3: the responder cannot
+    answer authoritatively), as Let's Encrypt's Boulder answers: unsigned, the same five bytes for
+    every such request, so a scanner's random serials cost no signature and no memory (a signed
+    "unknown" must name the request's CertID, so it cannot be pre-built). The outcome is counted apart
+    in qtsp_ocsp_requests_total: BR 4.9.10 asks the CA to monitor requests for unused serials. Never
+    kept by any cache: there is nothing to keep."""
+    return Answer(core_ocsp.UNAUTHORIZED, "unused")
 
 
 def internal_error(at: dt.datetime | None) -> Answer:

@@ -1,9 +1,10 @@
 """Certificate statuses for the answers signed on demand (nonce, several certificates, never issued,
 simulator faults, time travel), and the SingleResponses made from them (RFC 6960 4.2.1).
 
-Now: from a per-worker cache, dropped whenever the freshness watch moves (every revocation bumps it
-before it is acknowledged, so a cached "good" never outlives a revocation). As of another time:
-straight from the store, never cached.
+Now: from a per-worker cache bounded in bytes, dropped whenever the freshness watch moves (every
+revocation bumps it before it is acknowledged, so a cached "good" never outlives a revocation). Only
+issued certificates are kept: a serial never issued is never cached (a scanner's random serials would
+fill it, one entry each). As of another time: straight from the store, never cached.
 """
 
 from __future__ import annotations
@@ -18,20 +19,21 @@ from ..services import ocsp_status
 from ..services.context import Sandbox
 from ..services.ocsp import IssuerEntry
 from ..services.ocsp_status import StatusRow
+from .bounded import ByteBoundedCache
 
-CACHE_LIMIT = 200_000
+CACHE_BYTES = 16 * 1024 * 1024  # per worker; an entry is ~0.7 KB with its overhead
 STATUS_TTL = 300.0
-UNISSUED_TTL = 60.0  # a serial not issued yet could be issued later: re-check within a minute
 
 
 class Statuses:
     def __init__(self, sandbox: Sandbox, validity_hours: int) -> None:
         self.sandbox = sandbox
         self.validity_hours = validity_hours
-        self._cache: dict[tuple[IssuerId, int], tuple[StatusRow | None, float]] = {}
+        self._cache: ByteBoundedCache[tuple[IssuerId, int], tuple[StatusRow, float]] = ByteBoundedCache(
+            CACHE_BYTES, lambda key, value: len(key[0]) + len(value[0][2] or ""))
 
     def clear(self) -> None:
-        self._cache = {}
+        self._cache.clear()
 
     def now(self, ca_id: IssuerId, serials: Sequence[int]) -> dict[int, StatusRow | None]:
         """(status, revoked_at, reason) per serial, None for never issued by ``ca_id``."""
@@ -46,10 +48,9 @@ class Statuses:
                 missing.append(serial)
         if missing:
             found = ocsp_status.statuses(self.sandbox, ca_id, missing)
-            if len(self._cache) >= CACHE_LIMIT:
-                self._cache = {}
             for serial, value in found.items():
-                self._cache[(ca_id, serial)] = (value, now_m + (UNISSUED_TTL if value is None else STATUS_TTL))
+                if value is not None:  # never issued: not kept (see the module's docstring)
+                    self._cache.put((ca_id, serial), (value, now_m + STATUS_TTL))
                 result[serial] = value
         return result
 

@@ -1,9 +1,12 @@
-"""The present: a pre-signed answer from the store, or one signed on demand.
+"""The present: a pre-signed answer from the store, the static answer to a serial never issued, or one
+signed on demand.
 
 Pre-signed single-certificate answers (one per certificate and CertID hash, re-signed by the
-scheduler before half their validity: RFC 5019 4, BR 4.9.10) are what relying parties get. Only what
-cannot be pre-signed is signed on demand: a nonce (RFC 6960 4.4.1), several certificates in one
-request, a serial never issued, a stored answer missing or past its nextUpdate.
+scheduler before half their validity: RFC 5019 4, BR 4.9.10) are what relying parties get. A request
+naming a serial the CA never issued gets ``source.unused()`` (static ``unauthorized``, BR 4.9.10),
+decided by the worker's filter of issued serials without asking the store, or by the store when the
+filter says "maybe". Only what cannot be pre-signed is signed on demand: a nonce (RFC 6960 4.4.1),
+several certificates in one request, a stored answer missing or past its nextUpdate.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from ..core import ocsp as core_ocsp
 from ..services import ocsp_status
 from ..services.context import Sandbox
 from ..services.ocsp import IssuerEntry
+from .issued import IssuedSerials
 from .issuers import IssuerIndex
-from .source import Answer, malformed, parse, unauthorized
+from .source import Answer, malformed, parse, unauthorized, unused
 from .statuses import Statuses
 
 
@@ -33,27 +37,27 @@ class OnDemand:
     def answer(self, entry: IssuerEntry, request: core_ocsp.Request, at: dt.datetime | None = None) -> Answer:
         now = self.now() if at is None else at
         statuses = self.statuses.for_request(entry, request, now, at)
+        if at is None and any(s.status == "unknown" for s in statuses):
+            return unused()  # never issued: nothing signed (as of another time: "unknown", signed as of then)
         body = core_ocsp.build_response(self.index.responder_at(entry, at), statuses, now.replace(microsecond=0),
                                         request.nonce)
         outcome = statuses[0].status if len(statuses) == 1 else "multi"
         first = statuses[0]
         if at is not None:
             return Answer(body, outcome, first.this_update, first.next_update, no_store=True)
-        # "unknown" without a nonce is the same bytes for the same request until the next change:
-        # worth keeping, as scanners ask about serials that were never issued again and again.
-        return Answer(body, outcome, first.this_update, first.next_update, False, hashlib.sha1(body).hexdigest(),
-                      reusable=outcome == "unknown" and request.nonce is None)
+        return Answer(body, outcome, first.this_update, first.next_update, False, hashlib.sha1(body).hexdigest())
 
 
 class StoreSource:
     """The bottom of the chain: answers for now. Time travel is AsOfSource's, above it."""
 
     def __init__(self, sandbox: Sandbox, index: IssuerIndex, on_demand: OnDemand,
-                 now: Callable[[], dt.datetime] = utcnow) -> None:
+                 now: Callable[[], dt.datetime] = utcnow, issued: IssuedSerials | None = None) -> None:
         self.sandbox = sandbox
         self.index = index
         self.on_demand = on_demand
         self.now = now
+        self.issued = issued  # None: every serial is looked up in the store
 
     def answer(self, request_der: bytes, at: dt.datetime | None = None) -> Answer:
         if at is not None:
@@ -64,6 +68,9 @@ class StoreSource:
         entry = self.index.issuer_of(request)
         if entry is None:
             return unauthorized(None)
+        issued = self.issued
+        if issued is not None and not all(issued.might_have(entry.ca_id, c.serial) for c in request.cert_ids):
+            return unused()  # certain: not a single store query for a scanner's random serial
         if len(request.cert_ids) == 1 and request.nonce is None:
             cid = request.cert_ids[0]
             row = ocsp_status.presigned(self.sandbox, cid.issuer_key_hash, cid.serial)

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ca_store.models import IssuanceIntent
 
+from .. import files
 from ..core import builder
 from ..core.errors import Kind, QTSPError
 from ..core.types import IssuerId, KeyRef, Serial
@@ -41,7 +42,6 @@ from . import authorities, issuance
 from .context import Sandbox
 from ..clock import utcnow
 from .issue_request import IssueRequest, parse_issue_request
-from .output import write_new
 
 MAX_REQUESTS = 1_000_000
 MAX_LINE = 64 * 1024
@@ -235,8 +235,10 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
     """
     start = time.perf_counter()
     steps: dict[str, float] = {}
-    if out.exists() and any(out.iterdir()):
-        raise QTSPError(Kind.CONFLICT, f"output directory {out} is not empty; choose another --out")
+    if os.path.lexists(out):
+        files.check_own_dir(out)  # not a symlink, nor another user's directory
+        if any(out.iterdir()):
+            raise QTSPError(Kind.CONFLICT, f"output directory {out} is not empty; choose another --out")
     parsed, failures = parse_requests(path)
     prepared, lines = _prepare(sandbox, parsed, failures)
     steps["validate"] = time.perf_counter() - start
@@ -251,13 +253,13 @@ def issue_file(sandbox: Sandbox, path: Path, out: Path, *, workers: int | None =
     intents = batch.record(jobs, label="bulk")
     steps["reserve"] = time.perf_counter() - t0
 
-    out.mkdir(parents=True, exist_ok=True)
+    files.ensure_dir(out)
     workers = workers or os.cpu_count() or 1
     spans = [(n, min(n + CHUNK, len(jobs))) for n in range(0, len(jobs), CHUNK)]
     issuer_ids = sorted({p.issuer_id for p in prepared})
     for issuer_id in issuer_ids:
         chain = authorities.chain(sandbox, issuer_id)
-        write_new(out / f"chain-{issuer_id}.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+        files.write_new(out / f"chain-{issuer_id}.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
     # Workers are forked: they inherit the prepared jobs and the CAs instead of unpickling them, and load
     # the CA Signers themselves (none is opened here, to be shared across fork).
     issuers = {ca_id: (authorities.issuer_info(sandbox.config, ca_id, x509.load_der_x509_certificate(row.cert_der)),
@@ -324,9 +326,9 @@ class _Run:
         self.done.update(i.id for i in self.intents[span[0]: span[1]])
         for row, (_, cert, _), (index, _, key_pem) in zip(rows, signed, good, strict=True):
             target = self.out / f"{row.serial}"
-            target.mkdir()
-            cert_path = write_new(target / "cert.pem", cert.public_bytes(serialization.Encoding.PEM))
-            key_path = write_new(target / "key.pem", key_pem, private=True)
+            files.ensure_dir(target)
+            cert_path = files.write_new(target / "cert.pem", cert.public_bytes(serialization.Encoding.PEM))
+            key_path = files.write_new(target / "key.pem", key_pem, private=True)
             self.results.append(LineResult(self.lines[index], row.serial, str(cert_path),
                                            str(self.out / f"chain-{row.issuer_id}.pem"), str(key_path)))
         self.results.extend(LineResult(self.lines[i], error=Kind(kind), detail=detail) for i, (kind, detail) in refused)

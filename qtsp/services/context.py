@@ -10,12 +10,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_store import db
 
-from .. import config as config_mod
+from .. import config as config_mod, files
 from ..core.errors import Kind, QTSPError
 from ..signers import Backend, Connected, backend_for
 
@@ -30,6 +30,28 @@ def check_writable(path: Path) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise QTSPError(Kind.STORAGE, f"data dir {path} is not writable ({probe} refuses writes)")
+
+
+def secure_data_dir(data_dir: Path, url: str | None = None) -> None:
+    """The data dir 0700, and its configuration and SQLite database 0600, whatever the umask; each
+    tightened, with a warning, when it was open to other users (a data dir made 0755 by hand or by an
+    older version). The database is created here, 0600, if it is not there yet: SQLite gives its
+    -wal, -shm and -journal files the database file's mode, so they are born 0600 too."""
+    files.tighten_dir(data_dir)
+    files.private_file(data_dir / config_mod.CONFIG_NAME)
+    database = sqlite_file(url or config_mod.database_url(data_dir))
+    if database is not None:
+        files.private_file(database, create=True)
+        for suffix in ("-wal", "-shm", "-journal"):
+            files.private_file(database.with_name(database.name + suffix))
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, or SQLite in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
 
 
 @dataclass
@@ -86,7 +108,9 @@ def open_sandbox(data_dir: Path) -> Sandbox:
     if not cfg_path.exists():
         raise QTSPError(Kind.NOT_FOUND, f"no sandbox in {data_dir}: run 'qtsp init --data-dir {data_dir}' first")
     cfg = config_mod.load(cfg_path)
-    engine = db.make_engine(config_mod.database_url(data_dir))
+    url = config_mod.database_url(data_dir)
+    secure_data_dir(data_dir, url)
+    engine = db.make_engine(url)
     try:
         initialised = db.is_initialised(engine)
     except Exception as exc:  # driver errors: unreachable server, bad credentials

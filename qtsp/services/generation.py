@@ -1,8 +1,12 @@
-"""A revocation generation counter shared by every process on this host (a mmap'd file).
+"""Counters shared by every process on this host (each a mmap'd file).
 
-Revocation bumps it after the commit and before the acknowledgement; OCSP workers compare it
-on each request (a memory read) and drop their in-process response cache when it moved. So a
-cached "good" is never served by any worker after ``revoke`` has returned.
+The revocation generation: revocation bumps it after the commit and before the acknowledgement;
+OCSP workers compare it on each request (a memory read) and drop their in-process response cache
+when it moved. So a cached "good" is never served by any worker after ``revoke`` has returned.
+
+The issuance counter (ISSUED): issuance bumps it after the commit; OCSP workers then add the new
+serials to their filter of issued ones (``qtsp.responder.issued``) before answering again, so a
+certificate is never called "never issued" on its host once ``issue`` has returned.
 """
 
 from __future__ import annotations
@@ -13,15 +17,19 @@ import os
 import struct
 from pathlib import Path
 
+from .. import files
+
+REVOCATION = "revocation-generation"
+ISSUED = "issued-generation"
 _FMT = "<Q"
 _SIZE = struct.calcsize(_FMT)
 
 
 class Generation:
-    def __init__(self, data_dir: Path) -> None:
-        path = data_dir / "run" / "revocation-generation"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    def __init__(self, data_dir: Path, name: str = REVOCATION) -> None:
+        path = data_dir / "run" / name
+        files.ensure_dir(path.parent, own=False)
+        fd = files.open_shared(path)
         try:
             if os.fstat(fd).st_size < _SIZE:
                 os.write(fd, b"\0" * _SIZE)
@@ -34,7 +42,7 @@ class Generation:
         return struct.unpack_from(_FMT, self._map)[0]
 
     def bump(self) -> int:
-        with open(self._path, "rb+") as lock:
+        with files.open_lock(self._path) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 new = self.value() + 1

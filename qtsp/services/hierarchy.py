@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 
 from ca_store import db, repositories as repo
 
-from .. import config as config_mod
+from .. import config as config_mod, files
 from ..core.errors import Kind, QTSPError
 from ..core.keys import KeyType
 from ..signers.vault import VaultTransit
 from . import authorities
 from .authorities import QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID
-from .context import Sandbox, check_writable
+from .context import Sandbox, check_writable, secure_data_dir
 from ..clock import utcnow
 
 __all__ = ["QSEAL_CA_ID", "QWAC_CA_ID", "ROOT_ID", "init_sandbox", "remove_created"]
@@ -38,6 +38,8 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
         raise QTSPError(Kind.CONFLICT, f"{data_dir} already holds a sandbox; refusing to overwrite it")
     url = config_mod.database_url(data_dir)
     made_dir = not data_dir.exists()
+    if not made_dir:
+        secure_data_dir(data_dir, url)  # before the database is looked at (and its file made, 0600)
     engine = db.make_engine(url)
     try:
         # No directory, so no SQLite file: nothing to look at (and nothing created by looking).
@@ -46,7 +48,8 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
     except BaseException:
         engine.dispose()
         raise
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    files.ensure_dir(data_dir, private=True, own=False)
+    secure_data_dir(data_dir, url)
     ours = [p for p in (data_dir / "keys", data_dir / "ca", data_dir / "secrets", cfg_path) if not p.exists()]
     try:
         db.migrate(engine)
@@ -56,7 +59,7 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
             backend.ensure_mount()  # the Transit backend's own extra
         # Everything that can fail on disk happens before the one commit that makes the sandbox real.
         commit = _create_hierarchy(sandbox, utcnow())
-        cfg_path.write_text(config_mod.render(cfg))
+        files.write_new(cfg_path, config_mod.render(cfg).encode(), private=True)
         commit()
     except BaseException:
         # Leave nothing half-made, and remove only what this call created (an operator's

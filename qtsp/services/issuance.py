@@ -41,6 +41,7 @@ from ..signers import Signer
 from . import authorities, ocsp, register, signing
 from .access import EVERYTHING, Scope
 from .context import Sandbox
+from .generation import ISSUED, Generation
 from ..clock import time_travelling, utcnow
 from .issue_request import KINDS, MAX_DOMAINS, IssueRequest, parse_issue_request
 from .register import PSPView
@@ -309,6 +310,8 @@ class Batch:
                 self._publish(session, rows)
             if refused:
                 repo.abandon_intents(session, [i.id for i in refused])
+        if rows:
+            Generation(self.sandbox.data_dir, ISSUED).bump()  # OCSP workers on this host know them from now on
         return rows
 
     def _publish(self, session: Any, rows: list[Certificate]) -> None:

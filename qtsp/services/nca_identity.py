@@ -37,8 +37,7 @@ from ..core.psd2 import NCA_ID_RE
 from ..core.ocsp import REASONS
 from ..core.types import IssuerId, SerialHex, serial_hex
 from ..signers import Signer
-from ..signers.file import write_private
-from . import authorities, revocation
+from . import authorities, output, revocation
 from .access import EVERYTHING, Scope
 from .authorities import ROOT_ID, LoadedCA, Plan
 from .context import Sandbox
@@ -134,7 +133,20 @@ def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None 
 
     A given certificate (``cert_pem``: the certificate, then any intermediates) must chain to the sandbox's
     NCA CA, or to ``anchor_pem`` (a CA certificate the operator trusts for this credential), carry the
-    documentSigning EKU and be valid now; nothing is stored otherwise."""
+    documentSigning EKU and be valid now; nothing is stored otherwise. With ``generate``, key.pem, cert.pem
+    and chain.pem are created in ``out`` (new, never through a symlink) before anything is issued, so that
+    output that cannot be written costs no credential."""
+    if not generate or out is None:
+        return _add_nca(sandbox, nca_id, name, cert_pem=cert_pem, generate=generate, key_type=key_type,
+                        anchor_pem=anchor_pem, actor=actor)
+    with output.Outputs.reserve(out, with_key=True, with_p12=False) as outputs:
+        return _add_nca(sandbox, nca_id, name, cert_pem=cert_pem, generate=generate, outputs=outputs,
+                        key_type=key_type, anchor_pem=anchor_pem, actor=actor)
+
+
+def _add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None, generate: bool,
+             outputs: output.Outputs | None = None, key_type: KeyType, anchor_pem: bytes | None,
+             actor: str) -> tuple[NcaView, list[Path]]:
     if not NCA_ID_RE.fullmatch(nca_id):
         raise QTSPError(Kind.MALFORMED, f"malformed NCA id {nca_id!r}: e.g. BE-NBB (TS 119 495 5.2.3)")
     if not name or len(name) > 256 or not name.isprintable():
@@ -150,11 +162,8 @@ def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None 
     intermediates: list[x509.Certificate] = []
     anchor: x509.Certificate | None = None
     if generate:
-        if out is None:
+        if outputs is None:
             raise QTSPError(Kind.MALFORMED, "--generate needs --out DIR")
-        targets = [out / "key.pem", out / "cert.pem", out / "chain.pem"]
-        if any(p.exists() for p in targets):
-            raise QTSPError(Kind.CONFLICT, f"refusing to overwrite files in {out}")
         key = generate_private_key(key_type)
         cert, chain = issue_seal(sandbox, key.public_key(), f"{nca_id} PSD2 request signing", name, country, now)
     else:
@@ -200,13 +209,12 @@ def add_nca(sandbox: Sandbox, nca_id: str, name: str, *, cert_pem: bytes | None 
                           details={"fingerprint": fp, "generated": generate,
                                    "serial": None if row is None else row.serial,
                                    "anchor": "nca-ca" if anchor is None else fingerprint(anchor)})
-    if key is not None and out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_private(out / "key.pem", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
-        (out / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (out / "chain.pem").write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
-        files = targets
+    if key is not None and outputs is not None:
+        files = [outputs.write("key.pem", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                            serialization.NoEncryption())),
+                 outputs.write("cert.pem", cert.public_bytes(serialization.Encoding.PEM)),
+                 outputs.write("chain.pem", b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))]
+        outputs.finish()
     receipt_signer(sandbox)  # made now, with the first credential, so that requests never create state
     return get_nca(sandbox, nca_id), files
 

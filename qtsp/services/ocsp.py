@@ -65,9 +65,20 @@ def responder_info(sandbox: Sandbox, cert_der: bytes, key_ref: KeyRef) -> core_o
     return core_ocsp.ResponderInfo(cert_der, ax509.Certificate.load(cert_der).public_key.sha1, algorithm, sign, sign_many)
 
 
+def has_responder(ca: CertificateAuthority) -> bool:
+    """Whether an OCSP responder answers for ``ca``'s certificates. The root and the NCA CA (NCA
+    credentials, the receipt key) have none: their certificates' status is in their CRL only."""
+    return ca.ocsp_responder_der is not None and ca.ocsp_key_id is not None
+
+
+def responder_issuers(session: Session) -> set[IssuerId]:
+    """The CAs an OCSP responder answers for (without loading a signer)."""
+    return {ca.id for ca in repo.list_cas(session) if has_responder(ca)}
+
+
 def issuer_entry(sandbox: Sandbox, ca: CertificateAuthority) -> IssuerEntry | None:
-    """The OCSP identity of an issuing CA, or None for CAs without a responder (the root)."""
-    if ca.ocsp_responder_der is None or ca.ocsp_key is None:
+    """The OCSP identity of an issuing CA, or None for CAs without a responder (the root, nca-ca)."""
+    if ca.ocsp_responder_der is None or ca.ocsp_key is None:  # has_responder, spelled out for the types
         return None
     ca_cert = ax509.Certificate.load(ca.cert_der)
     name_der = ca_cert["tbs_certificate"]["subject"].dump()
@@ -119,7 +130,10 @@ def status_of(cert: Certificate, revocation: Revocation | None, entry: IssuerEnt
 
 def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], now: dt.datetime,
             entries: dict[IssuerId, IssuerEntry] | None = None) -> int:
-    """Sign and store the single-certificate responses (both CertID hashes) for ``certs``."""
+    """Sign and store the single-certificate responses (both CertID hashes) for ``certs``.
+
+    A certificate whose issuer has no OCSP responder (``has_responder``: the NCA CA's receipt and
+    credential certificates) gets none: its status is published in its CA's CRL only."""
     ids = [c.id for c in certs]
     if ids:
         session.execute(delete(OcspResponse).where(OcspResponse.certificate_id.in_(ids)))
@@ -133,7 +147,7 @@ def presign(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], no
     pending: dict[IssuerId, list[tuple[Certificate, str, bytes, core_ocsp.SingleStatus, bytes]]] = {}
     for cert in certs:
         entry = entries.get(cert.issuer_id)
-        if entry is None:  # an issuer without a responder (nca-ca): its certificates are on its CRL only
+        if entry is None:
             continue
         serial = int(cert.serial, 16)
         for algorithm, (name_hash, key_hash) in entry.hashes.items():
@@ -171,30 +185,3 @@ def resign_issuer(sandbox: Sandbox, issuer_id: IssuerId, now: dt.datetime, *, ba
                 return done
             done += presign(sandbox, session, certs, now)
             last_id = certs[-1].id
-
-
-def refresh_due(sandbox: Sandbox, now: dt.datetime, *, batch: int = 500) -> int:
-    """Re-sign responses past half their validity (RFC 5019 / BR 4.9.10), and any missing ones."""
-    half = dt.timedelta(hours=sandbox.config.ocsp_validity_hours / 2)
-    done = 0
-    while True:
-        with sandbox.transaction() as session:
-            certs = _due_certificates(session, now, half, batch)
-            if not certs:
-                return done
-            done += presign(sandbox, session, certs, now)
-
-
-def _due_certificates(session: Session, now: dt.datetime, half: dt.timedelta, batch: int) -> list[Certificate]:
-    threshold = now + half
-    due = select(OcspResponse.certificate_id).where(OcspResponse.next_update <= threshold)
-    have = select(OcspResponse.certificate_id)
-    with_responder = select(CertificateAuthority.id).where(CertificateAuthority.ocsp_responder_der.is_not(None))
-    query = (
-        select(Certificate)
-        .where((Certificate.id.in_(due)) | (Certificate.id.not_in(have)))
-        .where(Certificate.issuer_id.in_(with_responder))  # the others have no answer to keep (nca-ca)
-        .order_by(Certificate.id)
-        .limit(batch)
-    )
-    return list(session.execute(query).scalars().all())

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ca_store.models import AuditHead, Certificate, OcspResponse, Revocation
 
@@ -96,3 +96,23 @@ def change_counter(sandbox: Sandbox) -> int:
     with sandbox.engine.connect() as conn:
         value = conn.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar()
     return int(value or 0)
+
+
+def issued_count(sandbox: Sandbox) -> int:
+    """How many certificates the store holds (to size the responder's filter of issued serials)."""
+    with sandbox.engine.connect() as conn:
+        return int(conn.execute(select(func.count(Certificate.id))).scalar_one())
+
+
+def issued_after(sandbox: Sandbox, after_id: int, chunk: int = 20_000) -> Iterator[list[tuple[int, str, str]]]:
+    """(id, issuer id, serial hex) of the certificates recorded after ``after_id``, in id order, a chunk
+    per short query (no cursor held open while the caller works)."""
+    while True:
+        query = (select(Certificate.id, Certificate.issuer_id, Certificate.serial)
+                 .where(Certificate.id > after_id).order_by(Certificate.id).limit(chunk))
+        with sandbox.engine.connect() as conn:
+            rows = [(int(r.id), str(r.issuer_id), str(r.serial)) for r in conn.execute(query)]
+        if not rows:
+            return
+        yield rows
+        after_id = rows[-1][0]

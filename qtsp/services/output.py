@@ -1,6 +1,6 @@
 """Writing an issued certificate to ``--out DIR``: cert.pem, chain.pem, key.pem (0600), bundle.p12.
 
-Every file the CLI writes goes through ``write_new`` or ``Outputs``: created with
+The files go through ``qtsp.files``, the one way qtsp writes a file: created with
 O_CREAT|O_EXCL|O_NOFOLLOW, so an existing file, or a symlink planted where a file will go, is never
 followed or overwritten, even when it appears after the friendly early check (a check followed by
 a plain write would follow a symlink planted in between).
@@ -13,48 +13,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .. import files
 from ..core.errors import Kind, QTSPError
 
 if TYPE_CHECKING:  # the CLI imports this module for every issue command; keep it light
     from .issuance import Issued
 
 PRIVATE_NAMES = frozenset({"key.pem", "bundle.p12"})
-_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-def create_new(path: Path, *, private: bool = False) -> int:
-    """Create ``path`` (0600 if private, else 0644) and return its descriptor; refuse if anything is there."""
-    try:
-        return os.open(path, _FLAGS, 0o600 if private else 0o644)
-    except (FileExistsError, IsADirectoryError):
-        raise QTSPError(Kind.CONFLICT, f"refusing to overwrite {path}: it exists (choose another --out)") from None
-    except OSError:
-        if os.path.islink(path):  # O_NOFOLLOW's ELOOP on systems where O_EXCL does not say EEXIST first
-            raise QTSPError(Kind.CONFLICT, f"refusing to write through the symlink {path}") from None
-        raise
-
-
-def write_new(path: Path, data: bytes, *, private: bool = False) -> Path:
-    """Write a new file; on a failed write, remove what was half written (it is ours)."""
-    fd = create_new(path, private=private)
-    ours = os.fstat(fd)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-    except BaseException:
-        _remove_ours(path, ours)
-        raise
-    return path
-
-
-def _remove_ours(path: Path, ours: os.stat_result) -> None:
-    # Only remove the file this process created: if someone swapped it for theirs, leave theirs alone.
-    try:
-        now = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if (now.st_dev, now.st_ino) == (ours.st_dev, ours.st_ino):
-        path.unlink(missing_ok=True)
+create_new = files.create_new
+write_new = files.write_new
 
 
 def planned_files(out: Path, *, with_key: bool, with_p12: bool) -> list[Path]:
@@ -67,6 +34,8 @@ def check_out_dir(out: Path, *, with_key: bool, with_p12: bool) -> None:
     probe = out
     while not os.path.lexists(probe):
         probe = probe.parent
+    if probe == out:
+        files.check_own_dir(out)  # not a symlink, nor another user's directory
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise QTSPError(Kind.STORAGE, f"output directory {out} is not writable")
     if with_p12 and not with_key:
@@ -93,19 +62,9 @@ class Outputs:
     def reserve(cls, out: Path, *, with_key: bool, with_p12: bool) -> Outputs:
         outputs = cls(out)
         try:
-            missing = []
-            probe = out
-            while not os.path.lexists(probe):
-                missing.append(probe)
-                probe = probe.parent
-            for directory in reversed(missing):
-                try:
-                    directory.mkdir()
-                except FileExistsError:  # made meanwhile by someone else: not ours to remove later
-                    continue
-                outputs._made_dirs.append(directory)
+            outputs._made_dirs = files.ensure_dir(out)
             for path in planned_files(out, with_key=with_key, with_p12=with_p12):
-                fd = create_new(path, private=path.name in PRIVATE_NAMES)
+                fd = files.create_new(path, private=path.name in PRIVATE_NAMES)
                 outputs._open[path.name] = (fd, os.fstat(fd))
         except BaseException:
             outputs.discard()
@@ -118,20 +77,16 @@ class Outputs:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
         except BaseException:  # a half-written key or certificate is worse than none
-            _remove_ours(self.out / name, ours)
+            files.remove_ours(self.out / name, ours)
             raise
         return self.out / name
 
     def discard(self) -> None:
         for name, (fd, ours) in list(self._open.items()):
             os.close(fd)
-            _remove_ours(self.out / name, ours)
+            files.remove_ours(self.out / name, ours)
         self._open.clear()
-        for directory in reversed(self._made_dirs):
-            try:
-                directory.rmdir()
-            except OSError:  # not empty any more: someone else's files now; keep them
-                break
+        files.remove_dirs(self._made_dirs)
         self._made_dirs.clear()
 
     def finish(self) -> None:

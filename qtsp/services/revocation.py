@@ -38,6 +38,20 @@ class RevocationResult:
     reason: str
     revoked_at: dt.datetime
     changed_reason_from: str | None = None
+    # Whether an OCSP responder answers for the issuer (re-signed "revoked" answers committed with the
+    # revocation). False for a CA without one (nca-ca: receipt and NCA credential certificates): the
+    # revocation is then published in the issuer's CRL only.
+    ocsp: bool = True
+
+    @property
+    def published_in(self) -> list[str]:
+        return ["ocsp", "crl"] if self.ocsp else ["crl"]
+
+    @property
+    def note(self) -> str | None:
+        if self.ocsp:
+            return None
+        return f"{self.issuer_id} has no OCSP responder: this revocation is published in its CRL only"
 
 
 def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor: str = "cli",
@@ -63,7 +77,8 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
                 raise QTSPError(Kind.ALREADY_REVOKED,
                                 f"certificate {serial} is already revoked ({previous.reason}, {previous.revoked_at:%Y-%m-%d %H:%M:%S}Z); "
                                 "only a change of reason to key-compromise is allowed")
-            result = RevocationResult(serial, cert.issuer_id, reason, previous.revoked_at, previous.reason)
+            result = RevocationResult(serial, cert.issuer_id, reason, previous.revoked_at, previous.reason,
+                                      ocsp=cert.issuer_id in ocsp_svc.responder_issuers(session))
             previous.reason = reason
             session.flush()
             session.refresh(cert)
@@ -104,10 +119,12 @@ def revoke_rows(sandbox: Sandbox, session: Session, certs: Sequence[Certificate]
     if time_travelling():  # --at, or X-QTSP-Time: back in time within the certificate's life, never ahead
         _check_travelled_date(certs, revoked_at)
     results = []
+    answering = ocsp_svc.responder_issuers(session) if certs else set()
     for cert in certs:
         session.add(Revocation(certificate_id=cert.id, revoked_at=revoked_at, reason=reason, requested_by=actor))
         cert.status = "revoked"
-        results.append(RevocationResult(cert.serial, cert.issuer_id, reason, revoked_at))
+        results.append(RevocationResult(cert.serial, cert.issuer_id, reason, revoked_at,
+                                        ocsp=cert.issuer_id in answering))
     session.flush()
     for cert in certs:
         session.refresh(cert)

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca_store import repositories as repo
 from ca_store.models import Certificate, Revocation
 
+from .. import files
 from ..clock import time_travelling, utcnow
 from ..core import checks, profiles
 from ..core.errors import Kind, QTSPError
@@ -174,8 +175,10 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
     ``manifest.json``. Returns the manifest."""
     chosen = names(selection)
     now = (now or utcnow()).replace(microsecond=0)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise QTSPError(Kind.CONFLICT, f"{out} exists and is not an empty directory; refusing to overwrite")
+    if os.path.lexists(out):
+        files.check_own_dir(out)  # not a symlink, nor another user's directory
+        if any(out.iterdir()):
+            raise QTSPError(Kind.CONFLICT, f"{out} exists and is not an empty directory; refusing to overwrite")
     cas = ensure_cas(sandbox, now)
     ctx = Context(sandbox, now, cas)
     made = {name: CATALOGUE[name].build(ctx, CATALOGUE[name]) for name in chosen}
@@ -210,23 +213,22 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
 
 def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made], rows: dict[str, Certificate],
            findings: dict[str, list[dict[str, str | None]]], cas: dict[IssuerId, ScenarioCA]) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ca").mkdir(exist_ok=True)
+    # Every file new (a file or symlink planted in the directory meanwhile is refused, never followed).
+    files.ensure_dir(out / "ca")
     with sandbox.transaction() as session:
         root = x509.load_der_x509_certificate(repo.get_ca(session, ROOT_ID).cert_der)
-    (out / "ca" / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
+    files.write_new(out / "ca" / "root.pem", root.public_bytes(Encoding.PEM))
     # The pin a validator verifies the Trusted List against.
-    (out / "tl-signer.pem").write_bytes(signer_certificate(sandbox).public_bytes(Encoding.PEM))
+    files.write_new(out / "tl-signer.pem", signer_certificate(sandbox).public_bytes(Encoding.PEM))
     for ca_id, ca in cas.items():
-        (out / "ca" / f"{ca_id}.pem").write_bytes(ca.cert.public_bytes(Encoding.PEM))
+        files.write_new(out / "ca" / f"{ca_id}.pem", ca.cert.public_bytes(Encoding.PEM))
     entries = []
     for name, m in made.items():
         sc = CATALOGUE[name]
-        (out / f"{name}.pem").write_bytes(m.cert.public_bytes(Encoding.PEM))
-        key_path = out / f"{name}.key"
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:  # a throwaway test key for this scenario's certificate only
-            fh.write(m.key.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        files.write_new(out / f"{name}.pem", m.cert.public_bytes(Encoding.PEM))
+        # A throwaway test key for this scenario's certificate only.
+        files.write_new(out / f"{name}.key", m.key.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                                   serialization.NoEncryption()), private=True)
         entries.append({
             "name": name,
             "description": sc.description,
@@ -255,7 +257,7 @@ def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made],
         "trust_anchor": "ca/root.pem",
         "scenarios": entries,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    files.write_new(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding, aes_key_wrap_with_padding
 
+from .. import files
 from ..core.errors import Kind, QTSPError
 from ..core.keys import (KeyType, PrivateKey, PublicKey, generate_private_key, key_name, key_type_of,
                          supported_private_key)
@@ -29,12 +30,8 @@ _LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the first byte on; never overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Create ``path`` with mode 0600 from the first byte on; never overwrite, never through a symlink."""
+    files.write_new(path, data, private=True, sync=True)
 
 
 class FileBackend:
@@ -57,7 +54,7 @@ class FileBackend:
                 Kind.SIGNER_UNAVAILABLE,
                 f"no key passphrase: set {PASSPHRASE_ENV} or restore {path}",
             )
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        files.ensure_dir(path.parent, private=True)
         value = secrets.token_urlsafe(32).encode()
         write_private(path, value)
         return value
@@ -81,7 +78,7 @@ class FileBackend:
 
     def _write(self, path: Path, key: PrivateKey) -> None:
         passphrase = self._passphrase(create=True)
-        self.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        files.ensure_dir(self.key_dir, private=True)
         data = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

@@ -317,7 +317,8 @@ def _reason(value: str) -> str:
 
 def _revocation_json(result: revocation.RevocationResult) -> Response:
     return jsonify({"serial": result.serial, "issuer": result.issuer_id, "reason": result.reason,
-                    "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from})
+                    "revoked_at": result.revoked_at.isoformat(), "reason_changed_from": result.changed_reason_from,
+                    "published_in": result.published_in, "note": result.note})
 
 
 @bp.post("/certificates/<serial>/revoke")

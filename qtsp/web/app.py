@@ -18,11 +18,11 @@ from ..logging_setup import ACCESS_LOGGER, AccessLog, LogSettings
 from ..services.context import open_sandbox
 from . import errors, metrics
 from .access_log import AccessLogMiddleware, WsgiApp
+from .limits import MAX_BODY
 from .ocsp import OcspFastPath
 from .state import WebState
 from .time_travel import TimeTravelMiddleware
 
-MAX_BODY = 256 * 1024  # REST bodies: a CSR and some JSON
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

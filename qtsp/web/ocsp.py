@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from ..core import ocsp as core_ocsp
 from ..responder import Answer, Source
+from ..responder.bounded import ByteBoundedCache
 from ..responder.source import malformed
 from . import metrics
 from .time_travel import AT
@@ -26,7 +27,7 @@ from .time_travel import AT
 CONTENT_TYPE = "application/ocsp-response"
 REQUEST_TYPE = "application/ocsp-request"
 MAX_GET_PATH = 4 * core_ocsp.MAX_REQUEST_BYTES // 3 + 16
-HEADER_CACHE_LIMIT = 200_000
+HEADER_CACHE_BYTES = 16 * 1024 * 1024  # per worker: ~20,000 distinct pre-signed bodies' headers
 
 
 def _http_date(moment: dt.datetime) -> str:
@@ -42,7 +43,8 @@ class OcspFastPath:
         self.max_age = max_age  # ocsp_max_age_seconds
         self.prefix = prefix
         # An answer's fixed headers by ETag (see _fixed_headers): per worker, one entry per distinct body.
-        self._headers: dict[str, tuple[tuple[tuple[str, str], ...], float | None]] = {}
+        self._headers: ByteBoundedCache[str, tuple[tuple[tuple[str, str], ...], float | None]] = ByteBoundedCache(
+            HEADER_CACHE_BYTES, lambda etag, value: len(etag) + sum(len(k) + len(v) for k, v in value[0]))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -117,7 +119,7 @@ class OcspFastPath:
         Kept per ETag, the SHA-1 of the pre-signed body, which fixes every one of them: after a revocation
         empties the answer cache, the same bodies find their headers again, so this holds one entry per
         distinct body. (Keyed by the answer object it grew by one entry per object ever made, ~40 MiB a
-        minute per worker under a soak with revocations, until HEADER_CACHE_LIMIT.)"""
+        minute per worker under a soak with revocations.) Bounded in bytes, oldest out first."""
         cached = self._headers.get(answer.etag) if answer.cacheable else None
         if cached is not None:
             return cached
@@ -128,7 +130,5 @@ class OcspFastPath:
         expires = answer.next_update.timestamp() if answer.cacheable and answer.next_update is not None else None
         fixed = (tuple(headers), expires)
         if answer.cacheable:
-            if len(self._headers) >= HEADER_CACHE_LIMIT:
-                self._headers.clear()
-            self._headers[answer.etag] = fixed
+            self._headers.put(answer.etag, fixed)
         return fixed

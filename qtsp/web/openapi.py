@@ -315,6 +315,10 @@ def _certificate_schemas() -> dict[str, Any]:
                 "reason": {"type": "string", "enum": list(REASON_CHOICES)},
                 "revoked_at": {"type": "string", "format": "date-time"},
                 "reason_changed_from": {"type": ["string", "null"]},
+                "published_in": {"type": "array", "items": {"type": "string", "enum": ["ocsp", "crl"]},
+                                 "description": "where the revocation is published: a CA without an OCSP "
+                                                "responder (nca-ca) publishes it in its CRL only"},
+                "note": {"type": ["string", "null"]},
             },
         },
     }

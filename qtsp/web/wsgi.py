@@ -9,16 +9,27 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+from pathlib import Path
 from typing import Any, cast
 from collections.abc import Callable, Iterable
 
 from ..logging_setup import LogSettings, configure
 from .access_log import AccessLogMiddleware
-from .app import MAX_BODY, create_app
+from .app import create_app
+from .limits import MAX_BODY, METRICS_TOKEN_ENV
 
 if not logging.getLogger().handlers:
     configure(LogSettings.from_env())
-app = create_app()
+
+
+def _metrics_token() -> str | None:
+    """The token /metrics requires, from the file ``QTSP_METRICS_TOKEN_FILE`` names (checked by `qtsp serve`)."""
+    path = os.environ.get(METRICS_TOKEN_ENV)
+    return Path(path).read_text().strip() or None if path else None
+
+
+app = create_app({"metrics_token": _metrics_token()})
 
 
 def _bounded_body_without_length(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:

@@ -93,13 +93,16 @@ class Service:
     """`qtsp serve` on a loopback port, in its own process group (service, workers, scheduler)."""
 
     def __init__(self, data_dir: Path, *, workers: int = 2, scheduler: bool = True, env: dict[str, str] | None = None,
-                 port: int | None = None, threads: int | None = None) -> None:
+                 port: int | None = None, threads: int | None = None, server: str | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.workers = workers
         self.scheduler = scheduler
         self.env = dict(os.environ if env is None else env)
         self.port = port or free_port()
         self.threads = threads
+        self.server = server  # granian (the default of `qtsp serve`) or gunicorn
+        self.extra = extra  # more options for `qtsp serve`
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.log_path = data_dir / "serve-chaos.log"
@@ -115,6 +118,9 @@ class Service:
                 "--port", str(self.port), "--workers", str(self.workers)]
         if self.threads:
             args += ["--threads", str(self.threads)]
+        if self.server:
+            args += ["--server", self.server]
+        args += list(self.extra)
         if not self.scheduler:
             args.append("--no-scheduler")
         self.starts += 1
@@ -152,7 +158,7 @@ class Service:
         return group_members(self.pgid)
 
     def worker_pids(self) -> list[int]:
-        """The granian worker processes: children of the serve process that are not the scheduler."""
+        """The worker processes (granian's or gunicorn's): children of the serve process that are not the scheduler."""
         return [p for p in children(self.pgid) if " scheduler " not in cmdline(p) + " "]
 
     def scheduler_pids(self) -> list[int]:

@@ -1,6 +1,7 @@
 """The layers of docs/architecture.md, enforced on the source (every import, function-level ones too):
 
     core <- relying_party            (what a bank runs: nothing of the server side)
+    core <- files (the one way to write a file) <- signers, base, services, ceremonies, cli
     core <- signers, ca_store
     core <- services <- responder <- web
                      <- cli, scheduler, ceremonies
@@ -25,6 +26,7 @@ LAYERS = {
     "qtsp.core": "core",
     "qtsp.relying_party": "relying_party",
     "qtsp.signers": "signers",
+    "qtsp.files": "files",
     "qtsp.clock": "base",
     "qtsp.config": "base",
     "qtsp.lint": "base",
@@ -43,15 +45,16 @@ LAYERS = {
 ALLOWED = {
     "core": set(),
     "relying_party": {"core"},
-    "signers": {"core"},
-    "base": {"core"},
+    "files": {"core"},
+    "signers": {"core", "files"},
+    "base": {"core", "files"},
     "store": {"core"},
-    "services": {"core", "base", "signers", "store", "relying_party"},
+    "services": {"core", "base", "files", "signers", "store", "relying_party"},
     "responder": {"core", "base", "services"},
     "web": {"core", "base", "services", "responder", "relying_party"},
     "scheduler": {"core", "base", "services"},
-    "ceremonies": {"core", "base", "signers", "services"},
-    "cli": {"core", "base", "signers", "services", "relying_party", "ceremonies", "web", "scheduler"},
+    "ceremonies": {"core", "base", "files", "signers", "services"},
+    "cli": {"core", "base", "files", "signers", "services", "relying_party", "ceremonies", "web", "scheduler"},
 }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ca_store import repositories as repo
 from ca_store.models import CertificateAuthority
 
+from ... import files
 from ...core.types import IssuerId, serial_hex
 from ...signers import Signer
 from .. import register
@@ -73,10 +74,10 @@ def insert_once(sandbox: Sandbox, cas: Iterable[NewCA], now: dt.datetime, *, act
 
 def publish(sandbox: Sandbox, certs: dict[IssuerId, x509.Certificate]) -> None:
     """Write each CA certificate as PEM and DER into ``<data dir>/ca`` (what AIA serves)."""
-    sandbox.ca_dir.mkdir(parents=True, exist_ok=True)
-    for ca_id, cert in certs.items():
-        (sandbox.ca_dir / f"{ca_id}.pem").write_bytes(cert.public_bytes(Encoding.PEM))
-        (sandbox.ca_dir / f"{ca_id}.der").write_bytes(cert.public_bytes(Encoding.DER))
+    files.ensure_dir(sandbox.ca_dir)
+    for ca_id, cert in certs.items():  # rewritten whole (a new name, then a rename), never through a symlink
+        files.replace(sandbox.ca_dir / f"{ca_id}.pem", cert.public_bytes(Encoding.PEM))
+        files.replace(sandbox.ca_dir / f"{ca_id}.der", cert.public_bytes(Encoding.DER))
 
 
 # --- loading ----------------------------------------------------------------------------------------

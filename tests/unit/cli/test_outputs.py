@@ -4,6 +4,7 @@ command line), one source at a time, never echoed."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,39 @@ def test_an_empty_environment_variable_counts_as_unset(data_dir: Path, tmp_path:
 def test_help_says_the_command_line_password_is_visible() -> None:
     text = invoke("issue", "qwac", "--help").output
     assert "`ps`" in text and "--p12-password-file" in text and "QTSP_P12_PASSWORD" in text
+
+
+# --- the samples of `qtsp sandbox` (make run) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["default", "file", "env", "prompt"])
+def test_sandbox_samples_p12_password_from_a_file_the_environment_or_a_prompt(data_dir: Path, tmp_path: Path,
+                                                                              source: str) -> None:
+    """Every command that writes a bundle.p12 takes its password from a file, the environment or a
+    prompt; the sample password "sandbox" is shown only when it is the one used."""
+    out, args, env, typed = tmp_path / "samples", ["sandbox", "--data-dir", data_dir, "--out", tmp_path / "samples"], None, None
+    if source == "file":
+        (tmp_path / "p12.pass").write_text(PASSWORD + "\n")
+        args += ["--p12-password-file", tmp_path / "p12.pass"]
+    elif source == "env":
+        env = {"QTSP_P12_PASSWORD": PASSWORD}
+    elif source == "prompt":
+        args += ["--p12-password-prompt"]
+        typed = f"{PASSWORD}\n{PASSWORD}\n"
+    result = invoke(*args, env=env, input=typed)
+    assert result.exit_code == 0, result.output
+    assert_no_secret(result)
+    password = "sandbox" if source == "default" else PASSWORD
+    for kind in ("qwac", "qsealc"):
+        key, cert, _ = pkcs12.load_key_and_certificates((out / kind / "bundle.p12").read_bytes(), password.encode())
+        assert key is not None and cert == x509.load_pem_x509_certificate((out / kind / "cert.pem").read_bytes())
+    shown = [line for line in result.stdout.splitlines() if "PKCS#12 password" in line]
+    assert shown == (["  PKCS#12 password: sandbox"] if source == "default" else [shown[0]])
+    if source != "default":  # where it came from, never what it is
+        assert "sandbox" not in shown[0]
+        assert {"file": "--p12-password-file", "env": "$QTSP_P12_PASSWORD", "prompt": "--p12-password-prompt"}[source] in shown[0]
+    args[args.index(out)] = tmp_path / "again"
+    as_json = invoke(*args, "--json", env=env, input=typed)
+    assert as_json.exit_code == 0, as_json.output
+    assert_no_secret(as_json)
+    assert json.loads(as_json.stdout)["p12_password"] == ("sandbox" if source == "default" else None)

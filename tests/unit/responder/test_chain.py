@@ -12,6 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509 import ocsp
 
+from qtsp.core import ocsp as core_ocsp
 from qtsp.responder.caching import CachingSource
 from qtsp.responder.source import Answer, Guarded
 from qtsp.responder.simulator import SimulatorSource
@@ -74,11 +75,10 @@ def test_a_change_on_another_host_drops_the_cache(tmp_path: Path) -> None:
     assert chain.store.calls == 2
 
 
-@pytest.mark.parametrize("kind", ["nonce", "multi", "unknown-nonce"])
+@pytest.mark.parametrize("kind", ["nonce", "multi"])
 def test_answers_signed_for_one_request_are_never_cached(tmp_path: Path, kind: str) -> None:
     chain = Chain(tmp_path)
-    der = {"nonce": request(1, nonce=b"n" * 16), "multi": request(1, 2),
-           "unknown-nonce": request(404, nonce=b"n" * 16)}[kind]
+    der = {"nonce": request(1, nonce=b"n" * 16), "multi": request(1, 2)}[kind]
     for _ in range(3):
         answer = chain.answer(der)
         assert not answer.reusable and not answer.cacheable
@@ -88,12 +88,27 @@ def test_answers_signed_for_one_request_are_never_cached(tmp_path: Path, kind: s
         assert nonce.value.nonce == b"n" * 16
 
 
-def test_unknown_without_a_nonce_is_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("der", [request(404), request(404, nonce=b"n" * 16), request(1, 404)],
+                         ids=["alone", "with-a-nonce", "beside-an-issued-one"])
+def test_a_serial_never_issued_gets_the_static_answer_and_nothing_is_kept(tmp_path: Path, der: bytes) -> None:
+    """Issue 15, finding 3: each request for a never-issued serial was signed afresh and kept per request
+    bytes. Now: the one static unauthorized (BR 4.9.10: never good), nothing signed, nothing kept."""
     chain = Chain(tmp_path)
-    der = request(404)
-    answer = chain.answer(der)
-    assert answer.outcome == "unknown" and answer.reusable and not answer.cacheable
-    assert chain.answer(der) is answer and chain.store.calls == 1
+    for n in range(1, 4):
+        answer = chain.answer(der)
+        assert answer.outcome == "unused" and answer.body == core_ocsp.UNAUTHORIZED
+        assert not answer.reusable and not answer.cacheable and not answer.etag
+        assert ocsp.load_der_ocsp_response(answer.body).response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED
+        assert chain.store.calls == n  # not from a cache: there is nothing to keep
+    assert len(chain.source._cache) == 0 and chain.source._cache.nbytes == 0
+
+
+def test_as_of_another_time_a_serial_not_yet_issued_is_unknown(tmp_path: Path) -> None:
+    """Time travel keeps its signed "unknown" (never good) as of then: opt-in, and never kept."""
+    chain = Chain(tmp_path)
+    answer = chain.answer(request(404), THEN)
+    assert answer.outcome == "unknown" and answer.no_store
+    assert ocsp.load_der_ocsp_response(answer.body).certificate_status == ocsp.OCSPCertStatus.UNKNOWN
 
 
 def test_an_answer_made_across_a_change_is_not_kept(tmp_path: Path) -> None:
