@@ -248,6 +248,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # refused from then on
+    # canonical JSON {"org_ids": [...], "kinds": [...], "cas": [...]}; None: every PSP, kind and CA
+    scope: Mapped[str | None] = mapped_column(Text)
 
 
 class SchedulerLease(Base):
@@ -271,7 +274,26 @@ class NcaCredential(Base):
     cert_der: Mapped[bytes] = mapped_column(LargeBinary)
     not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # withdrawn: refused from then on
+    # The chain checked on every request: the intermediates (PEM, may be empty) up to the anchor, which is
+    # the sandbox's NCA CA when None, or the anchor certificate given when the credential was added.
+    intermediates_pem: Mapped[str | None] = mapped_column(Text)
+    anchor_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The certificate's row when the sandbox's NCA CA issued it (so that revoke and the nca-ca CRL work).
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+
+
+class NcaStatusQuery(Base):
+    """The jti of every signed status query (GET /nca/v1/revocation-requests/<id>): each is good once.
+    Rows older than twice the request window are pruned (their iat is refused anyway)."""
+
+    __tablename__ = "nca_status_queries"
+    __table_args__ = (UniqueConstraint("nca_id", "jti", name="uq_nca_status_query"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nca_id: Mapped[str] = mapped_column(ForeignKey("ncas.nca_id"))
+    jti: Mapped[str] = mapped_column(String(128))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class NcaRequest(Base):

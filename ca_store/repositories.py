@@ -224,6 +224,10 @@ def get_certificate(session: Session, serial: SerialHex, issuer_id: IssuerId | N
     return found[0]
 
 
+def certificate_by_fingerprint(session: Session, fingerprint: str) -> Certificate | None:
+    return session.execute(select(Certificate).where(Certificate.fingerprint_sha256 == fingerprint)).scalar_one_or_none()
+
+
 def add_certificate(session: Session, cert: Certificate) -> Certificate:
     session.add(cert)
     session.flush()
@@ -278,7 +282,8 @@ def _page(session: Session, query: Any, count: Any, limit: int, offset: int,
 def search_certificates(
     session: Session, *, now: dt.datetime, org_id: str | None = None, profiles: Sequence[str] | None = None,
     issuer_id: str | None = None, status: str | None = None, expiring_before: dt.datetime | None = None,
-    limit: int = 100, offset: int = 0, before_id: int | None = None,
+    limit: int = 100, offset: int = 0, before_id: int | None = None, org_ids: Sequence[str] | None = None,
+    issuer_ids: Sequence[str] | None = None,
 ) -> ResultPage[Certificate]:
     """Certificates matching every filter given, newest first.
 
@@ -286,14 +291,19 @@ def search_certificates(
     passed), revoked, good (not revoked, whatever the dates). ``expiring_before``: notAfter before it. Pages by
     ``offset``, or by ``before_id`` (keyset: the rows with a smaller id; a page stays exact while certificates
     are issued or revoked between requests, and costs an index range instead of skipping ``offset`` rows).
-    Revocations come in the same statement (no query per row); the DER is not loaded."""
+    Revocations come in the same statement (no query per row); the DER is not loaded. ``org_ids``, ``issuer_ids``:
+    only these (a caller's scope), on top of the other filters."""
     where: list[ColumnElement[bool]] = []
     if org_id is not None:
         where.append(Certificate.org_id == org_id)
+    if org_ids is not None:
+        where.append(Certificate.org_id.in_(list(org_ids)))
     if profiles is not None:
         where.append(Certificate.profile.in_(list(profiles)))
     if issuer_id is not None:
         where.append(Certificate.issuer_id == issuer_id)
+    if issuer_ids is not None:
+        where.append(Certificate.issuer_id.in_(list(issuer_ids)))
     if status == "revoked":
         where.append(Certificate.status == "revoked")
     elif status in ("valid", "expired", "good"):
@@ -314,12 +324,15 @@ def search_certificates(
 
 
 def search_behaviours(
-    session: Session, *, issuer_id: str | None = None, target: str | None = None, limit: int = 100, offset: int = 0
+    session: Session, *, issuer_id: str | None = None, target: str | None = None, limit: int = 100, offset: int = 0,
+    issuer_ids: Sequence[str] | None = None,
 ) -> ResultPage[ResponderBehaviour]:
-    """The simulator's responder behaviours, oldest first."""
+    """The simulator's responder behaviours, oldest first (``issuer_ids``: only these CAs')."""
     where: list[ColumnElement[bool]] = []
     if issuer_id is not None:
         where.append(ResponderBehaviour.issuer_id == issuer_id)
+    if issuer_ids is not None:
+        where.append(ResponderBehaviour.issuer_id.in_(list(issuer_ids)))
     if target is not None:
         where.append(ResponderBehaviour.target == target)
     query = select(ResponderBehaviour).where(*where).order_by(ResponderBehaviour.id)
@@ -363,6 +376,24 @@ def get_nca_credential(session: Session, fingerprint: str) -> NcaCredential | No
 def add_nca_credential(session: Session, credential: NcaCredential) -> None:
     session.add(credential)
     session.flush()
+
+
+def withdrawn_nca_credentials(session: Session, nca_id: str | None = None) -> list[str]:
+    """Fingerprints of the withdrawn credentials (of one NCA, or all)."""
+    query = select(NcaCredential.fingerprint_sha256).where(NcaCredential.revoked_at.is_not(None)).order_by(NcaCredential.id)
+    if nca_id is not None:
+        query = query.where(NcaCredential.nca_id == nca_id)
+    return list(session.execute(query).scalars())
+
+
+def withdraw_credentials_of(session: Session, certificate_ids: Sequence[int], at: dt.datetime) -> list[NcaCredential]:
+    """Withdraw the credentials whose certificates these are (when they are revoked); returns those withdrawn now."""
+    rows = list(session.execute(select(NcaCredential).where(NcaCredential.certificate_id.in_(certificate_ids),
+                                                            NcaCredential.revoked_at.is_(None))).scalars())
+    for row in rows:
+        row.revoked_at = at
+    session.flush()
+    return rows
 
 
 def nca_credential_fingerprints(session: Session, nca_id: str | None = None) -> list[tuple[str, str]]:

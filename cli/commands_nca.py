@@ -32,17 +32,21 @@ def nca() -> None:
 @click.option("--id", "nca_id", required=True, help="NCA id, e.g. BE-NBB")
 @click.option("--name", required=True, help='e.g. "National Bank of Belgium"')
 @click.option("--cert", "cert_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="the NCA's own request-signing certificate (PEM)")
+              help="the NCA's own request-signing certificate (PEM; intermediates may follow it): documentSigning EKU, "
+                   "valid now, chaining to the sandbox's NCA CA or to --anchor")
+@click.option("--anchor", "anchor_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="with --cert: the CA certificate (PEM) the NCA's certificate chains to, if not the sandbox's NCA CA")
 @click.option("--generate", is_flag=True, help="issue the NCA a request-signing certificate here and write its key")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="with --generate: where key.pem, cert.pem, chain.pem go")
 @common
-def add(nca_id: str, name: str, cert_path: Path | None, generate: bool, out: Path | None) -> None:
+def add(nca_id: str, name: str, cert_path: Path | None, anchor_path: Path | None, generate: bool, out: Path | None) -> None:
     """Register an NCA and a credential it signs requests with."""
     from qtsp.services import nca_identity
     from qtsp.services.context import open_sandbox
 
     view, files = nca_identity.add_nca(open_sandbox(data_dir()), nca_id, name,
                                        cert_pem=cert_path.read_bytes() if cert_path else None, generate=generate, out=out,
+                                       anchor_pem=anchor_path.read_bytes() if anchor_path else None,
                                        actor=cli_actor())
     emit({**asdict(view), "files": [str(f) for f in files]},
          lambda: f"{view.nca_id} ({view.name}): credentials {', '.join(c[:16] + '...' for c in view.credentials)}"
@@ -57,8 +61,30 @@ def list_() -> None:
     from qtsp.services.context import open_sandbox
 
     views = nca_identity.list_ncas(open_sandbox(data_dir()))
-    emit([asdict(v) for v in views], lambda: table([[v.nca_id, v.name, str(len(v.credentials))] for v in views],
-                                                   ["NCA", "NAME", "CREDENTIALS"]))
+    emit([asdict(v) for v in views], lambda: table([[v.nca_id, v.name, str(len(v.credentials) - len(v.withdrawn)),
+                                                     str(len(v.withdrawn))] for v in views],
+                                                   ["NCA", "NAME", "CREDENTIALS", "WITHDRAWN"]))
+
+
+@nca.command("withdraw-credential")
+@click.argument("fingerprint")
+@click.option("--reason", type=LazyChoice(_reasons), default="cessation-of-operation", show_default=True,
+              help="the revocation reason of its certificate (key-compromise for a leaked key)")
+@common
+def withdraw_credential(fingerprint: str, reason: str) -> None:
+    """Withdraw an NCA's request-signing credential at once.
+
+    FINGERPRINT: its SHA-256 (or 8+ leading hex digits), as 'qtsp nca list --json' shows it. Requests signed
+    with it are refused from now on; its certificate, if the sandbox's NCA CA issued it, is revoked (and listed
+    on the nca-ca CRL)."""
+    from qtsp.services import nca_identity
+    from qtsp.services.context import open_sandbox
+
+    sb = open_sandbox(data_dir())
+    done = nca_identity.withdraw_credential(sb, nca_identity.find_credential(sb, fingerprint), reason=reason, actor="cli")
+    emit({**asdict(done), "withdrawn_at": done.withdrawn_at.isoformat()},
+         lambda: f"withdrew {done.nca_id}'s credential {done.fingerprint[:16]}... at {done.withdrawn_at:%Y-%m-%d %H:%M:%S}Z"
+         + (f"; revoked certificate {done.revoked_serial} ({reason})" if done.revoked_serial else ""))
 
 
 @nca.command("requests")
@@ -96,7 +122,8 @@ def _send(url: str, path: str, as_nca: str, key_path: Path, cert_path: Path | No
     from qtsp.relying_party.jose import b64url_decode
 
     cert_path = cert_path or key_path.with_name("cert.pem")
-    compact = nca_client.sign_request(as_nca, key_path.read_bytes(), cert_path.read_bytes(), body)
+    compact = nca_client.sign_request(as_nca, key_path.read_bytes(), cert_path.read_bytes(), body,
+                                      aud=url.rstrip("/") + path)
     request_id = jsonlib.loads(b64url_decode(compact.split(".")[1]))["jti"]
     status, answer = nca_client.send(url, path, compact)
     if status != 200:

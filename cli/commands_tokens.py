@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from qtsp.core.errors import Kind, QTSPError
@@ -21,18 +23,43 @@ def tokens() -> None:
     """API tokens for /api/v1 (operator: everything; auditor: read only)."""
 
 
+def _expires(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    from qtsp.core.instants import parse_instant
+
+    return parse_instant(value)
+
+
 @tokens.command("create")
 @click.option("--name", required=True, help="who or what uses the token, e.g. ci-pipeline")
 @click.option("--role", required=True, type=LazyChoice(_roles))
+@click.option("--valid-days", type=int, help="days until it expires (default 90, at most 730)")
+@click.option("--expires", metavar="WHEN", help="or when it expires, e.g. 2027-03-01T00:00:00Z")
+@click.option("--org-id", "org_ids", multiple=True, help="only this PSP's certificates (repeatable)")
+@click.option("--kind", "kinds", multiple=True, help="only certificates of this kind, e.g. qwac (repeatable)")
+@click.option("--ca", "cas", multiple=True, help="only this CA's certificates, e.g. qwac-ca (repeatable)")
 @common
-def tokens_create(name: str, role: str) -> None:
-    """Create a token. The secret is printed once and never stored: keep it now."""
+def tokens_create(name: str, role: str, valid_days: int | None, expires: str | None, org_ids: tuple[str, ...],
+                  kinds: tuple[str, ...], cas: tuple[str, ...]) -> None:
+    """Create a token. The secret is printed once and never stored: keep it now.
+
+    Every token expires. --org-id, --kind and --ca restrict it: what lies outside answers as if it did not
+    exist (404), and the simulator and NCA credentials are out of reach of a token restricted by PSP or kind."""
     from qtsp.services import tokens as tokens_svc
+    from qtsp.services.access import make_scope
     from qtsp.services.context import open_sandbox
 
-    token_id, secret = tokens_svc.create(open_sandbox(data_dir()), name, role, actor=cli_actor())
-    emit({"id": token_id, "name": name, "role": role, "token": secret},
-         lambda: "\n".join([f"created {role} token {token_id} ({name})",
+    from .lookup import resolve_ca
+
+    sb = open_sandbox(data_dir())
+    scope = make_scope(org_ids, kinds, [resolve_ca(sb, c) for c in cas])
+    token_id, secret = tokens_svc.create(sb, name, role, actor=cli_actor(), valid_days=valid_days, expires=_expires(expires),
+                                         scope=scope)
+    info = next(t for t in tokens_svc.list_tokens(sb) if t.id == token_id)
+    emit({**info.as_dict(), "token": secret},
+         lambda: "\n".join([f"created {role} token {token_id} ({name}), expires {info.expires_at:%Y-%m-%d %H:%M:%S}Z, "
+                            f"scope: {scope.describe()}",
                             f"token: {secret}",
                             "this is the only time the token is shown; only its SHA-256 is kept"]))
 
@@ -44,10 +71,13 @@ def tokens_list() -> None:
     from qtsp.services import tokens as tokens_svc
     from qtsp.services.context import open_sandbox
 
-    rows = [t.as_dict() for t in tokens_svc.list_tokens(open_sandbox(data_dir()))]
-    emit(rows, lambda: table([[str(r["id"]), str(r["name"]), str(r["role"]), str(r["created_at"])[:19],
-                               "revoked " + str(r["revoked_at"])[:19] if r["revoked_at"] else "active"] for r in rows],
-                             ["ID", "NAME", "ROLE", "CREATED", "STATUS"]))
+    infos = tokens_svc.list_tokens(open_sandbox(data_dir()))
+    rows = [t.as_dict() for t in infos]
+    emit(rows, lambda: table([[str(t.id), t.name, t.role, f"{t.created_at:%Y-%m-%d %H:%M:%S}",
+                               f"{t.expires_at:%Y-%m-%d %H:%M:%S}", t.scope.describe(),
+                               f"revoked {t.revoked_at:%Y-%m-%d %H:%M:%S}" if t.revoked_at else str(r["status"])]
+                              for t, r in zip(infos, rows, strict=True)],
+                             ["ID", "NAME", "ROLE", "CREATED", "EXPIRES", "SCOPE", "STATUS"]))
 
 
 @tokens.command("revoke")

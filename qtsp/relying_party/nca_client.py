@@ -26,10 +26,11 @@ __all__ = ["fetch_root", "send", "sign_request", "verify_receipt"]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def sign_request(nca_id: str, key_pem: bytes, cert_pem: bytes, body: dict[str, Any], *, jti: str | None = None,
-                 iat: int | None = None, alg: str | None = None) -> str:
-    """A compact JWS of the request, x5c with the NCA's certificate. ``iat`` defaults to the NCA's own
-    clock (this runs on the NCA's side, whose clock the QTSP checks it against)."""
+def sign_request(nca_id: str, key_pem: bytes, cert_pem: bytes, body: dict[str, Any], *, aud: str,
+                 jti: str | None = None, iat: int | None = None, alg: str | None = None) -> str:
+    """A compact JWS of the request, x5c with the NCA's certificate. ``aud`` is the URL the request is sent
+    to (the QTSP refuses a request naming another endpoint or another QTSP). ``iat`` defaults to the NCA's
+    own clock (this runs on the NCA's side, whose clock the QTSP checks it against)."""
     from joserfc import jws
     from joserfc.jwk import ECKey, RSAKey
 
@@ -38,7 +39,8 @@ def sign_request(nca_id: str, key_pem: bytes, cert_pem: bytes, body: dict[str, A
     alg = alg or algorithm_for(key)
     jwk = ECKey.import_key(key) if isinstance(key, ec.EllipticCurvePrivateKey) else RSAKey.import_key(key)  # type: ignore[arg-type]  # joserfc hints omit the cryptography keys it takes
     header = {"alg": alg, "x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]}
-    claims = {"iss": nca_id, "jti": jti or str(uuid.uuid4()), "iat": int(time.time()) if iat is None else iat, "body": body}
+    claims = {"iss": nca_id, "jti": jti or str(uuid.uuid4()), "iat": int(time.time()) if iat is None else iat, "aud": aud,
+              "body": body}
     return jws.serialize_compact(header, json.dumps(claims).encode(), jwk, algorithms=[alg])
 
 

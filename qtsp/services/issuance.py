@@ -39,6 +39,7 @@ from ..core.serials import new_serial
 from ..core.types import IssuerId, OrgId, Serial, SerialHex, serial_hex
 from ..signers import Signer
 from . import authorities, ocsp, register, signing
+from .access import EVERYTHING, Scope
 from .context import Sandbox
 from .generation import ISSUED, Generation
 from ..clock import time_travelling, utcnow
@@ -111,15 +112,21 @@ def _domains(request: IssueRequest, profile: Profile) -> tuple[str, ...]:
     return tuple(check_domain(d) for d in request.domains)
 
 
-def _psp(sandbox: Sandbox, org_id: OrgId, psps: dict[str, PSPView] | None) -> PSPView:
+def _not_in_register(org_id: str) -> QTSPError:
+    return QTSPError(Kind.POLICY, f"PSP {org_id} is not in the NCA register: its NCA must authorise it before "
+                                  "a certificate is issued")
+
+
+def _psp(sandbox: Sandbox, org_id: OrgId, psps: dict[str, PSPView] | None, scope: Scope = EVERYTHING) -> PSPView:
+    if not scope.allows_org(org_id):  # outside the caller's scope: as if the register did not have it
+        raise _not_in_register(org_id)
     if psps is not None and org_id in psps:
         return psps[org_id]
     try:
         psp = register.get_psp(sandbox, org_id)
     except QTSPError as exc:
         if exc.kind is Kind.NOT_FOUND:
-            raise QTSPError(Kind.POLICY, f"PSP {org_id} is not in the NCA register: its NCA must authorise it before "
-                                         "a certificate is issued") from None
+            raise _not_in_register(org_id) from None
         raise
     if psps is not None:
         psps[org_id] = psp
@@ -127,8 +134,10 @@ def _psp(sandbox: Sandbox, org_id: OrgId, psps: dict[str, PSPView] | None) -> PS
 
 
 def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView] | None = None,
-            issuers: dict[str, IssuerId] | None = None) -> Prepared:
-    """Step 1. ``psps`` and ``issuers`` cache the register and the CA choice across a batch."""
+            issuers: dict[str, IssuerId] | None = None, scope: Scope = EVERYTHING) -> Prepared:
+    """Step 1. ``psps`` and ``issuers`` cache the register and the CA choice across a batch. ``scope``: the
+    caller's (access.Scope); a PSP outside it is answered as one not in the register, a kind or CA outside
+    it as a CA that does not exist."""
     profile = request.profile()
     key_type = request.key_type(sandbox.config.subscriber_key_type)
     if (request.csr is None) == (key_type is None):
@@ -136,14 +145,18 @@ def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView]
     org_id = parse_org_id(request.org_id).value
     public_key = _key_policy(request, profile, key_type)
     domains = _domains(request, profile)
-    psp = _psp(sandbox, org_id, psps)
+    psp = _psp(sandbox, org_id, psps, scope)
     attrs = authorised_attributes(psp, request.roles)
     role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
+    if not scope.allows_profile(profile.name):
+        raise QTSPError(Kind.NOT_FOUND, f"no {role} CA in this sandbox")
     issuer_id = issuers.get(role) if issuers is not None else None
     if issuer_id is None:
         issuer_id = issuer_for(sandbox, profile)
         if issuers is not None:
             issuers[role] = issuer_id
+    if not scope.allows_ca(issuer_id):
+        raise QTSPError(Kind.NOT_FOUND, f"no {role} CA in this sandbox")
     return Prepared(request, profile, psp, attrs, domains, issuer_id, public_key,
                     None if key_type is None else KeyType(key_type))  # _key_policy allowed it
 
@@ -333,8 +346,9 @@ class Batch:
                 for p, cert, key in zip(prepared, certs, keys, strict=True)]
 
 
-def issue(sandbox: Sandbox, request: IssueRequest, *, actor: str = "cli", now: dt.datetime | None = None) -> Issued:
-    """One certificate: a batch of one."""
+def issue(sandbox: Sandbox, request: IssueRequest, *, actor: str = "cli", now: dt.datetime | None = None,
+          scope: Scope = EVERYTHING) -> Issued:
+    """One certificate: a batch of one, within the caller's ``scope``."""
     now = now or utcnow()
-    prepared = prepare(sandbox, request)
+    prepared = prepare(sandbox, request, scope=scope)
     return Batch(sandbox, now, actor).run([prepared])[0]

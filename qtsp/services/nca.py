@@ -2,11 +2,16 @@
 
 Each request is a compact JWS signed by a registered NCA credential (ES256, ES384, PS256 or
 RS256; ``x5c`` or ``kid`` names the certificate), with claims ``iss`` (the NCA id), ``jti`` (a
-unique request id), ``iat`` and ``body``. Verification uses joserfc, restricted to the one
-algorithm the credential's key allows. An NCA may act only on PSPs and certificates that carry
-its own NCA id. The same ``jti`` with the same body returns the stored answer; with another body
-it is refused. The signed request is stored verbatim as evidence; the answer carries a receipt
-signed by the QTSP. Revocations are published in OCSP before the answer leaves.
+unique request id), ``iat``, ``aud`` (the URL of the endpoint it is sent to, as this QTSP's
+``base_url`` spells it: a request signed for another QTSP, or another endpoint, is refused) and
+``body``. Verification uses joserfc, restricted to the one algorithm the credential's key allows;
+the credential itself is checked on every request (withdrawn, revoked, expired, not yet valid, or
+no longer chaining to its anchor: refused). An NCA may act only on PSPs and certificates that
+carry its own NCA id; anything else answers exactly as a PSP or serial that does not exist, so an
+NCA learns nothing of another NCA's. The same ``jti`` with the same body returns the stored
+answer; with another body it is refused. A signed status query is good once. The signed request
+is stored verbatim as evidence; the answer carries a receipt signed by the QTSP. Revocations are
+published in OCSP before the answer leaves.
 """
 
 from __future__ import annotations
@@ -24,12 +29,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import Certificate, NcaCredential, NcaRequest, PSPAuthorisation
+from ca_store.models import Certificate, NcaCredential, NcaRequest, NcaStatusQuery, PSPAuthorisation
 
 from ..core.audit import canonical_details
 from ..core.errors import Kind, QTSPError
@@ -82,8 +87,13 @@ class Verified:
     credential_fingerprint: str
 
 
-def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified:
-    """Authenticate an NCA request; every failure is a QTSPError with a clear, secret-free message."""
+def endpoint_url(sandbox: Sandbox, path: str) -> str:
+    """The URL a request to ``path`` must name in ``aud``: this QTSP's base URL and the path."""
+    return sandbox.config.base + path
+
+
+def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime, *, path: str) -> Verified:
+    """Authenticate an NCA request sent to ``path``; every failure is a QTSPError with a clear, secret-free message."""
     from joserfc import jws
     from joserfc.errors import JoseError
     from joserfc.jwk import ECKey, RSAKey
@@ -116,8 +126,7 @@ def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified
         credential = _credential(session, header)
         if credential is None:
             raise QTSPError(Kind.UNAUTHENTICATED, "the signing certificate is not registered for any NCA")
-        if credential.revoked_at is not None or credential.not_after <= now:
-            raise QTSPError(Kind.UNAUTHENTICATED, "the NCA credential has expired or was withdrawn")
+        nca_identity.check_credential(session, credential, now)
         cred_nca, cred_der, cred_fp = credential.nca_id, credential.cert_der, credential.fingerprint_sha256
     cert = x509.load_der_x509_certificate(cred_der)
     public = cert.public_key()
@@ -132,8 +141,12 @@ def verify(sandbox: Sandbox, compact: bytes | str, now: dt.datetime) -> Verified
     except (JoseError, ValueError, TypeError):
         raise QTSPError(Kind.UNAUTHENTICATED, "the JWS signature does not verify") from None
     claims = _strict_json(token.payload, "payload")
-    if not isinstance(claims, dict) or set(claims) != {"iss", "jti", "iat", "body"}:
-        raise QTSPError(Kind.MALFORMED, "claims must be exactly iss, jti, iat and body")
+    if not isinstance(claims, dict) or set(claims) != {"iss", "jti", "iat", "aud", "body"}:
+        raise QTSPError(Kind.MALFORMED, "claims must be exactly iss, jti, iat, aud and body")
+    expected = endpoint_url(sandbox, path)
+    if claims["aud"] != expected:
+        raise QTSPError(Kind.UNAUTHENTICATED, f"aud must be {expected}, the URL this request is sent to; "
+                                              "the request was signed for another endpoint or another QTSP")
     if claims["iss"] != cred_nca:
         raise QTSPError(Kind.UNAUTHORISED, f"signed with a credential of {cred_nca}, but claims to be {claims['iss']!r}")
     if not isinstance(claims["jti"], str) or not _JTI_RE.fullmatch(claims["jti"]):
@@ -175,10 +188,15 @@ class Outcome:
     replayed: bool = False
 
 
+PATHS = {"authorisation": "/nca/v1/authorisations", "revocation": "/nca/v1/revocation-requests"}
+
+
 def handle(sandbox: Sandbox, kind: str, compact: bytes | str, *, now: dt.datetime | None = None) -> Outcome:
     received = now or utcnow()
     started = time.perf_counter()
-    v = verify(sandbox, compact, received)
+    if kind not in PATHS:
+        raise QTSPError(Kind.MALFORMED, f"unknown request kind {kind}")
+    v = verify(sandbox, compact, received, path=PATHS[kind])
     body_sha = hashlib.sha256(canonical_details(v.body).encode()).hexdigest()
     stored = _stored(sandbox, v.nca_id, v.jti)
     if stored is not None:
@@ -239,15 +257,15 @@ def _valid_certs(session: Session, org_id: OrgId, nca_id: str, now: dt.datetime)
 
 
 def _scoped_psp(session: Session, v: Verified, org_id: Any) -> PSPAuthorisation | None:
+    """The PSP, None if this NCA's register has no such PSP. A PSP of another NCA is None too: an NCA
+    learns nothing of another's register (its org id naming another NCA is refused without a lookup)."""
     if not isinstance(org_id, str):
         raise QTSPError(Kind.MALFORMED, "org_id must be a string")
     parsed = parse_org_id(org_id)
     if parsed.nca_id != v.nca_id:
         raise QTSPError(Kind.UNAUTHORISED, f"{v.nca_id} may act only on PSPs it authorised ({org_id} names {parsed.nca_id})")
     psp = repo.get_psp(session, OrgId(org_id))
-    if psp is not None and psp.nca_id != v.nca_id:
-        raise QTSPError(Kind.UNAUTHORISED, f"{org_id} is authorised by {psp.nca_id}, not {v.nca_id}")
-    return psp
+    return psp if psp is not None and psp.nca_id == v.nca_id else None
 
 
 def _fields(body: dict[str, Any], allowed: set[str], required: set[str]) -> None:
@@ -278,6 +296,11 @@ def _authorisation(session: Session, v: Verified) -> tuple[dict[str, Any], list[
         raise QTSPError(Kind.MALFORMED, "action must be grant, change-roles or withdraw")
     psp = _scoped_psp(session, v, body["org_id"])
     org = parse_org_id(body["org_id"])
+    if psp is None and repo.get_psp(session, org.value) is not None:
+        # another NCA's PSP under an org id naming this one: the same answers as for a PSP not in the register
+        if action == "grant":
+            raise QTSPError(Kind.CONFLICT, f"{org.value} is authorised already; use change-roles")
+        raise QTSPError(Kind.NOT_FOUND, f"{org.value} is not in the register")
     certs: list[Certificate] = []
     if action == "grant":
         roles = _roles(body["roles"])
@@ -343,12 +366,14 @@ def _revocation(session: Session, v: Verified) -> tuple[dict[str, Any], list[Cer
             raise QTSPError(Kind.MALFORMED, "serials must be a list of 1-1000 hex strings")
         wanted = {s.upper().replace(":", "").lstrip("0") for s in serials}
         by_serial = {c.serial.lstrip("0"): c for c in valid}
-        for serial in wanted - set(by_serial):
-            row = session.execute(select(Certificate).where(Certificate.serial.in_([serial, "0" + serial]))).scalars().first()
+        for serial in sorted(wanted - set(by_serial)):
+            # Only this PSP's certificates under this NCA are looked at: another NCA's (or PSP's) serial gets
+            # exactly the answer of a serial never issued.
+            row = session.execute(select(Certificate).where(
+                Certificate.serial.in_([serial, "0" + serial]), Certificate.nca_id == v.nca_id,
+                Certificate.org_id == psp.org_id)).scalars().first()
             if row is None:
-                raise QTSPError(Kind.NOT_FOUND, f"no certificate {serial}")
-            if row.nca_id != v.nca_id or row.org_id != psp.org_id:
-                raise QTSPError(Kind.UNAUTHORISED, f"certificate {serial} does not belong to {psp.org_id} under {v.nca_id}")
+                raise QTSPError(Kind.NOT_FOUND, f"no certificate {serial} of {psp.org_id}")
             already.append(row.serial)  # revoked or expired already: nothing to do
         valid = [by_serial[s] for s in wanted & set(by_serial)]
     return {"psp": {"org_id": psp.org_id, "name": psp.legal_name}, "already_revoked_or_expired": sorted(already)}, valid, reason
@@ -365,6 +390,24 @@ def sign_receipt(signer: Any, chain: list[x509.Certificate], result: dict[str, A
                     f"{_b64e(json.dumps({**result, 'iat': int(time.time())}, separators=(',', ':')).encode())}"
     r, s = decode_dss_signature(signer.sign(signing_input.encode(), ec.ECDSA(hash_alg)))
     return f"{signing_input}.{_b64e(r.to_bytes(size, 'big') + s.to_bytes(size, 'big'))}"
+
+
+def status_query(sandbox: Sandbox, compact: str, request_id: str, *, path: str, now: dt.datetime | None = None) -> Outcome:
+    """A signed status query (``Authorization: JWS``, body {"get": request_id}), good once: its jti is kept
+    for twice the request window (beyond that its iat is refused anyway), and a second use is refused."""
+    now = now or utcnow()
+    verified = verify(sandbox, compact, now, path=path)
+    if verified.body != {"get": request_id}:
+        raise QTSPError(Kind.MALFORMED, 'the signed body must be {"get": "<request id>"} for this URL')
+    horizon = now - dt.timedelta(seconds=2 * sandbox.config.nca_request_window_seconds)
+    try:
+        with sandbox.transaction() as session:
+            session.execute(delete(NcaStatusQuery).where(NcaStatusQuery.seen_at < horizon))
+            session.add(NcaStatusQuery(nca_id=verified.nca_id, jti=verified.jti, seen_at=now))
+            session.flush()
+    except IntegrityError:
+        raise QTSPError(Kind.UNAUTHENTICATED, f"the signed query {verified.jti} was used already; sign a new one") from None
+    return get_request(sandbox, verified.nca_id, request_id)
 
 
 def get_request(sandbox: Sandbox, nca_id: str, request_id: str) -> Outcome:

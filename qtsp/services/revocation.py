@@ -22,7 +22,8 @@ from ..core.errors import Kind, QTSPError
 from ..metrics import REVOCATION_TO_PUBLICATION
 from ..core.ocsp import REASONS
 from ..core.types import IssuerId, canonical_serial
-from . import ocsp as ocsp_svc
+from . import access, ocsp as ocsp_svc
+from .access import EVERYTHING, Scope
 from .context import Sandbox
 from .generation import Generation
 
@@ -55,15 +56,16 @@ class RevocationResult:
 
 def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor: str = "cli",
            issuer_id: IssuerId | None = None, now: dt.datetime | None = None,
-           allowed_org_nca: str | None = None) -> RevocationResult:
-    """Revoke one certificate. ``allowed_org_nca`` restricts to certificates carrying that NCAId."""
+           allowed_org_nca: str | None = None, scope: Scope = EVERYTHING) -> RevocationResult:
+    """Revoke one certificate. ``allowed_org_nca`` restricts to certificates carrying that NCAId; a certificate
+    outside the caller's ``scope`` is answered as a serial never issued."""
     if reason not in REASONS:
         raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(REASON_CHOICES)}")
     serial = canonical_serial(serial)
     now = now or utcnow()
     received = time.perf_counter()
     with sandbox.transaction() as session:
-        cert = repo.get_certificate(session, serial, issuer_id, for_update=True)
+        cert = access.one_certificate(session, serial, issuer_id, scope, for_update=True)
         if allowed_org_nca is not None and cert.nca_id != allowed_org_nca:
             raise QTSPError(Kind.UNAUTHORISED, f"certificate {serial} does not carry NCA id {allowed_org_nca}")
         previous = cert.revocation
@@ -134,6 +136,12 @@ def revoke_rows(sandbox: Sandbox, session: Session, certs: Sequence[Certificate]
             (actor, "certificate.revoke", c.serial,
              {"issuer": c.issuer_id, "reason": reason, "revoked_at": revoked_at.isoformat(), **(details or {})})
             for c in certs])
+        # An NCA credential's certificate revoked: the credential is withdrawn with it, in this transaction.
+        withdrawn = repo.withdraw_credentials_of(session, [c.id for c in certs], revoked_at)
+        if withdrawn:
+            repo.append_audit_many(session, now, [
+                (actor, "nca.credential.withdraw", w.nca_id, {"fingerprint": w.fingerprint_sha256, "reason": reason})
+                for w in withdrawn])
     return results
 
 

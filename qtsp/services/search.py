@@ -14,6 +14,8 @@ from ca_store import repositories as repo
 from ca_store.models import AuditEvent, Certificate
 
 from ..core.types import IssuerId, SerialHex
+from . import access
+from .access import EVERYTHING, Scope
 from .context import Sandbox
 from .simulator import Behaviour
 
@@ -68,19 +70,25 @@ def _record(row: Certificate, *, with_der: bool) -> CertificateRecord:
 def certificates(sandbox: Sandbox, *, now: dt.datetime, org_id: str | None = None, issuer_id: str | None = None,
                  profiles: Sequence[str] | None = None, status: str | None = None,
                  expiring_before: dt.datetime | None = None, limit: int = 100, offset: int = 0,
-                 before_id: int | None = None) -> Page:
-    """Certificates matching every filter given, newest first (repositories.search_certificates says how)."""
+                 before_id: int | None = None, scope: Scope = EVERYTHING) -> Page:
+    """Certificates matching every filter given and the caller's ``scope``, newest first
+    (repositories.search_certificates says how); what is outside the scope is not counted either."""
+    allowed = scope.profiles()
+    if allowed is not None:
+        profiles = tuple(sorted(allowed if profiles is None else allowed & set(profiles)))
+    org_ids = None if not scope.org_ids else tuple(sorted(scope.org_ids if org_id is None else scope.org_ids & {org_id}))
+    issuer_ids = None if not scope.cas else tuple(sorted(scope.cas if issuer_id is None else scope.cas & {issuer_id}))
     with sandbox.transaction() as session:
         result = repo.search_certificates(session, now=now, org_id=org_id, issuer_id=issuer_id, profiles=profiles,
                                           status=status, expiring_before=expiring_before, limit=limit, offset=offset,
-                                          before_id=before_id)
+                                          before_id=before_id, org_ids=org_ids, issuer_ids=issuer_ids)
         return Page([_record(c, with_der=False) for c in result.rows], result.total, result.offset, result.more)
 
 
-def certificate(sandbox: Sandbox, serial: SerialHex) -> CertificateRecord:
-    """One certificate, with its DER; NOT_FOUND for a serial never issued."""
+def certificate(sandbox: Sandbox, serial: SerialHex, scope: Scope = EVERYTHING) -> CertificateRecord:
+    """One certificate, with its DER; NOT_FOUND for a serial never issued, and for one outside ``scope``."""
     with sandbox.transaction() as session:
-        return _record(repo.get_certificate(session, serial), with_der=True)
+        return _record(access.one_certificate(session, serial, None, scope), with_der=True)
 
 
 def first_event_by(sandbox: Sandbox, actor: str) -> int | None:
@@ -91,10 +99,17 @@ def first_event_by(sandbox: Sandbox, actor: str) -> int | None:
 
 
 def behaviours(sandbox: Sandbox, *, issuer_id: str | None = None, target: str | None = None, limit: int = 100,
-               offset: int = 0) -> Page:
-    """The simulator's responder behaviours, oldest first."""
+               offset: int = 0, scope: Scope = EVERYTHING) -> Page:
+    """The simulator's responder behaviours, oldest first: those of the CAs the caller's ``scope`` reaches
+    (none for a caller scoped to PSPs or kinds)."""
+    issuer_ids = None
+    if not scope.unrestricted:
+        if scope.org_ids or scope.kinds or (issuer_id is not None and not scope.allows_ca(issuer_id)):
+            return Page([], 0, offset, False)
+        issuer_ids = tuple(sorted(scope.cas))
     with sandbox.transaction() as session:
-        result = repo.search_behaviours(session, issuer_id=issuer_id, target=target, limit=limit, offset=offset)
+        result = repo.search_behaviours(session, issuer_id=issuer_id, target=target, limit=limit, offset=offset,
+                                        issuer_ids=issuer_ids)
         items = [Behaviour(r.id, r.issuer_id, r.target, r.scope, r.behaviour, r.delay_ms, r.created_at, r.created_by)
                  for r in result.rows]
     return Page(items, result.total, result.offset, result.more)

@@ -28,6 +28,7 @@ from ca_store.models import Certificate, CertificateAuthority, ResponderBehaviou
 from ..clock import utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.types import canonical_serial
+from .access import EVERYTHING, Scope
 from .behaviours import BEHAVIOURS, CRL as CRL, OCSP as OCSP
 from .context import Sandbox
 from .generation import Generation
@@ -137,9 +138,11 @@ def _delay_ms(sandbox: Sandbox, behaviour: str, delay_seconds: object) -> int | 
 
 
 def set_behaviour(sandbox: Sandbox, behaviour: str, ca_id: str, *, serial: str | None = None, target: str | None = None,
-                  delay_seconds: float | None = None, actor: str = "cli", now: dt.datetime | None = None) -> Behaviour:
+                  delay_seconds: float | None = None, actor: str = "cli", now: dt.datetime | None = None,
+                  scope: Scope = EVERYTHING) -> Behaviour:
     """Make ``ca_id``'s responder (or one certificate's answers) misbehave; replaces what that CA or
-    certificate had for the same target. Refuses bad input before anything is written."""
+    certificate had for the same target. Refuses bad input before anything is written. A CA the caller's
+    ``scope`` does not reach (access.Scope.allows_ca_wide) is answered as a CA that does not exist."""
     if not isinstance(behaviour, str) or behaviour not in BEHAVIOURS:
         raise QTSPError(Kind.MALFORMED, f"unknown behaviour {str(behaviour)[:40]!r}: one of {', '.join(BEHAVIOURS)}")
     wanted = BEHAVIOURS[behaviour].target
@@ -152,20 +155,22 @@ def set_behaviour(sandbox: Sandbox, behaviour: str, ca_id: str, *, serial: str |
     try:
         with sandbox.transaction() as session:
             ca = _ca(session, ca_id)
+            if not scope.allows_ca_wide(ca.id):
+                raise QTSPError(Kind.NOT_FOUND, f"no CA {ca_id!r}")
             if wanted == OCSP and ca.ocsp_responder_der is None:
                 raise QTSPError(Kind.POLICY, f"CA {ca.id} has no OCSP responder (its status is published by CRL only)")
-            scope = WHOLE_CA if serial is None else _serial_of(session, ca.id, serial)
+            applies_to = WHOLE_CA if serial is None else _serial_of(session, ca.id, serial)
             row = session.execute(select(ResponderBehaviour).where(
                 ResponderBehaviour.issuer_id == ca.id, ResponderBehaviour.target == wanted,
-                ResponderBehaviour.scope == scope).with_for_update()).scalar_one_or_none()
+                ResponderBehaviour.scope == applies_to).with_for_update()).scalar_one_or_none()
             replaced = None if row is None else row.behaviour
             if row is None:
-                row = ResponderBehaviour(issuer_id=ca.id, target=wanted, scope=scope)
+                row = ResponderBehaviour(issuer_id=ca.id, target=wanted, scope=applies_to)
                 session.add(row)
             row.behaviour, row.delay_ms, row.created_at, row.created_by = behaviour, delay_ms, now, actor[:128]
             session.flush()
             repo.append_audit(session, at=now, actor=actor, action="simulator.behaviour.set", subject=f"behaviour:{row.id}",
-                              details={"ca": ca.id, "target": wanted, "scope": scope, "behaviour": behaviour,
+                              details={"ca": ca.id, "target": wanted, "scope": applies_to, "behaviour": behaviour,
                                        "delay_ms": delay_ms, "replaced": replaced})
             result = _of(row)
     except IntegrityError:  # the same CA/target/scope set concurrently
@@ -196,12 +201,13 @@ def clear(sandbox: Sandbox, *, ca_id: str | None = None, serial: str | None = No
     return removed
 
 
-def clear_by_id(sandbox: Sandbox, behaviour_id: int, *, actor: str = "cli", now: dt.datetime | None = None) -> Behaviour:
+def clear_by_id(sandbox: Sandbox, behaviour_id: int, *, actor: str = "cli", now: dt.datetime | None = None,
+                scope: Scope = EVERYTHING) -> Behaviour:
     now = now or utcnow()
     with sandbox.transaction() as session:
         row = session.execute(select(ResponderBehaviour).where(ResponderBehaviour.id == behaviour_id)
                               .with_for_update()).scalar_one_or_none()
-        if row is None:
+        if row is None or not scope.allows_ca_wide(row.issuer_id):
             raise QTSPError(Kind.NOT_FOUND, f"no behaviour {behaviour_id}")
         removed = _remove(session, [row], actor, now)[0]
     _publish(sandbox)

@@ -4,7 +4,8 @@ Access is decided in one place, ``_authorise``, from the ``ACCESS`` table: an en
 not listed there is refused to every caller (default deny), and only the endpoints marked
 ``PUBLIC`` are served without a bearer token. The hook runs for every path under the prefix,
 including paths that match no route, so nothing under /api/v1 is reachable unauthenticated by
-accident.
+accident. The role is checked here; the token's scope (PSPs, kinds, CAs) goes to the services,
+which answer what is outside it as if it did not exist (``qtsp.services.access``).
 
 Bodies are parsed strictly (UTF-8 JSON objects, no duplicate keys, no NaN, no unknown fields,
 checked types), and so are the list endpoints' query strings (``query``: known parameters, each
@@ -30,7 +31,8 @@ from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS
 from ..core.profiles import PROFILES
 from ..core.types import SerialHex, canonical_serial
-from ..services import issuance, revocation, search, simulator, tokens
+from ..services import issuance, nca_identity, revocation, search, simulator, tokens
+from ..services.access import Caller, Scope
 from . import errors, metrics, query
 from .contract import IAT_WINDOW, JWS_ALGORITHMS, KINDS, MAX_BEHAVIOUR_ID
 from .errors import ApiProblem
@@ -55,6 +57,7 @@ ACCESS: dict[str, frozenset[str] | str] = {
     "api.list_behaviours": READERS,
     "api.set_behaviour": OPERATOR,
     "api.clear_behaviour": OPERATOR,
+    "api.withdraw_nca_credential": OPERATOR,
     "api.openapi": PUBLIC,
 }
 
@@ -106,13 +109,14 @@ def _authorise() -> Response | None:
         return _challenge(errors.problem(401, "unauthorised", "use the Bearer scheme: Authorization: Bearer <token>",
                                          "unauthorised"), "invalid_request")
     try:
-        token_id, name, role = tokens.authenticate(state().sandbox, credentials.strip())
+        caller = tokens.authenticate(state().sandbox, credentials.strip())
     except QTSPError as exc:
         if exc.kind is not Kind.UNAUTHORISED:
             raise
-        return _challenge(errors.problem(401, "unauthorised", "the API token is invalid or revoked", "unauthorised"),
-                          "invalid_token")
-    g.api_token = (token_id, name, role)
+        return _challenge(errors.problem(401, "unauthorised", "the API token is invalid, expired or revoked",
+                                         "unauthorised"), "invalid_token")
+    g.api_token = caller
+    role = caller.role
     if request.routing_exception is not None:
         return None  # authenticated: let the 404 / 405 through
     if not isinstance(policy, frozenset) or role not in policy:
@@ -135,8 +139,13 @@ def _count(response: Response) -> Response:
 
 
 def _actor() -> str:
-    token_id, name, _role = g.api_token
-    return f"api-token:{token_id}:{name}"[:128]
+    caller: Caller = g.api_token
+    return caller.actor
+
+
+def _scope() -> Scope:
+    caller: Caller = g.api_token
+    return caller.scope
 
 
 # --- input ----------------------------------------------------------------------------------
@@ -239,7 +248,7 @@ def issue_certificate() -> Response:
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object")
     req = issuance.parse_issue_request(body, source="api")
-    issued = issuance.issue(state().sandbox, req, actor=_actor())
+    issued = issuance.issue(state().sandbox, req, actor=_actor(), scope=_scope())
     cert = issued.certificate
     response = jsonify({
         "serial": issued.serial, "issuer": issued.issuer_id, "subject": cert.subject.rfc4514_string(),
@@ -280,7 +289,7 @@ def list_certificates() -> Response:
     result = search.certificates(
         state().sandbox, now=utcnow(), org_id=params.get("org_id"), issuer_id=params.get("issuer"),
         profiles=_profiles(params), status=params.get("status"), expiring_before=params.get("expiring_before"),
-        limit=page.limit, offset=page.offset, before_id=page.before_id)
+        limit=page.limit, offset=page.offset, before_id=page.before_id, scope=_scope())
     records = [r for r in result.items if isinstance(r, search.CertificateRecord)]
     rows = [_certificate_json(r) for r in records]
     cursor = query.encode_cursor(records[-1].row_id) if result.more and records else None
@@ -294,7 +303,7 @@ def list_certificates() -> Response:
 @bp.get("/certificates/<serial>")
 def get_certificate(serial: str) -> Response:
     parsed = _serial(serial)
-    return jsonify(_certificate_json(search.certificate(state().sandbox, parsed)))
+    return jsonify(_certificate_json(search.certificate(state().sandbox, parsed, _scope())))
 
 
 REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"reason": (str,)}
@@ -316,13 +325,16 @@ def _revocation_json(result: revocation.RevocationResult) -> Response:
 def revoke_certificate(serial: str) -> Response:
     parsed = _serial(serial)
     body = _json_object(REVOKE_FIELDS, ("reason",))
-    result = revocation.revoke(state().sandbox, parsed, _reason(body["reason"]), actor=_actor())
+    result = revocation.revoke(state().sandbox, parsed, _reason(body["reason"]), actor=_actor(), scope=_scope())
     return _revocation_json(result)
 
 
 # --- revocation by the certificate's own key (like ACME revokeCert signed with the cert key) ---
 
-KEY_REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"serial": (str,), "reason": (str,), "iat": (int,), "jti": (str,)}
+# aud: the URL of this endpoint as this service's base_url spells it; a request signed for another QTSP (or
+# another endpoint) is refused there, so it cannot be replayed from one QTSP to another.
+KEY_REVOKE_FIELDS: dict[str, tuple[type, ...]] = {"serial": (str,), "reason": (str,), "iat": (int,), "jti": (str,),
+                                                  "aud": (str,)}
 
 
 def _jws_registry() -> JWSRegistry:
@@ -391,6 +403,10 @@ def revoke_by_key() -> Response:
     if abs(int(now.timestamp()) - iat) > IAT_WINDOW.total_seconds():  # int arithmetic: no float overflow
         raise ApiProblem(403, "forbidden", f"iat is not within {int(IAT_WINDOW.total_seconds() // 60)} minutes of the "
                                            "server's time; sign a fresh request")
+    expected = sandbox.config.base + request.path
+    if payload["aud"] != expected:
+        raise ApiProblem(403, "forbidden", f"aud must be {expected}, the URL this request is sent to; the JWS was "
+                                           "signed for another endpoint or another QTSP")
     actor = KEY_ACTOR + jti
     seen = search.first_event_by(sandbox, actor)
     if seen is not None:
@@ -421,7 +437,7 @@ def list_behaviours() -> Response:
     page = query.Page.of(params)
     sandbox = state().sandbox
     result = search.behaviours(sandbox, issuer_id=params.get("ca"), target=params.get("target"),
-                               limit=page.limit, offset=page.offset)
+                               limit=page.limit, offset=page.offset, scope=_scope())
     rows = [b.as_dict() for b in result.items if isinstance(b, simulator.Behaviour)]
     next_offset = result.offset + len(rows) if result.more else None
     return jsonify({"behaviours": rows, "time_travel": sandbox.config.time_travel, "total": result.total,
@@ -433,7 +449,8 @@ def list_behaviours() -> Response:
 def set_behaviour() -> Response:
     body = _json_object(BEHAVIOUR_FIELDS, ("ca", "behaviour"))
     behaviour = simulator.set_behaviour(state().sandbox, body["behaviour"], body["ca"], serial=body.get("serial"),
-                                        target=body.get("target"), delay_seconds=body.get("delay_seconds"), actor=_actor())
+                                        target=body.get("target"), delay_seconds=body.get("delay_seconds"), actor=_actor(),
+                                        scope=_scope())
     return jsonify(behaviour.as_dict())
 
 
@@ -441,7 +458,25 @@ def set_behaviour() -> Response:
 def clear_behaviour(behaviour_id: str) -> Response:
     if not re.fullmatch(r"[1-9][0-9]{0,9}", behaviour_id) or int(behaviour_id) > MAX_BEHAVIOUR_ID:
         raise _bad(f"a behaviour id is an integer from 1 to {MAX_BEHAVIOUR_ID}")
-    return jsonify(simulator.clear_by_id(state().sandbox, int(behaviour_id), actor=_actor()).as_dict())
+    return jsonify(simulator.clear_by_id(state().sandbox, int(behaviour_id), actor=_actor(), scope=_scope()).as_dict())
+
+
+# --- NCA credentials: withdrawn by the operator (issue 15) -------------------------------------------
+
+WITHDRAW_FIELDS: dict[str, tuple[type, ...]] = {"reason": (str,)}
+
+
+@bp.post("/nca-credentials/<fingerprint>/withdraw")
+def withdraw_nca_credential(fingerprint: str) -> Response:
+    """Make an NCA's request-signing credential unusable at once (its certificate, if the sandbox's NCA CA
+    issued it, is revoked with it). The full SHA-256 fingerprint, as ``qtsp nca list --json`` shows it."""
+    if not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise _bad("a credential is named by its SHA-256 fingerprint: 64 lower-case hex digits")
+    body = _json_object(WITHDRAW_FIELDS, ("reason",))
+    done = nca_identity.withdraw_credential(state().sandbox, fingerprint, reason=_reason(body["reason"]), actor=_actor(),
+                                            scope=_scope())
+    return jsonify({"nca_id": done.nca_id, "fingerprint": done.fingerprint, "withdrawn_at": done.withdrawn_at.isoformat(),
+                    "revoked_serial": done.revoked_serial})
 
 
 # --- the description ----------------------------------------------------------------------------

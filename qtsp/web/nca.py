@@ -71,11 +71,9 @@ def revocation_requests() -> Response:
 
 @bp.get("/revocation-requests/<request_id>")
 def get_revocation_request(request_id: str) -> Response:
-    """Authenticated like a request: ``Authorization: JWS <compact>`` with body {"get": request_id}."""
+    """Authenticated like a request: ``Authorization: JWS <compact>`` with body {"get": request_id}, aud this
+    URL; each signed query is good once."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("JWS "):
         raise QTSPError(Kind.UNAUTHENTICATED, "send Authorization: JWS <compact JWS signed by the NCA>")
-    verified = nca.verify(state().sandbox, header[4:], utcnow())
-    if verified.body != {"get": request_id}:
-        raise QTSPError(Kind.MALFORMED, 'the signed body must be {"get": "<request id>"} for this URL')
-    return _answer(nca.get_request(state().sandbox, verified.nca_id, request_id))
+    return _answer(nca.status_query(state().sandbox, header[4:], request_id, path=request.path, now=utcnow()))

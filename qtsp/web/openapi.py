@@ -64,8 +64,10 @@ SERIAL_PARAMETER = {
 _NCA_DESCRIPTION = (
     "The body is a compact JWS (Content-Type application/jose) signed with a registered NCA credential: alg ES256, "
     "ES384, PS256 or RS256; x5c or kid (SHA-256 of the certificate) names it; claims iss (NCA id), jti (request id), "
-    "iat (within nca_request_window_seconds) and body. The same jti with the same body returns the first answer "
-    "(Idempotent-Replayed: true); with another body, 409."
+    "iat (within nca_request_window_seconds), aud (the URL the request is sent to: this service's base_url and the "
+    "path; another URL is refused, 401) and body. The credential is checked on every request: withdrawn, revoked, "
+    "expired, not yet valid or no longer chaining to its anchor is 401. The same jti with the same body returns the "
+    "first answer (Idempotent-Replayed: true); with another body, 409."
 )
 _NCA_BODY = {"required": True, "content": {"application/jose": {"schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"}}}}
 _NCA_RESPONSES = {
@@ -76,8 +78,8 @@ _NCA_RESPONSES = {
     **{str(code): {"description": text, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
        for code, text in ((400, "malformed request or body"), (401, "not authenticated: unsigned, bad signature, "
                           "algorithm not accepted, unknown credential, stale or future iat"),
-                          (403, "authenticated, but the PSP or certificate belongs to another NCA"),
-                          (404, "unknown PSP, authorisation number or serial"), (409, "request id reused with another body"),
+                          (403, "authenticated, but the organizationIdentifier names another NCA"),
+                          (404, "unknown PSP, authorisation number or serial; another NCA's answers the same"), (409, "request id reused with another body"),
                           (413, "body too large"), (415, "not application/jose"))},
 }
 
@@ -124,8 +126,8 @@ def document() -> dict[str, Any]:
         "info": _info(),
         "servers": [{"url": SERVER}],
         "security": BEARER,
-        "paths": {**_certificate_paths(), **_revoke_by_key_paths(), **_simulator_paths(), **_nca_paths(),
-                  **_meta_paths()},
+        "paths": {**_certificate_paths(), **_revoke_by_key_paths(), **_simulator_paths(), **_nca_credential_paths(),
+                  **_nca_paths(), **_meta_paths()},
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "qtsp_<43 base64url characters>",
@@ -336,7 +338,8 @@ def _revoke_by_key_paths() -> dict[str, Any]:
                     f"serialisation, signed with the certificate's own private key ({', '.join(JWS_ALGORITHMS)}; "
                     "'none' and HMAC are refused; header parameters other than alg, typ and kid are refused), "
                     "whose payload is a RevokeByKeyPayload. iat must be within "
-                    f"{int(IAT_WINDOW.total_seconds() // 60)} minutes of the server's clock; a jti is accepted once."
+                    f"{int(IAT_WINDOW.total_seconds() // 60)} minutes of the server's clock; a jti is accepted once; "
+                    "aud must be this endpoint's URL (the service's base_url + /api/v1/revoke-by-key)."
                 ),
                 "security": [],
                 "requestBody": {"required": True, "content": {"application/jose": {
@@ -345,7 +348,8 @@ def _revoke_by_key_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json("Revocation", "revoked"),
                     **_errors(400, 404, 413, 415, 503, authenticated=False),
-                    "403": _problem_response("not signed with the certificate's key, or iat outside the window"),
+                    "403": _problem_response("not signed with the certificate's key, iat outside the window, or aud "
+                                             "naming another URL"),
                     "409": _problem_response("jti replayed, or the certificate is already revoked"),
                 },
             },
@@ -356,12 +360,13 @@ def _revoke_by_key_paths() -> dict[str, Any]:
 def _revoke_by_key_schemas() -> dict[str, Any]:
     return {
         "RevokeByKeyPayload": {
-            "type": "object", "additionalProperties": False, "required": ["serial", "reason", "iat", "jti"],
+            "type": "object", "additionalProperties": False, "required": ["serial", "reason", "iat", "jti", "aud"],
             "properties": {
                 "serial": {"type": "string", "description": "hex"},
                 "reason": {"type": "string", "enum": list(REASON_CHOICES)},
                 "iat": {"type": "integer", "description": "Unix seconds"},
                 "jti": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                "aud": {"type": "string", "format": "uri", "description": "this endpoint's URL"},
             },
         },
     }
@@ -462,6 +467,38 @@ def _simulator_schemas() -> dict[str, Any]:
     }
 
 
+# --- /nca-credentials (the operator withdraws an NCA's credential) ---------------------------------
+
+
+def _nca_credential_paths() -> dict[str, Any]:
+    return {
+        "/nca-credentials/{fingerprint}/withdraw": {
+            "post": {
+                "operationId": "withdrawNcaCredential",
+                "summary": "Withdraw an NCA's request-signing credential at once (operator, unscoped token)",
+                "description": "Requests signed with it are refused from now on; its certificate, when the sandbox's "
+                               "NCA CA issued it, is revoked with the reason given and listed on the nca-ca CRL.",
+                "security": BEARER,
+                "parameters": [{"name": "fingerprint", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False, "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "enum": list(REASON_CHOICES)}}}}}},
+                "responses": {
+                    "200": {"description": "withdrawn", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["nca_id", "fingerprint", "withdrawn_at", "revoked_serial"],
+                        "properties": {"nca_id": {"type": "string"}, "fingerprint": {"type": "string"},
+                                       "withdrawn_at": {"type": "string", "format": "date-time"},
+                                       "revoked_serial": {"type": ["string", "null"]}}}}}},
+                    **_errors(400, 401, 403, 413, 415),
+                    "404": _problem_response("no such credential (or a token whose scope does not reach it)"),
+                    "409": _problem_response("withdrawn already"),
+                },
+            },
+        },
+    }
+
+
 # --- /nca/v1 (path-level servers: signed JWS instead of API tokens) -------------------------------
 
 
@@ -497,7 +534,8 @@ def _nca_paths() -> dict[str, Any]:
             "servers": [{"url": "/nca/v1"}],
             "get": {
                 "operationId": "ncaRevocationRequestStatus",
-                "summary": "The stored result and receipt of an earlier request (Authorization: JWS <compact> with body {get: id})",
+                "summary": "The stored result and receipt of an earlier request (Authorization: JWS <compact> with body "
+                           "{get: id}, aud this URL; each signed query is accepted once)",
                 "security": [],
                 "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": _NCA_RESPONSES,

@@ -114,7 +114,11 @@ def signed(key: Any, alg: str, payload: dict[str, Any], header: dict[str, Any] |
     return jws.serialize_compact({"alg": alg, **(header or {})}, json.dumps(payload).encode(), jose_key, algorithms=[alg])
 
 
-def key_payload(serial: str, reason: str = "key-compromise", *, iat: int | None = None, jti: str | None = None) -> dict[str, Any]:
+KEY_REVOKE_URL = "http://127.0.0.1:8080" + PREFIX + "/revoke-by-key"  # the sandbox fixture's base_url + the path
+
+
+def key_payload(serial: str, reason: str = "key-compromise", *, iat: int | None = None, jti: str | None = None,
+                aud: str = KEY_REVOKE_URL) -> dict[str, Any]:
     return {"serial": serial, "reason": reason, "iat": int(time.time()) if iat is None else iat,
-            "jti": jti or secrets.token_urlsafe(16)}
+            "jti": jti or secrets.token_urlsafe(16), "aud": aud}
 

@@ -24,12 +24,12 @@ from qtsp.services.context import Sandbox
 
 from support.server import running_server
 
-from support.nca import BE_PSP, NL_PSP, issue_cert, sign
+from support.nca import BE_PSP, NL_PSP, issue_cert, serve_here, sign
 
 
 def test_nca_client_commands_against_the_running_service(sandbox: Sandbox, data_dir: Path, ncas, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cert = issue_cert(sandbox, BE_PSP)
-    with running_server(data_dir, workers=2) as url:
+    with running_server(data_dir, workers=2, port=serve_here(data_dir)) as url:
         base = [sys.executable, "-m", "cli.main", "nca"]
         common = ["--url", url, "--as", "BE-NBB", "--key", str(tmp_path / "BE-NBB" / "key.pem"),
                   "--qtsp-root", str(data_dir / "ca" / "root.pem"), "--data-dir", str(data_dir)]
@@ -45,7 +45,7 @@ def test_nca_client_commands_against_the_running_service(sandbox: Sandbox, data_
         assert len(rows) == 2 and all(r["within_24h"] for r in rows)
 
 
-def _five_hundred_signed_requests(sandbox: Sandbox, data_dir: Path, ncas, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _five_hundred_signed_requests(sandbox: Sandbox, data_dir: Path, ncas, tmp_path: Path, base: str):  # type: ignore[no-untyped-def]
     """A third NCA, 500 QWACs issued in bulk across the three NCAs' PSPs, and for each a revocation
     request signed by its NCA: (requests, the certificates, serial -> NCA id, the QWAC CA)."""
     from qtsp.services import bulk
@@ -73,7 +73,7 @@ def _five_hundred_signed_requests(sandbox: Sandbox, data_dir: Path, ncas, tmp_pa
         nca_id = by_serial[cert.serial_number]
         org = psps[nca_id]
         requests_.append((nca_id, cert, sign(ncas, nca_id, {"org_id": org, "serials": [format(cert.serial_number, "X")],
-                                                            "reason": "privilege-withdrawn"})))
+                                                            "reason": "privilege-withdrawn"}, base=base)))
     return requests_, certs, by_serial, issuer
 
 
@@ -121,8 +121,10 @@ def _check_the_store(data_dir: Path, elapsed: float, ocsp_answers: int) -> None:
 
 def test_500_concurrent_revocation_requests_from_three_ncas_while_ocsp_is_queried(sandbox: Sandbox, data_dir: Path,
                                                                                    ncas, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    requests_, certs, by_serial, issuer = _five_hundred_signed_requests(sandbox, data_dir, ncas, tmp_path)
-    with running_server(data_dir, workers=2) as url:
+    port = serve_here(data_dir)
+    requests_, certs, by_serial, issuer = _five_hundred_signed_requests(sandbox, data_dir, ncas, tmp_path,
+                                                                        f"http://127.0.0.1:{port}")
+    with running_server(data_dir, workers=2, port=port) as url:
         results, elapsed, ocsp_answers = _send_all_while_polling_ocsp(url, requests_, certs[0], issuer)
         acknowledged = [(n, c, a) for n, c, s, a in results if s == 200]
         assert len(acknowledged) == 500, {s for _, _, s, _ in results}

@@ -76,3 +76,24 @@ def test_migrated_schema_matches_the_models(store_url: str, engines: Callable[[s
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def test_0006_access_gives_existing_tokens_an_expiry(store_url: str, engines: Callable[[str], Engine]) -> None:
+    """Tokens made before the migration were eternal; after it they expire 90 days from the upgrade."""
+    import datetime as dt
+
+    from alembic import command
+
+    engine = engines(store_url)
+    command.upgrade(db.alembic_config(engine), "0005")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES "
+                             "('old', 'operator', :h, :at)"), {"h": "ab" * 32, "at": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)})
+    db.migrate(engine)
+    with engine.connect() as conn:
+        (expires,) = conn.execute(sa.text("SELECT expires_at FROM api_tokens WHERE name = 'old'")).one()
+    if isinstance(expires, str):  # SQLite hands back text
+        expires = dt.datetime.fromisoformat(expires)
+    expires = expires if expires.tzinfo else expires.replace(tzinfo=dt.timezone.utc)
+    left = expires - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(days=89) < left <= dt.timedelta(days=90)

@@ -18,7 +18,7 @@ def test_tokens_cli_create_list_revoke(data_dir: Path, sandbox: Sandbox) -> None
                                            "--data-dir", str(data_dir)], catch_exceptions=False)
     assert created.exit_code == 0, created.output
     data = json.loads(created.stdout)
-    assert data["role"] == "operator" and tokens.authenticate(sandbox, data["token"])[0] == data["id"]
+    assert data["role"] == "operator" and tokens.authenticate(sandbox, data["token"]).token_id == data["id"]
     text = runner.invoke(tokens_group, ["create", "--name", "reader", "--role", "auditor", "--data-dir", str(data_dir)])
     assert text.exit_code == 0 and "qtsp_" in text.stdout and "only time" in text.stdout
 

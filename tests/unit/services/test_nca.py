@@ -8,32 +8,32 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 
 from qtsp.relying_party import nca_client
 from qtsp.services import nca_identity
 from qtsp.services.context import Sandbox
+from support.nca import nca_anchor, nca_leaf
 
 
 def test_register_an_nca_by_its_own_certificate(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A certificate chaining to the anchor given (--anchor), with the documentSigning EKU, valid now."""
     from qtsp.core.errors import QTSPError
 
-    key = ec.generate_private_key(ec.SECP384R1())
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "FR"), x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "ACPR")])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7) \
-        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA384())
+    anchor_key, anchor = nca_anchor(now)
+    key_pem, cert = nca_leaf(anchor_key, anchor, now)
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    view, _ = nca_identity.add_nca(sandbox, "FR-ACPR", "Autorite de Controle Prudentiel et de Resolution", cert_pem=pem)
+    view, _ = nca_identity.add_nca(sandbox, "FR-ACPR", "Autorite de Controle Prudentiel et de Resolution", cert_pem=pem,
+                                   anchor_pem=anchor.public_bytes(serialization.Encoding.PEM))
     assert view.credentials == [hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()]
     with pytest.raises(QTSPError):
-        nca_identity.add_nca(sandbox, "FR-ACPR", "Autorite de Controle Prudentiel et de Resolution", cert_pem=pem)  # twice
+        nca_identity.add_nca(sandbox, "FR-ACPR", "Autorite de Controle Prudentiel et de Resolution", cert_pem=pem,
+                             anchor_pem=anchor.public_bytes(serialization.Encoding.PEM))  # twice
     with pytest.raises(QTSPError):
         nca_identity.add_nca(sandbox, "FR_ACPR", "x", cert_pem=pem)  # malformed id
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    compact = nca_client.sign_request("FR-ACPR", key_pem, pem, {"org_id": "PSDFR-ACPR-1", "reason": "superseded"})
+    compact = nca_client.sign_request("FR-ACPR", key_pem, pem, {"org_id": "PSDFR-ACPR-1", "reason": "superseded"},
+                                      aud="http://127.0.0.1:8080/nca/v1/revocation-requests")
     from qtsp.core.errors import Kind
     from qtsp.services import nca as nca_svc
 

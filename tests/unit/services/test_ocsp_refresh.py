@@ -50,7 +50,8 @@ def _answers(sb: Sandbox, cert: x509.Certificate) -> int:
 
 
 def _receipt(sb: Sandbox, tmp_path: Path) -> x509.Certificate:
-    """The documented setup: an NCA with a generated credential; the receipt certificate comes with it."""
+    """The documented setup: an NCA with a generated credential; the receipt certificate comes with it. Both are
+    certificates of nca-ca (no responder): two to skip."""
     nca_identity.add_nca(sb, "BE-NBB", "National Bank of Belgium", generate=True, out=tmp_path / "nca")
     return nca_identity.receipt_signer(sb)[1][0]
 
@@ -63,14 +64,14 @@ def test_an_issuer_without_a_responder_is_skipped_and_the_others_refreshed(sandb
     skipped_before, signed_before = _sample("nca-ca", "skipped"), _sample("qwac-ca", "signed")
 
     report = ocsp_refresh.refresh_due(sandbox, utcnow())  # before the fix: KeyError 'nca-ca', all rolled back
-    assert report.skipped == {"nca-ca": 1} and not report.failed
+    assert report.skipped == {"nca-ca": 2} and not report.failed
     assert report.signed == {"qwac-ca": 1, "qseal-ca": 1} and report.responses == 4
     assert _answers(sandbox, qwac) == 2 and _answers(sandbox, seal) == 2 and _answers(sandbox, receipt) == 0
-    assert _sample("nca-ca", "skipped") == skipped_before + 1
+    assert _sample("nca-ca", "skipped") == skipped_before + 2
     assert _sample("qwac-ca", "signed") == signed_before + 1
     # Nothing is left due: the next run signs nothing and still says what it skipped.
     again = ocsp_refresh.refresh_due(sandbox, utcnow())
-    assert again.responses == 0 and again.skipped == {"nca-ca": 1}
+    assert again.responses == 0 and again.skipped == {"nca-ca": 2}
 
     # The scheduler's job succeeds (no backoff, no job failure) and logs the skip once.
     _forget_answers(sandbox, qwac)
@@ -103,7 +104,7 @@ def test_a_broken_issuer_fails_alone_and_stays_due(data_dir: Path, tmp_path: Pat
         with caplog.at_level(logging.WARNING, logger="qtsp.services.ocsp_refresh"):
             report = ocsp_refresh.refresh_due(sb, utcnow())
         assert report.signed == {"qwac-ca": 2} and report.failed == {"qseal-ca": 1}
-        assert report.skipped == {"nca-ca": 1}
+        assert report.skipped == {"nca-ca": 2}
         assert all(_answers(sb, c) == 2 for c in qwacs) and _answers(sb, seal) == 0
         assert _sample("qseal-ca", "failed") == failed_before + 1
         warning = next(r.getMessage() for r in caplog.records if "qseal-ca" in r.getMessage())

@@ -20,7 +20,8 @@ from support.api import store_state
 def test_token_secret_is_returned_once_and_only_its_hash_is_kept(sandbox: Sandbox, data_dir: Path) -> None:
     token_id, secret = tokens.create(sandbox, "ci pipeline", "auditor")
     assert secret.startswith("qtsp_") and len(base64.urlsafe_b64decode(secret[5:] + "=")) == 32
-    assert tokens.authenticate(sandbox, secret) == (token_id, "ci pipeline", "auditor")
+    caller = tokens.authenticate(sandbox, secret)
+    assert (caller.token_id, caller.name, caller.role) == (token_id, "ci pipeline", "auditor")
     with closing(sqlite3.connect(data_dir / "qtsp.db")) as db:
         (stored,) = db.execute("SELECT token_hash FROM api_tokens WHERE id = ?", (token_id,)).fetchone()
         everything = "\n".join(str(row) for table in ("api_tokens", "audit_events")

@@ -31,7 +31,7 @@ _BROKEN_CSR = (lambda der: x509.load_der_x509_csr(der[:-1] + bytes([der[-1] ^ 1]
 _field_values = st.one_of(_json_values, st.sampled_from(["qwac", "qsealc", SAMPLE_ORG, DOMAIN, "PSP_AI", "keyCompromise",
                                                          "certificate-hold", "Superseded", "remove-from-crl"]),
                           st.just(_BROKEN_CSR), st.lists(st.sampled_from([DOMAIN, "x", ""]), max_size=3))
-_known_fields = ("kind", "org_id", "csr", "domains", "roles", "qscd", "browser", "reason", "serial", "iat", "jti")
+_known_fields = ("kind", "org_id", "csr", "domains", "roles", "qscd", "browser", "reason", "serial", "iat", "jti", "aud")
 
 
 def _jws_like(payloads: Any) -> st.SearchStrategy[bytes]:
@@ -69,7 +69,7 @@ def test_fuzz_every_endpoint_never_500_and_never_changes_the_store(api: Api) -> 
         if rule.endpoint.startswith("api."):
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 targets.append((method, rule.rule))
-    assert len(targets) == 9  # the six certificate endpoints and the three of the simulator
+    assert len(targets) == 10  # the six certificate endpoints, the three of the simulator, the NCA credential withdrawal
     before = store_state(api.data_dir)
     operator = api.headers("operator")
     seen: set[tuple[str, str]] = set()
@@ -82,7 +82,7 @@ def test_fuzz_every_endpoint_never_500_and_never_changes_the_store(api: Api) -> 
             method_override: str | None) -> None:
         method, rule = target
         method = method_override or method
-        url = rule.replace("<serial>", serial_text)
+        url = rule.replace("<serial>", serial_text).replace("<fingerprint>", serial_text)
         seen.add(target)
         kwargs: dict[str, Any] = {"headers": operator, "query_string": query}
         if method == "POST":

@@ -23,6 +23,7 @@ from qtsp.core.names import check_domain, parse_org_id
 from qtsp.core.psd2 import parse_roles
 from qtsp.services import issuance, nca_identity, tokens
 from qtsp.services.context import Sandbox
+from support.nca import BASE as NCA_BASE
 
 EXAMPLES = int(os.environ.get("QTSP_FUZZ_EXAMPLES", "60"))
 ORG = "PSDBE-NBB-0123456789"
@@ -95,7 +96,8 @@ def _nca_call(world, endpoint: str, caller: str | None) -> int:  # type: ignore[
         key, cert = world["ncas"][signer]
         if endpoint.startswith("GET"):
             body = {"get": "nope"}
-        compact = nca_client.sign_request("NL-DNB" if caller != "other" else "BE-NBB", key, cert, body, jti=str(uuid.uuid4()))
+        compact = nca_client.sign_request("NL-DNB" if caller != "other" else "BE-NBB", key, cert, body, jti=str(uuid.uuid4()),
+                                          aud=NCA_BASE + endpoint.split(" ", 1)[1].replace("{id}", "nope"))
     if endpoint == "POST /nca/v1/authorisations":
         return client.post("/nca/v1/authorisations", data=compact, content_type="application/jose").status_code
     if endpoint == "POST /nca/v1/revocation-requests":
@@ -149,7 +151,7 @@ def test_fuzz_nca_api(world, data_dir: Path, payload, body) -> None:  # type: ig
         response = client.post(path, data=payload, content_type="application/jose")
         assert response.status_code < 500 and response.status_code in (400, 401, 403, 404, 409, 413, 415), response.status_code
         key, cert = world["ncas"]["BE-NBB"]
-        signed = nca_client.sign_request("BE-NBB", key, cert, body)
+        signed = nca_client.sign_request("BE-NBB", key, cert, body, aud=NCA_BASE + path)
         response = client.post(path, data=signed, content_type="application/jose")
         assert response.status_code < 500, (body, response.data)
         if response.status_code != 200:

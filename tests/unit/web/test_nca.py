@@ -27,7 +27,7 @@ from qtsp.services import crl as crl_svc
 from qtsp.services.context import Sandbox
 
 
-from support.nca import BE_PSP, NL_PSP, issue_cert, nca_counts, ocsp_status, root_cert, sign
+from support.nca import BASE, BE_PSP, NL_PSP, issue_cert, nca_counts, ocsp_status, root_cert, sign
 
 
 def _post(client, path: str, compact: str | bytes, ctype: str = "application/jose"):  # type: ignore[no-untyped-def]
@@ -134,7 +134,8 @@ def _forge(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"
 
 
 def _claims(body: dict[str, Any], nca_id: str = "BE-NBB", iat: int | None = None) -> dict[str, Any]:
-    return {"iss": nca_id, "jti": str(uuid.uuid4()), "iat": int(time.time()) if iat is None else iat, "body": body}
+    return {"iss": nca_id, "jti": str(uuid.uuid4()), "iat": int(time.time()) if iat is None else iat,
+            "aud": BASE + "/nca/v1/revocation-requests", "body": body}
 
 
 def test_attacks_get_the_right_4xx_and_change_nothing(sandbox: Sandbox, client, ncas, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -157,7 +158,8 @@ def test_attacks_get_the_right_4xx_and_change_nothing(sandbox: Sandbox, client, 
     rogue_pem = {"key": rogue_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                 serialization.NoEncryption()),
                  "cert": rogue.public_bytes(serialization.Encoding.PEM)}
-    unregistered = nca_client.sign_request("BE-NBB", rogue_pem["key"], rogue_pem["cert"], body)
+    unregistered = nca_client.sign_request("BE-NBB", rogue_pem["key"], rogue_pem["cert"], body,
+                                           aud=BASE + "/nca/v1/revocation-requests")
     signed_garbage_json = sign(ncas, "BE-NBB", {"a": 1})
     cases = [
         ("unsigned body", _forge({"alg": "ES256", "x5c": x5c}, _claims(body)), 401),
@@ -173,7 +175,7 @@ def test_attacks_get_the_right_4xx_and_change_nothing(sandbox: Sandbox, client, 
         ("unknown authorisation number", sign(ncas, "BE-NBB", {"authorisation_number": "999", "reason": "superseded"}), 404),
         ("another NCA's PSP", sign(ncas, "BE-NBB", {"org_id": NL_PSP, "reason": "superseded"}), 403),
         ("another NCA's certificate by serial", sign(ncas, "NL-DNB", {"org_id": NL_PSP, "reason": "superseded",
-                                                                       "serials": [format(cert.serial_number, "X")]}), 403),
+                                                                       "serials": [format(cert.serial_number, "X")]}), 404),
         ("feed for another NCA's PSP", sign(ncas, "NL-DNB", {"action": "withdraw", "org_id": BE_PSP}), 403),
     ]
     before = nca_counts(data_dir)

@@ -6,8 +6,8 @@ it, once, for exactly those rows: a certificate under nca-ca that the receipts k
 (``key_references.purpose = 'receipts:<serial>'``) and that no ``certificate.issue`` event names.
 The events say they were back-filled (actor ``migration``). No schema change.
 
-Revision ID: 0006_audit_receipt_events
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 import datetime as dt
 import hashlib
@@ -19,8 +19,8 @@ from ca_store.models import UTCDateTime
 from qtsp.core.audit import GENESIS, canonical_details, event_hash
 
 
-revision = '0006_audit_receipt_events'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
