@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 
 from qtsp.core.audit import GENESIS, ChainEvent, canonical_details, event_hash
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.profiles import CA_PROFILES
 from qtsp.core.types import IssuerId, OrgId, SerialHex
 
 from .models import (
@@ -199,7 +200,8 @@ def issuers_of_serial(session: Session, serial: SerialHex) -> list[IssuerId]:
 def list_certificates(
     session: Session, *, org_id: str | None = None, profile: str | None = None, limit: int = 100, offset: int = 0
 ) -> Sequence[Certificate]:
-    query = select(Certificate).order_by(Certificate.id.desc()).limit(limit).offset(offset)
+    query = (select(Certificate).where(Certificate.profile.not_in(sorted(CA_PROFILES)))
+             .order_by(Certificate.id.desc()).limit(limit).offset(offset))
     if org_id:
         query = query.where(Certificate.org_id == org_id)
     if profile:
@@ -248,8 +250,9 @@ def search_certificates(
     passed), revoked, good (not revoked, whatever the dates). ``expiring_before``: notAfter before it. Pages by
     ``offset``, or by ``before_id`` (keyset: the rows with a smaller id; a page stays exact while certificates
     are issued or revoked between requests, and costs an index range instead of skipping ``offset`` rows).
-    Revocations come in the same statement (no query per row); the DER is not loaded."""
-    where: list[ColumnElement[bool]] = []
+    Revocations come in the same statement (no query per row); the DER is not loaded. CA certificates
+    (registered with their parent for status) are not among them: ``qtsp ca list`` shows those."""
+    where: list[ColumnElement[bool]] = [Certificate.profile.not_in(sorted(CA_PROFILES))]
     if org_id is not None:
         where.append(Certificate.org_id == org_id)
     if profiles is not None:

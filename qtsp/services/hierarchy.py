@@ -55,9 +55,11 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
         if isinstance(backend, VaultTransit):
             backend.ensure_mount()  # the Transit backend's own extra
         # Everything that can fail on disk happens before the one commit that makes the sandbox real.
-        commit = _create_hierarchy(sandbox, utcnow())
+        now = utcnow()
+        commit = _create_hierarchy(sandbox, now)
         cfg_path.write_text(config_mod.render(cfg))
         commit()
+        authorities.presign_status(sandbox, now)  # the issuing CAs' OCSP answers, by the root's responder
     except BaseException:
         # Leave nothing half-made, and remove only what this call created (an operator's
         # secrets/ or keys/ that were there before stay untouched).

@@ -56,7 +56,12 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert set(cas) == {"root", QWAC_CA_ID, QSEAL_CA_ID}
         assert cas[QWAC_CA_ID].parent_id == "root" and cas["root"].parent_id is None
 
-        certs = session.execute(select(Certificate)).scalars().all()
+        # The issuing CAs' certificates are certificates of the root too (their OCSP and ARL status) ...
+        registered = session.execute(select(Certificate).where(Certificate.issuer_id == "root")).scalars().all()
+        assert sorted((c.serial, c.profile) for c in registered) == sorted(
+            (cas[ca_id].serial, cas[ca_id].profile) for ca_id in (QWAC_CA_ID, QSEAL_CA_ID))
+        # ... and the one QWAC the only certificate the QWAC CA issued.
+        certs = session.execute(select(Certificate).where(Certificate.issuer_id != "root")).scalars().all()
         assert len(certs) == 1
         cert = certs[0]
         assert (cert.issuer_id, cert.serial) == (QWAC_CA_ID, result.serial)
@@ -149,7 +154,7 @@ def test_no_key_material_in_the_database(
 ) -> None:
     sandbox, result = issued
     key_files = sorted((sandbox.data_dir / "keys").glob("*.p8"))
-    assert len(key_files) == 5  # three CA keys, two OCSP responder keys
+    assert len(key_files) == 6  # three CA keys, three OCSP responder keys (the root's answers for the issuing CAs)
 
     passphrase = (sandbox.data_dir / "secrets" / "key-passphrase").read_bytes().strip()
     secrets: dict[str, bytes] = {"key passphrase": passphrase}
@@ -183,7 +188,7 @@ def test_no_key_material_in_the_database(
 
     with sandbox.transaction() as session:
         keys = session.execute(select(KeyReference).order_by(KeyReference.id)).scalars().all()
-        assert len(keys) == 5
+        assert len(keys) == 6
         for key in keys:
             assert re.fullmatch(r"file:[a-z0-9][a-z0-9._-]{0,63}", key.ref), key.ref
             assert (sandbox.data_dir / "keys" / f"{key.ref[len('file:'):]}.p8") in key_files
@@ -271,7 +276,7 @@ def test_timestamps_are_aware_utc(issued: tuple[Sandbox, Issued], store_url: str
             for name in ("not_before", "not_after", "created_at"):
                 _assert_utc(getattr(ca, name), f"certificate_authorities.{name}")
             _assert_utc(ca.key.created_at, "key_references.created_at")
-        cert = session.execute(select(Certificate)).scalar_one()
+        cert = session.execute(select(Certificate).where(Certificate.issuer_id == QWAC_CA_ID)).scalar_one()
         for name in ("not_before", "not_after", "created_at"):
             _assert_utc(getattr(cert, name), f"certificates.{name}")
         assert cert.not_before == result.certificate.not_valid_before_utc
