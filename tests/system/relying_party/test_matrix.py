@@ -583,6 +583,37 @@ def test_java_pkix(world: World, bank_validator: Path, row_id: str) -> None:
         assert "certificate 1 in the path" in said["ca-revoked"] and said["ca-revoked"].startswith("REVOKED: CA_COMPROMISE")
 
 
+# --- what the root publishes about a revoked CA, linted -------------------------------------------
+
+
+def test_pkilint_on_the_arl_and_the_ca_answer(world: World) -> None:
+    """The ARL listing the revoked CAs (cACompromise) and the root-delegated responder's answer about one."""
+    lint_crl, lint_ocsp = Path(sys.executable).parent / "lint_crl", Path(sys.executable).parent / "lint_ocsp_response"
+    assert lint_crl.exists() and lint_ocsp.exists(), "pkilint missing: pip install pkilint"
+    case = world.case("qwac", "ca-revoked")
+    ca_cert = x509.load_pem_x509_certificate(case.ca.read_bytes())
+    arl = world.work / "root.crl"
+    arl.write_bytes(world.fetch(world.base + "/crl/root.crl"))
+    entry = x509.load_der_x509_crl(arl.read_bytes()).get_revoked_certificate_by_serial_number(ca_cert.serial_number)
+    assert entry is not None and entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == \
+        x509.ReasonFlags.ca_compromise
+    result = run_tool([str(lint_crl), "lint", "-t", "ARL", "-p", "BR", "-s", "ERROR", str(arl)])
+    assert result.returncode == 0, output(result)
+
+    from cryptography.x509 import ocsp
+
+    root = x509.load_pem_x509_certificate(world.root.read_bytes())
+    request = ocsp.OCSPRequestBuilder().add_certificate(ca_cert, root, hashes.SHA1()).build()
+    body = world.fetch(case.url(AuthorityInformationAccessOID.OCSP, ca_cert), request.public_bytes(serialization.Encoding.DER))
+    answer = ocsp.load_der_ocsp_response(body)
+    assert answer.certificate_status == ocsp.OCSPCertStatus.REVOKED
+    assert answer.revocation_reason == x509.ReasonFlags.ca_compromise
+    path = world.work / "ca-revoked.ocsp"
+    path.write_bytes(body)
+    result = run_tool([str(lint_ocsp), "lint", "-s", "ERROR", str(path)])
+    assert result.returncode == 0, output(result)
+
+
 # --- the doc's table is the matrix the tests assert ----------------------------------------------
 
 
