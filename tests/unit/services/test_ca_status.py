@@ -210,3 +210,15 @@ def test_an_imported_arl_revokes_the_cas_it_lists(sandbox: Sandbox, data_dir: Pa
     assert client.get("/crl/root.crl").data == der  # the ceremony's ARL is served, not re-signed by the service
     with sandbox.transaction() as session:
         assert repo.lock_publication_state(session, ROOT).crl_dirty_since is None
+
+
+def test_the_root_responder_rotates_by_policy_and_its_answers_are_re_signed(sandbox: Sandbox, data_dir: Path) -> None:
+    """The scheduler's rotate-keys job (keys.run_due) treats the root's responder like the others."""
+    root = authorities.load(sandbox, ROOT)
+    old = x509.load_der_x509_certificate(root.row.ocsp_responder_der or b"")
+    later = utcnow() + dt.timedelta(days=sandbox.config.ocsp_key_rotation_days + 1)
+    assert any(p.action == "rotate-ocsp" and p.ca_id == "root" and p.due_at <= later for p in keys.plan(sandbox, later))
+    keys.rotate_ocsp(sandbox, ROOT, actor="test")
+    answer = _ask(data_dir, _cert(sandbox, "qwac-ca"), root.cert)
+    _signed_by_root_responder(answer, root.cert)
+    assert answer.certificates[0].serial_number != old.serial_number  # the pre-signed answer was re-signed
