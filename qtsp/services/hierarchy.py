@@ -59,13 +59,14 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
         commit = _create_hierarchy(sandbox, now)
         cfg_path.write_text(config_mod.render(cfg))
         commit()
-        authorities.presign_status(sandbox, now)  # the issuing CAs' OCSP answers, by the root's responder
     except BaseException:
         # Leave nothing half-made, and remove only what this call created (an operator's
         # secrets/ or keys/ that were there before stay untouched).
         remove_created(ours, data_dir if made_dir else None)
         engine.dispose()
         raise
+    # After the commit: the sandbox exists whatever happens here (the scheduler signs what is missing).
+    authorities.presign_status(sandbox, now)  # the issuing CAs' OCSP answers, by the root's responder
     return sandbox
 
 
