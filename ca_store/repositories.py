@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 
 from qtsp.core.audit import GENESIS, ChainEvent, canonical_details, event_hash
 from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.profiles import CA_PROFILES
 from qtsp.core.types import IssuerId, OrgId, SerialHex
 
 from .models import (
@@ -241,7 +242,8 @@ def issuers_of_serial(session: Session, serial: SerialHex) -> list[IssuerId]:
 def list_certificates(
     session: Session, *, org_id: str | None = None, profile: str | None = None, limit: int = 100, offset: int = 0
 ) -> Sequence[Certificate]:
-    query = select(Certificate).order_by(Certificate.id.desc()).limit(limit).offset(offset)
+    query = (select(Certificate).where(Certificate.profile.not_in(sorted(CA_PROFILES)))
+             .order_by(Certificate.id.desc()).limit(limit).offset(offset))
     if org_id:
         query = query.where(Certificate.org_id == org_id)
     if profile:
@@ -292,8 +294,9 @@ def search_certificates(
     ``offset``, or by ``before_id`` (keyset: the rows with a smaller id; a page stays exact while certificates
     are issued or revoked between requests, and costs an index range instead of skipping ``offset`` rows).
     Revocations come in the same statement (no query per row); the DER is not loaded. ``org_ids``, ``issuer_ids``:
-    only these (a caller's scope), on top of the other filters."""
-    where: list[ColumnElement[bool]] = []
+    only these (a caller's scope), on top of the other filters. CA certificates (registered with their parent
+    for status) are not among them: ``qtsp ca list`` shows those."""
+    where: list[ColumnElement[bool]] = [Certificate.profile.not_in(sorted(CA_PROFILES))]
     if org_id is not None:
         where.append(Certificate.org_id == org_id)
     if org_ids is not None:

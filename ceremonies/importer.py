@@ -19,13 +19,15 @@ from collections.abc import Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
+from sqlalchemy.orm import Session
 
 from qtsp import config as config_mod, files
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES, KeyType, key_name, supported_public_key
 from qtsp.core.types import IssuerId, KeyRef
-from qtsp.services import authorities
-from qtsp.services.context import check_writable, secure_data_dir
+from qtsp.services import authorities, ca_revocation
+from qtsp.services.context import Sandbox, check_writable, secure_data_dir
+from qtsp.services.generation import Generation
 from qtsp.services.hierarchy import remove_created
 from qtsp.signers import backend_for
 
@@ -114,6 +116,14 @@ def _gather(paths: list[Path]) -> tuple[dict[IssuerId, _CA], list[tuple[int, byt
     return cas, crls, restored, dirs, notes
 
 
+def _names_ocsp(cert: x509.Certificate) -> bool:
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return False
+    return any(d.access_method == x509.AuthorityInformationAccessOID.OCSP for d in aia)
+
+
 def _check_hierarchy(cas: dict[IssuerId, _CA], crls: list[tuple[int, bytes]]) -> tuple[_CA, bytes | None]:
     roots = [ca for ca in cas.values() if ca.result["parent_id"] is None]
     if len(roots) != 1 or roots[0].result["ca_id"] != "root":
@@ -132,6 +142,10 @@ def _check_hierarchy(cas: dict[IssuerId, _CA], crls: list[tuple[int, bytes]]) ->
         if ca is not root:
             if ca.ocsp is None:
                 raise QTSPError(Kind.MALFORMED, f"{ca_id} has no OCSP responder: run an ocsp-signer ceremony for it")
+            if root.ocsp is None and _names_ocsp(ca.cert):
+                # Its AIA names an OCSP URL for its own status: the root-delegated responder answers there.
+                raise QTSPError(Kind.MALFORMED, f"{ca_id}'s certificate names an OCSP URL, and no responder of the root "
+                                "answers it: import the root's ocsp-signer transcript too (ocsp-signer-root.yaml)")
             try:
                 ca.ocsp[0].verify_directly_issued_by(ca.cert)
             except Exception:
@@ -243,6 +257,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime, *, act
     sandbox = None
     try:
         online = [ref for ca in cas.values() if ca is not root for ref in (ca.key_ref, ca.responder[1])]
+        online += [root.ocsp[1]] if root.ocsp else []  # the root-delegated responder's key is online too
         _copy_file_keys(data_dir, dirs, online, created)
         _check_online_keys(data_dir, root, cas)
         sandbox = authorities.new_store(data_dir, cfg)
@@ -250,6 +265,7 @@ def import_hierarchy(data_dir: Path, paths: list[Path], now: dt.datetime, *, act
         files.write_new(cfg_path, config_mod.render(cfg).encode(), private=True)
         authorities.store_hierarchy(sandbox, _new_cas(root, cas), now, arl=None if arl is None else (max(crls)[0], arl),
                                     transcripts={str(p): _final_hash(p) for p in paths}, actor=actor)
+        authorities.presign_status(sandbox, now)  # the issuing CAs' answers, by the root's responder
     except BaseException:
         remove_created(created, data_dir if made_dir else None)
         raise
@@ -271,7 +287,16 @@ def import_arl(data_dir: Path, path: Path, now: dt.datetime, *, actor: str = "cl
     if result.get("kind") != "crl":
         raise QTSPError(Kind.MALFORMED, f"{path} is not the transcript of a crl ceremony")
     der = (path.parent / result["crl"]).read_bytes()
-    next_update = authorities.store_arl(data_dir, IssuerId(result["issuer_id"]), int(result["number"]), der, now,
-                                        {"transcript": str(path), "final_hash": _final_hash(path)}, actor=actor)
+    issuer_id = IssuerId(result["issuer_id"])
+    revoked: list[str] = []
+
+    def record(sandbox: Sandbox, session: Session, crl: x509.CertificateRevocationList) -> None:
+        # The CAs the ARL lists are revoked for OCSP too (the root-delegated responder), in the same commit.
+        revoked.extend(ca_revocation.record_arl_revocations(sandbox, session, issuer_id, crl, now, actor=actor))
+
+    next_update = authorities.store_arl(data_dir, issuer_id, int(result["number"]), der, now,
+                                        {"transcript": str(path), "final_hash": _final_hash(path)}, actor=actor, also=record)
+    if revoked:
+        Generation(data_dir).bump()  # OCSP workers drop their caches
     return {"issuer": result["issuer_id"], "number": result["number"],
-            "next_update": next_update.isoformat() if next_update else None}
+            "next_update": next_update.isoformat() if next_update else None, "revoked_cas": revoked}

@@ -20,7 +20,7 @@ import yaml
 from qtsp.config import DEFAULT_BASE_URL
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.keys import CA_KEY_TYPES
-from qtsp.core.ocsp import REASONS
+from qtsp.core.ocsp import CA_REASONS
 
 TYPES = ("root", "intermediate", "ocsp-signer", "crl", "root-rollover", "backup", "restore")
 BACKENDS = ("pkcs11", "vault-transit", "file")
@@ -140,7 +140,7 @@ SPECS: dict[str, dict[str, F]] = {
                 "revoked": F("list", "revoked certificates", required=False, default=[], children={
                     "serial": _s("serial number, hex as openssl prints it"),
                     "revoked-at": F("time", "revocation time, ISO 8601 UTC"),
-                    "reason": F("enum", "revocation reason", choices=tuple(REASONS))})}),
+                    "reason": F("enum", "revocation reason (ca-compromise: a CA certificate's, BR 7.2.2)", choices=CA_REASONS)})}),
             "outputs": F("map", "files written", children={"crl": F("out", "the CRL, DER"), **_TRANSCRIPT})},
     "root-rollover": {**_COMMON, **_ISSUER, "key": NEW_KEY, "subject": SUBJECT,
                       "certificate": F("map", "the new root and its link certificates", children={

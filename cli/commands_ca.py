@@ -13,6 +13,7 @@ import click
 
 from qtsp.core.errors import EXIT_CODES, Kind
 from qtsp.core.keys import CA_KEY_TYPES, KeyType
+from qtsp.core.ocsp import CA_REASONS
 
 from .output import cli_actor, common, data_dir, emit, no_time_travel, subject_text, table
 from .passwords import read_p12_password, sample_p12_password_options, wants_p12
@@ -69,6 +70,27 @@ def ca_list() -> None:
     from qtsp.services.context import open_sandbox
 
     _ca_list(open_sandbox(data_dir()))
+
+
+@ca.command("revoke")
+@click.argument("ca_id", metavar="CA")
+@click.option("--reason", required=True, type=click.Choice(CA_REASONS),
+              help="CRLReason (BR 7.2.2): ca-compromise when the CA's key is compromised")
+@common
+def ca_revoke(ca_id: str, reason: str) -> None:
+    """Revoke an issuing CA with the root key: OCSP (the root-delegated responder) says revoked at once,
+    the root's ARL is signed before this returns, and every certificate below it is refused by relying
+    parties that check the chain. Audited (ca.revoke). For an offline root, see docs/ceremonies.md."""
+    from qtsp.services import ca_revocation
+    from qtsp.services.context import open_sandbox
+    from qtsp.services.lookup import resolve_ca
+
+    sb = open_sandbox(data_dir())
+    result = ca_revocation.revoke_ca(sb, resolve_ca(sb, ca_id), reason)
+    data = {"ca": result.ca_id, "serial": result.serial, "issuer": result.parent_id, "reason": result.reason,
+            "revoked_at": result.revoked_at.isoformat(), "crl_number": result.crl_number}
+    emit(data, lambda: f"revoked CA {result.ca_id} (serial {result.serial}, {result.reason}) at "
+                       f"{result.revoked_at:%Y-%m-%d %H:%M:%S}Z; {result.parent_id}'s CRL number {result.crl_number} lists it")
 
 
 @click.group()

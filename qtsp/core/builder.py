@@ -176,7 +176,10 @@ def build(
     b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key), critical=False)
     if profile.aia and issuer is not None:
         access = []
-        if issuer.ocsp_url and not profile.is_ca and not profile.ocsp_nocheck:
+        # CA certificates name their issuer's responder too (the root-delegated one for the root's
+        # children): relying parties that check the whole chain by OCSP (nginx ``ssl_ocsp on``, Java
+        # PKIX without CRL fetching) need it. Never on a responder certificate (RFC 6960 4.2.2.2.1).
+        if issuer.ocsp_url and not profile.ocsp_nocheck:
             access.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(issuer.ocsp_url)))
         if issuer.ca_issuers_url:
             access.append(

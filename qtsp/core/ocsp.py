@@ -32,6 +32,8 @@ REASONS = {
     "cessation-of-operation": "cessation_of_operation",
     "privilege-withdrawn": "privilege_withdrawn",
 }
+# A CA certificate's (BR 7.2.2, pkilint's ARL rules): a subscriber's reasons plus cACompromise.
+CA_REASONS = (*REASONS, "ca-compromise")
 # The RFC 5280 reasons BR 7.2.2 keeps off subscriber certificates: only the simulator's scenarios carry
 # them (a validator must still treat such a certificate as revoked); `qtsp revoke` never accepts them.
 SIMULATOR_REASONS = {

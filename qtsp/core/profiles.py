@@ -264,6 +264,10 @@ PROFILES: dict[str, Profile] = {
               NCA_ISSUING_CA, NCA_SEAL, SCENARIOS_CA, SCENARIOS_SUB_CA)
 }
 
+# A CA certificate is a certificate of its parent too (for OCSP and CRL status); listings of issued
+# certificates leave these out.
+CA_PROFILES = frozenset(name for name, p in PROFILES.items() if p.is_ca)
+
 
 def get_profile(name: str) -> Profile:
     try:

@@ -58,7 +58,8 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
         if isinstance(backend, VaultTransit):
             backend.ensure_mount()  # the Transit backend's own extra
         # Everything that can fail on disk happens before the one commit that makes the sandbox real.
-        commit = _create_hierarchy(sandbox, utcnow(), actor)
+        now = utcnow()
+        commit = _create_hierarchy(sandbox, now, actor)
         files.write_new(cfg_path, config_mod.render(cfg).encode(), private=True)
         commit()
     except BaseException:
@@ -67,6 +68,8 @@ def init_sandbox(data_dir: Path, *, key_type: KeyType | None = None, config_file
         remove_created(ours, data_dir if made_dir else None)
         engine.dispose()
         raise
+    # After the commit: the sandbox exists whatever happens here (the scheduler signs what is missing).
+    authorities.presign_status(sandbox, now)  # the issuing CAs' OCSP answers, by the root's responder
     return sandbox
 
 

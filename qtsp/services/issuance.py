@@ -185,7 +185,13 @@ def issuer_for(sandbox: Sandbox, profile: Profile) -> IssuerId:
     """The newest generation of the issuing CA for this profile (after a rollover, the new one)."""
     role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
     with sandbox.transaction() as session:
-        return repo.ca_for_role(session, role).id
+        ca = repo.ca_for_role(session, role)
+        revoked = authorities.revocation_of(session, ca)
+        if revoked is not None:
+            # Every relying party refuses what a revoked CA signs: issue nothing from it.
+            raise QTSPError(Kind.POLICY, f"the {role} CA {ca.id} was revoked ({revoked.reason}, "
+                            f"{revoked.revoked_at:%Y-%m-%d %H:%M:%S}Z): roll it over (`qtsp keys rotate --ca {ca.id}`) first")
+        return ca.id
 
 
 # --- 2 and 4: lint and sign (also run in bulk's worker processes) --------------------------------------

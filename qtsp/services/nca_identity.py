@@ -74,11 +74,13 @@ def ensure_nca_ca(sandbox: Sandbox, now: dt.datetime) -> LoadedCA:
     existing = authorities.load_many(sandbox, [NCA_CA_ID])
     if NCA_CA_ID in existing:
         return existing[NCA_CA_ID]
+    authorities.ensure_ca_status(sandbox, now, actor="system")  # its certificate names the root's responder
     root = authorities.load(sandbox, ROOT_ID)
     plan = Plan(NCA_CA_ID, "nca", profiles.NCA_ISSUING_CA, NCA_CA_NAME, root.issuer, responder=False)
     new, _ = authorities.make_ca(sandbox, plan, now)
     if authorities.insert_once(sandbox, [new], now, actor="system"):
         authorities.publish(sandbox, {NCA_CA_ID: new.cert})
+        authorities.presign_status(sandbox, now)
     return authorities.load(sandbox, NCA_CA_ID)  # ours, or the one another process stored first
 
 

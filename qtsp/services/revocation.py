@@ -24,6 +24,7 @@ from ..core.ocsp import REASONS
 from ..core.types import IssuerId, canonical_serial
 from . import access, ocsp as ocsp_svc
 from .access import EVERYTHING, Scope
+from .authorities import is_ca_certificate
 from .context import Sandbox
 from .generation import Generation
 
@@ -66,6 +67,10 @@ def revoke(sandbox: Sandbox, serial: str, reason: str = "unspecified", *, actor:
     received = time.perf_counter()
     with sandbox.transaction() as session:
         cert = access.one_certificate(session, serial, issuer_id, scope, for_update=True)
+        if is_ca_certificate(session, cert):
+            # A CA is revoked with its issuer's key, audited as such (``ca_revocation``): never through
+            # the API, revoke-by-key or ``qtsp revoke``, which an operator token or a subscriber can reach.
+            raise QTSPError(Kind.POLICY, f"{serial} is a CA certificate: revoke a CA with `qtsp ca revoke`")
         if allowed_org_nca is not None and cert.nca_id != allowed_org_nca:
             raise QTSPError(Kind.UNAUTHORISED, f"certificate {serial} does not carry NCA id {allowed_org_nca}")
         previous = cert.revocation
@@ -109,12 +114,13 @@ def _check_travelled_date(certs: Sequence[Certificate], revoked_at: dt.datetime)
 
 
 def revoke_rows(sandbox: Sandbox, session: Session, certs: Sequence[Certificate], reason: str, *, actor: str,
-                now: dt.datetime, details: dict[str, Any] | None = None) -> list[RevocationResult]:
+                now: dt.datetime, details: dict[str, Any] | None = None,
+                reasons: Sequence[str] = REASON_CHOICES) -> list[RevocationResult]:
     """Revoke certificate rows (not yet revoked) inside the caller's transaction: revocation rows,
     re-signed OCSP responses in one batch, dirty CRLs, audit events. The caller commits, then
-    calls ``published(sandbox)`` before it acknowledges."""
-    if reason not in REASONS:
-        raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(REASON_CHOICES)}")
+    calls ``published(sandbox)`` before it acknowledges. ``reasons``: those allowed (a CA's differ)."""
+    if reason not in reasons:
+        raise QTSPError(Kind.MALFORMED, f"unknown reason {reason!r}: one of {', '.join(reasons)}")
     revoked_at = now.replace(microsecond=0)
     if time_travelling():  # --at, or X-QTSP-Time: back in time within the certificate's life, never ahead
         _check_travelled_date(certs, revoked_at)

@@ -37,6 +37,7 @@ def ensure_cas(sandbox: Sandbox, now: dt.datetime | None = None) -> dict[IssuerI
         return cas
     if cas:
         raise QTSPError(Kind.CONFLICT, f"the simulator CAs are half there ({', '.join(sorted(cas))}); the store is inconsistent")
+    authorities.ensure_ca_status(sandbox, now, actor=ACTOR)  # their certificates name the root's responder
     made: list[NewCA] = []
     issuers: dict[str, Issuer] = {ROOT_ID: authorities.load(sandbox, ROOT_ID).issuer}
     for ca_id, parent in PARENTS.items():
@@ -45,6 +46,7 @@ def ensure_cas(sandbox: Sandbox, now: dt.datetime | None = None) -> dict[IssuerI
         new, issuers[ca_id] = authorities.make_ca(sandbox, plan, now)
         made.append(new)
     authorities.insert_once(sandbox, made, now, actor=ACTOR, extra={"simulator": True})
+    authorities.presign_status(sandbox, now)
     cas = authorities.load_many(sandbox, CA_ROLES)
     authorities.publish(sandbox, {ca_id: ca.cert for ca_id, ca in cas.items() if ca_id != SUB_CA})
     published(sandbox)  # OCSP workers pick up the new issuers

@@ -4,6 +4,8 @@
   (profile template -> lint on a throwaway key -> sign) for every CA and responder certificate;
 - ``records``: the one ``insert`` of a CA row (+ key references, responder, audit event), the CA
   files AIA serves, and loading a stored CA with its Signer;
+- ``status``: the root's delegated responder, made for a data dir that predates it, and the CA
+  certificates registered with their parent (OCSP and CRL status like any certificate);
 - ``lifecycle``: ``make_ca`` from a plan (root, issuing, NCA, simulator CAs), responder rotation,
   and rollover to a new generation;
 - ``imported``: what key ceremonies made, written with the same ``insert``.
@@ -20,12 +22,16 @@ from .build import (
 )
 from .imported import from_ceremony, new_store, store_arl, store_hierarchy
 from .lifecycle import Plan, make_ca, make_hierarchy, newest_by_role, next_generation_id, rollover, rotate_responder
-from .records import LoadedCA, chain, insert, insert_hierarchy, insert_once, load, load_many, publish, rows
+from .records import (
+    LoadedCA, chain, insert, insert_hierarchy, insert_once, is_ca_certificate, load, load_many, publish, register_status,
+    revocation_of, rows,
+)
+from .status import ensure_ca_status, presign_status
 
 __all__ = [
     "QSEAL_CA_ID", "QWAC_CA_ID", "ROOT_ID", "Issuer", "LoadedCA", "NewCA", "Plan", "Responder", "ca_subject", "certify",
-    "chain", "common_name", "from_ceremony", "insert", "insert_hierarchy", "insert_once", "issuer_info", "key_label",
+    "chain", "common_name", "ensure_ca_status", "from_ceremony", "insert", "insert_hierarchy", "insert_once", "is_ca_certificate", "issuer_info", "key_label",
     "key_row", "load", "load_many", "make_ca", "make_hierarchy", "make_responder", "new_key", "new_store",
-    "newest_by_role", "next_generation_id", "publish", "responder_name", "rollover", "rotate_responder", "rows",
+    "newest_by_role", "next_generation_id", "presign_status", "publish", "register_status", "responder_name", "revocation_of", "rollover", "rotate_responder", "rows",
     "signer_for", "store_arl", "store_hierarchy",
 ]

@@ -56,13 +56,14 @@ def responder_name(ca_cert: x509.Certificate) -> str:
 def issuer_info(cfg: config_mod.Config, ca_id: IssuerId, cert: x509.Certificate, *,
                 ocsp: bool = True) -> builder.IssuerInfo:
     """What a certificate signed by ``ca_id`` says about it: name, key, and the URLs of its AIA and CRL.
-    The root's children carry no OCSP URL (the ARL covers them); ``ocsp=False`` for the NCA seals."""
+    The root's children name the OCSP URL too, answered by the root-delegated responder
+    (``ensure_ca_status``); ``ocsp=False`` for the NCA seals and the ceremonies' link certificates."""
     return builder.IssuerInfo(
         name=cert.subject,
         public_key=supported_public_key(cert.public_key()),  # a CA's: RSA or EC (CA_KEY_TYPES)
         not_after=cert.not_valid_after_utc,
         ca_issuers_url=cfg.ca_issuers_url(ca_id),
-        ocsp_url=None if ca_id == ROOT_ID or not ocsp else cfg.ocsp_url,
+        ocsp_url=cfg.ocsp_url if ocsp else None,
         crl_url=cfg.crl_url(ca_id),
     )
 

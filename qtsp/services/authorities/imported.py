@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 from cryptography import x509
+from sqlalchemy.orm import Session
 
 from ca_store import db, repositories as repo
 from ca_store.models import CrlRecord
@@ -73,8 +75,11 @@ def store_hierarchy(sandbox: Sandbox, cas: list[NewCA], now: dt.datetime, *, arl
 
 
 def store_arl(data_dir: Path, issuer_id: IssuerId, number: int, der: bytes, now: dt.datetime,
-              details: dict[str, Any], *, actor: str = ACTOR) -> dt.datetime | None:
-    """A newer ARL of the root into a data dir that serves it. Returns its nextUpdate."""
+              details: dict[str, Any], *, actor: str = ACTOR,
+              also: Callable[[Sandbox, Session, x509.CertificateRevocationList], object] | None = None) -> dt.datetime | None:
+    """A newer ARL of the root into a data dir that serves it. Returns its nextUpdate.
+
+    ``also``: more to do in the same transaction (the CA revocations the ARL lists, recorded)."""
     record = _crl_record(issuer_id, number, der)
     crl = x509.load_der_x509_crl(der)
     sandbox = open_sandbox(data_dir)
@@ -91,6 +96,8 @@ def store_arl(data_dir: Path, issuer_id: IssuerId, number: int, der: bytes, now:
             repo.add_crl(session, record)
             repo.append_audit(session, at=now, actor=actor, action="ceremony.import-arl", subject=ca.id,
                               details={"number": number, **details})
+            if also is not None:
+                also(sandbox, session, crl)
     finally:
         sandbox.engine.dispose()
     return crl.next_update_utc

@@ -2,7 +2,8 @@
 
 - Every CA is made by ``make_ca``: a key of ``ca_key_type`` from the sandbox's backend, its
   certificate through ``certify`` (linted before it is signed), and a delegated responder unless the
-  plan says none (the root, whose children the ARL covers; the NCA CA, whose seals carry no OCSP URL).
+  plan says none (the NCA CA, whose seals carry no OCSP URL). The root's answers for the CA
+  certificates it signs (``status``).
 - Responder rotation: a new key (a new file, or a new Transit key version) and a new delegated
   certificate. The old responder certificate is not revoked: it stays valid past the responses it signed.
 - Issuing-CA rollover: a new key, a new CA certificate (same subject, new key) signed by its parent,
@@ -36,6 +37,7 @@ from .build import (
     QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID, Issuer, NewCA, ca_subject, certify, key_row, make_responder, new_key, signer_for,
 )
 from .records import insert, load, publish, rows
+from .status import ensure_ca_status, presign_status
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ def issuing_plans(cfg: config_mod.Config, root: Issuer) -> list[Plan]:
 def make_hierarchy(sandbox: Sandbox, now: dt.datetime) -> list[NewCA]:
     """``qtsp init``'s CAs: the root, then the QWAC and QSealC issuing CAs with their responders."""
     cfg = sandbox.config
-    root_plan = Plan(ROOT_ID, "root", profiles.ROOT_CA.with_validity(cfg.root.validity_days), cfg.root.common_name,
-                     None, responder=False)
+    # The root has a delegated responder too: it answers for the issuing-CA certificates.
+    root_plan = Plan(ROOT_ID, "root", profiles.ROOT_CA.with_validity(cfg.root.validity_days), cfg.root.common_name, None)
     root, root_issuer = make_ca(sandbox, root_plan, now)
     return [root] + [make_ca(sandbox, plan, now)[0] for plan in issuing_plans(cfg, root_issuer)]
 
@@ -144,6 +146,9 @@ def rollover(sandbox: Sandbox, ca_id: IssuerId, now: dt.datetime, *, actor: str)
         raise QTSPError(Kind.POLICY, f"{ca_id} is one of the simulator's CAs: they are never rolled over")
     if newest.id != ca_id:
         raise QTSPError(Kind.CONFLICT, f"{ca_id} is not the newest {old.role} CA ({newest.id} is); roll that one")
+    # A data dir made before CA certificates had status: the root's responder first, since the new
+    # CA certificate names it (AIA OCSP).
+    ensure_ca_status(sandbox, now, actor=actor)
     parent = load(sandbox, old.parent_id or ROOT_ID)
     new_id = next_generation_id(set(cas), ca_id)
     key = sandbox.backend(old.key.ref).rotate(old.key.ref)
@@ -157,5 +162,6 @@ def rollover(sandbox: Sandbox, ca_id: IssuerId, now: dt.datetime, *, actor: str)
         insert(session, new, now, actor=actor, action="ca.rollover",
                details={"previous": ca_id, "key": key.ref, "serial": serial_hex(cert.serial_number)})
     publish(sandbox, {new_id: cert})
+    presign_status(sandbox, now)  # the new CA certificate's OCSP answer, by its parent's responder
     Generation(sandbox.data_dir).bump()  # OCSP workers pick up the new issuer
     return new_id

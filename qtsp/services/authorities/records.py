@@ -1,5 +1,6 @@
-"""A CA in the store and on disk: its row (with its key references and audit event), the files
-AIA serves (``ca/<id>.pem`` and ``.der``), and its Signer loaded back from the row.
+"""A CA in the store and on disk: its row (with its key references and audit event), its certificate
+registered with its parent for status, the files AIA serves (``ca/<id>.pem`` and ``.der``), and its
+Signer loaded back from the row.
 
 ``insert`` is the one way a CA row is written: ``qtsp init``, the simulator's and the NCA's
 CAs made on first use, a rollover, and ``qtsp ceremony import`` all go through it.
@@ -9,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
-from ca_store.models import CertificateAuthority
+from ca_store.models import Certificate, CertificateAuthority, Revocation
 
 from ... import files
 from ...core.types import IssuerId, serial_hex
@@ -48,7 +51,43 @@ def insert(session: Session, new: NewCA, now: dt.datetime, *, actor: str, action
     if details is None:
         details = {"serial": row.serial, "subject": row.subject, "key": new.key.ref, "profile": row.profile, **(extra or {})}
     repo.append_audit(session, at=now, actor=actor, action=action, subject=new.ca_id, details=details)
+    register_status(session, row, actor=actor, now=now)
     return row
+
+
+def register_status(session: Session, ca: CertificateAuthority, *, actor: str, now: dt.datetime) -> Certificate | None:
+    """``ca``'s certificate as a certificate of its parent, when the parent answers OCSP (None: nothing to do)."""
+    if ca.parent_id is None:
+        return None
+    parent = session.get(CertificateAuthority, ca.parent_id)
+    if parent is None or parent.ocsp_responder_der is None:
+        return None  # no responder would answer for it; the parent's CRL still lists it once revoked
+    there = session.execute(select(Certificate.id).where(Certificate.issuer_id == ca.parent_id,
+                                                         Certificate.serial == ca.serial)).first()
+    if there is not None:
+        return None
+    row = repo.add_certificate(session, Certificate(
+        issuer_id=ca.parent_id, serial=ca.serial, profile=ca.profile, subject=ca.subject, org_id=None, nca_id=None,
+        roles=None, dns_names=None, not_before=ca.not_before, not_after=ca.not_after,
+        fingerprint_sha256=hashlib.sha256(ca.cert_der).hexdigest(), der=ca.cert_der, status="good",
+        created_at=ca.created_at))
+    # Every certificate row has its issuance event (qtsp audit verify checks the store against them).
+    repo.append_audit(session, at=now, actor=actor, action="certificate.issue", subject=ca.serial,
+                      details={"issuer": ca.parent_id, "profile": ca.profile, "ca": ca.id, "sha256": row.fingerprint_sha256})
+    return row
+
+
+def is_ca_certificate(session: Session, cert: Certificate) -> bool:
+    """Whether a certificate row is a CA's (registered by ``register``)."""
+    found = session.execute(select(CertificateAuthority.id).where(CertificateAuthority.parent_id == cert.issuer_id,
+                                                                  CertificateAuthority.serial == cert.serial)).first()
+    return found is not None
+
+
+def revocation_of(session: Session, ca: CertificateAuthority) -> Revocation | None:
+    """The revocation of ``ca``'s certificate (recorded by ``qtsp ca revoke`` or an imported ARL), or None."""
+    return session.execute(select(Revocation).join(Certificate, Revocation.certificate_id == Certificate.id).where(
+        Certificate.issuer_id == ca.parent_id, Certificate.serial == ca.serial)).scalar_one_or_none()
 
 
 def insert_hierarchy(session: Session, cas: Iterable[NewCA], now: dt.datetime, *, actor: str) -> None:

@@ -138,7 +138,7 @@ def test_import_serve_issue_and_validate(world: World, tmp_path: Path) -> None:
     from support.server import running_server
 
     data_dir = tmp_path / "served"
-    names = ("root", "qwac-ca", "qseal-ca", "qwac-ca-ocsp", "qseal-ca-ocsp", "arl-1", "arl-2", "restore")
+    names = ("root", "qwac-ca", "qseal-ca", "qwac-ca-ocsp", "qseal-ca-ocsp", "root-ocsp", "arl-1", "arl-2", "restore")
     summary = import_hierarchy(data_dir, [world.out(f"{n}.transcript.jsonl") for n in names], utcnow())
     assert summary["cas"]["root"]["key"] == "pkcs11:token=qtsp-root-restored;object=root-2025"
     assert summary["arl_number"] == 2
@@ -162,10 +162,25 @@ def test_import_serve_issue_and_validate(world: World, tmp_path: Path) -> None:
         import_hierarchy(data_dir, [world.out("root.transcript.jsonl")], utcnow())
     assert refused.value.kind is Kind.CONFLICT
     # The offline root keeps its ARL fresh: a crl ceremony, then import-arl; older numbers are refused.
+    # This one revokes the QSealC CA too (the offline root's `qtsp ca revoke`): OCSP says so as well.
+    seal_ca = x509.load_pem_x509_certificate(world.out("qseal-ca.pem").read_bytes())
+    revoked_at = utcnow().replace(microsecond=0)
     arl3 = run(edit(world.work / "arl-restored.yaml", world.work / "arl-3.yaml", lambda d: (
-        d["crl"].update(number=3), d.update(outputs={"crl": "out/root-3.crl", "transcript": "out/arl-3.transcript.jsonl"}))))
+        d["crl"].update(number=3, revoked=[{"serial": format(seal_ca.serial_number, "X"),
+                                            "revoked-at": revoked_at.isoformat().replace("+00:00", "Z"),
+                                            "reason": "ca-compromise"}]),
+        d.update(outputs={"crl": "out/root-3.crl", "transcript": "out/arl-3.transcript.jsonl"}))))
     cli = CliRunner()
-    assert cli.invoke(ceremony_cli, ["import-arl", str(arl3.transcript), "--data-dir", str(data_dir)]).exit_code == 0
+    imported = cli.invoke(ceremony_cli, ["import-arl", str(arl3.transcript), "--data-dir", str(data_dir), "--json"])
+    assert imported.exit_code == 0, imported.output
+    assert '"qseal-ca"' in imported.output  # revoked_cas
+    with running_server(data_dir) as url:
+        answer = openssl("ocsp", "-issuer", str(world.out("root.pem")), "-cert", str(world.out("qseal-ca.pem")),
+                         "-url", url + "/ocsp", "-CAfile", str(world.out("root.pem")))
+        assert "qseal-ca.pem: revoked" in answer and "Reason: cACompromise" in answer, answer
+        answer = openssl("ocsp", "-issuer", str(world.out("root.pem")), "-cert", str(world.out("qwac-ca.pem")),
+                         "-url", url + "/ocsp", "-CAfile", str(world.out("root.pem")))
+        assert "qwac-ca.pem: good" in answer, answer
     again = cli.invoke(ceremony_cli, ["import-arl", str(world.out("arl-2.transcript.jsonl")), "--data-dir", str(data_dir)])
     assert again.exit_code == 5 and "not above 3" in again.output
     from qtsp.services import crl as crl_service
@@ -176,9 +191,14 @@ def test_import_serve_issue_and_validate(world: World, tmp_path: Path) -> None:
 
 
 def test_import_refuses_an_incomplete_or_tampered_hierarchy(world: World, tmp_path: Path) -> None:
-    base = [world.out(f"{n}.transcript.jsonl") for n in ("root", "qwac-ca", "qseal-ca", "qwac-ca-ocsp")]
+    base = [world.out(f"{n}.transcript.jsonl") for n in ("root", "qwac-ca", "qseal-ca", "qwac-ca-ocsp", "root-ocsp")]
     with pytest.raises(QTSPError, match="qseal-ca has no OCSP responder"):
         import_hierarchy(tmp_path / "a", base, utcnow())
+    assert not (tmp_path / "a").exists()
+    # The issuing CAs name an OCSP URL for their own status: without the root's responder nobody answers it.
+    without = [world.out(f"{n}.transcript.jsonl") for n in ("root", "qwac-ca", "qseal-ca", "qwac-ca-ocsp", "qseal-ca-ocsp")]
+    with pytest.raises(QTSPError, match="no responder of the root answers it"):
+        import_hierarchy(tmp_path / "a", without, utcnow())
     assert not (tmp_path / "a").exists()
     copy = tmp_path / "copy"
     shutil.copytree(world.work / "out", copy)

@@ -99,9 +99,11 @@ def test_pkilint_ca_and_ocsp_certificates_clean(sandbox: Sandbox, tmp_path: Path
     _pkilint("lint_cabf_serverauth_cert", ["-t", "ROOT-CA"], load(cas["root"].cert_der), tmp_path)
     _pkilint("lint_cabf_serverauth_cert", ["-t", "INTERNAL-UNCONSTRAINED-TLS-CA"], load(cas["qwac-ca"].cert_der), tmp_path)
     _pkilint("lint_cabf_serverauth_cert", ["-t", "NON-TLS-CA"], load(cas["qseal-ca"].cert_der), tmp_path)
-    for ca_id in ("qwac-ca", "qseal-ca"):
-        _pkilint("lint_cabf_serverauth_cert", ["-t", "OCSP-RESPONDER"], load(cas[ca_id].ocsp_responder_der), tmp_path)
-        _pkilint("lint_pkix_cert", [], load(cas[ca_id].ocsp_responder_der), tmp_path) if (BIN / "lint_pkix_cert").exists() else None
+    for ca_id in ("qwac-ca", "qseal-ca", "root"):  # the root's delegated responder answers for the issuing CAs
+        responder = cas[ca_id].ocsp_responder_der
+        assert responder is not None, ca_id
+        _pkilint("lint_cabf_serverauth_cert", ["-t", "OCSP-RESPONDER"], load(responder), tmp_path)
+        _pkilint("lint_pkix_cert", [], load(responder), tmp_path) if (BIN / "lint_pkix_cert").exists() else None
 
 
 def _openssl_verify(tmp_path: Path, root: x509.Certificate, chain: list[x509.Certificate], leaf: x509.Certificate, *extra: str) -> None:

@@ -56,7 +56,12 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert set(cas) == {"root", QWAC_CA_ID, QSEAL_CA_ID}
         assert cas[QWAC_CA_ID].parent_id == "root" and cas["root"].parent_id is None
 
-        certs = session.execute(select(Certificate)).scalars().all()
+        # The issuing CAs' certificates are certificates of the root too (their OCSP and ARL status) ...
+        registered = session.execute(select(Certificate).where(Certificate.issuer_id == "root")).scalars().all()
+        assert sorted((c.serial, c.profile) for c in registered) == sorted(
+            (cas[ca_id].serial, cas[ca_id].profile) for ca_id in (QWAC_CA_ID, QSEAL_CA_ID))
+        # ... and the one QWAC the only certificate the QWAC CA issued.
+        certs = session.execute(select(Certificate).where(Certificate.issuer_id != "root")).scalars().all()
         assert len(certs) == 1
         cert = certs[0]
         assert (cert.issuer_id, cert.serial) == (QWAC_CA_ID, result.serial)
@@ -70,13 +75,16 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert [(i.issuer_id, i.serial, i.state) for i in intents] == [(QWAC_CA_ID, result.serial, "done")]
 
         events = repo.audit_events(session)
-        assert [e.action for e in events] == ["ca.create"] * 3 + ["register.add", "certificate.issue"]
-        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        # init: the three CAs, and the two issuing CAs' certificates registered with the root for status
+        init_actions = sorted(e.action for e in events[:5])
+        assert init_actions == ["ca.create"] * 3 + ["certificate.issue"] * 2
+        assert [e.action for e in events[5:]] == ["register.add", "certificate.issue"]
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6, 7]
         assert events[-1].subject == result.serial
         for before, after in itertools.pairwise(events):
             assert after.prev_hash == before.hash
 
-    assert audit.verify(sandbox) == (5, None)
+    assert audit.verify(sandbox) == (7, None)
 
 
 # --- constraints --------------------------------------------------------------------------
@@ -149,7 +157,7 @@ def test_no_key_material_in_the_database(
 ) -> None:
     sandbox, result = issued
     key_files = sorted((sandbox.data_dir / "keys").glob("*.p8"))
-    assert len(key_files) == 5  # three CA keys, two OCSP responder keys
+    assert len(key_files) == 6  # three CA keys, three OCSP responder keys (the root's answers for the issuing CAs)
 
     passphrase = (sandbox.data_dir / "secrets" / "key-passphrase").read_bytes().strip()
     secrets: dict[str, bytes] = {"key passphrase": passphrase}
@@ -183,7 +191,7 @@ def test_no_key_material_in_the_database(
 
     with sandbox.transaction() as session:
         keys = session.execute(select(KeyReference).order_by(KeyReference.id)).scalars().all()
-        assert len(keys) == 5
+        assert len(keys) == 6
         for key in keys:
             assert re.fullmatch(r"file:[a-z0-9][a-z0-9._-]{0,63}", key.ref), key.ref
             assert (sandbox.data_dir / "keys" / f"{key.ref[len('file:'):]}.p8") in key_files
@@ -212,7 +220,7 @@ def test_second_init_on_the_same_database_is_refused(
     assert not (second / "qtsp.toml").exists()
     with first.transaction() as session:
         assert {ca.id for ca in repo.list_cas(session)} == {"root", QWAC_CA_ID, QSEAL_CA_ID}
-    assert audit.verify(first) == (3, None)
+    assert audit.verify(first) == (5, None)
 
 
 # --- audit chain tampering ------------------------------------------------------------------
@@ -246,7 +254,7 @@ def test_audit_tampering_is_reported(
     sandbox = init(tmp_path / "data")
     register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI", locality="Brussels")
     total, problem = audit.verify(sandbox)
-    assert (total, problem) == (4, None)
+    assert (total, problem) == (6, None)
 
     with engines(store_env).begin() as conn:  # raw SQL, behind the repositories' back
         expected_seq = tamper(conn, total)
@@ -271,7 +279,7 @@ def test_timestamps_are_aware_utc(issued: tuple[Sandbox, Issued], store_url: str
             for name in ("not_before", "not_after", "created_at"):
                 _assert_utc(getattr(ca, name), f"certificate_authorities.{name}")
             _assert_utc(ca.key.created_at, "key_references.created_at")
-        cert = session.execute(select(Certificate)).scalar_one()
+        cert = session.execute(select(Certificate).where(Certificate.issuer_id == QWAC_CA_ID)).scalar_one()
         for name in ("not_before", "not_after", "created_at"):
             _assert_utc(getattr(cert, name), f"certificates.{name}")
         assert cert.not_before == result.certificate.not_valid_before_utc

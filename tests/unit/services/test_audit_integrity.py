@@ -80,7 +80,7 @@ def test_an_honest_history_verifies(history: History) -> None:
     assert report.ok, _problems(report)
     assert report.signed_heads == 1 and report.last_signed is not None
     assert report.last_signed.seq == report.head[0] == report.events == history.anchored_at
-    assert report.checked == {"certificates": 2, "revocations": 1, "api_tokens": 2, "nca_credentials": 0}
+    assert report.checked == {"certificates": 4, "revocations": 1, "api_tokens": 2, "nca_credentials": 0}
     data = report.as_dict()
     assert data["ok"] is True and data["signed_heads"]["count"] == 1 and data["state"]["problems"] == 0
     # New events after the signed head are fine: a signed head is a prefix, not the whole chain.
@@ -341,8 +341,9 @@ def test_a_sandbox_from_before_the_receipt_event_verifies_after_migrating(
 
     def old_code(session, *, action: str, **kwargs):  # type: ignore[no-untyped-def]
         # What the code wrote before: no event for the receipt certificate. (The NCA credential's own
-        # certificate was not stored at all then; its event is the new code's, kept.)
-        if action != "certificate.issue" or kwargs.get("details", {}).get("purpose") == "nca-credential":
+        # certificate and the CA certificates registered for status were not stored at all then; their
+        # events are the new code's, kept.)
+        if action != "certificate.issue" or kwargs.get("details", {}).get("purpose") != nca_identity.RECEIPTS:
             real(session, action=action, **kwargs)
 
     monkeypatch.setattr(nca_identity.repo, "append_audit", old_code)
@@ -358,7 +359,7 @@ def test_a_sandbox_from_before_the_receipt_event_verifies_after_migrating(
     with sandbox.transaction() as session:
         events, _ = repo.audit_chain(session)
     # The credential certificate's event is the new code's (actor cli); the receipt's is back-filled by 0007.
-    receipts = [e.actor for e in events if e.action == "certificate.issue" and "nca-credential" not in (e.details or "")]
+    receipts = [e.actor for e in events if e.action == "certificate.issue" and nca_identity.RECEIPTS in (e.details or "")]
     assert receipts == ["migration"]
     db.migrate(sandbox.engine)  # once only
     assert audit.check(sandbox).events == report.events

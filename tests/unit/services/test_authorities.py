@@ -43,7 +43,8 @@ def test_init_makes_root_issuing_cas_and_responders_lint_clean_and_chained(sandb
     cas = authorities.load_many(sandbox, ["root", "qwac-ca", "qseal-ca"])
     root = cas["root"].cert
     _check(root, "root-ca", root)
-    assert cas["root"].row.ocsp_responder_der is None  # the ARL covers the root's children
+    # The root-delegated responder: it answers for the issuing CAs' certificates, which name it (AIA OCSP).
+    _check(_responder(cas["root"]), "ocsp-responder", root)
     for ca_id, profile in (("qwac-ca", "qwac-issuing-ca"), ("qseal-ca", "qseal-issuing-ca")):
         ca = cas[ca_id]
         assert (ca.row.parent_id, ca.row.profile) == ("root", profile)
@@ -124,8 +125,13 @@ def test_responder_rotation_keeps_the_ca_and_changes_the_responder(sandbox: Sand
     assert _responder(after).serial_number != _responder(before).serial_number
     _check(_responder(after), "ocsp-responder", after.cert)
     with pytest.raises(QTSPError) as err:
-        authorities.rotate_responder(sandbox, "root", utcnow(), actor="test")
-    assert err.value.kind is Kind.POLICY
+        authorities.rotate_responder(sandbox, "nca-ca", utcnow(), actor="test")
+    assert err.value.kind is Kind.NOT_FOUND  # no such CA (made on first use); the root's rotates like the others:
+    old_root = _responder(authorities.load(sandbox, "root"))
+    authorities.rotate_responder(sandbox, "root", utcnow(), actor="test")
+    new_root = authorities.load(sandbox, "root")
+    assert _responder(new_root).serial_number != old_root.serial_number
+    _check(_responder(new_root), "ocsp-responder", new_root.cert)
 
 
 def _ca_rows(data_dir: Path) -> list[tuple[Any, ...]]:

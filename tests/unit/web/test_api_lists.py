@@ -201,7 +201,7 @@ def test_a_page_costs_a_count_and_one_select_whatever_its_size(api: Api) -> None
     for _ in range(3):
         serial = api.issue(kind="qsealc")[0]["serial"]
     api.client.post(f"{LIST}/{serial}/revoke", json={"reason": "superseded"}, headers=api.headers("operator"))
-    for query in ("limit=1000", f"org_id={SAMPLE_ORG}&status=valid&limit=2", "limit=1&cursor=" + _cursor("before:3")):
+    for query in ("limit=1000", f"org_id={SAMPLE_ORG}&status=valid&limit=2", "limit=1&cursor=" + _cursor("before:6")):
         with statements(api) as seen:
             body = page(api, query)
         on_certificates = [s for s, _ in seen if "FROM certificates" in s]
