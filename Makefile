@@ -54,6 +54,7 @@ bench: system-bench test-venv
 	$(BIN)/python benchmarks/issuance.py
 	$(BIN)/python benchmarks/ocsp_load.py
 	$(BIN)/python benchmarks/ocsp_unused_serials.py
+	$(BIN)/python benchmarks/slow_body.py --server both
 	$(BIN)/python benchmarks/signing.py
 
 lock: | $(BIN)/activate
