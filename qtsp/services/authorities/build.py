@@ -29,6 +29,9 @@ from .. import signing
 from ..context import Sandbox
 
 ROOT_ID, QWAC_CA_ID, QSEAL_CA_ID = IssuerId("root"), IssuerId("qwac-ca"), IssuerId("qseal-ca")
+# The browser QWAC hierarchy: a second root, dedicated to TLS server authentication (Chrome Root Program
+# Policy v1.6 3.2), and its serverAuth-only issuing CA. ``root`` keeps the non-browser QWAC CA and the QSealC CA.
+BROWSER_ROOT_ID, QWAC_BROWSER_CA_ID = IssuerId("browser-root"), IssuerId("qwac-browser-ca")
 RESPONDER_SUFFIX = " OCSP Responder"
 
 
@@ -56,13 +59,13 @@ def responder_name(ca_cert: x509.Certificate) -> str:
 def issuer_info(cfg: config_mod.Config, ca_id: IssuerId, cert: x509.Certificate, *,
                 ocsp: bool = True) -> builder.IssuerInfo:
     """What a certificate signed by ``ca_id`` says about it: name, key, and the URLs of its AIA and CRL.
-    The root's children carry no OCSP URL (the ARL covers them); ``ocsp=False`` for the NCA seals."""
+    A root's children carry no OCSP URL (the ARL covers them); ``ocsp=False`` for the NCA seals."""
     return builder.IssuerInfo(
         name=cert.subject,
         public_key=supported_public_key(cert.public_key()),  # a CA's: RSA or EC (CA_KEY_TYPES)
         not_after=cert.not_valid_after_utc,
         ca_issuers_url=cfg.ca_issuers_url(ca_id),
-        ocsp_url=None if ca_id == ROOT_ID or not ocsp else cfg.ocsp_url,
+        ocsp_url=None if ca_id == ROOT_ID or cert.issuer == cert.subject or not ocsp else cfg.ocsp_url,
         crl_url=cfg.crl_url(ca_id),
     )
 
