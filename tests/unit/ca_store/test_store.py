@@ -53,8 +53,9 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
 
     with sandbox.transaction() as session:
         cas = {ca.id: ca for ca in repo.list_cas(session)}
-        assert set(cas) == {"root", QWAC_CA_ID, QSEAL_CA_ID}
+        assert set(cas) == {"root", QWAC_CA_ID, QSEAL_CA_ID, "browser-root", "qwac-browser-ca"}
         assert cas[QWAC_CA_ID].parent_id == "root" and cas["root"].parent_id is None
+        assert cas["qwac-browser-ca"].parent_id == "browser-root" and cas["browser-root"].parent_id is None
 
         certs = session.execute(select(Certificate)).scalars().all()
         assert len(certs) == 1
@@ -70,13 +71,13 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert [(i.issuer_id, i.serial, i.state) for i in intents] == [(QWAC_CA_ID, result.serial, "done")]
 
         events = repo.audit_events(session)
-        assert [e.action for e in events] == ["ca.create"] * 3 + ["register.add", "certificate.issue"]
-        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert [e.action for e in events] == ["ca.create"] * 5 + ["register.add", "certificate.issue"]
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6, 7]
         assert events[-1].subject == result.serial
         for before, after in itertools.pairwise(events):
             assert after.prev_hash == before.hash
 
-    assert audit.verify(sandbox) == (5, None)
+    assert audit.verify(sandbox) == (7, None)
 
 
 # --- constraints --------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_no_key_material_in_the_database(
 ) -> None:
     sandbox, result = issued
     key_files = sorted((sandbox.data_dir / "keys").glob("*.p8"))
-    assert len(key_files) == 5  # three CA keys, two OCSP responder keys
+    assert len(key_files) == 8  # five CA keys (two roots), three OCSP responder keys
 
     passphrase = (sandbox.data_dir / "secrets" / "key-passphrase").read_bytes().strip()
     secrets: dict[str, bytes] = {"key passphrase": passphrase}
@@ -183,7 +184,7 @@ def test_no_key_material_in_the_database(
 
     with sandbox.transaction() as session:
         keys = session.execute(select(KeyReference).order_by(KeyReference.id)).scalars().all()
-        assert len(keys) == 5
+        assert len(keys) == 8
         for key in keys:
             assert re.fullmatch(r"file:[a-z0-9][a-z0-9._-]{0,63}", key.ref), key.ref
             assert (sandbox.data_dir / "keys" / f"{key.ref[len('file:'):]}.p8") in key_files
@@ -200,7 +201,7 @@ def test_second_init_on_the_same_database_is_refused(
     first = init(tmp_path / "first")
     engine = engines(store_env)
     before = {t: _count(engine, t) for t in ("certificate_authorities", "key_references", "audit_events", "ncas")}
-    assert before["certificate_authorities"] == 3
+    assert before["certificate_authorities"] == 5
 
     second = tmp_path / "second"
     with pytest.raises(QTSPError) as caught:
@@ -211,8 +212,8 @@ def test_second_init_on_the_same_database_is_refused(
     assert not (second / "keys").exists(), "keys were generated for a refused init"
     assert not (second / "qtsp.toml").exists()
     with first.transaction() as session:
-        assert {ca.id for ca in repo.list_cas(session)} == {"root", QWAC_CA_ID, QSEAL_CA_ID}
-    assert audit.verify(first) == (3, None)
+        assert {ca.id for ca in repo.list_cas(session)} == {"root", QWAC_CA_ID, QSEAL_CA_ID, "browser-root", "qwac-browser-ca"}
+    assert audit.verify(first) == (5, None)
 
 
 # --- audit chain tampering ------------------------------------------------------------------
@@ -246,7 +247,7 @@ def test_audit_tampering_is_reported(
     sandbox = init(tmp_path / "data")
     register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI", locality="Brussels")
     total, problem = audit.verify(sandbox)
-    assert (total, problem) == (4, None)
+    assert (total, problem) == (6, None)  # five CAs made, one PSP registered
 
     with engines(store_env).begin() as conn:  # raw SQL, behind the repositories' back
         expected_seq = tamper(conn, total)

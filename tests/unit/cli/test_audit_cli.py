@@ -74,7 +74,7 @@ def test_init_records_the_operator(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     ok(run("--operator", "carol", "init", "--data-dir", fresh))
     os_user = pwd.getpwuid(os.geteuid()).pw_name
-    assert _actors(fresh) == [(f"cli:carol (os user {os_user})", "ca.create")] * 3
+    assert _actors(fresh) == [(f"cli:carol (os user {os_user})", "ca.create")] * 5  # two roots, three issuing CAs
 
 
 def test_a_bad_operator_name_is_refused_and_changes_nothing(data_dir: Path) -> None:
