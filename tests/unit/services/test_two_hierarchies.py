@@ -274,3 +274,17 @@ def test_the_hierarchy_made_on_first_need_is_refused_nothing_when_the_purpose_is
 def test_profiles_by_purpose_cover_every_purpose() -> None:
     assert set(profiles.QWAC_BY_PURPOSE) == set(Purpose)
     assert {p.lint for p in profiles.QWAC_BY_PURPOSE.values()} == {LintTarget.ETSI_QWAC, LintTarget.ETSI_QWAC_NON_BROWSER}
+
+
+def test_the_browser_issuing_ca_rolls_over_inside_its_own_hierarchy(sandbox: Sandbox) -> None:
+    from qtsp.services.authorities import rollover
+
+    new_id = rollover(sandbox, "qwac-browser-ca", utcnow(), actor="test")  # type: ignore[arg-type]
+    assert new_id == "qwac-browser-ca-2"
+    issued = _issue(sandbox, purpose="server")
+    assert issued.issuer_id == new_id and issued.chain[1].subject == _issue(sandbox, purpose="server").chain[1].subject
+    with sandbox.transaction() as session:
+        row = repo.get_ca(session, new_id)
+        assert (row.parent_id, row.role, row.profile) == ("browser-root", "qwac-browser", "qwac-browser-issuing-ca")
+    assert _ekus(issued.chain[0]) == {SERVER}
+    assert _issue(sandbox, purpose="both").issuer_id == "qwac-ca"  # the other hierarchy is not touched
