@@ -90,14 +90,18 @@ def _key_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @issue.command("qwac")
 @_key_options
 @click.option("--domain", "domains", multiple=True, required=True, help="DNS name (repeatable)")
-@click.option("--browser", is_flag=True, help="browser variant: serverAuth only (default: mTLS, serverAuth + clientAuth)")
+@click.option("--purpose", type=click.Choice(["server", "client", "both"]), default=None,
+              help="server: browser hierarchy, serverAuth only; client: non-browser (mTLS) hierarchy, clientAuth only; "
+                   "both: non-browser, serverAuth + clientAuth  [default: both]")
+@click.option("--browser", is_flag=True, help="the same as --purpose server")
 @common
 def qwac(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles: str | None, out: Path,
          p12_password: str | None, p12_password_file: Path | None, p12_password_prompt: bool,
-         domains: tuple[str, ...], browser: bool) -> None:
-    """Issue a PSD2 QWAC."""
+         domains: tuple[str, ...], purpose: str | None, browser: bool) -> None:
+    """Issue a PSD2 QWAC, from the hierarchy its purpose decides (docs/certificates.md, "Two QWAC hierarchies")."""
     request = _request({"kind": "qwac", "org_id": org_id, "domains": list(domains), "csr": _read_csr(csr),
-                        "generate_key": generate_key, "key_type": key_type, "roles": roles, "browser": browser})
+                        "generate_key": generate_key, "key_type": key_type, "roles": roles, "browser": browser,
+                        "purpose": purpose})
     _run(request, out, (p12_password, p12_password_file, p12_password_prompt))
 
 
@@ -124,7 +128,8 @@ def bulk(requests: Path, out: Path, workers: int | None, all_or_nothing: bool) -
 
     \b
     Each line: {"kind": "qwac"|"qsealc", "org_id": ..., "domains": [...], "roles": "PSP_AI",
-                "qscd": false, "browser": false, "key_type": "ecdsa-p384"}
+                "qscd": false, "purpose": "server"|"client"|"both", "key_type": "ecdsa-p384"}
+    ("browser": true is the older spelling of "purpose": "server").
     (kind and org_id required; any other field is refused; key_type defaults to the config's
     subscriber_key_type). Keys are generated and written with
     each certificate: OUT/SERIAL/cert.pem and key.pem (0600), OUT/chain-CA.pem. Blank lines are skipped.

@@ -51,13 +51,14 @@ def profiles() -> None:
 def list_profiles() -> None:
     """Every profile: name, what it is for, its validity."""
     from qtsp.core.profiles import PROFILES
-    from qtsp.core.rules import tls_validity_rule
+    from qtsp.core.rules import validity_rule
 
     now = _now()
-    rows: list[dict[str, Any]] = [{"name": p.name, "description": p.description,
-             "validity_days": p.validity_days if p.validity_days is not None
-             else tls_validity_rule(now).max_days}
-            for p in PROFILES.values()]
+    rows: list[dict[str, Any]] = []
+    for p in PROFILES.values():
+        rule = validity_rule(p.rule_tags, now) if p.validity_days is None else None
+        rows.append({"name": p.name, "description": p.description,
+                     "validity_days": p.validity_days if rule is None else rule.max_days})
     emit(rows, lambda: table([[r["name"], str(r["validity_days"]), r["description"]] for r in rows],
                              ["PROFILE", "DAYS", "DESCRIPTION"]))
 
@@ -67,15 +68,18 @@ def list_profiles() -> None:
 @common
 def show(name: str) -> None:
     """One profile: its fields, and the rules in force for a certificate issued now (or --at)."""
-    from qtsp.core.rules import for_tags, tls_validity_rule
+    from qtsp.core.rules import NON_BROWSER_QWAC, for_tags, validity_rule
 
     profile = _profile(name)
     now = _now()
     rules = for_tags(profile.rule_tags, now)
-    if profile.validity_days is None:
-        validity = tls_validity_rule(now)
+    validity = validity_rule(profile.rule_tags, now) if profile.validity_days is None else None
+    if validity is not None and validity.max_days is not None:
         days = validity.max_days
-        validity_text = f"{days} days (the CA/B schedule: {validity.cite})"
+        if NON_BROWSER_QWAC in profile.rule_tags:
+            validity_text = f"at most {days} days (the sandbox's qwac_mtls_validity_days: {validity.cite})"
+        else:
+            validity_text = f"{days} days (the CA/B schedule: {validity.cite})"
     else:
         days = profile.validity_days
         validity_text = f"{days} days"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from .lazy import LazyGroup
-from .operator import OPERATOR_ENV, OPERATOR_KEY, check_operator
+from .operator import AT_KEY, OPERATOR_ENV, OPERATOR_KEY, check_operator
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("cli.commands_ca:audit", "The hash-chained audit log."),
@@ -47,10 +47,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 @click.version_option(package_name="qtsp")
 @click.option("--operator", metavar="NAME", envvar=OPERATOR_ENV, callback=check_operator,
               help=f"who is acting, as the audit log records it (default: the OS user; or ${OPERATOR_ENV})")
+@click.option("--at", "at", metavar="TIME", default=None,
+              help="act as of another time, for the command that follows (the same as its own --at)")
 @click.pass_context
-def cli(ctx: click.Context, operator: str | None) -> None:
+def cli(ctx: click.Context, operator: str | None, at: str | None) -> None:
     """qtsp: a sandbox QTSP issuing PSD2 QWACs and QSealCs."""
     ctx.meta[OPERATOR_KEY] = operator
+    ctx.meta[AT_KEY] = at
 
 
 def main() -> None:

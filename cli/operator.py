@@ -11,6 +11,7 @@ import click
 
 OPERATOR_ENV = "QTSP_OPERATOR"
 OPERATOR_KEY = "qtsp.operator"  # in click's ctx.meta, shared by the group and the command it runs
+AT_KEY = "qtsp.at"  # ``qtsp --at TIME <command>``: the same as the command's own --at (cli/output.py)
 _OPERATOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 
 

@@ -23,7 +23,7 @@ from qtsp.config import DATA_DIR_ENV, resolve_data_dir
 from qtsp.core.errors import Kind, QTSPError
 from qtsp.core.instants import parse_instant
 
-from .operator import OPERATOR_ENV, OPERATOR_KEY, valid_operator
+from .operator import AT_KEY, OPERATOR_ENV, OPERATOR_KEY, valid_operator
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,6 +43,10 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
         notes = _StderrNotes()
         FILES_LOG.addHandler(notes)
         try:
+            before = ctx.meta.get(AT_KEY)  # qtsp --at TIME <command>
+            if before is not None and at is not None and before != at:
+                raise QTSPError(Kind.MALFORMED, f"--at given twice, {before!r} before the command and {at!r} after it")
+            at = at if at is not None else before
             if at is not None:
                 if getattr(func, "no_time_travel", False):
                     raise QTSPError(Kind.MALFORMED, f"--at does not apply to '{ctx.info_name}'"

@@ -18,6 +18,7 @@ from .core.errors import Kind, QTSPError
 from .core.keys import CA_KEY_TYPES, KEY_TYPES, KeyType
 from .core.names import check_country, parse_org_id
 from .core.qcstatements import check_pds
+from .core.validity import NON_BROWSER_MAX_DAYS
 
 DATA_DIR_ENV = "QTSP_DATA_DIR"
 DATABASE_URL_ENV = "QTSP_DATABASE_URL"
@@ -53,6 +54,13 @@ class Config:
     root: CAConfig = CAConfig("qtsp Sandbox Root CA", 20 * 365)
     qwac_ca: CAConfig = CAConfig("qtsp Sandbox PSD2 QWAC CA", 10 * 365)
     qseal_ca: CAConfig = CAConfig("qtsp Sandbox PSD2 QSealC CA", 10 * 365)
+    # The browser QWAC hierarchy (Chrome Root Program Policy v1.6 3.2: dedicated to TLS server
+    # authentication): its own root and issuing CA, apart from the root above, which keeps the non-browser
+    # (mutual-TLS) QWAC CA and the QSealC CA. docs/certificates.md, "Two QWAC hierarchies".
+    browser_root: CAConfig = CAConfig("qtsp Sandbox Browser TLS Root CA", 20 * 365)
+    qwac_browser_ca: CAConfig = CAConfig("qtsp Sandbox PSD2 QWAC Browser CA", 10 * 365)
+    # Validity of non-browser (mutual-TLS) QWACs, at most 398 days; browser QWACs follow the CA/B schedule.
+    qwac_mtls_validity_days: int = NON_BROWSER_MAX_DAYS
     ocsp_validity_days: int = 365
     qsealc_validity_days: int = 365
     subscriber_key_type: KeyType = KeyType.ECDSA_P256
@@ -107,14 +115,20 @@ class Config:
                 raise QTSPError(Kind.POLICY, f"{name} must be one of {', '.join(CA_KEY_TYPES + ('rsa-2048',))}")
         for name in ("ca_key_type", "ocsp_key_type", "subscriber_key_type"):
             object.__setattr__(self, name, KeyType(getattr(self, name)))
-        for ca in (self.root, self.qwac_ca, self.qseal_ca):
+        for ca in (self.root, self.qwac_ca, self.qseal_ca, self.browser_root, self.qwac_browser_ca):
             if not 1 <= len(ca.common_name) <= 64:
                 raise QTSPError(Kind.MALFORMED, "CA common names are 1-64 characters")
-        if not 8 * 365 <= self.root.validity_days <= 25 * 366:
-            raise QTSPError(Kind.POLICY, "root validity must be 8-25 years (BR 6.3.2)")
+        for root in (self.root, self.browser_root):
+            if not 8 * 365 <= root.validity_days <= 25 * 366:
+                raise QTSPError(Kind.POLICY, "root validity must be 8-25 years (BR 6.3.2)")
         for days, what in ((self.qwac_ca.validity_days, "qwac_ca"), (self.qseal_ca.validity_days, "qseal_ca")):
             if not 1 <= days < self.root.validity_days:
                 raise QTSPError(Kind.POLICY, f"{what} validity must be shorter than the root's")
+        if not 1 <= self.qwac_browser_ca.validity_days < self.browser_root.validity_days:
+            raise QTSPError(Kind.POLICY, "qwac_browser_ca validity must be shorter than browser_root's")
+        if not 1 <= self.qwac_mtls_validity_days <= NON_BROWSER_MAX_DAYS:
+            raise QTSPError(Kind.POLICY, f"qwac_mtls_validity_days must be 1-{NON_BROWSER_MAX_DAYS} (non-browser QWACs; "
+                            "browser QWACs follow the CA/B schedule)")
         if not 1 <= self.ocsp_validity_days <= 3 * 365:
             raise QTSPError(Kind.POLICY, "ocsp_validity_days must be 1-1095")
         if not 8 <= self.ocsp_validity_hours <= 240:
@@ -169,7 +183,7 @@ class Config:
         return f"{self.base}/tl.xml"
 
 
-_CA_KEYS = ("root", "qwac_ca", "qseal_ca")
+_CA_KEYS = ("root", "qwac_ca", "qseal_ca", "browser_root", "qwac_browser_ca")
 
 
 def from_mapping(raw: dict[str, Any]) -> Config:

@@ -29,7 +29,8 @@ from pkilint.validation import ValidationFindingSeverity
 from .core import checks
 from .core.errors import Kind, QTSPError
 from .core.keys import PrivateKey, PublicKey, generate_private_key, key_type_of
-from .core.profiles import LintTarget, Profile
+from .core import oids
+from .core.profiles import Hierarchy, LintTarget, Profile
 from .core.psd2 import PspRole
 
 
@@ -54,6 +55,20 @@ WAIVERS: tuple[Waiver, ...] = (
         "TS 119 495 V1.8.1 5.2.2: holders of PSP_CB / PSP_PA carry NCAId 'NA'",
     ),
 )
+
+# The non-browser QWACs (two hierarchies, issue 16): pkilint's QEVCP-W-PSD2-EIDAS-NON-BROWSER type checks
+# them as CA/B EV TLS certificates with two differences it means to make and, in 0.13.3, makes only in part:
+# - validity: it drops the BR 6.3.2 397/398-day findings when QCP-w-psd2 is present (TS 119 495 OVR-6.1-3),
+#   but not the findings of the schedule that ballot SC-081 added (200, 100, 47 days), which bind browser
+#   hierarchies only. Waived under the same condition (QCP-w-psd2); core/checks.py holds the certificate to
+#   validity.NON_BROWSER_MAX_DAYS instead (qtsp.non_browser.validity);
+# - EKU: BR 7.1.2.7.10 wants serverAuth on every TLS subscriber certificate; a client-only mutual-TLS QWAC
+#   (the qwac-client profile, clientAuth only) is no TLS server certificate. Waived for profiles without
+#   serverAuth only; core/checks.py requires exactly the profile's EKUs, clientAuth among them
+#   (qtsp.non_browser.eku).
+NON_BROWSER_VALIDITY_CODES = frozenset(
+    f"cabf.serverauth.certificate_validity_period_exceeds_{days}_days" for days in (200, 100, 47))
+NON_BROWSER_CLIENT_EKU_CODE = "cabf.serverauth.subscriber.serverauth_eku_absent"
 V181_ROLES = frozenset({PspRole.PSP_CB, PspRole.PSP_PA, PspRole.VOP_RS, PspRole.VOP_VS})
 
 # The one waiver that does not come from the PSD2 edition gap: a sandbox served on loopback (the
@@ -201,13 +216,28 @@ def _loopback_service_url(code: str, path: str, message: str | None) -> bool:
         return False
 
 
+def _non_browser_waivers(cert: x509.Certificate, profile: Profile) -> set[str]:
+    if profile.hierarchy is not Hierarchy.NON_BROWSER:
+        return set()
+    active: set[str] = set()
+    if x509.ExtendedKeyUsageOID.SERVER_AUTH not in profile.ext_key_usage:
+        active.add(NON_BROWSER_CLIENT_EKU_CODE)
+    try:
+        policies = [p.policy_identifier for p in cert.extensions.get_extension_for_class(x509.CertificatePolicies).value]
+    except x509.ExtensionNotFound:
+        policies = []
+    if oids.QCP_W_PSD2 in policies:
+        active |= NON_BROWSER_VALIDITY_CODES
+    return active
+
+
 def _active_waivers(cert: x509.Certificate, profile: Profile) -> set[str]:
     if "psd2" not in profile.tags:
         return set()
+    active = _non_browser_waivers(cert, profile)
     attrs = checks.psd2_attributes(cert)
     if attrs is None:
-        return set()
-    active = set()
+        return active
     if V181_ROLES & set(attrs.roles):
         active.add(WAIVERS[0].code)
     if attrs.nca_id == "NA":

@@ -14,10 +14,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from . import oids
 from .errors import QTSPError
 from .names import parse_org_id
-from .profiles import Profile
+from .profiles import Hierarchy, Profile
 from .psd2 import NOT_APPLICABLE, PSD2Attributes, decode_statement
 from .qcstatements import pds_locations, qc_types, read_statements, semantics_identifier
 from .rules import problem
+from .validity import NON_BROWSER_MAX_DAYS, ONE_SECOND
 
 Problem = tuple[str, str]
 
@@ -58,8 +59,29 @@ def check_certificate(cert: x509.Certificate, profile: Profile) -> list[Problem]
             problems.append(problem("qtsp.seal.server_auth"))
     if profile.ocsp_nocheck:
         problems += _check_ocsp_signer(cert)
+    if profile.hierarchy is not None:
+        problems += _check_hierarchy(cert, profile)
     if list(policies) != list(profile.policies):
         problems.append(problem("qtsp.policies", f"certificate policies {[p.dotted_string for p in policies]} differ from the {profile.name} profile"))
+    return problems
+
+
+def _check_hierarchy(cert: x509.Certificate, profile: Profile) -> list[Problem]:
+    """A QWAC carries its hierarchy's EKUs and no other; a non-browser one stays within its own validity
+    limit. These stand in for pkilint's findings that qtsp/lint.py waives on non-browser QWACs."""
+    problems: list[Problem] = []
+    ekus = _ekus(cert)
+    if profile.hierarchy is Hierarchy.BROWSER:
+        if ekus != [ExtendedKeyUsageOID.SERVER_AUTH]:
+            problems.append(problem("qtsp.browser.eku", f"EKU {[o.dotted_string for o in ekus]}: serverAuth only"))
+        return problems
+    if sorted(ekus, key=str) != sorted(profile.ext_key_usage, key=str) or ExtendedKeyUsageOID.CLIENT_AUTH not in ekus:
+        wanted = [o.dotted_string for o in profile.ext_key_usage]
+        problems.append(problem("qtsp.non_browser.eku", f"EKU {[o.dotted_string for o in ekus]}, the {profile.name} "
+                                                        f"profile has {wanted}"))
+    days = (cert.not_valid_after_utc - cert.not_valid_before_utc + ONE_SECOND).total_seconds() / 86400
+    if days > NON_BROWSER_MAX_DAYS:
+        problems.append(problem("qtsp.non_browser.validity", f"valid {days:g} days, more than {NON_BROWSER_MAX_DAYS}"))
     return problems
 
 

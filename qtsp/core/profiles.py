@@ -38,6 +38,29 @@ class CertificateKind(enum.StrEnum):
 CERTIFICATE_KINDS: tuple[str, ...] = tuple(kind.value for kind in CertificateKind)
 
 
+class Purpose(enum.StrEnum):
+    """What a QWAC authenticates (``qtsp issue qwac --purpose``, the API's and bulk's ``purpose``), and so
+    which hierarchy issues it. Chrome Root Program Policy v1.6 (2025-02-15) 3.2.2 (4.2.2 from v1.7): a
+    hierarchy in the Chrome Root Store is dedicated to TLS server authentication, its subscriber
+    certificates issued from 2026-06-15 assert id-kp-serverAuth only. So a browser QWAC (``server``) comes
+    from its own root; a PSD2 mutual-TLS QWAC (``client``, ``both``: clientAuth, TS 119 495 5.3 note 3)
+    from the other, non-browser root."""
+
+    SERVER = "server"  # browser hierarchy: serverAuth only
+    CLIENT = "client"  # non-browser hierarchy: clientAuth only
+    BOTH = "both"  # non-browser hierarchy: serverAuth + clientAuth (the PSD2 mTLS QWAC, the default)
+
+
+PURPOSES: tuple[str, ...] = tuple(purpose.value for purpose in Purpose)
+
+
+class Hierarchy(enum.StrEnum):
+    """The two QWAC hierarchies: their roots never sign each other's CAs."""
+
+    BROWSER = "browser"
+    NON_BROWSER = "non-browser"
+
+
 class SubjectShape(enum.Enum):
     QWAC_EV = "qwac-ev"  # EN 319 412-4 + EVG 9.2
     QSEAL = "qseal"  # EN 319 412-3 4.2.1 / TS 119 495 5.2.1
@@ -101,10 +124,26 @@ class Profile:
                 raise policy(f"profile {self.name}: the CA/B policy OID comes first (BR 7.1.6.4)")
             if not self.san or not self.cabf_org_id:
                 raise policy(f"profile {self.name}: a QWAC needs SAN and cabfOrganizationIdentifier")
+        if self.qc_type == oids.QCT_WEB and not self.is_ca:
+            ekus = set(self.ext_key_usage)
+            if self.lint is LintTarget.ETSI_QWAC and ekus != {ExtendedKeyUsageOID.SERVER_AUTH}:
+                raise policy(f"profile {self.name}: a browser QWAC asserts serverAuth only (Chrome Root Program "
+                             "Policy v1.6 3.2.2)")
+            if self.lint is LintTarget.ETSI_QWAC_NON_BROWSER and ExtendedKeyUsageOID.CLIENT_AUTH not in ekus:
+                raise policy(f"profile {self.name}: a non-browser (mutual-TLS) QWAC asserts clientAuth")
         if self.ocsp_nocheck and self.ext_key_usage != (ExtendedKeyUsageOID.OCSP_SIGNING,):
             raise policy(f"profile {self.name}: an OCSP responder has id-kp-OCSPSigning as its only EKU (RFC 6960)")
         if self.validity_days is not None and self.validity_days < 1:
             raise policy(f"profile {self.name}: validity must be at least one day")
+
+    @property
+    def hierarchy(self) -> Hierarchy | None:
+        """Which QWAC hierarchy issues certificates of this profile (None: not a QWAC profile)."""
+        if self.lint is LintTarget.ETSI_QWAC:
+            return Hierarchy.BROWSER
+        if self.lint is LintTarget.ETSI_QWAC_NON_BROWSER:
+            return Hierarchy.NON_BROWSER
+        return None
 
     @property
     def rule_tags(self) -> frozenset[str]:
@@ -118,6 +157,10 @@ class Profile:
             tags.add(rules.SEAL)
         if "psd2" in self.tags:
             tags.add(rules.PSD2)
+        if self.hierarchy is Hierarchy.BROWSER:
+            tags.add(rules.BROWSER_QWAC)
+        if self.hierarchy is Hierarchy.NON_BROWSER:
+            tags.add(rules.NON_BROWSER_QWAC)
         if self.ocsp_nocheck:
             tags.add(rules.OCSP_SIGNER)
         return frozenset(tags)
@@ -128,6 +171,9 @@ class Profile:
 
 _QWAC_POLICIES = (oids.CABF_EV, oids.QEVCP_W, oids.QCP_W_PSD2)
 
+# The non-browser QWACs' validity is the sandbox's qwac_mtls_validity_days (qtsp/config.py), at most
+# validity.NON_BROWSER_MAX_DAYS; ``validity_days=None`` here keeps the BR schedule for what else builds
+# from these profiles (the simulator's scenario certificates).
 QWAC = Profile(
     name="qwac",
     description="PSD2 QWAC for mutual TLS to bank APIs (non-browser hierarchy: serverAuth + clientAuth)",
@@ -142,10 +188,16 @@ QWAC = Profile(
     ski=False,
     tags=frozenset({"psd2", CertificateKind.QWAC.value}),
 )
+QWAC_CLIENT = replace(
+    QWAC,
+    name="qwac-client",
+    description="PSD2 QWAC for the client side of mutual TLS only (non-browser hierarchy: clientAuth)",
+    ext_key_usage=(ExtendedKeyUsageOID.CLIENT_AUTH,),
+)
 QWAC_BROWSER = replace(
     QWAC,
     name="qwac-browser",
-    description="PSD2 QWAC for browsers (serverAuth only: Chrome root policy from 2026-06-15)",
+    description="PSD2 QWAC for browsers (browser hierarchy, serverAuth only: Chrome Root Program Policy v1.6 3.2.2)",
     lint=LintTarget.ETSI_QWAC,
     ext_key_usage=(ExtendedKeyUsageOID.SERVER_AUTH,),
 )
@@ -180,7 +232,7 @@ ROOT_CA = Profile(
 )
 QWAC_ISSUING_CA = Profile(
     name="qwac-issuing-ca",
-    description="Issuing CA for PSD2 QWACs (BR 7.1.2.10 TLS subordinate CA)",
+    description="Issuing CA for PSD2 mutual-TLS QWACs, non-browser hierarchy (BR 7.1.2.10 TLS subordinate CA)",
     shape=SubjectShape.CA,
     lint=LintTarget.CABF_TLS_CA,
     key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}),
@@ -189,6 +241,14 @@ QWAC_ISSUING_CA = Profile(
     is_ca=True,
     path_length=0,
     validity_days=10 * 365,
+)
+# Chrome Root Program Policy v1.6 3.2.1/3.2.2: a subordinate CA of a hierarchy dedicated to TLS server
+# authentication asserts id-kp-serverAuth only, on a key no certificate with other EKUs shares (a new key).
+QWAC_BROWSER_ISSUING_CA = replace(
+    QWAC_ISSUING_CA,
+    name="qwac-browser-issuing-ca",
+    description="Issuing CA for browser QWACs, browser hierarchy (serverAuth only, its own root)",
+    ext_key_usage=(ExtendedKeyUsageOID.SERVER_AUTH,),
 )
 QSEAL_ISSUING_CA = Profile(
     name="qseal-issuing-ca",
@@ -260,13 +320,16 @@ SCENARIOS_SUB_CA = replace(SCENARIOS_CA, name="scenarios-sub-ca", path_length=0,
 
 PROFILES: dict[str, Profile] = {
     p.name: p
-    for p in (QWAC, QWAC_BROWSER, QSEALC, QSEALC_QSCD, ROOT_CA, QWAC_ISSUING_CA, QSEAL_ISSUING_CA, OCSP_RESPONDER,
-              NCA_ISSUING_CA, NCA_SEAL, SCENARIOS_CA, SCENARIOS_SUB_CA)
+    for p in (QWAC, QWAC_CLIENT, QWAC_BROWSER, QSEALC, QSEALC_QSCD, ROOT_CA, QWAC_ISSUING_CA, QWAC_BROWSER_ISSUING_CA,
+              QSEAL_ISSUING_CA, OCSP_RESPONDER, NCA_ISSUING_CA, NCA_SEAL, SCENARIOS_CA, SCENARIOS_SUB_CA)
 }
 
 # A CA certificate is a certificate of its parent too (for OCSP and CRL status); listings of issued
 # certificates leave these out.
 CA_PROFILES = frozenset(name for name, p in PROFILES.items() if p.is_ca)
+
+
+QWAC_BY_PURPOSE: dict[Purpose, Profile] = {Purpose.SERVER: QWAC_BROWSER, Purpose.CLIENT: QWAC_CLIENT, Purpose.BOTH: QWAC}
 
 
 def get_profile(name: str) -> Profile:

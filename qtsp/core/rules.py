@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .validity import BR_TLS_SCHEDULE
+from .validity import BR_TLS_SCHEDULE, NON_BROWSER_MAX_DAYS
 
 UTC = dt.timezone.utc
 
@@ -39,9 +39,11 @@ EN_319_412_4 = Source("ETSI EN 319 412-4", "V1.3.1 (2023-09)")
 EN_319_412_5 = Source("ETSI EN 319 412-5", "V2.4.1 (2023-09)")
 RFC_6960 = Source("IETF RFC 6960", "(2013-06)")
 CABF_BR = Source("CA/Browser Forum TLS Baseline Requirements", "v2.1 (ballot SC-081)")
+CHROME_ROOT_POLICY = Source("Chrome Root Program Policy", "Version 1.6 (2025-02-15)")
 
 # Which certificates a rule is about: profile tags (qtsp/core/profiles.py) and kinds.
 QUALIFIED, WEBSITE, SEAL, PSD2, OCSP_SIGNER = "qualified", "website", "seal", "psd2", "ocsp-responder"
+BROWSER_QWAC, NON_BROWSER_QWAC = "browser-qwac", "non-browser-qwac"  # the two QWAC hierarchies
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,16 @@ RULES: tuple[Rule, ...] = (
     _r("qtsp.policies", EN_319_412_5, "5.2 (QCS-5.2-2)",
        "the certificate policies are exactly the profile's (QEVCP-w/QNCP-w + QCP-w-psd2 on QWACs, QCP-l[-qscd] on "
        "seals)", QUALIFIED),
+    _r("qtsp.browser.eku", CHROME_ROOT_POLICY, "3.2.2 (4.2.2 from Version 1.7)",
+       "a subscriber certificate of a hierarchy in the Chrome Root Store, issued from 2026-06-15, asserts "
+       "id-kp-serverAuth only: browser QWACs come from a root dedicated to TLS server authentication", BROWSER_QWAC),
+    _r("qtsp.non_browser.eku", TS_119_495, "5.3 (note 3)",
+       "a mutual-TLS QWAC asserts id-kp-clientAuth (with id-kp-serverAuth if it also serves), from the non-browser "
+       "hierarchy, whose root no browser root program trusts", NON_BROWSER_QWAC),
+    Rule("qtsp.non_browser.validity", CABF_BR, "6.3.2 (as before ballot SC-081)",
+         f"a non-browser QWAC is valid at most {NON_BROWSER_MAX_DAYS} days (the sandbox's qwac_mtls_validity_days, "
+         "never more): the SC-081 schedule binds browser-trusted hierarchies only", frozenset({NON_BROWSER_QWAC}),
+         max_days=NON_BROWSER_MAX_DAYS),
     _r("qtsp.ocsp.eku", RFC_6960, "4.2.2.2", "a delegated OCSP responder has id-kp-OCSPSigning as its only EKU",
        OCSP_SIGNER),
     _r("qtsp.ocsp.nocheck", RFC_6960, "4.2.2.2.1", "id-pkix-ocsp-nocheck, value NULL (05 00)", OCSP_SIGNER),
@@ -108,8 +120,8 @@ def _validity_rules() -> tuple[Rule, ...]:
         effective = None if start == dt.datetime.min.replace(tzinfo=UTC) else start
         since = "" if effective is None else f" from {effective:%Y-%m-%d}"
         out.append(Rule(f"qtsp.validity.tls_{days}_days", CABF_BR, "6.3.2",
-                        f"a TLS subscriber certificate (QWAC) is valid at most {days} days{since}",
-                        frozenset({WEBSITE}), effective, until, days))
+                        f"a TLS subscriber certificate (browser QWAC) is valid at most {days} days{since}",
+                        frozenset({BROWSER_QWAC}), effective, until, days))
     return tuple(out)
 
 
@@ -134,6 +146,15 @@ def tls_validity_rule(not_before: dt.datetime) -> Rule:
         if candidate.in_force(not_before):
             return candidate
     raise AssertionError("the validity rules cover every date")  # the first row has no start
+
+
+def validity_rule(tags: frozenset[str] | set[str], not_before: dt.datetime) -> Rule | None:
+    """The validity rule for a certificate with these tags and this notBefore (None: its profile's own days)."""
+    if NON_BROWSER_QWAC in tags:
+        return BY_CODE["qtsp.non_browser.validity"]
+    if BROWSER_QWAC in tags or WEBSITE in tags:
+        return tls_validity_rule(not_before)
+    return None
 
 
 def for_tags(tags: frozenset[str] | set[str], at: dt.datetime) -> list[Rule]:

@@ -16,6 +16,14 @@ BR_TLS_SCHEDULE: tuple[tuple[dt.datetime, int], ...] = (
 )
 
 
+# The non-browser QWAC hierarchy (mutual TLS to bank APIs) is outside the browser root programs, so the
+# schedule above does not bind it. Its ceiling is the BR 6.3.2 limit of before ballot SC-081 (398 days),
+# the one PSD2 QWACs were issued under until 2026 and the one pkilint's non-browser PSD2 type lifts for
+# QCP-w-psd2 certificates (TS 119 495 OVR-6.1-3 precedence); the sandbox's qwac_mtls_validity_days may set
+# it lower.
+NON_BROWSER_MAX_DAYS = 398
+
+
 def br_tls_max_days(not_before: dt.datetime) -> int:
     for start, days in BR_TLS_SCHEDULE:
         if not_before >= start:

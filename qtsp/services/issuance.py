@@ -32,13 +32,13 @@ from ..core import builder, oids
 from ..core.errors import Kind, QTSPError
 from ..core.keys import KeyType, PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
 from ..core.names import check_domain, parse_org_id
-from ..core.profiles import Profile
+from ..core.profiles import Hierarchy, Profile
 from ..core.psd2 import PSD2Attributes, PspRole, roles_text
 from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
 from ..core.types import IssuerId, OrgId, Serial, SerialHex, serial_hex
 from ..signers import Signer
-from . import authorities, ocsp, register, signing
+from . import authorities, browser_hierarchy, ocsp, register, signing
 from .access import EVERYTHING, Scope
 from .context import Sandbox
 from .generation import ISSUED, Generation
@@ -134,10 +134,11 @@ def _psp(sandbox: Sandbox, org_id: OrgId, psps: dict[str, PSPView] | None, scope
 
 
 def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView] | None = None,
-            issuers: dict[str, IssuerId] | None = None, scope: Scope = EVERYTHING) -> Prepared:
+            issuers: dict[str, IssuerId] | None = None, scope: Scope = EVERYTHING, actor: str = "cli") -> Prepared:
     """Step 1. ``psps`` and ``issuers`` cache the register and the CA choice across a batch. ``scope``: the
     caller's (access.Scope); a PSP outside it is answered as one not in the register, a kind or CA outside
-    it as a CA that does not exist."""
+    it as a CA that does not exist. ``actor`` is named in the audit events if the browser hierarchy has to
+    be made first."""
     profile = request.profile()
     key_type = request.key_type(sandbox.config.subscriber_key_type)
     if (request.csr is None) == (key_type is None):
@@ -147,12 +148,12 @@ def prepare(sandbox: Sandbox, request: IssueRequest, *, psps: dict[str, PSPView]
     domains = _domains(request, profile)
     psp = _psp(sandbox, org_id, psps, scope)
     attrs = authorised_attributes(psp, request.roles)
-    role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
+    role = issuer_role(profile)
     if not scope.allows_profile(profile.name):
         raise QTSPError(Kind.NOT_FOUND, f"no {role} CA in this sandbox")
     issuer_id = issuers.get(role) if issuers is not None else None
     if issuer_id is None:
-        issuer_id = issuer_for(sandbox, profile)
+        issuer_id = issuer_for(sandbox, profile, actor=actor)
         if issuers is not None:
             issuers[role] = issuer_id
     if not scope.allows_ca(issuer_id):
@@ -181,9 +182,20 @@ def authorised_attributes(psp: PSPView, narrow: tuple[PspRole, ...] | None) -> P
     return PSD2Attributes(roles, psp.nca_name, psp.nca_id)
 
 
-def issuer_for(sandbox: Sandbox, profile: Profile) -> IssuerId:
-    """The newest generation of the issuing CA for this profile (after a rollover, the new one)."""
-    role = "qseal" if profile.qc_type == oids.QCT_ESEAL else "qwac"
+def issuer_role(profile: Profile) -> str:
+    """The role of the CA that issues this profile: the QSealC CA, the browser QWAC CA (its own root), or
+    the non-browser (mutual-TLS) QWAC CA."""
+    if profile.qc_type == oids.QCT_ESEAL:
+        return "qseal"
+    return authorities.QWAC_BROWSER_ROLE if profile.hierarchy is Hierarchy.BROWSER else "qwac"
+
+
+def issuer_for(sandbox: Sandbox, profile: Profile, *, actor: str = "cli") -> IssuerId:
+    """The newest generation of the issuing CA for this profile (after a rollover, the new one). The browser
+    hierarchy is made on first need in a data dir from before it existed (``browser_hierarchy``)."""
+    role = issuer_role(profile)
+    if role == authorities.QWAC_BROWSER_ROLE:
+        return browser_hierarchy.browser_ca(sandbox, actor=actor)
     with sandbox.transaction() as session:
         ca = repo.ca_for_role(session, role)
         revoked = authorities.revocation_of(session, ca)
@@ -224,7 +236,12 @@ def template(cfg: Any, issuer: builder.IssuerInfo, p: Prepared, public_key: Publ
         business_category="Government Entity" if p.psp.nca_id == "NA" else "Private Organization",
     )
     qc = QcSpec(qc_type=p.profile.qc_type or oids.QCT_WEB, pds=cfg.pds, psd2=p.attrs, sscd=p.profile.qc_sscd)
-    profile = p.profile if p.profile.validity_days is None else p.profile.with_validity(cfg.qsealc_validity_days)
+    if p.profile.hierarchy is Hierarchy.NON_BROWSER:
+        profile = p.profile.with_validity(cfg.qwac_mtls_validity_days)  # its own limit, not the CA/B schedule
+    elif p.profile.validity_days is None:
+        profile = p.profile  # the browser QWAC: the CA/B schedule by issuance date
+    else:
+        profile = p.profile.with_validity(cfg.qsealc_validity_days)
     return builder.build(profile, subject=builder.subject_name(profile.shape, data), public_key=public_key,
                          serial=serial, now=now, issuer=issuer, dns_names=p.domains, org_id=org, qc=qc)
 
@@ -356,5 +373,5 @@ def issue(sandbox: Sandbox, request: IssueRequest, *, actor: str = "cli", now: d
           scope: Scope = EVERYTHING) -> Issued:
     """One certificate: a batch of one, within the caller's ``scope``."""
     now = now or utcnow()
-    prepared = prepare(sandbox, request, scope=scope)
+    prepared = prepare(sandbox, request, scope=scope, actor=actor)
     return Batch(sandbox, now, actor).run([prepared])[0]

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from ..core import profiles
 from ..core.errors import Kind, QTSPError
 from ..core.keys import MAX_CSR_BYTES, KeyType
-from ..core.profiles import CERTIFICATE_KINDS, CertificateKind, Profile
+from ..core.profiles import CERTIFICATE_KINDS, PURPOSES, QWAC_BY_PURPOSE, CertificateKind, Profile, Purpose
 from ..core.psd2 import PspRole, parse_roles
 
 KINDS = CERTIFICATE_KINDS
@@ -44,7 +44,10 @@ class IssueRequest:
     generate_key: str | bool | None = None
     roles: tuple[PspRole, ...] | None = None  # narrows the register's roles
     qscd: bool = False
-    browser: bool = False
+    browser: bool = False  # the older spelling of purpose="server", kept as its alias
+    # QWACs only: server (browser hierarchy, serverAuth only), client (non-browser, clientAuth only) or both
+    # (non-browser, serverAuth + clientAuth). None: both, or server with ``browser``.
+    purpose: Purpose | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in CERTIFICATE_KINDS:
@@ -52,16 +55,30 @@ class IssueRequest:
         object.__setattr__(self, "kind", CertificateKind(self.kind))
         if self.roles is not None:
             object.__setattr__(self, "roles", _parse_roles(self.roles))
+        if self.purpose is not None:
+            if self.purpose not in PURPOSES:
+                raise QTSPError(Kind.MALFORMED, f"purpose must be {', '.join(PURPOSES)}, not {str(self.purpose)[:40]!r}")
+            object.__setattr__(self, "purpose", Purpose(self.purpose))
+            if self.browser and self.purpose is not Purpose.SERVER:
+                raise QTSPError(Kind.MALFORMED, f"browser means purpose server; it contradicts purpose {self.purpose}")
+
+    @property
+    def qwac_purpose(self) -> Purpose:
+        """The purpose asked for, ``browser`` read as server, and both when neither is given."""
+        if self.purpose is not None:
+            return self.purpose
+        return Purpose.SERVER if self.browser else Purpose.BOTH
 
     def profile(self) -> Profile:
         if self.kind is CertificateKind.QWAC:
             if self.qscd:
                 raise QTSPError(Kind.POLICY, "a key in a QSCD (qscd) applies to QSealCs only: QcSSCD must not appear on a QWAC")
-            return profiles.QWAC_BROWSER if self.browser else profiles.QWAC
+            return QWAC_BY_PURPOSE[self.qwac_purpose]
         if self.domains:
             raise QTSPError(Kind.MALFORMED, "a QSealC carries no domain names")
-        if self.browser:
-            raise QTSPError(Kind.MALFORMED, "the browser variant (serverAuth only) applies to QWACs only")
+        if self.browser or self.purpose is not None:
+            raise QTSPError(Kind.MALFORMED, "purpose (and browser) apply to QWACs only: a QSealC seals, it authenticates "
+                                            "no TLS endpoint")
         return profiles.QSEALC_QSCD if self.qscd else profiles.QSEALC
 
     def key_type(self, configured: KeyType) -> str | None:
@@ -92,6 +109,8 @@ FIELDS: dict[str, Accepts] = {
               "api": ((str, list, _NONE), f"{_ROLES} or a non-empty list of role names")},
     "qscd": _everywhere("true or false", bool),
     "browser": _everywhere("true or false", bool),
+    "purpose": {"cli": ((str, _NONE), f"one of {', '.join(PURPOSES)}"), "api": ((str,), f"one of {', '.join(PURPOSES)}"),
+                "bulk": ((str,), f"one of {', '.join(PURPOSES)}")},
     # Bulk lines always generate their keys; the type defaults to the sandbox's subscriber_key_type.
     "key_type": {"cli": ((str, _NONE), "a string such as ecdsa-p256"), "bulk": ((str,), "a string such as ecdsa-p256")},
     "generate_key": {"cli": ((bool,), "true or false")},
@@ -160,5 +179,9 @@ def parse_issue_request(data: Mapping[str, Any], *, source: str) -> IssueRequest
         generate = item.get("key_type") or True
     else:
         generate = None
+    purpose = item.get("purpose")
+    if purpose is not None and purpose not in PURPOSES:
+        raise _malformed(f"purpose must be one of {', '.join(PURPOSES)}, not {str(purpose)[:40]!r}")
     return IssueRequest(kind=item["kind"], org_id=item["org_id"], domains=domains, csr=csr, generate_key=generate,
-                        roles=_roles(item.get("roles")), qscd=item.get("qscd", False), browser=item.get("browser", False))
+                        roles=_roles(item.get("roles")), qscd=item.get("qscd", False), browser=item.get("browser", False),
+                        purpose=None if purpose is None else Purpose(purpose))

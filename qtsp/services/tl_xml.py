@@ -33,7 +33,10 @@ from ..core.trusted_list import (
 from ..signers import Signer
 
 # Which CAs are listed, and for what (TS 119 612 5.5.9.4 additionalServiceInformation).
-LISTED_ROLES: dict[str, tuple[str, ...]] = {"qwac": (FOR_WEB,), "qseal": (FOR_ESEALS,), "scenarios": (FOR_WEB, FOR_ESEALS)}
+# Both QWAC issuing CAs, browser (qwac-browser) and non-browser (qwac), are CA/QC services for website
+# authentication: TS 119 612 has no URI that tells the hierarchies apart; the service names do.
+LISTED_ROLES: dict[str, tuple[str, ...]] = {"qwac": (FOR_WEB,), "qwac-browser": (FOR_WEB,), "qseal": (FOR_ESEALS,),
+                                            "scenarios": (FOR_WEB, FOR_ESEALS)}
 LEGAL_NOTICE = (
     "SANDBOX. This is the test Trusted List of a sandbox QTSP, made for testing validators. It has NO legal value: "
     "it is not a trusted list of an EU Member State under Regulation (EU) No 910/2014, the services it lists are "

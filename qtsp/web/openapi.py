@@ -205,10 +205,10 @@ def _certificate_paths() -> dict[str, Any]:
                 "security": BEARER,
                 "parameters": [
                     _query("org_id", "the PSP's organizationIdentifier", type="string", minLength=1, maxLength=128),
-                    _query("kind", "every profile of this kind (qwac: qwac and qwac-browser)", type="string",
+                    _query("kind", "every profile of this kind (qwac: qwac, qwac-client and qwac-browser)", type="string",
                            enum=list(KINDS)),
                     _query("profile", "exactly this profile", type="string", pattern="^[a-z0-9-]{1,64}$",
-                           examples=["qwac", "qwac-browser", "qsealc", "qsealc-qscd"]),
+                           examples=["qwac", "qwac-client", "qwac-browser", "qsealc", "qsealc-qscd"]),
                     _query("issuer", "the issuing CA's id", type="string", pattern=CA_ID_PATTERN, examples=["qwac-ca"]),
                     _query("status", "as of now: valid (not revoked, within its validity), expired (not revoked, "
                            "past notAfter), revoked, good (not revoked, whatever its dates)",
@@ -264,7 +264,11 @@ def _certificate_schemas() -> dict[str, Any]:
                                     {"type": "array", "items": {"type": "string"}, "minItems": 1},
                                     {"type": "null"}]},
                 "qscd": {"type": "boolean", "default": False, "description": "QSealC only: key in a QSCD"},
-                "browser": {"type": "boolean", "default": False, "description": "QWAC only: serverAuth only"},
+                "purpose": {"type": "string", "enum": ["server", "client", "both"], "default": "both",
+                            "description": "QWAC only, and it decides the hierarchy: server (browser root, serverAuth "
+                                           "only), client (non-browser root, clientAuth only), both (non-browser root, "
+                                           "serverAuth + clientAuth)"},
+                "browser": {"type": "boolean", "default": False, "description": "QWAC only: the same as purpose server"},
             },
         },
         "IssuedCertificate": {

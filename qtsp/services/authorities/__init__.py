@@ -17,11 +17,14 @@
 from __future__ import annotations
 
 from .build import (
-    QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID, Issuer, NewCA, Responder, ca_subject, certify, common_name, issuer_info, key_label,
+    BROWSER_ROOT_ID, QWAC_BROWSER_CA_ID, QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID, Issuer, NewCA, Responder, ca_subject, certify, common_name, issuer_info, key_label,
     key_row, make_responder, new_key, responder_name, signer_for,
 )
 from .imported import from_ceremony, new_store, store_arl, store_hierarchy
-from .lifecycle import Plan, make_ca, make_hierarchy, newest_by_role, next_generation_id, rollover, rotate_responder
+from .lifecycle import (
+    BROWSER_ROOT_ROLE, QWAC_BROWSER_ROLE, Plan, make_browser_hierarchy, make_ca, make_hierarchy,
+)
+from .lifecycle import newest_by_role, next_generation_id, rollover, rotate_responder
 from .records import (
     LoadedCA, chain, insert, insert_hierarchy, insert_once, is_ca_certificate, load, load_many, publish, register_status,
     revocation_of, rows,
@@ -29,6 +32,7 @@ from .records import (
 from .status import ensure_ca_status, presign_status
 
 __all__ = [
+    "BROWSER_ROOT_ID", "BROWSER_ROOT_ROLE", "QWAC_BROWSER_CA_ID", "QWAC_BROWSER_ROLE", "make_browser_hierarchy",
     "QSEAL_CA_ID", "QWAC_CA_ID", "ROOT_ID", "Issuer", "LoadedCA", "NewCA", "Plan", "Responder", "ca_subject", "certify",
     "chain", "common_name", "ensure_ca_status", "from_ceremony", "insert", "insert_hierarchy", "insert_once", "is_ca_certificate", "issuer_info", "key_label",
     "key_row", "load", "load_many", "make_ca", "make_hierarchy", "make_responder", "new_key", "new_store",

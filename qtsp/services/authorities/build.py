@@ -29,6 +29,9 @@ from .. import signing
 from ..context import Sandbox
 
 ROOT_ID, QWAC_CA_ID, QSEAL_CA_ID = IssuerId("root"), IssuerId("qwac-ca"), IssuerId("qseal-ca")
+# The browser QWAC hierarchy: a second root, dedicated to TLS server authentication (Chrome Root Program
+# Policy v1.6 3.2), and its serverAuth-only issuing CA. ``root`` keeps the non-browser QWAC CA and the QSealC CA.
+BROWSER_ROOT_ID, QWAC_BROWSER_CA_ID = IssuerId("browser-root"), IssuerId("qwac-browser-ca")
 RESPONDER_SUFFIX = " OCSP Responder"
 
 
@@ -56,14 +59,17 @@ def responder_name(ca_cert: x509.Certificate) -> str:
 def issuer_info(cfg: config_mod.Config, ca_id: IssuerId, cert: x509.Certificate, *,
                 ocsp: bool = True) -> builder.IssuerInfo:
     """What a certificate signed by ``ca_id`` says about it: name, key, and the URLs of its AIA and CRL.
-    The root's children name the OCSP URL too, answered by the root-delegated responder
-    (``ensure_ca_status``); ``ocsp=False`` for the NCA seals and the ceremonies' link certificates."""
+    The sandbox root's children name the OCSP URL too, answered by the root-delegated responder
+    (``ensure_ca_status``); another root's (the browser root's) carry none, its ARL covers them;
+    ``ocsp=False`` for the NCA seals and the ceremonies' link certificates."""
     return builder.IssuerInfo(
         name=cert.subject,
         public_key=supported_public_key(cert.public_key()),  # a CA's: RSA or EC (CA_KEY_TYPES)
         not_after=cert.not_valid_after_utc,
         ca_issuers_url=cfg.ca_issuers_url(ca_id),
-        ocsp_url=cfg.ocsp_url if ocsp else None,
+        # The sandbox root's children name the OCSP URL, answered by its delegated responder
+        # (``ensure_ca_status``); another root (the browser root) has none: its ARL covers its children.
+        ocsp_url=None if not ocsp or (cert.issuer == cert.subject and ca_id != ROOT_ID) else cfg.ocsp_url,
         crl_url=cfg.crl_url(ca_id),
     )
 

@@ -34,7 +34,7 @@ from .. import ocsp
 from ..context import Sandbox
 from ..generation import Generation
 from .build import (
-    QSEAL_CA_ID, QWAC_CA_ID, ROOT_ID, Issuer, NewCA, ca_subject, certify, key_row, make_responder, new_key, signer_for,
+    BROWSER_ROOT_ID, QSEAL_CA_ID, QWAC_BROWSER_CA_ID, QWAC_CA_ID, ROOT_ID, Issuer, NewCA, ca_subject, certify, key_row, make_responder, new_key, signer_for,
 )
 from .records import insert, load, publish, rows
 from .status import ensure_ca_status, presign_status
@@ -81,13 +81,32 @@ def issuing_plans(cfg: config_mod.Config, root: Issuer) -> list[Plan]:
     ]
 
 
+BROWSER_ROOT_ROLE, QWAC_BROWSER_ROLE = "browser-root", "qwac-browser"
+
+
+def make_browser_hierarchy(sandbox: Sandbox, now: dt.datetime) -> list[NewCA]:
+    """The browser QWAC hierarchy: its own root (no responder: its ARL covers its children) and the
+    serverAuth-only issuing CA with its responder. New keys: Chrome Root Program Policy v1.6 3.2.1 wants
+    no key shared with a certificate of other EKUs."""
+    cfg = sandbox.config
+    root_plan = Plan(BROWSER_ROOT_ID, BROWSER_ROOT_ROLE, profiles.ROOT_CA.with_validity(cfg.browser_root.validity_days),
+                     cfg.browser_root.common_name, None, responder=False)
+    root, root_issuer = make_ca(sandbox, root_plan, now)
+    ca_plan = Plan(QWAC_BROWSER_CA_ID, QWAC_BROWSER_ROLE,
+                   profiles.QWAC_BROWSER_ISSUING_CA.with_validity(cfg.qwac_browser_ca.validity_days),
+                   cfg.qwac_browser_ca.common_name, root_issuer)
+    return [root, make_ca(sandbox, ca_plan, now)[0]]
+
+
 def make_hierarchy(sandbox: Sandbox, now: dt.datetime) -> list[NewCA]:
-    """``qtsp init``'s CAs: the root, then the QWAC and QSealC issuing CAs with their responders."""
+    """``qtsp init``'s CAs: the root, the QWAC (non-browser) and QSealC issuing CAs with their responders;
+    then the browser QWAC hierarchy under its own root."""
     cfg = sandbox.config
     # The root has a delegated responder too: it answers for the issuing-CA certificates.
     root_plan = Plan(ROOT_ID, "root", profiles.ROOT_CA.with_validity(cfg.root.validity_days), cfg.root.common_name, None)
     root, root_issuer = make_ca(sandbox, root_plan, now)
-    return [root] + [make_ca(sandbox, plan, now)[0] for plan in issuing_plans(cfg, root_issuer)]
+    return ([root] + [make_ca(sandbox, plan, now)[0] for plan in issuing_plans(cfg, root_issuer)]
+            + make_browser_hierarchy(sandbox, now))
 
 
 # --- later life --------------------------------------------------------------------------------------
@@ -117,7 +136,7 @@ def newest_by_role(cas: Iterable[CertificateAuthority]) -> dict[str, Certificate
     """The current generation of each CA role that rolls over (not the root, not the simulator's CAs)."""
     newest: dict[str, CertificateAuthority] = {}
     for ca in cas:
-        if ca.role == "root" or ca.role.startswith("scenarios"):
+        if ca.role in ("root", BROWSER_ROOT_ROLE) or ca.role.startswith("scenarios"):
             continue
         best = newest.get(ca.role)
         if best is None or (ca.created_at, len(ca.id), ca.id) > (best.created_at, len(best.id), best.id):
@@ -152,7 +171,7 @@ def rollover(sandbox: Sandbox, ca_id: IssuerId, now: dt.datetime, *, actor: str)
     parent = load(sandbox, old.parent_id or ROOT_ID)
     new_id = next_generation_id(set(cas), ca_id)
     key = sandbox.backend(old.key.ref).rotate(old.key.ref)
-    days = cfg.qwac_ca.validity_days if old.role == "qwac" else cfg.qseal_ca.validity_days
+    days = {"qwac": cfg.qwac_ca, QWAC_BROWSER_ROLE: cfg.qwac_browser_ca}.get(old.role, cfg.qseal_ca).validity_days
     profile = profiles.get_profile(old.profile).with_validity(days)
     subject = x509.load_der_x509_certificate(old.cert_der).subject
     cert = certify(sandbox, profile, subject=subject, public_key=key.public_key, now=now, issuer=parent.issuer)

@@ -43,8 +43,9 @@ def test_rsa_signers_and_vault_transit_signers_make_lists_others_verify(
         with sb.transaction() as session:
             row = session.execute(select(TrustedListSigner)).scalar_one()
             assert session.get(KeyReference, row.key_id).ref.startswith("vault-transit:" if keystore == "vault" else "file:")
-        assert len(parse_and_verify_trusted_list(record.xml, [signer], now).services) == 2
-        assert len(registry_services(pyhanko_registry(record.xml, signer))) == 2
+        # the two QWAC CAs (browser and non-browser hierarchies) and the QSealC CA
+        assert len(parse_and_verify_trusted_list(record.xml, [signer], now).services) == 3
+        assert len(registry_services(pyhanko_registry(record.xml, signer))) == 3
     finally:
         sb.engine.dispose()
 
@@ -78,7 +79,7 @@ def test_served_list_caching_and_rollover_over_a_real_server(data_dir: Path, san
         max_age = int(re.search(r"max-age=(\d+)", first.getheader("Cache-Control") or "").group(1))  # type: ignore[union-attr]
         assert 0 < max_age <= 300
         assert first.getheader("Last-Modified") and first.getheader("Expires")
-        assert len(parsed.services) == 2
+        assert len(parsed.services) == 3  # qwac-ca, qwac-browser-ca, qseal-ca
 
         not_modified = _get(url, "/tl.xml", headers={"If-None-Match": etag})
         assert not_modified.status == 304 and not_modified.getheader("ETag") == etag
@@ -98,7 +99,8 @@ def test_served_list_caching_and_rollover_over_a_real_server(data_dir: Path, san
         assert after.sequence == parsed.sequence + 1
         cas = ca_certs(sandbox)
         listed = {s.certificate.public_bytes(Encoding.DER): s.additional_info for s in after.services}
-        assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qwac-ca-2"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS}}
+        assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qwac-ca-2"][1]: {FOR_WEB}, cas["qwac-browser-ca"][1]: {FOR_WEB},
+                          cas["qseal-ca"][1]: {FOR_ESEALS}}
         assert _get(url, "/tl.xml", headers={"If-None-Match": etag}).status == 200  # the old ETag no longer matches
         registry = pyhanko_registry(latest.body, signer)  # type: ignore[attr-defined]
         assert registry_services(registry)[cas["qwac-ca-2"][1]] == {QcCertType.QC_WEB}

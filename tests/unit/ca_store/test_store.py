@@ -53,8 +53,9 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
 
     with sandbox.transaction() as session:
         cas = {ca.id: ca for ca in repo.list_cas(session)}
-        assert set(cas) == {"root", QWAC_CA_ID, QSEAL_CA_ID}
+        assert set(cas) == {"root", QWAC_CA_ID, QSEAL_CA_ID, "browser-root", "qwac-browser-ca"}
         assert cas[QWAC_CA_ID].parent_id == "root" and cas["root"].parent_id is None
+        assert cas["qwac-browser-ca"].parent_id == "browser-root" and cas["browser-root"].parent_id is None
 
         # The issuing CAs' certificates are certificates of the root too (their OCSP and ARL status) ...
         registered = session.execute(select(Certificate).where(Certificate.issuer_id == "root")).scalars().all()
@@ -75,11 +76,12 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert [(i.issuer_id, i.serial, i.state) for i in intents] == [(QWAC_CA_ID, result.serial, "done")]
 
         events = repo.audit_events(session)
-        # init: the three CAs, and the two issuing CAs' certificates registered with the root for status
-        init_actions = sorted(e.action for e in events[:5])
-        assert init_actions == ["ca.create"] * 3 + ["certificate.issue"] * 2
-        assert [e.action for e in events[5:]] == ["register.add", "certificate.issue"]
-        assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6, 7]
+        # init: five CAs (two roots), and the sandbox root's two issuing CAs' certificates registered with it
+        # for status (the browser root has no delegated responder: its ARL covers its CA)
+        init_actions = sorted(e.action for e in events[:7])
+        assert init_actions == ["ca.create"] * 5 + ["certificate.issue"] * 2
+        assert [e.action for e in events[7:]] == ["register.add", "certificate.issue"]
+        assert [e.seq for e in events] == list(range(1, 10))
         assert events[-1].subject == result.serial
         for before, after in itertools.pairwise(events):
             assert after.prev_hash == before.hash
@@ -157,7 +159,7 @@ def test_no_key_material_in_the_database(
 ) -> None:
     sandbox, result = issued
     key_files = sorted((sandbox.data_dir / "keys").glob("*.p8"))
-    assert len(key_files) == 6  # three CA keys, three OCSP responder keys (the root's answers for the issuing CAs)
+    assert len(key_files) == 9  # five CA keys (two roots), four OCSP responder keys (the root's answers for its CAs)
 
     passphrase = (sandbox.data_dir / "secrets" / "key-passphrase").read_bytes().strip()
     secrets: dict[str, bytes] = {"key passphrase": passphrase}
@@ -191,7 +193,7 @@ def test_no_key_material_in_the_database(
 
     with sandbox.transaction() as session:
         keys = session.execute(select(KeyReference).order_by(KeyReference.id)).scalars().all()
-        assert len(keys) == 6
+        assert len(keys) == 9
         for key in keys:
             assert re.fullmatch(r"file:[a-z0-9][a-z0-9._-]{0,63}", key.ref), key.ref
             assert (sandbox.data_dir / "keys" / f"{key.ref[len('file:'):]}.p8") in key_files
@@ -208,7 +210,7 @@ def test_second_init_on_the_same_database_is_refused(
     first = init(tmp_path / "first")
     engine = engines(store_env)
     before = {t: _count(engine, t) for t in ("certificate_authorities", "key_references", "audit_events", "ncas")}
-    assert before["certificate_authorities"] == 3
+    assert before["certificate_authorities"] == 5
 
     second = tmp_path / "second"
     with pytest.raises(QTSPError) as caught:
@@ -219,8 +221,8 @@ def test_second_init_on_the_same_database_is_refused(
     assert not (second / "keys").exists(), "keys were generated for a refused init"
     assert not (second / "qtsp.toml").exists()
     with first.transaction() as session:
-        assert {ca.id for ca in repo.list_cas(session)} == {"root", QWAC_CA_ID, QSEAL_CA_ID}
-    assert audit.verify(first) == (5, None)
+        assert {ca.id for ca in repo.list_cas(session)} == {"root", QWAC_CA_ID, QSEAL_CA_ID, "browser-root", "qwac-browser-ca"}
+    assert audit.verify(first) == (7, None)
 
 
 # --- audit chain tampering ------------------------------------------------------------------
@@ -254,7 +256,7 @@ def test_audit_tampering_is_reported(
     sandbox = init(tmp_path / "data")
     register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI", locality="Brussels")
     total, problem = audit.verify(sandbox)
-    assert (total, problem) == (6, None)
+    assert (total, problem) == (8, None)  # five CAs made, two registered for status, one PSP registered
 
     with engines(store_env).begin() as conn:  # raw SQL, behind the repositories' back
         expected_seq = tamper(conn, total)

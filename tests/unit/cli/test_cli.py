@@ -77,7 +77,7 @@ def test_issue_qsealc_from_csr_then_inspect(data_dir: Path, tmp_path: Path) -> N
     assert x509.load_pem_x509_certificate(shown["pem"].encode()) == cert
 
     cas = ok_json(run("ca", "list", "--data-dir", data_dir, "--json"))
-    assert {c["id"] for c in cas} == {"root", "qwac-ca", "qseal-ca"}
+    assert {c["id"] for c in cas} == {"root", "qwac-ca", "qseal-ca", "browser-root", "qwac-browser-ca"}
     assert "verifies" in ok(run("audit", "verify", "--data-dir", data_dir))
     assert ok_json(run("audit", "verify", "--data-dir", data_dir, "--json"))["ok"] is True
 

@@ -20,7 +20,7 @@ def test_cli_generate_and_show(data_dir: Path, sandbox: Sandbox, revoked: dict[s
     result = runner.invoke(crl, ["generate", "--data-dir", str(data_dir), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert {r["issuer"] for r in rows} == {"root", "qwac-ca", "qseal-ca"} and all(r["kind"] == "full" for r in rows)
+    assert {r["issuer"] for r in rows} == {"root", "qwac-ca", "qseal-ca", "browser-root", "qwac-browser-ca"} and all(r["kind"] == "full" for r in rows)
 
     result = runner.invoke(crl, ["generate", "--ca", "qwac-ca", "--delta", "--data-dir", str(data_dir), "--json"],
                            catch_exceptions=False)

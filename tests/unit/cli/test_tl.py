@@ -22,6 +22,7 @@ def test_cli_show_export_signer(data_dir: Path, tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.output)
     assert {s["subject"].split(",")[0] for s in data["services"]} == {"CN=qtsp Sandbox PSD2 QWAC CA",
+                                                                      "CN=qtsp Sandbox PSD2 QWAC Browser CA",
                                                                       "CN=qtsp Sandbox PSD2 QSealC CA"}
     assert all(s["status"] == GRANTED for s in data["services"])
     text = run("tl", "show", "--data-dir", data_dir)

@@ -48,9 +48,18 @@ def _subject(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> list[str]:
     return [str(a.value) for a in cert.subject.get_attributes_for_oid(oid)]
 
 
-@pytest.mark.parametrize("browser", [False, True], ids=["non-browser", "browser"])
-def test_qwac_fields(sandbox: Sandbox, browser: bool) -> None:
-    issued = _issue(sandbox, "qwac", domains=("api.example.com", "www.example.com"), browser=browser)
+SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
+# purpose -> (issuing CA, EKUs, days): the browser hierarchy on the CA/B schedule (200 days for certificates
+# issued 2026-03-15 .. 2027-03-14), the non-browser one under qwac_mtls_validity_days (398 by default).
+PURPOSES = {"server": ("qwac-browser-ca", [SERVER], 200), "client": ("qwac-ca", [CLIENT], 398),
+            "both": ("qwac-ca", [SERVER, CLIENT], 398)}
+
+
+@pytest.mark.parametrize("purpose", list(PURPOSES))
+def test_qwac_fields(sandbox: Sandbox, purpose: str) -> None:
+    issued = _issue(sandbox, "qwac", domains=("api.example.com", "www.example.com"), purpose=purpose)
+    ca_id, expected_ekus, days = PURPOSES[purpose]
+    assert issued.issuer_id == ca_id
     cert = issued.certificate
     assert _subject(cert, NameOID.ORGANIZATION_IDENTIFIER) == [SAMPLE_ORG]
     assert _subject(cert, NameOID.ORGANIZATION_NAME) == ["Example Fintech SA"]
@@ -64,14 +73,14 @@ def test_qwac_fields(sandbox: Sandbox, browser: bool) -> None:
     ku = _ext(cert, x509.KeyUsage)
     assert ku.critical and ku.value.digital_signature and not ku.value.content_commitment and not ku.value.key_cert_sign
     ekus = list(_ext(cert, x509.ExtendedKeyUsage).value)
-    assert ekus == ([ExtendedKeyUsageOID.SERVER_AUTH] if browser else [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    assert ekus == expected_ekus
     policies = [p.policy_identifier for p in _ext(cert, x509.CertificatePolicies).value]
     assert policies == [oids.CABF_EV, oids.QEVCP_W, oids.QCP_W_PSD2]
     aia = {d.access_method: d.access_location.value for d in _ext(cert, x509.AuthorityInformationAccess).value}
     assert aia[x509.AuthorityInformationAccessOID.OCSP] == sandbox.config.ocsp_url
-    assert aia[x509.AuthorityInformationAccessOID.CA_ISSUERS] == sandbox.config.ca_issuers_url("qwac-ca")
+    assert aia[x509.AuthorityInformationAccessOID.CA_ISSUERS] == sandbox.config.ca_issuers_url(ca_id)
     crldp = _ext(cert, x509.CRLDistributionPoints).value
-    assert crldp[0].full_name[0].value == sandbox.config.crl_url("qwac-ca")
+    assert crldp[0].full_name[0].value == sandbox.config.crl_url(ca_id)
     # cabfOrganizationIdentifier: PSD / BE / NBB-0123456789 (no "PSDBE-" again)
     cabf = cert.extensions.get_extension_for_oid(oids.CABF_ORGANIZATION_IDENTIFIER)
     assert not cabf.critical
@@ -84,9 +93,9 @@ def test_qwac_fields(sandbox: Sandbox, browser: bool) -> None:
     assert ("https://qtsp.localtest.me/pds/pds-en.pdf", "en") in pds_locations(statements[oids.QCS_PDS])
     assert semantics_identifier(statements[oids.QCS_PKIX_SYNTAX_V2]) == oids.SEMANTICS_LEGAL
     assert decode_statement(statements[oids.PSD2_STATEMENT]) == PSD2Attributes(("PSP_AI", "PSP_PI"), "National Bank of Belgium", "BE-NBB")
-    # BR validity, counted inclusively: 200 days for certificates issued 2026-03-15 .. 2027-03-14.
+    # Validity counted inclusively (RFC 5280 4.1.2.5).
     span = cert.not_valid_after_utc - cert.not_valid_before_utc
-    assert span.total_seconds() + 1 == 200 * 86400
+    assert span.total_seconds() + 1 == days * 86400
     assert cert.serial_number >= 1 << 64 and cert.serial_number.bit_length() <= 127
     with pytest.raises(x509.ExtensionNotFound):
         _ext(cert, x509.SubjectKeyIdentifier)  # BR 7.1.2.7.6: not recommended on subscribers

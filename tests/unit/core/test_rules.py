@@ -106,12 +106,17 @@ def test_a_pds_on_plain_http_is_a_finding() -> None:
 
 
 @pytest.mark.parametrize(("profile", "expected"), [
-    (profiles.QWAC, {"qualified", "website", "psd2"}), (profiles.QSEALC, {"qualified", "seal", "psd2"}),
+    (profiles.QWAC_BROWSER, {"qualified", "website", "psd2", "browser-qwac"}),
+    (profiles.QWAC, {"qualified", "website", "psd2", "non-browser-qwac"}),
+    (profiles.QWAC_CLIENT, {"qualified", "website", "psd2", "non-browser-qwac"}),
+    (profiles.QSEALC, {"qualified", "seal", "psd2"}),
     (profiles.OCSP_RESPONDER, {"ocsp-responder"}), (profiles.ROOT_CA, set()),
 ])
 def test_profiles_map_to_the_rules_about_them(profile: profiles.Profile, expected: set[str]) -> None:
     assert profile.rule_tags == expected
     at = dt.datetime(2027, 6, 1, tzinfo=UTC)
     codes = {r.code for r in rules.for_tags(profile.rule_tags, at)}
-    assert ("qtsp.validity.tls_100_days" in codes) == ("website" in expected)
+    # The CA/B schedule binds the browser hierarchy; the non-browser one has its own limit.
+    assert ("qtsp.validity.tls_100_days" in codes) == ("browser-qwac" in expected)
+    assert ("qtsp.non_browser.validity" in codes) == ("non-browser-qwac" in expected)
     assert ("qtsp.seal.server_auth" in codes) == ("seal" in expected)

@@ -165,7 +165,7 @@ def test_ceremony_output_goes_through_the_same_insert(tmp_path: Path, monkeypatc
         monkeypatch.setattr(records, "insert", lambda session, new, *a, **kw: inserted.append(new.ca_id)
                             or real_insert(session, new, *a, **kw))
         authorities.store_hierarchy(imported_store, imported, now, arl=None, transcripts={"root.transcript.jsonl": "00"})
-        assert inserted == ["root", "qwac-ca", "qseal-ca"]
+        assert inserted == ["root", "qwac-ca", "qseal-ca", "browser-root", "qwac-browser-ca"]
         assert _ca_rows(tmp_path / "imported") == _ca_rows(tmp_path / "made")  # row for row, what init writes
         with pytest.raises(QTSPError) as err:  # and a store holding a hierarchy is not imported over
             authorities.new_store(tmp_path / "imported", cfg)

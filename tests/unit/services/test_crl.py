@@ -201,14 +201,15 @@ def test_burst_of_revocations_makes_one_crl(sandbox: Sandbox) -> None:
 
 def test_regenerate_due_refreshes_missing_and_half_expired(sandbox: Sandbox) -> None:
     t0 = utcnow()
-    assert crl_svc.regenerate_due(sandbox, t0) == 6  # root, qwac-ca, qseal-ca: full + delta each
-    for ca_id in ("root", "qwac-ca", "qseal-ca"):
+    assert crl_svc.regenerate_due(sandbox, t0) == 10  # root, qwac-ca, qseal-ca, browser-root, qwac-browser-ca: full + delta each
+    for ca_id in ("root", "qwac-ca", "qseal-ca", "browser-root", "qwac-browser-ca"):
         kinds = [r.delta_base is None for r in crl_records(sandbox, ca_id)]
         assert kinds == [True, False]
     assert crl_svc.regenerate_due(sandbox, t0 + dt.timedelta(minutes=5)) == 0
     half = dt.timedelta(hours=sandbox.config.crl_validity_hours / 2)
-    assert crl_svc.regenerate_due(sandbox, t0 + half + dt.timedelta(seconds=1)) == 4  # the two issuing CAs; the ARL lasts a year
-    assert len(crl_records(sandbox, "root")) == 2 and len(crl_records(sandbox, "qwac-ca")) == 4
+    assert crl_svc.regenerate_due(sandbox, t0 + half + dt.timedelta(seconds=1)) == 6  # the three issuing CAs; the ARLs last a year
+    assert len(crl_records(sandbox, "root")) == len(crl_records(sandbox, "browser-root")) == 2
+    assert len(crl_records(sandbox, "qwac-ca")) == len(crl_records(sandbox, "qwac-browser-ca")) == 4
 
 
 def test_concurrent_generators_never_share_a_number(sandbox: Sandbox) -> None:

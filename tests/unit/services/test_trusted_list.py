@@ -89,7 +89,7 @@ def test_list_parses_strictly_with_the_ts_119_612_bindings_in_schema_order(sandb
         assert si.status_starting_time.to_datetime() == cert.not_valid_before_utc
         uris = {c.uri.value for ext in si.service_information_extensions.extension for c in ext.content}
         listed[digital_id.x509_certificate] = uris
-    assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS}}
+    assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qwac-browser-ca"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS}}
 
 
 def test_the_signature_validates_against_the_xmldsig_and_xades_schemas(sandbox: Sandbox) -> None:
@@ -122,8 +122,9 @@ def test_our_parser_returns_what_was_signed(sandbox: Sandbox) -> None:
     assert (parsed.sequence, parsed.territory, parsed.operator) == (record.sequence, "BE", sandbox.config.organization)
     assert (parsed.issued_at, parsed.next_update, parsed.signer) == (record.issued_at, record.next_update, signer)
     by_cert = {s.certificate.public_bytes(Encoding.DER): s for s in parsed.services}
-    assert set(by_cert) == {cas["qwac-ca"][1], cas["qseal-ca"][1]}
+    assert set(by_cert) == {cas["qwac-ca"][1], cas["qwac-browser-ca"][1], cas["qseal-ca"][1]}
     assert by_cert[cas["qwac-ca"][1]].additional_info == frozenset({FOR_WEB})
+    assert by_cert[cas["qwac-browser-ca"][1]].additional_info == frozenset({FOR_WEB})  # both hierarchies: QWACs
     assert by_cert[cas["qseal-ca"][1]].additional_info == frozenset({FOR_ESEALS})
     assert all(s.service_type == CA_QC and s.status == GRANTED for s in parsed.services)
     assert "qwac-ca" in by_cert[cas["qwac-ca"][1]].name
@@ -176,7 +177,8 @@ def test_pyhanko_reads_the_list_with_the_pinned_signer_and_assesses_qualificatio
     signer = tl.signer_certificate(sandbox)
     cas = ca_certs(sandbox)
     registry = pyhanko_registry(record.xml, signer)
-    assert registry_services(registry) == {cas["qwac-ca"][1]: {QcCertType.QC_WEB}, cas["qseal-ca"][1]: {QcCertType.QC_ESEAL}}
+    assert registry_services(registry) == {cas["qwac-ca"][1]: {QcCertType.QC_WEB}, cas["qwac-browser-ca"][1]: {QcCertType.QC_WEB},
+                                           cas["qseal-ca"][1]: {QcCertType.QC_ESEAL}}
 
     qwac = issuance.issue(sandbox, issuance.IssueRequest(kind="qwac", org_id=SAMPLE_ORG, domains=("api.example-fintech.eu",),
                                                          generate_key="ecdsa-p256"))
@@ -219,7 +221,7 @@ def test_only_the_qualified_issuing_cas_and_the_listed_scenarios_ca_are_listed(s
     signer = tl.signer_certificate(sandbox)
     parsed = parse_and_verify_trusted_list(record.xml, [signer], utcnow())
     listed = {s.certificate.public_bytes(Encoding.DER): s.additional_info for s in parsed.services}
-    assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS},
+    assert listed == {cas["qwac-ca"][1]: {FOR_WEB}, cas["qwac-browser-ca"][1]: {FOR_WEB}, cas["qseal-ca"][1]: {FOR_ESEALS},
                       cas["scenarios-ca"][1]: {FOR_WEB, FOR_ESEALS}}
 
     registry = pyhanko_registry(record.xml, signer)

@@ -74,7 +74,10 @@ def test_total_and_every_filter(api: Api, four: dict[str, dict[str, Any]]) -> No
     assert serials(api, "profile=qwac") == [serial["qwac"]]  # exact: not qwac-browser
     assert serials(api, "kind=qsealc&profile=qsealc-qscd") == [serial["qsealc-qscd"]]
     assert serials(api, "kind=qwac&profile=qsealc") == []
-    assert serials(api, f"issuer={four['qwac']['issuer']}") == [serial["qwac-browser"], serial["qwac"]]
+    # Two hierarchies: the browser QWAC from its own CA, the mutual-TLS one from the non-browser QWAC CA.
+    assert (four["qwac"]["issuer"], four["qwac-browser"]["issuer"]) == ("qwac-ca", "qwac-browser-ca")
+    assert serials(api, f"issuer={four['qwac']['issuer']}") == [serial["qwac"]]
+    assert serials(api, f"issuer={four['qwac-browser']['issuer']}") == [serial["qwac-browser"]]
     assert serials(api, f"org_id={SAMPLE_ORG}") == newest_first
     assert page(api, "org_id=PSDBE-NBB-9999999999")["total"] == 0
 
@@ -84,22 +87,23 @@ def test_total_and_every_filter(api: Api, four: dict[str, dict[str, Any]]) -> No
     assert serials(api, "status=good") == serials(api, "status=valid") == unrevoked
     assert serials(api, "status=expired") == []
 
-    # Statuses are as of the request's time: after the QWACs' notAfter, before the QSealCs'.
-    qwac_end, seal_end = when(four["qwac"]["not_after"]), when(four["qsealc-qscd"]["not_after"])
-    assert qwac_end < seal_end, "the QWACs must end first for this test"
+    # Statuses are as of the request's time: after the browser QWAC's notAfter (CA/B schedule, 200 days),
+    # before the QSealCs' (365) and the mutual-TLS QWAC's (its own limit, 398).
+    qwac_end, seal_end = when(four["qwac-browser"]["not_after"]), when(four["qsealc-qscd"]["not_after"])
+    assert qwac_end < seal_end < when(four["qwac"]["not_after"]), "the browser QWAC must end first for this test"
     with as_of(qwac_end + (seal_end - qwac_end) / 2):
-        assert serials(api, "status=expired") == [serial["qwac-browser"], serial["qwac"]]
-        assert serials(api, "status=valid") == [serial["qsealc-qscd"]]
+        assert serials(api, "status=expired") == [serial["qwac-browser"]]
+        assert serials(api, "status=valid") == [serial["qsealc-qscd"], serial["qwac"]]
         assert serials(api, "status=revoked") == [serial["qsealc"]]  # revoked wins over expired or not
         assert serials(api, "status=good") == unrevoked  # whatever the dates
     assert serials(api, "status=valid&kind=qwac") == [serial["qwac-browser"], serial["qwac"]]
 
     # expiring_before: a date-time with a zone, or a date meaning 00:00Z of that day
     cut = (qwac_end + dt.timedelta(days=1)).date().isoformat()
-    assert serials(api, f"expiring_before={cut}") == [serial["qwac-browser"], serial["qwac"]]
-    assert serials(api, f"expiring_before={cut}&status=valid&org_id={SAMPLE_ORG}") == [serial["qwac-browser"], serial["qwac"]]
-    just_at = four["qwac"]["not_after"].replace("+00:00", "Z")
-    assert serial["qwac"] not in serials(api, f"expiring_before={just_at}")  # strictly before
+    assert serials(api, f"expiring_before={cut}") == [serial["qwac-browser"]]
+    assert serials(api, f"expiring_before={cut}&status=valid&org_id={SAMPLE_ORG}") == [serial["qwac-browser"]]
+    just_at = four["qwac-browser"]["not_after"].replace("+00:00", "Z")
+    assert serial["qwac-browser"] not in serials(api, f"expiring_before={just_at}")  # strictly before
     assert page(api, f"expiring_before={cut}&kind=qsealc")["total"] == 0
 
 
