@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import pwd
 import sqlite3
 from typing import Any
 
@@ -140,8 +142,9 @@ def test_cli_set_list_clear(dep: Dep) -> None:
     assert result.exit_code == 0 and "set slow (0.5 s) on qwac-ca (OCSP)" in result.output, result.output
     runner.invoke(cli, ["scenarios", "responder", "set", "crl-wrong-key", "--ca", "qseal-ca", *base])
     listed = json.loads(runner.invoke(cli, ["scenarios", "responder", "list", "--json", *base]).output)
+    operator = f"cli:{pwd.getpwuid(os.geteuid()).pw_name}"  # the CLI records who acted (no --operator given)
     assert [(b["ca"], b["target"], b["serial"], b["behaviour"], b["delay_seconds"], b["created_by"]) for b in listed] == [
-        ("qwac-ca", "ocsp", None, "slow", 0.5, "cli"), ("qseal-ca", "crl", None, "crl-wrong-key", None, "cli")]
+        ("qwac-ca", "ocsp", None, "slow", 0.5, operator), ("qseal-ca", "crl", None, "crl-wrong-key", None, operator)]
     text = runner.invoke(cli, ["scenarios", "responder", "list", *base]).output
     assert "slow" in text and "0.5 s" in text and "crl-wrong-key" in text
     result = runner.invoke(cli, ["scenarios", "responder", "clear", "--all", *base])

@@ -86,7 +86,7 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         for before, after in itertools.pairwise(events):
             assert after.prev_hash == before.hash
 
-    assert audit.verify(sandbox) == (7, None)
+    assert audit.verify(sandbox) == (9, None)
 
 
 # --- constraints --------------------------------------------------------------------------
