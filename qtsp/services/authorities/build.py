@@ -59,17 +59,15 @@ def responder_name(ca_cert: x509.Certificate) -> str:
 def issuer_info(cfg: config_mod.Config, ca_id: IssuerId, cert: x509.Certificate, *,
                 ocsp: bool = True) -> builder.IssuerInfo:
     """What a certificate signed by ``ca_id`` says about it: name, key, and the URLs of its AIA and CRL.
-    The sandbox root's children name the OCSP URL too, answered by the root-delegated responder
-    (``ensure_ca_status``); another root's (the browser root's) carry none, its ARL covers them;
-    ``ocsp=False`` for the NCA seals and the ceremonies' link certificates."""
+    A root's children name the OCSP URL too, answered by that root's delegated responder (the sandbox
+    root's and the browser root's, ``ensure_ca_status``); ``ocsp=False`` for the NCA seals and the
+    ceremonies' link certificates."""
     return builder.IssuerInfo(
         name=cert.subject,
         public_key=supported_public_key(cert.public_key()),  # a CA's: RSA or EC (CA_KEY_TYPES)
         not_after=cert.not_valid_after_utc,
         ca_issuers_url=cfg.ca_issuers_url(ca_id),
-        # The sandbox root's children name the OCSP URL, answered by its delegated responder
-        # (``ensure_ca_status``); another root (the browser root) has none: its ARL covers its children.
-        ocsp_url=None if not ocsp or (cert.issuer == cert.subject and ca_id != ROOT_ID) else cfg.ocsp_url,
+        ocsp_url=cfg.ocsp_url if ocsp else None,
         crl_url=cfg.crl_url(ca_id),
     )
 

@@ -85,12 +85,12 @@ BROWSER_ROOT_ROLE, QWAC_BROWSER_ROLE = "browser-root", "qwac-browser"
 
 
 def make_browser_hierarchy(sandbox: Sandbox, now: dt.datetime) -> list[NewCA]:
-    """The browser QWAC hierarchy: its own root (no responder: its ARL covers its children) and the
-    serverAuth-only issuing CA with its responder. New keys: Chrome Root Program Policy v1.6 3.2.1 wants
-    no key shared with a certificate of other EKUs."""
+    """The browser QWAC hierarchy: its own root, with a delegated responder that answers for its issuing
+    CA (as the sandbox root's does), and the serverAuth-only issuing CA with its responder. New keys:
+    Chrome Root Program Policy v1.6 3.2.1 wants no key shared with a certificate of other EKUs."""
     cfg = sandbox.config
     root_plan = Plan(BROWSER_ROOT_ID, BROWSER_ROOT_ROLE, profiles.ROOT_CA.with_validity(cfg.browser_root.validity_days),
-                     cfg.browser_root.common_name, None, responder=False)
+                     cfg.browser_root.common_name, None)
     root, root_issuer = make_ca(sandbox, root_plan, now)
     ca_plan = Plan(QWAC_BROWSER_CA_ID, QWAC_BROWSER_ROLE,
                    profiles.QWAC_BROWSER_ISSUING_CA.with_validity(cfg.qwac_browser_ca.validity_days),

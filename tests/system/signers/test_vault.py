@@ -89,8 +89,8 @@ def test_init_with_vault_keystore_issues_and_never_stores_the_token(vault_env, t
     _openssl_verify(data_dir / "ca" / "root.pem", tmp_path / "out" / "chain.pem", tmp_path / "out" / "cert.pem")
     listed = runner.invoke(cli, ["keys", "list", "--json", "--data-dir", str(data_dir)])
     refs = [k["ref"] for k in __import__("json").loads(listed.output)]
-    # Two roots, three issuing CAs, their three responders and the root's delegated responder
-    assert len(refs) == 9 and all(r.startswith("vault-transit:qtsp-") and r.endswith("@1") for r in refs)
+    # Two roots, three issuing CAs, and the five delegated responders (each CA's, and each root's for its CAs)
+    assert len(refs) == 10 and all(r.startswith("vault-transit:qtsp-") and r.endswith("@1") for r in refs)
     assert not list((data_dir / "keys").glob("*")) if (data_dir / "keys").exists() else True
     token = vault_env.token.encode()
     for path in data_dir.rglob("*"):

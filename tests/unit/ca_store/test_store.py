@@ -62,7 +62,7 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert sorted((c.serial, c.profile) for c in registered) == sorted(
             (cas[ca_id].serial, cas[ca_id].profile) for ca_id in (QWAC_CA_ID, QSEAL_CA_ID))
         # ... and the one QWAC the only certificate the QWAC CA issued.
-        certs = session.execute(select(Certificate).where(Certificate.issuer_id != "root")).scalars().all()
+        certs = session.execute(select(Certificate).where(Certificate.issuer_id.not_in(["root", "browser-root"]))).scalars().all()
         assert len(certs) == 1
         cert = certs[0]
         assert (cert.issuer_id, cert.serial) == (QWAC_CA_ID, result.serial)
@@ -76,17 +76,17 @@ def test_init_register_issue(issued: tuple[Sandbox, Issued], store_url: str, eng
         assert [(i.issuer_id, i.serial, i.state) for i in intents] == [(QWAC_CA_ID, result.serial, "done")]
 
         events = repo.audit_events(session)
-        # init: five CAs (two roots), and the sandbox root's two issuing CAs' certificates registered with it
-        # for status (the browser root has no delegated responder: its ARL covers its CA)
-        init_actions = sorted(e.action for e in events[:7])
-        assert init_actions == ["ca.create"] * 5 + ["certificate.issue"] * 2
-        assert [e.action for e in events[7:]] == ["register.add", "certificate.issue"]
-        assert [e.seq for e in events] == list(range(1, 10))
+        # init: five CAs (two roots), and the three issuing CAs' certificates registered with their roots for
+        # status (each root's delegated responder answers for them)
+        init_actions = sorted(e.action for e in events[:8])
+        assert init_actions == ["ca.create"] * 5 + ["certificate.issue"] * 3
+        assert [e.action for e in events[8:]] == ["register.add", "certificate.issue"]
+        assert [e.seq for e in events] == list(range(1, 11))
         assert events[-1].subject == result.serial
         for before, after in itertools.pairwise(events):
             assert after.prev_hash == before.hash
 
-    assert audit.verify(sandbox) == (9, None)
+    assert audit.verify(sandbox) == (10, None)
 
 
 # --- constraints --------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_no_key_material_in_the_database(
 ) -> None:
     sandbox, result = issued
     key_files = sorted((sandbox.data_dir / "keys").glob("*.p8"))
-    assert len(key_files) == 9  # five CA keys (two roots), four OCSP responder keys (the root's answers for its CAs)
+    assert len(key_files) == 10  # five CA keys (two roots), five OCSP responder keys (each root's answers for its CAs)
 
     passphrase = (sandbox.data_dir / "secrets" / "key-passphrase").read_bytes().strip()
     secrets: dict[str, bytes] = {"key passphrase": passphrase}
@@ -193,7 +193,7 @@ def test_no_key_material_in_the_database(
 
     with sandbox.transaction() as session:
         keys = session.execute(select(KeyReference).order_by(KeyReference.id)).scalars().all()
-        assert len(keys) == 9
+        assert len(keys) == 10
         for key in keys:
             assert re.fullmatch(r"file:[a-z0-9][a-z0-9._-]{0,63}", key.ref), key.ref
             assert (sandbox.data_dir / "keys" / f"{key.ref[len('file:'):]}.p8") in key_files
@@ -222,7 +222,7 @@ def test_second_init_on_the_same_database_is_refused(
     assert not (second / "qtsp.toml").exists()
     with first.transaction() as session:
         assert {ca.id for ca in repo.list_cas(session)} == {"root", QWAC_CA_ID, QSEAL_CA_ID, "browser-root", "qwac-browser-ca"}
-    assert audit.verify(first) == (7, None)
+    assert audit.verify(first) == (8, None)
 
 
 # --- audit chain tampering ------------------------------------------------------------------
@@ -256,7 +256,7 @@ def test_audit_tampering_is_reported(
     sandbox = init(tmp_path / "data")
     register.add_psp(sandbox, org_id=ORG, name="Example Fintech SA", roles="PSP_AI", locality="Brussels")
     total, problem = audit.verify(sandbox)
-    assert (total, problem) == (8, None)  # five CAs made, two registered for status, one PSP registered
+    assert (total, problem) == (9, None)  # five CAs made, three registered for status, one PSP registered
 
     with engines(store_env).begin() as conn:  # raw SQL, behind the repositories' back
         expected_seq = tamper(conn, total)

@@ -76,9 +76,9 @@ def test_init_records_the_operator(tmp_path: Path) -> None:
     os_user = pwd.getpwuid(os.geteuid()).pw_name
     actors = _actors(fresh)
     assert {actor for actor, _ in actors} == {f"cli:carol (os user {os_user})"}
-    # Two roots and three issuing CAs; the sandbox root's two issuing CAs' certificates are also certificates
-    # of that root (for OCSP and CRL status), each with its issuance event.
-    assert sorted(action for _, action in actors) == ["ca.create"] * 5 + ["certificate.issue"] * 2
+    # Two roots and three issuing CAs; the issuing CAs' certificates are also certificates of their roots (for
+    # OCSP and CRL status), each with its issuance event.
+    assert sorted(action for _, action in actors) == ["ca.create"] * 5 + ["certificate.issue"] * 3
 
 
 def test_a_bad_operator_name_is_refused_and_changes_nothing(data_dir: Path) -> None:

@@ -89,7 +89,7 @@ def test_data_dir_from_environment(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "env-qwac"
     ok(run("issue", "qwac", "--org-id", SAMPLE_ORG, "--generate-key", "--domain", DOMAIN, "--out", out, env=env))
     assert len(ok_json(run("certs", "list", "--json", env=env))) == 1
-    assert snapshot(data_dir)[0]["certificates"] == 3  # with the two issuing CAs' certificates, the root's
+    assert snapshot(data_dir)[0]["certificates"] == 4  # with the three issuing CAs' certificates, their roots'
 
 
 def test_json_errors_are_json(data_dir: Path) -> None:

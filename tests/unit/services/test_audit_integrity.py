@@ -80,7 +80,7 @@ def test_an_honest_history_verifies(history: History) -> None:
     assert report.ok, _problems(report)
     assert report.signed_heads == 1 and report.last_signed is not None
     assert report.last_signed.seq == report.head[0] == report.events == history.anchored_at
-    assert report.checked == {"certificates": 4, "revocations": 1, "api_tokens": 2, "nca_credentials": 0}
+    assert report.checked == {"certificates": 5, "revocations": 1, "api_tokens": 2, "nca_credentials": 0}
     data = report.as_dict()
     assert data["ok"] is True and data["signed_heads"]["count"] == 1 and data["state"]["problems"] == 0
     # New events after the signed head are fine: a signed head is a prefix, not the whole chain.
