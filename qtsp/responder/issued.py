@@ -15,6 +15,12 @@ last look before answering; so on its host a certificate is never called "never 
 ``issue`` has returned. Certificates issued on another host sharing the store come in with the
 freshness watch's store change counter (``Freshness``: within STORE_CHECK_INTERVAL, 200 ms), the
 same bound as a revocation made there.
+
+Ids are not commit order: on PostgreSQL two issuances at once take ids 100 and 101, and 101 may commit
+first. Reading "after the last id seen" would then skip 100 for ever, and answer a certificate that was
+issued (and perhaps revoked) as never issued. So the ids skipped over are kept as gaps and asked for
+again at every catch-up until they appear, or for GAP_TTL seconds (a rolled-back transaction leaves a
+gap that never fills); at most MAX_GAPS of them, the oldest dropped first.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import hashlib
 import logging
 import struct
 import threading
+import time
 
 from ..core.types import IssuerId
 from ..services import ocsp_status
@@ -34,6 +41,8 @@ log = logging.getLogger("qtsp.responder")
 BITS_PER_ENTRY = 10
 HASHES = 7  # the best k for 10 bits per entry: ~0.8% false positives
 MIN_CAPACITY = 1 << 16  # entries (80 KiB)
+GAP_TTL = 300.0  # seconds a skipped id is asked for again (longer than any issuance transaction)
+MAX_GAPS = 10_000
 _UNPACK = struct.Struct(f"<{HASHES}I").unpack
 
 
@@ -56,6 +65,7 @@ class IssuedSerials:
         self._last_id = 0
         self._seen = -1  # the ISSUED counter the filter is up to date with
         self._stale = False
+        self._gaps: dict[int, float] = {}  # ids skipped over (maybe committed later) -> when first skipped
         self.refresh()
 
     @property
@@ -90,6 +100,15 @@ class IssuedSerials:
             self._rebuild()
             return
         bits, m = self._filter
+        if self._gaps:
+            late = ocsp_status.issued_with_ids(self.sandbox, sorted(self._gaps))
+            for row_id, _, _ in late:
+                del self._gaps[row_id]
+            if late:
+                self._add(bits, m, late, advance=False)
+            expired = time.monotonic() - GAP_TTL
+            for row_id in [i for i, since in self._gaps.items() if since < expired]:
+                del self._gaps[row_id]
         for chunk in ocsp_status.issued_after(self.sandbox, self._last_id):
             if self._count + len(chunk) > self._capacity:
                 self._rebuild()
@@ -101,11 +120,20 @@ class IssuedSerials:
         m = capacity * BITS_PER_ENTRY
         bits = bytearray((m + 7) // 8)
         self._count, self._last_id = 0, 0
+        self._gaps.clear()
         for chunk in ocsp_status.issued_after(self.sandbox, 0):
             self._add(bits, m, chunk)
         self._filter, self._capacity = (bits, m), capacity
 
-    def _add(self, bits: bytearray, m: int, rows: list[tuple[int, str, str]]) -> None:
+    def _add(self, bits: bytearray, m: int, rows: list[tuple[int, str, str]], *, advance: bool = True) -> None:
+        if advance:  # rows in id order after _last_id: the ids they skip may still commit
+            now, expected = time.monotonic(), self._last_id + 1
+            for row_id, _, _ in rows:
+                for missing in range(expected, min(row_id, expected + MAX_GAPS)):
+                    self._gaps[missing] = now
+                expected = row_id + 1
+            while len(self._gaps) > MAX_GAPS:
+                del self._gaps[next(iter(self._gaps))]  # the oldest skipped first (insertion order)
         for _, ca_id, serial in rows:
             try:
                 number = int(serial, 16)
@@ -114,4 +142,5 @@ class IssuedSerials:
             for p in _positions(_key(ca_id, number), m):
                 bits[p >> 3] |= 1 << (p & 7)
         self._count += len(rows)
-        self._last_id = rows[-1][0]
+        if advance:
+            self._last_id = rows[-1][0]

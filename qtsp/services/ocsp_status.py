@@ -104,6 +104,16 @@ def issued_count(sandbox: Sandbox) -> int:
         return int(conn.execute(select(func.count(Certificate.id))).scalar_one())
 
 
+def issued_with_ids(sandbox: Sandbox, ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    """(id, issuer id, serial hex) of those of ``ids`` that are recorded now (the others: not committed yet,
+    or rolled back)."""
+    if not ids:
+        return []
+    query = select(Certificate.id, Certificate.issuer_id, Certificate.serial).where(Certificate.id.in_(list(ids)))
+    with sandbox.engine.connect() as conn:
+        return sorted((int(r.id), str(r.issuer_id), str(r.serial)) for r in conn.execute(query))
+
+
 def issued_after(sandbox: Sandbox, after_id: int, chunk: int = 20_000) -> Iterator[list[tuple[int, str, str]]]:
     """(id, issuer id, serial hex) of the certificates recorded after ``after_id``, in id order, a chunk
     per short query (no cursor held open while the caller works)."""

@@ -214,7 +214,11 @@ class Probe(threading.Thread):
             if status != 200:
                 ledger.note(f"OCSP probe answered HTTP {status}")
                 continue
-            answer = parse_ocsp(body, serial)
+            try:
+                answer = parse_ocsp(body, serial)
+            except AssertionError as exc:  # not a successful answer about it: a finding, and keep probing
+                ledger.note(f"OCSP probe for acknowledged {serial_hex(serial)}: {exc}")
+                continue
             with ledger.lock:
                 ledger.probes += 1
             if answer.status != "revoked" or answer.revoked_at != revoked_at:

@@ -133,3 +133,34 @@ def test_the_filter_grows_with_what_is_issued_never_with_what_is_asked(sandbox: 
     assert issued.nbytes == size
     for weird in (0, -1, 1 << 400):  # any INTEGER a request may carry
         assert issued.might_have(IssuerId("qwac-ca"), weird) in (True, False)
+
+
+def test_an_id_committed_after_a_higher_one_is_not_lost(sandbox: Sandbox) -> None:
+    """Ids are not commit order (PostgreSQL: two issuances at once take ids 100 and 101, and 101 commits
+    first). The filter must not skip 100 for ever, or a certificate issued, and perhaps revoked, would be
+    answered "never issued". Replayed here with explicit ids: 101 recorded, then 100."""
+    import sqlalchemy as sa
+
+    _issue(sandbox)  # a QWAC CA row to copy
+    counter = Generation(sandbox.data_dir, ISSUED)
+    serials = IssuedSerials(sandbox, counter)
+    with sandbox.engine.begin() as conn:
+        top = conn.execute(sa.text("SELECT max(id) FROM certificates")).scalar_one()
+        source = conn.execute(sa.text("SELECT max(id) FROM certificates WHERE issuer_id = 'qwac-ca'")).scalar_one()
+        columns = [c for c in conn.execute(sa.text("SELECT * FROM certificates LIMIT 0")).keys() if c not in ("id", "serial", "fingerprint_sha256")]
+
+    def record(row_id: int, serial: int) -> None:
+        cols = ", ".join(columns)
+        with sandbox.engine.begin() as conn:  # a copy of that QWAC under another id and serial
+            conn.execute(sa.text(f"INSERT INTO certificates (id, serial, fingerprint_sha256, {cols}) SELECT :i, :s, :f, "
+                                 f"{cols} FROM certificates WHERE id = :source"),
+                         {"i": row_id, "s": format(serial, "X"), "f": secrets.token_hex(32), "source": source})
+        counter.bump()
+
+    early, late = secrets.randbits(120) | (1 << 120), secrets.randbits(120) | (1 << 120)
+    record(top + 2, late)  # the later id commits first
+    ca = IssuerId("qwac-ca")
+    assert serials.might_have(ca, late)
+    assert not serials.might_have(ca, early)  # not recorded yet: truly never issued so far
+    record(top + 1, early)  # the earlier id commits now
+    assert serials.might_have(ca, early), "a certificate recorded under a skipped id stayed unknown"
