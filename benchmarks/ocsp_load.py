@@ -276,7 +276,7 @@ def main() -> None:
                 body = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/ocsp", data=der,
                                                                      headers={"Content-Type": "application/ocsp-request"}), timeout=5).read()
                 status = ocsp.load_der_ocsp_response(body).certificate_status
-                assert status == ocsp.OCSPCertStatus.REVOKED, "stale good after revoke returned"
+                assert status == ocsp.OCSPCertStatus.REVOKED, f"stale {status} after revoke returned ({len(latencies)} before, serial {cert.serial_number:X}, issuer {cert.issuer.rfc4514_string()})"
                 latencies.append(returned - start)
             latencies.sort()
             print(f"revoke() to acknowledgement, OCSP already revoked on the first request after it: "
@@ -295,7 +295,7 @@ def nginx_benchmark(tmp, data, qtsp_cmd, get_paths, script, openssl_get, args, g
     """GET through nginx's cache in front of qtsp, against `openssl ocsp` measured above; then how
     long a revocation takes to show through the cache (bounded by the max-age qtsp sends)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from nginx import Nginx
+    from support.nginx import Nginx
     from qtsp.services import revocation
 
     port = free_port()

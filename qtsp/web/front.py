@@ -31,6 +31,7 @@ from .limits import THREADS_ENV, body_limits, refusal
 log = logging.getLogger("qtsp.web.front")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+INLINE_PREFIX = "/ocsp/"  # GETs answered on the event loop (see __rsgi__)
 
 
 class _TooLarge(Exception):
@@ -74,8 +75,14 @@ class RsgiFront:
             except Exception:  # noqa: BLE001 - the client went away mid-body: nobody to answer
                 return None
         environ = _environ(scope, headers, body)
-        loop = asyncio.get_running_loop()
-        status, response_headers, payload = await loop.run_in_executor(self.pool, self._call, environ)
+        if not body and scope.method in ("GET", "HEAD") and scope.path.startswith(INLINE_PREFIX):
+            # An OCSP GET has no body to wait for, and its answer is almost always a pre-signed one from
+            # memory (microseconds): answered here, on the loop, it skips the hop to a pool thread, which
+            # cost more than half the GET throughput. A miss reads the store, as a thread would.
+            status, response_headers, payload = self._call(environ)
+        else:
+            loop = asyncio.get_running_loop()
+            status, response_headers, payload = await loop.run_in_executor(self.pool, self._call, environ)
         protocol.response_bytes(status, response_headers, payload)
         return None
 
