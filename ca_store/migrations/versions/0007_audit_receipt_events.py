@@ -56,4 +56,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    pass  # events are never removed from the chain
+    """Nothing to undo on purpose: the back-filled event is part of the hash chain now, and removing an
+    event from the chain is exactly what ``qtsp audit verify`` reports as tampering. The schema is unchanged."""

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from qtsp.core.validity import br_tls_max_days as max_days_at
+
 from support import SAMPLE_ORG
 from support.cli import assert_issue_refused, issue_args, ok_json, run
 
@@ -31,16 +33,15 @@ def _ekus(out: Path) -> set[x509.ObjectIdentifier]:
 @pytest.mark.parametrize(("before", "extra", "issuer", "days", "ekus"), [
     (["--at", "2027-04-01"], ["--purpose", "server"], "qwac-browser-ca", 100, {SERVER}),
     (["--at", "2029-04-01"], ["--browser"], "qwac-browser-ca", 47, {SERVER}),
-    ([], ["--purpose", "server"], "qwac-browser-ca", 200, {SERVER}),  # this machine's clock: 2026-03-15 .. 2027-03-14
+    ([], ["--purpose", "server"], "qwac-browser-ca", None, {SERVER}),  # the real clock: the schedule's row of today
     (["--at", "2027-04-01"], ["--purpose", "both"], "qwac-ca", 398, {SERVER, CLIENT}),
     (["--at", "2029-04-01"], ["--purpose", "client"], "qwac-ca", 398, {CLIENT}),
     ([], [], "qwac-ca", 398, {SERVER, CLIENT}),
 ])
 def test_issue_qwac_by_purpose_and_time(data_dir: Path, tmp_path: Path, before: list[str], extra: list[str], issuer: str,
-                                        days: int, ekus: set[x509.ObjectIdentifier]) -> None:
-    if not before and issuer == "qwac-browser-ca" and not dt.datetime(2026, 3, 15, tzinfo=UTC) <= dt.datetime.now(UTC) < \
-            dt.datetime(2027, 3, 15, tzinfo=UTC):
-        pytest.skip("the 200-day row is for a clock between 2026-03-15 and 2027-03-14")  # the --at rows cover the rest
+                                        days: int | None, ekus: set[x509.ObjectIdentifier]) -> None:
+    if days is None:  # on the real clock: the CA/B row in force today (200 days from 2026-03-15 to 2027-03-14)
+        days = max_days_at(dt.datetime.now(UTC))
     out = tmp_path / "out"
     issued = ok_json(run(*before, *issue_args(data_dir, out), *extra, "--json"))
     assert issued["issuer"] == issuer and _days(issued) == days and _ekus(out) == ekus
