@@ -12,6 +12,10 @@ from pathlib import Path
 
 from support.server import free_port
 
+# Every nginx a test starts keeps its temporary files in its own directory.
+TEMP_PATHS = "\n".join(f"    {kind}_temp_path {{dir}}/{name};" for kind, name in (
+    ("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"), ("scgi", "scgi")))
+
 CONF = """
 user root;
 worker_processes 2;
@@ -20,11 +24,7 @@ pid {dir}/nginx.pid;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
+""" + TEMP_PATHS + """
     proxy_cache_path {dir}/cache levels=1:2 keys_zone=qtsp:10m max_size=100m inactive=10m use_temp_path=off;
     upstream qtsp {{
 {servers}

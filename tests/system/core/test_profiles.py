@@ -11,10 +11,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from qtsp.services import issuance
 from qtsp.services.context import Sandbox
 
 from support.external import BIN
+from support.profiles import issue_kind as _issue
 
 SAMPLE_ORG = "PSDBE-NBB-0123456789"  # registered by the conftest fixture
 
@@ -26,16 +26,6 @@ def sandbox(public_sandbox: Sandbox) -> Sandbox:
     return public_sandbox
 
 
-def _issue(sb: Sandbox, kind: str, **kw: object) -> issuance.Issued:
-    return issuance.issue(sb, issuance.IssueRequest(kind, SAMPLE_ORG, generate_key="ecdsa-p256", **kw))  # type: ignore[arg-type]
-
-
-def _ext(cert: x509.Certificate, cls: type) -> x509.Extension:  # type: ignore[type-arg]
-    return cert.extensions.get_extension_for_class(cls)
-
-
-def _subject(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> list[str]:
-    return [str(a.value) for a in cert.subject.get_attributes_for_oid(oid)]
 
 
 # --- parties we did not write -------------------------------------------------------------

@@ -48,6 +48,7 @@ from support.loopback import HOST, Served, served_sandbox, server_env
 from support.nginx import nginx_binary
 from support.rp_matrix import ACCEPTED, CASES, NO_STAPLE, REFUSED, STAPLED_GOOD
 from support.server import free_port
+from support.nginx import TEMP_PATHS
 
 ORG = "PSDBE-NBB-0123456789"
 PEM = serialization.Encoding.PEM
@@ -217,11 +218,7 @@ pid {dir}/nginx.pid;
 events {{ worker_connections 256; }}
 http {{
     access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
+""" + TEMP_PATHS + """
     # nginx resolves the host of an AIA OCSP URL itself: ssl_ocsp and ssl_stapling need a resolver.
     resolver 127.0.0.1:{dns} ipv6=off valid=60s;
     resolver_timeout 5s;

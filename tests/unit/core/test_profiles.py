@@ -11,8 +11,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from qtsp.core import oids
 from qtsp.core.psd2 import PSD2Attributes, decode_statement, encode_statement
 from qtsp.core.qcstatements import pds_locations, qc_types, read_statements, semantics_identifier
-from qtsp.services import issuance
 from qtsp.services.context import Sandbox
+from support.profiles import extension as _ext, issue_kind as _issue, subject_values as _subject
 
 SAMPLE_ORG = "PSDBE-NBB-0123456789"  # registered by the conftest fixture
 
@@ -36,16 +36,6 @@ def sandbox(public_sandbox: Sandbox) -> Sandbox:
     return public_sandbox
 
 
-def _issue(sb: Sandbox, kind: str, **kw: object) -> issuance.Issued:
-    return issuance.issue(sb, issuance.IssueRequest(kind, SAMPLE_ORG, generate_key="ecdsa-p256", **kw))  # type: ignore[arg-type]
-
-
-def _ext(cert: x509.Certificate, cls: type) -> x509.Extension:  # type: ignore[type-arg]
-    return cert.extensions.get_extension_for_class(cls)
-
-
-def _subject(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> list[str]:
-    return [str(a.value) for a in cert.subject.get_attributes_for_oid(oid)]
 
 
 SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
