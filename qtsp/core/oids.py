@@ -31,6 +31,7 @@ CABF_EV = OID("2.23.140.1.1")  # EVG 9.3.4
 CABF_OV = OID("2.23.140.1.2.2")
 QEVCP_W = OID("0.4.0.194112.1.4")  # EN 319 411-2
 QNCP_W = OID("0.4.0.194112.1.5")
+QNCP_W_GEN = OID("0.4.0.194112.1.6")  # EN 319 411-2: the 2-QWAC's policy (TS 119 411-5)
 QCP_L = OID("0.4.0.194112.1.1")
 QCP_L_QSCD = OID("0.4.0.194112.1.3")
 QCP_W_PSD2 = OID("0.4.0.19495.3.1")  # TS 119 495 5.3: website certificates only
@@ -40,3 +41,4 @@ ANY_POLICY = OID("2.5.29.32.0")
 OCSP_NOCHECK = OID("1.3.6.1.5.5.7.48.1.5")
 # RFC 9336 id-kp-documentSigning: the EKU of the seal CA, which keeps it out of TLS.
 KP_DOCUMENT_SIGNING = OID("1.3.6.1.5.5.7.3.36")
+KP_TLS_BINDING = OID("0.4.0.194115.1.0")  # id-kp-tls-binding (TS 119 411-5): a 2-QWAC's only EKU

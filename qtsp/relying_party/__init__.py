@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.trusted_list import ListedService, ParsedList
+from .anchors import trusted_list_from_anchors
 from .revocation import MAX_CRL_BYTES, MAX_OCSP_BYTES, SKEW, Fetcher
 from .validator import PURPOSES, Reason, Verdict, anchors, validate
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
     from .trusted_list import MAX_LIST_BYTES, parse_and_verify_trusted_list
 
 __all__ = ["MAX_CRL_BYTES", "MAX_LIST_BYTES", "MAX_OCSP_BYTES", "PURPOSES", "SKEW", "Fetcher", "ListedService",
-           "ParsedList", "Reason", "Verdict", "anchors", "parse_and_verify_trusted_list", "validate"]
+           "ParsedList", "Reason", "Verdict", "anchors", "parse_and_verify_trusted_list", "trusted_list_from_anchors",
+           "validate"]
 
 _LAZY = {"MAX_LIST_BYTES": "trusted_list", "parse_and_verify_trusted_list": "trusted_list"}
 

@@ -40,7 +40,7 @@ from .revocation import Fetcher, crl_status, extension, issued_by, ocsp_status
 
 __all__ = ["PURPOSES", "Reason", "Verdict", "anchors", "validate"]
 
-PURPOSES = ("qwac", "qwac-client", "qsealc")
+PURPOSES = ("qwac", "qwac-client", "qsealc", "2-qwac")
 MAX_PATH = 6
 # RFC 5280 4.2: a validator must reject a certificate with a critical extension it does not process.
 PROCESSED_CRITICAL = frozenset({
@@ -256,6 +256,16 @@ def _usage(run: _Run, cert: x509.Certificate, purpose: str) -> None:
     if purpose == "qsealc":
         if ku is None or not (ku.content_commitment or ku.digital_signature):
             run.fail("key-usage", "a seal's keyUsage needs nonRepudiation or digitalSignature (EN 319 412-3)")
+        return
+    if purpose == "2-qwac":  # TS 119 411-5: signs TLS certificate bindings, never a TLS handshake
+        if ku is None or not ku.digital_signature:
+            run.fail("key-usage", "a 2-QWAC's keyUsage needs digitalSignature: it signs TLS certificate bindings")
+        if eku is None or oids.KP_TLS_BINDING not in eku:
+            run.fail("eku-tls-binding-missing", "extendedKeyUsage lacks id-kp-tls-binding (0.4.0.194115.1.0): "
+                     "not a 2-QWAC (TS 119 411-5)")
+        elif any(o in eku for o in (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)):
+            run.fail("eku-tls-on-2qwac", "a 2-QWAC must not be usable for TLS (serverAuth/clientAuth in its "
+                     "extendedKeyUsage; TS 119 411-5)")
         return
     if ku is None or not ku.digital_signature:
         run.fail("key-usage", "keyUsage lacks digitalSignature: the key cannot authenticate a TLS handshake")
