@@ -47,3 +47,14 @@ def test_a_leaf_or_a_certificate_without_basic_constraints_is_refused(ca: bool |
 def test_no_anchor_is_refused() -> None:
     with pytest.raises(QTSPError, match="no trust anchor"):
         trusted_list_from_anchors([], NOW)
+
+
+def test_a_finding_names_its_rule_and_source_and_refuses_an_unknown_severity() -> None:
+    from qtsp.relying_party.findings import Finding
+
+    finding = Finding("psd2-roles-empty", "ETSI TS 119 495 V1.8.1 5.1", "error", "RolesOfPSP is empty")
+    assert finding.is_error
+    assert finding.as_dict() == {"rule": "psd2-roles-empty", "source": "ETSI TS 119 495 V1.8.1 5.1",
+                                 "severity": "error", "message": "RolesOfPSP is empty"}
+    with pytest.raises(ValueError, match="severity"):
+        Finding("x", "y", "fatal", "z")  # type: ignore[arg-type]
