@@ -190,6 +190,6 @@ def validate(certificates: tuple[Path, ...], purpose: str | None, trust_anchors:
         if batch and ctx.obj["json"]:
             click.echo(json.dumps(data, default=str))  # JSON Lines: one verdict per line
         else:
-            emit(data, lambda v=verdict, d=data, p=path: _text(v, d, p))
+            emit(data, _text(verdict, data, path))
     if rejected:
         ctx.exit(1)
