@@ -203,7 +203,7 @@ def _revocation(run: _Run, fetcher: Fetcher, cert: x509.Certificate, issuer: x50
 
 
 def _chain(run: _Run, cert: x509.Certificate, intermediates: Sequence[x509.Certificate], trusted_list: ParsedList,
-           at: dt.datetime, fetcher: Fetcher, revocation: str) -> ListedService | None:
+           at: dt.datetime, fetcher: Fetcher | None, revocation: str) -> ListedService | None:
     verdict = run.verdict
     path, anchor = _build_path(run, cert, intermediates, anchors(trusted_list))
     verdict.path = [c.subject.rfc4514_string() for c in path]
@@ -219,6 +219,7 @@ def _chain(run: _Run, cert: x509.Certificate, intermediates: Sequence[x509.Certi
         verdict.findings.append(Finding("revocation-not-checked", "the caller's choice (revocation off)", INFO,
                                         "revocation was not checked: the verdict covers the path and the profile only"))
         return anchor
+    assert fetcher is not None  # validate() makes one unless revocation is off
     issuers = path[1:] + [anchor.certificate]
     for i, (subject, issuer) in enumerate(zip(path, issuers, strict=True)):
         what = "the certificate" if i == 0 else f"the CA '{subject.subject.rfc4514_string()}'"
@@ -239,7 +240,8 @@ def validate(cert: x509.Certificate, *, trusted_list: ParsedList, at: dt.datetim
         raise QTSPError(Kind.MALFORMED, f"purpose must be one of {', '.join(PURPOSES)}")
     if revocation not in REVOCATION_MODES:
         raise QTSPError(Kind.MALFORMED, f"revocation must be one of {', '.join(REVOCATION_MODES)}")
-    fetcher = fetcher or Fetcher()
+    if fetcher is None and revocation != "off":
+        fetcher = Fetcher()
     verdict = Verdict(False, purpose or "qwac", at)
     run = _Run(verdict)
     if not _parsable(cert):
