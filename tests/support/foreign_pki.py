@@ -118,7 +118,8 @@ def statements(kind: str, *, psd2: bytes | None = None, extra: tuple[bytes, ...]
     """The qcStatements of a correct certificate of ``kind``, in EN 319 412-5 clause order."""
     out = [statement(QC_COMPLIANCE)] if compliance else []
     out += list(extra)
-    out.append(pds(*pds_entries))
+    if pds_entries:
+        out.append(pds(*pds_entries))
     out.append(qc_type(*(types or ((QCT_ESEAL,) if kind == "qsealc" else (QCT_WEB,)))))
     out.append(statement(PKIX_QC_SYNTAX_V2, seq(oid(SEMANTICS_LEGAL))))
     out.append(psd2 if psd2 is not None else psd2_statement(roles("PSP_AI", "PSP_PI"), *NCA))
@@ -325,12 +326,21 @@ VARIANTS: tuple[Variant, ...] = (
             "ncaid-mismatch", f"{TS495} 5.2.1 (GEN-5.2.1-3) and 5.2.3"),
     Variant("no-psd2-statement", replace(_Q, qc=seq(statement(QC_COMPLIANCE), pds(ENGLISH_PDS), qc_type(QCT_WEB))),
             "missing-psd2-statement", f"{TS495} 5.1 (GEN-5.1.1)"),
+    Variant("psd2-statement-not-decodable", replace(_Q, qc=statements("qwac", psd2=statement(PSD2, seq(utf8("PSP_AI"))))),
+            "psd2-statement-malformed", f"{TS495} annex A"),
+    Variant("qsealc-without-org-id", replace(_S, subject=_subject_without(_S, NameOID.ORGANIZATION_IDENTIFIER)),
+            "org-id-missing", f"{TS495} 5.2.1 and 5.3 (GEN-5.3-3)"),
+    Variant("two-qwac-without-tls-binding", replace(_T, ekus=()), "eku-tls-binding-missing",
+            "ETSI TS 119 411-5 V2.1.1 (2025-02) 6.2", purpose="2-qwac"),
+    Variant("server-only-qwac-as-mtls-client", Spec.browser_qwac(), "eku-client-auth-missing", "IETF RFC 5280 4.2.1.12",
+            purpose="qwac-client"),
     Variant("org-id-without-nca", replace(_S, subject=tuple((o, "PSDNL-R161162" if o == NameOID.ORGANIZATION_IDENTIFIER else v)
                                                          for o, v in _S.subject)),
             "org-id-malformed", f"{TS495} 5.2.1 (GEN-5.2.1-3)"),
     Variant("org-id-unknown-scheme", replace(_S, subject=tuple((o, "XYZNL-12345" if o == NameOID.ORGANIZATION_IDENTIFIER else v)
                                                             for o, v in _S.subject)),
             "org-id-malformed", "ETSI EN 319 412-1 V1.5.1 (2023-09) 5.1.4"),
+    Variant("no-qcpds", replace(_S, qc=statements("qsealc", pds_entries=())), "qc-pds-missing", f"{EN4125} 4.3.4 (QCS-5-01)"),
     Variant("qcpds-on-http", replace(_Q, qc=statements("qwac", pds_entries=((f"http://{HOST}/pds-en.pdf", "en"),))),
             "qc-pds-not-https", f"{EN4125} 4.3.4"),
     Variant("qcpds-without-english", replace(_S, qc=statements("qsealc", pds_entries=((f"https://{HOST}/pds-nl.pdf", "nl"),))),
