@@ -32,6 +32,8 @@ from cryptography.x509.oid import ExtensionOID
 
 from ..core import oids
 from ..core.errors import Kind, QTSPError
+from ..core.psd2 import decode_unchecked
+from ..core.qcstatements import qc_types
 from ..core.trusted_list import CA_QC, FOR_ESEALS, FOR_WEB, GRANTED, ListedService, ParsedList
 from .findings import ERROR, INFO, Finding, Severity
 from .profile import UNKNOWN, Facts, check_profile, facts_of, infer_type
@@ -272,9 +274,6 @@ def validate(cert: x509.Certificate, *, trusted_list: ParsedList, at: dt.datetim
 
 def _describe(verdict: Verdict, facts: Facts) -> None:
     """What the certificate says (``qualified`` in the JSON): QcCompliance, QcType, the PSD2 attributes."""
-    from ..core.psd2 import decode_unchecked
-    from ..core.qcstatements import qc_types
-
     info = verdict.qualified
     if facts.statements is None:
         return

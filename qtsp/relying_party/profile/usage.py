@@ -4,6 +4,7 @@ policies, the validity ceiling by issuance date, and the service URLs (AIA, CRL 
 from __future__ import annotations
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
@@ -23,6 +24,13 @@ _WEBSITE_POLICIES = {oids.QEVCP_W: "QEVCP-w", oids.QNCP_W: "QNCP-w", oids.QNCP_W
 _SEAL_POLICIES = {oids.QCP_L: "QCP-l", oids.QCP_L_QSCD: "QCP-l-qscd"}
 
 
+def _is_rsa(cert: x509.Certificate) -> bool:
+    try:
+        return isinstance(cert.public_key(), rsa.RSAPublicKey)
+    except (ValueError, UnsupportedAlgorithm):  # a key cryptography cannot load: judged by its other bits
+        return False
+
+
 def _bits(ku: x509.KeyUsage) -> set[str]:
     return {name for name in _KU_NAMES if getattr(ku, name)}
 
@@ -33,7 +41,7 @@ def check_usage(f: Facts, kind: str, add: Collect) -> None:
     problems: list[str] = []
     if kind in (QWAC, QWAC_CLIENT):
         source = cite(BR, "7.1.2.7.11") + "; " + cite(EN_412_4, "4.1")
-        allowed = {"digital_signature"} | ({"key_encipherment"} if isinstance(f.cert.public_key(), rsa.RSAPublicKey) else set())
+        allowed = {"digital_signature"} | ({"key_encipherment"} if _is_rsa(f.cert) else set())
         if "digital_signature" not in bits:
             problems.append("digitalSignature is missing: the key cannot authenticate a TLS handshake")
         if bits - allowed:
