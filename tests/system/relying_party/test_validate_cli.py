@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from support import ROOT
-from support.foreign_pki import VALID, VARIANT, ForeignPKI, ForeignResponder, Spec
+from support.foreign_pki import VALID, VARIANT, ForeignPKI, Spec
+from support.foreign_responder import ForeignResponder
 from support.server import free_port, running_server
 
 

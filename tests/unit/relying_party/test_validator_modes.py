@@ -12,7 +12,8 @@ import pytest
 from qtsp.core.errors import QTSPError
 from qtsp.relying_party import Fetcher, trusted_list_from_anchors, validate
 from qtsp.relying_party.validator import CHAIN_SOURCES
-from support.foreign_pki import NOW, ForeignPKI, ForeignResponder, Spec
+from support.foreign_pki import NOW, ForeignPKI, Spec
+from support.foreign_responder import ForeignResponder
 
 
 @pytest.fixture(scope="module")
