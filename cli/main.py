@@ -38,8 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tl": ("cli.commands_tl:tl", "The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."),
     "tokens": ("cli.commands_tokens:tokens", "API tokens for /api/v1 (operator: everything; auditor: read only)."),
     "validate": ("cli.commands_validate:validate",
-                 "Judge CERTIFICATE as a PSD2 validator should: path to the Trusted List, revocation (OCSP, then the "
-                 "CRL), QCStatements and PSD2 attributes, key usage."),
+                 "Judge CERTIFICATES (files or directories) as a PSD2 validator should: path to the Trusted List or "
+                 "the trust anchors, revocation (OCSP, then the CRL), every profile rule with its clause, pkilint."),
 }
 
 
