@@ -36,9 +36,9 @@ TS_119_495 = Source("ETSI TS 119 495", "V1.8.1")
 EN_319_412_1 = Source("ETSI EN 319 412-1", "V1.5.1 (2023-09)")
 EN_319_412_3 = Source("ETSI EN 319 412-3", "V1.3.1 (2023-09)")
 EN_319_412_4 = Source("ETSI EN 319 412-4", "V1.3.1 (2023-09)")
-EN_319_412_5 = Source("ETSI EN 319 412-5", "V2.4.1 (2023-09)")
+EN_319_412_5 = Source("ETSI EN 319 412-5", "V2.6.1")  # the edition current in 2026 (shared reference)
 RFC_6960 = Source("IETF RFC 6960", "(2013-06)")
-CABF_BR = Source("CA/Browser Forum TLS Baseline Requirements", "v2.1 (ballot SC-081)")
+CABF_BR = Source("CA/Browser Forum TLS Baseline Requirements", "v2.2.6")  # SC-081 validity schedule in 6.3.2
 CHROME_ROOT_POLICY = Source("Chrome Root Program Policy", "Version 1.6 (2025-02-15)")
 
 # Which certificates a rule is about: profile tags (qtsp/core/profiles.py) and kinds.

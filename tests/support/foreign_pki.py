@@ -296,7 +296,7 @@ def _subject_without(spec: Spec, oid_: x509.ObjectIdentifier) -> tuple[tuple[x50
 
 _Q, _S, _T = Spec.qwac(), Spec.qsealc(), Spec.two_qwac()
 TS495 = "ETSI TS 119 495 V1.8.1"
-EN4125 = "ETSI EN 319 412-5 V2.4.1 (2023-09)"
+EN4125 = "ETSI EN 319 412-5 V2.6.1"
 VARIANTS: tuple[Variant, ...] = (
     Variant("qsealc-with-psd2-website-policy", replace(_S, policies=(QCP_L, QCP_W_PSD2)), "qcp-w-psd2-on-seal",
             f"{TS495} 6.1 (OVR-6.1-3)"),
@@ -310,9 +310,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("two-qwac-without-qncp-w-gen", replace(_T, policies=(QNCP_W,)), "policy-missing",
             "ETSI TS 119 411-5 V2.1.1 (2025-02) 6.1", purpose="2-qwac"),
     Variant("qwac-without-cabf-org-id", replace(_Q, cabf=None), "cabf-org-id-missing",
-            "CA/Browser Forum EV Guidelines 2.0.0 7.1.2.2"),
+            "CA/Browser Forum EV Guidelines 2.0.2 7.1.2.2"),
     Variant("qwac-cabf-org-id-repeats-psd", replace(_Q, cabf=cabf_org_id("PSD", "NL", "PSDNL-DNB-R161162")),
-            "cabf-org-id-mismatch", "CA/Browser Forum EV Guidelines 2.0.0 7.1.2.2"),
+            "cabf-org-id-mismatch", "CA/Browser Forum EV Guidelines 2.0.2 7.1.2.2"),
     Variant("empty-roles-of-psp", replace(_Q, qc=statements("qwac", psd2=_psd2([]))), "psd2-roles-empty",
             f"{TS495} 5.2.2 (GEN-5.2.2-1)"),
     Variant("role-name-lower-case", replace(_Q, qc=statements("qwac", psd2=_psd2([(ROLE["PSP_AI"], "psp_ai")]))),
@@ -357,11 +357,11 @@ VARIANTS: tuple[Variant, ...] = (
             "qc-cc-legislation", f"{EN4125} 4.2.4"),
     Variant("no-qc-compliance", replace(_S, qc=statements("qsealc", compliance=False)), "not-qualified", f"{EN4125} 4.2.1"),
     Variant("ev-without-business-category", replace(_Q, subject=_subject_without(_Q, NameOID.BUSINESS_CATEGORY)),
-            "subject-ev-attribute", "CA/Browser Forum EV Guidelines 2.0.0 7.1.4.2.3"),
+            "subject-ev-attribute", "CA/Browser Forum EV Guidelines 2.0.2 7.1.4.2.3"),
     Variant("ev-without-jurisdiction", replace(_Q, subject=_subject_without(_Q, NameOID.JURISDICTION_COUNTRY_NAME)),
-            "subject-ev-attribute", "CA/Browser Forum EV Guidelines 2.0.0 7.1.4.2.4"),
+            "subject-ev-attribute", "CA/Browser Forum EV Guidelines 2.0.2 7.1.4.2.4"),
     Variant("ev-without-serial-number", replace(_Q, subject=_subject_without(_Q, NameOID.SERIAL_NUMBER)),
-            "subject-ev-attribute", "CA/Browser Forum EV Guidelines 2.0.0 7.1.4.2.5"),
+            "subject-ev-attribute", "CA/Browser Forum EV Guidelines 2.0.2 7.1.4.2.5"),
     Variant("qwac-with-ou", replace(_Q, subject=_Q.subject + ((NameOID.ORGANIZATIONAL_UNIT_NAME, "Payments"),)),
             "subject-ou-present", "7.1.2.7.4"),
     Variant("qsealc-without-cn", replace(_S, subject=_subject_without(_S, NameOID.COMMON_NAME)), "subject-seal-attribute",

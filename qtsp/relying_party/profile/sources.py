@@ -23,7 +23,7 @@ EN_411_2 = "ETSI EN 319 411-2 V2.5.1 (2023-10)"
 TS_411_5 = "ETSI TS 119 411-5 V2.1.1 (2025-02)"
 TS_612 = "ETSI TS 119 612 V2.3.1 (2024-11)"
 BR = str(CABF_BR)
-EVG = "CA/Browser Forum EV Guidelines 2.0.0"
+EVG = "CA/Browser Forum EV Guidelines 2.0.2"
 RFC_5280 = "IETF RFC 5280"
 RFC_6960 = "IETF RFC 6960"
 

@@ -17,7 +17,7 @@ from .types import QWAC, QWAC_CLIENT, SEAL, Collect
 
 __all__ = ["check_subject"]
 
-_EV_ATTRIBUTES = {  # EVG 2.0.0 7.1.4.2: what an EV certificate's subject holds
+_EV_ATTRIBUTES = {  # EVG 2.0.2 7.1.4.2: what an EV certificate's subject holds
     NameOID.BUSINESS_CATEGORY: ("businessCategory", "7.1.4.2.3"),
     NameOID.JURISDICTION_COUNTRY_NAME: ("jurisdictionCountryName", "7.1.4.2.4"),
     NameOID.SERIAL_NUMBER: ("serialNumber (registration number)", "7.1.4.2.5"),
