@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("cli.commands_ca:init", "Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."),
     "issue": ("cli.commands_issue:issue", "Issue PSD2 certificates."),
     "keys": ("cli.commands_keys:keys", "CA and OCSP keys: where they live and when they rotate."),
+    "lint": ("cli.commands_lint:lint",
+             "Lint a certificate, a CRL or an OCSP response (PEM or DER) against its profile, each finding naming "
+             "its clause."),
     "nca": ("cli.commands_nca:nca", "National Competent Authorities: their signing credentials and their requests."),
     "profiles": ("cli.commands_profiles:profiles",
                  "Certificate profiles and the rules (clause and edition) each is checked against."),
