@@ -18,7 +18,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .core.profiles import LintTarget
-from .lint import V181_ROLES, WAIVERS, Linter
+from .core import oids
+from .lint import NON_BROWSER_CLIENT_EKU_CODE, NON_BROWSER_VALIDITY_CODES, V181_ROLES, WAIVERS, Linter
 
 __all__ = ["PKILINT", "certificate_findings", "crl_findings", "ocsp_findings"]
 
@@ -44,21 +45,36 @@ def _certificate_target(cert: x509.Certificate) -> LintTarget:
         return LintTarget.CABF_ROOT if cert.subject == cert.issuer else LintTarget.PKIX
     if eku is not None and list(eku) == [ExtendedKeyUsageOID.OCSP_SIGNING]:
         return LintTarget.CABF_OCSP
+    if eku is not None and ExtendedKeyUsageOID.CLIENT_AUTH in eku and oids.QCP_W_PSD2 in _policies(cert):
+        return LintTarget.ETSI_QWAC_NON_BROWSER  # a mutual-TLS QWAC: browser TLS leaves are serverAuth only
     return LintTarget.ETSI_DETECT
 
 
-def _waivers(cert: x509.Certificate) -> dict[str, str]:
-    """pkilint 0.13.3 lags TS 119 495 V1.8.1 (qtsp.lint.WAIVERS): code -> why, where the certificate uses
-    what only the newer edition allows. Reported as info, not as errors."""
+def _policies(cert: x509.Certificate) -> list[x509.ObjectIdentifier]:
+    policies = _extension(cert, x509.CertificatePolicies)
+    return [p.policy_identifier for p in policies] if policies is not None else []
+
+
+def _waivers(cert: x509.Certificate, target: LintTarget) -> dict[str, str]:
+    """The waivers of qtsp.lint, where this certificate meets their condition: code -> why. pkilint 0.13.3
+    lags TS 119 495 V1.8.1 (WAIVERS), and applies the browser TLS schedule and EKU to non-browser
+    (mutual-TLS) QWACs. Reported as info, not as errors."""
     from .core import checks
 
+    out: dict[str, str] = {}
+    if target is LintTarget.ETSI_QWAC_NON_BROWSER:
+        why = ("a non-browser QWAC (QCP-w-psd2, clientAuth): the ballot SC-081 schedule binds browser hierarchies "
+               "only (TS 119 495 OVR-6.1-3)")
+        out.update(dict.fromkeys(NON_BROWSER_VALIDITY_CODES, why))
+        eku = _extension(cert, x509.ExtendedKeyUsage)
+        if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku:
+            out[NON_BROWSER_CLIENT_EKU_CODE] = "a client-only mutual-TLS QWAC is no TLS server certificate (BR 7.1.2.7.10)"
     try:
         attrs = checks.psd2_attributes(cert)
     except Exception:  # an unreadable statement: no waiver, pkilint's finding stands  # noqa: BLE001
-        return {}
+        return out
     if attrs is None:
-        return {}
-    out = {}
+        return out
     if V181_ROLES & set(attrs.roles):
         out[WAIVERS[0].code] = WAIVERS[0].reason
     if attrs.nca_id == "NA":
@@ -75,7 +91,7 @@ def certificate_findings(der: bytes) -> tuple[str, list[tuple[str, str, str]]]:
         if _linter is None:
             _linter = Linter()
         linter = _linter
-    waived = _waivers(cert)
+    waived = _waivers(cert, target)
     out = []
     for f in linter.pkilint_findings(der, target):
         if f.code in waived:
