@@ -4,7 +4,7 @@ party would hold the CA that published it to them.
 Two kinds, as BR 4.9.7 distinguishes them: a CRL for subscriber certificates (nextUpdate at most 10 days
 after thisUpdate, cACompromise not a reason) and a CRL for CA certificates, an ARL (12 months; cACompromise
 allowed). A CRL is taken as an ARL when its IssuingDistributionPoint says onlyContainsCACerts, or when the
-issuer given is a root (self-issued): a root issues CA certificates only.
+issuer given is a root (self-issued): a root signs CA certificates only (BR 6.1.7).
 """
 
 from __future__ import annotations
@@ -225,7 +225,8 @@ def lint_crl(der: bytes, *, at: dt.datetime, issuer: x509.Certificate | None = N
     is_arl = is_arl_for(crl, issuer)
     is_delta = any(e.oid == ExtensionOID.DELTA_CRL_INDICATOR for e in extensions)
     out.add("crl-kind", f"{BR} 4.9.7", INFO,
-            ("a CRL for CA certificates (ARL: " + ("onlyContainsCACerts" if only_ca else "issued by a root") + ")")
+            ("a CRL for CA certificates (ARL: " + ("onlyContainsCACerts" if only_ca else "issued by a root, which signs CA certificates only, BR 6.1.7")
+             + ")")
             if is_arl else "a CRL for subscriber certificates" + (" (delta)" if is_delta else ""))
     _structure(out, tbs)
     _issuer(out, crl, tbs, issuer)
