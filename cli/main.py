@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("cli.commands_serve:serve", "Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."),
     "tl": ("cli.commands_tl:tl", "The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."),
     "tokens": ("cli.commands_tokens:tokens", "API tokens for /api/v1 (operator: everything; auditor: read only)."),
+    "trust": ("cli.commands_trust:trust", "Trust stores (PEM, PKCS#12, JKS) for relying parties, from a Trusted List."),
     "validate": ("cli.commands_validate:validate",
                  "Judge CERTIFICATE as a PSD2 validator should: path to the Trusted List, revocation (OCSP, then the "
                  "CRL), QCStatements and PSD2 attributes, key usage."),
