@@ -92,6 +92,7 @@ def trust_export(out: Path, tl: str, tl_signer: Path, service: str, fmt: str, pa
     """Write OUT: the CA certificates of the CA/QC services the Trusted List grants for QWACs or QSealCs at
     --at (default now; the service history decides an earlier time), each named after its service."""
     from cryptography import x509
+    from cryptography.x509.oid import NameOID
 
     from qtsp import files
     from qtsp.clock import real_utcnow, utcnow
@@ -126,11 +127,15 @@ def trust_export(out: Path, tl: str, tl_signer: Path, service: str, fmt: str, pa
         if fmt == "jks":
             data = _jks(data, password)
     files.write_new(out, data)
-    entries = [{"name": a.name, "subject": a.certificate.subject.rfc4514_string(), "sha256": a.sha256,
-                "trusted_list_service": a not in extra} for a in anchors + extra]
+    # "issuer_dn": the subject as OpenSSL prints it in RFC 2253 form (nginx's $ssl_client_i_dn), for a gateway
+    # that pins the issuing CA (see docs/lint.md).
+    entries: list[dict[str, object]] = [
+        {"name": a.name, "subject": a.certificate.subject.rfc4514_string(), "sha256": a.sha256,
+         "issuer_dn": a.certificate.subject.rfc4514_string({NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier"}),
+         "trusted_list_service": a not in extra} for a in anchors + extra]
     emit({"file": str(out), "format": fmt, "service": kind, "at": at.isoformat(), "sequence": parsed.sequence,
           "anchors": entries, "skipped": skipped},
          lambda: "\n".join([f"{len(entries)} {kind} trust anchor(s) written to {out} ({fmt}), Trusted List sequence "
                             f"{parsed.sequence} as of {at:%Y-%m-%dT%H:%M:%SZ}:"]
-                           + [f"  {e['name']}  SHA-256 {e['sha256'][:16]}..." for e in entries]
+                           + [f"  {e['name']}  SHA-256 {str(e['sha256'])[:16]}..." for e in entries]
                            + [f"  left out: {s}" for s in skipped]))
