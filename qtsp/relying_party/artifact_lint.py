@@ -5,7 +5,8 @@ PEM or DER, its type detected from the bytes.
 own rules (``lint_crl.py``: RFC 5280 5 and CA/B BR 4.9.7 / 7.2; ``lint_ocsp.py``: RFC 6960, RFC 5019, RFC 9654
 and CA/B BR 4.9.10 / 7.3), each naming its document, edition and clause. pkilint's linters (certificates,
 CRLs, OCSP responses) run beside these in the CLI (``qtsp lint``), outside this package, which imports
-only the core. A certificate gets no rules of ours here: its profile rules are the validator's.
+only the core. A certificate gets no profile rules of ours here (they are the validator's); with an
+issuer, its name chaining and signature are checked.
 
 Time is the caller's (``at``): freshness is judged as of then.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509 import ocsp
 
 from ..core.errors import Kind, QTSPError
@@ -117,5 +119,23 @@ def lint_artifact(data: bytes, *, at: dt.datetime, issuer: x509.Certificate | No
         from .lint_ocsp import lint_ocsp_response
 
         report.findings = lint_ocsp_response(der, at=at, issuer=issuer, request=request)
+    elif issuer is not None:
+        report.findings = _certificate_issuer(x509.load_der_x509_certificate(der), issuer)
     return report
+
+
+def _certificate_issuer(cert: x509.Certificate, issuer: x509.Certificate) -> list[Finding]:
+    """With --issuer, a certificate's name chaining and signature (RFC 5280 6.1.3 (a)(1), (a)(4))."""
+    out = []
+    if cert.issuer != issuer.subject:
+        out.append(Finding("certificate-issuer-name", "IETF RFC 5280 (2008-05) 6.1.3 (a)(4)", "error",
+                           f"the certificate's issuer '{cert.issuer.rfc4514_string()}' is not the subject of the CA "
+                           f"given ('{issuer.subject.rfc4514_string()}')"))
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        out.append(Finding("certificate-signature-invalid", "IETF RFC 5280 (2008-05) 6.1.3 (a)(1)", "error",
+                           f"the certificate's signature does not verify with the key of "
+                           f"'{issuer.subject.rfc4514_string()}'"))
+    return out
 

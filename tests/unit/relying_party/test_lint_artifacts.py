@@ -230,6 +230,16 @@ def test_the_type_is_detected_from_pem_and_der(pki: a.Pki) -> None:
         assert info.value.kind is Kind.MALFORMED
 
 
+def test_a_certificate_is_checked_against_the_issuer_given(pki: a.Pki) -> None:
+    leaf = pki.leaf.cert.public_bytes(serialization.Encoding.DER)
+    assert errors(leaf, issuer=pki.ca) == {}
+    found = errors(leaf, issuer=pki.stranger)
+    assert set(found) == {"certificate-issuer-name", "certificate-signature-invalid"}
+    assert "6.1.3 (a)(1)" in found["certificate-signature-invalid"]
+    impostor = a.issue("Foreign Demo Issuing CA", pki.root, ca=True)  # the CA's name, another key
+    assert set(errors(leaf, issuer=impostor)) == {"certificate-signature-invalid"}
+
+
 def _cli(*args: object) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, ["lint", *[str(x) for x in args]], catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
@@ -262,7 +272,7 @@ def test_the_command_exits_0_1_2_and_prints_the_json_shape(pki: a.Pki, tmp_path:
 def test_the_sandboxs_own_crls_and_ocsp_responses_lint_clean(sandbox: Sandbox, data_dir: Path, tmp_path: Path) -> None:
     from ca_store import repositories as repo
     from qtsp.services import crl as crl_svc
-    from qtsp.services import issuance
+    from qtsp.services import issuance, revocation
     from qtsp.web.app import create_app
     from support import SAMPLE_ORG
 
@@ -297,3 +307,16 @@ def test_the_sandboxs_own_crls_and_ocsp_responses_lint_clean(sandbox: Sandbox, d
             assert code == 0, (kind, nonce, out)
             (tmp_path / "r.der").unlink()
             (tmp_path / "q.der").unlink()
+        # Revoked (a reason BR allows), and the issuing CA's own status from the root-delegated responder.
+        revocation.revoke(sandbox, format(cert.serial_number, "X"), "key-compromise")
+        root_id = next(i for i, c in cas.items() if c.subject == cas[ca_id].issuer)
+        for subject, issuer_id in ((cert, ca_id), (cas[ca_id], root_id)):
+            request = a.ocsp_request(subject, cas[issuer_id], None)
+            answer = client.post("/ocsp", data=request, headers={"Content-Type": "application/ocsp-request"})
+            parsed = ocsp.load_der_ocsp_response(answer.data)
+            assert parsed.certificate_status == (ocsp.OCSPCertStatus.REVOKED if subject is cert else ocsp.OCSPCertStatus.GOOD)
+            (tmp_path / f"{issuer_id}.pem").write_bytes(cas[issuer_id].public_bytes(serialization.Encoding.PEM))
+            (tmp_path / "r.der").write_bytes(answer.data)
+            code, out, _ = _cli(tmp_path / "r.der", "--issuer", tmp_path / f"{issuer_id}.pem", "--json")
+            assert code == 0, (kind, subject.subject, out)
+            (tmp_path / "r.der").unlink()
