@@ -9,7 +9,7 @@ import click
 from qtsp.core.errors import Kind, QTSPError
 
 from .lazy import LazyGroup
-from .output import cli_actor, common, data_dir, emit, table
+from .output import cli_actor, common, data_dir, emit, no_time_travel, table
 
 
 @click.group("scenarios", cls=LazyGroup, lazy={
@@ -65,6 +65,7 @@ def scenarios_issue(names: tuple[str, ...], all_: bool, out: Path) -> None:
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
               help="also write the matrix as a static HTML page to this new file")
 @common
+@no_time_travel  # the catalogue is issued, and judged, as of now (a served sandbox's time travel is per request)
 def scenarios_matrix(manifest_dir: Path | None, connect_to: str | None, html_out: Path | None) -> None:
     """Every scenario through every bank model (strict, chain-only, chain+revocation, psd2-role), against
     this sandbox's Trusted List: which model accepts which defect, and the finding that decided."""

@@ -139,7 +139,8 @@ def _extensions(out: _Findings, crl: x509.CertificateRevocationList) -> None:
                     f"({ext.oid.dotted_string}): BR 7.2.2 names AKI, cRLNumber and IDP; any other is NOT RECOMMENDED")
 
 
-def _window(out: _Findings, crl: x509.CertificateRevocationList, is_arl: bool, at: dt.datetime) -> None:
+def _window(out: _Findings, crl: x509.CertificateRevocationList, is_arl: bool, at: dt.datetime, *,
+            guessed: bool = False) -> None:
     this_update, next_update = crl.last_update_utc, crl.next_update_utc
     if this_update > at + SKEW:
         out.add("crl-this-update-future", RFC_5280 + " 5.1.2.4", ERROR,
@@ -154,9 +155,11 @@ def _window(out: _Findings, crl: x509.CertificateRevocationList, is_arl: bool, a
     limit = ARL_MAX if is_arl else CRL_MAX
     if next_update - this_update > limit:
         kind = "a CRL for CA certificates (12 months)" if is_arl else "a CRL for subscriber certificates (10 days)"
+        hint = "" if is_arl or not guessed or next_update - this_update > ARL_MAX else \
+            " (a root's CRL for CA certificates may run 12 months: give the root with --issuer)"
         out.add("crl-validity-too-long", f"{BR} 4.9.7", ERROR,
                 f"nextUpdate is {(next_update - this_update).total_seconds() / 86400:.2f} days after thisUpdate; "
-                f"at most {limit.days} days for {kind}")
+                f"at most {limit.days} days for {kind}{hint}")
     if next_update < at - SKEW:
         out.add("crl-expired", RFC_5280 + " 6.3.3 (a)", ERROR,
                 f"nextUpdate {_when(next_update)} has passed at {_when(at)}: a relying party may not rely on it")
@@ -232,7 +235,7 @@ def lint_crl(der: bytes, *, at: dt.datetime, issuer: x509.Certificate | None = N
     _issuer(out, crl, tbs, issuer)
     try:
         _extensions(out, crl)
-        _window(out, crl, is_arl, at)
+        _window(out, crl, is_arl, at, guessed=issuer is None)
         _entries(out, crl, is_arl, is_delta, at)
     except ValueError as exc:  # an extension cryptography cannot decode
         raise QTSPError(Kind.MALFORMED, f"the CRL does not parse: {str(exc)[:160]}") from None
