@@ -8,6 +8,7 @@
   QWAC; with ``--issuers-from-aia`` the root comes along, and the issuing-CA pin (a map on
   ``$ssl_client_i_dn`` built from the export's ``issuer_dn``) keeps out a QWAC of a CA the list does not
   name (the catalogue's issuer-not-in-tl). A foreign certificate is refused by the TLS handshake itself.
+- HAProxy (OpenSSL too): the same, with the pin as an ACL on ``ssl_c_i_dn(,0,rfc2253)``.
 """
 
 from __future__ import annotations
@@ -308,3 +309,71 @@ def test_nginx_with_the_exported_bundle(world: World, nginx: object, tmp_path: P
     # A foreign PKI's client certificate: the handshake's own verification refuses it.
     status, body = https_get(gateway.port, world.clients["foreign"])
     assert status == 400, (status, body)
+
+
+# --- HAProxy ------------------------------------------------------------------------------------------
+
+HAPROXY_CONF = """
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 15s
+    timeout server 15s
+frontend gateway
+    bind 127.0.0.1:{port} ssl crt {crt} ca-file {bundle} verify required
+{pin}
+    http-request return status 200 content-type text/plain string accepted
+"""
+
+
+def _haproxy(world: World, directory: Path, bundle: Path, issuer_dns: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    assert Path(haproxy).exists(), "haproxy missing: apt-get install haproxy"
+    directory.mkdir()
+    cert, key = _gateway(directory)
+    crt = directory / "gateway-crt.pem"  # HAProxy wants certificate and key in one file
+    crt.write_bytes(cert.read_bytes() + key.read_bytes())
+    port = free_port()
+    pin = ""
+    if issuer_dns:  # the issuing-CA pin: the client certificate's issuer DN, in RFC 2253 form, among the listed
+        values = " ".join(json.dumps(dn) for dn in issuer_dns)
+        pin = (f"    acl issuer_listed ssl_c_i_dn(,0,rfc2253) -m str {values}\n"
+               "    http-request deny deny_status 403 if !issuer_listed")
+    (directory / "haproxy.cfg").write_text(HAPROXY_CONF.format(port=port, crt=crt, bundle=bundle, pin=pin))
+    proc = subprocess.Popen([haproxy, "-db", "-f", str(directory / "haproxy.cfg")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while True:
+        assert proc.poll() is None, f"haproxy exited: {proc.stdout.read().decode() if proc.stdout else ''}"
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        assert time.monotonic() < deadline, "haproxy did not come up"
+        time.sleep(0.1)
+
+
+def test_haproxy_with_the_exported_bundle(world: World, tmp_path: Path) -> None:
+    exact, completed = tmp_path / "exact.pem", tmp_path / "completed.pem"
+    export(world, exact, "--service", "QWAC")
+    data = export(world, completed, "--service", "QWAC", "--issuers-from-aia")
+    listed = [str(a["issuer_dn"]) for a in data["anchors"] if a["trusted_list_service"]]  # type: ignore[union-attr, index]
+    procs = []
+    try:
+        proc, port = _haproxy(world, tmp_path / "exact", exact, [])
+        procs.append(proc)
+        assert https_get(port, world.clients["qwac"])[0] is None  # no root at the top: the handshake fails
+        proc, port = _haproxy(world, tmp_path / "completed", completed, listed)
+        procs.append(proc)
+        status, body = https_get(port, world.clients["qwac"])
+        assert status == 200 and "accepted" in body, (status, body)
+        assert https_get(port, world.clients["unlisted"])[0] == 403
+        assert https_get(port, world.clients["foreign"])[0] is None
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
