@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509 import ocsp
 
 from ..core.errors import Kind, QTSPError
@@ -75,13 +75,14 @@ def _der_of(data: bytes) -> tuple[bytes, ArtifactType | None]:
 def _parses(kind: ArtifactType, der: bytes) -> bool:
     try:
         if kind == CERTIFICATE:
-            x509.load_der_x509_certificate(der)
+            cert = x509.load_der_x509_certificate(der)
+            cert.issuer, cert.subject  # noqa: B018  # parsed on first use: names that do not parse are no certificate
         elif kind == CRL:
             x509.load_der_x509_crl(der)
         else:
             ocsp.load_der_ocsp_response(der)
         return True
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion: a version number no X.509 edition has
         return False
 
 
@@ -120,7 +121,10 @@ def lint_artifact(data: bytes, *, at: dt.datetime, issuer: x509.Certificate | No
 
         report.findings = lint_ocsp_response(der, at=at, issuer=issuer, request=request)
     elif issuer is not None:
-        report.findings = _certificate_issuer(x509.load_der_x509_certificate(der), issuer)
+        try:
+            report.findings = _certificate_issuer(x509.load_der_x509_certificate(der), issuer)
+        except ValueError as exc:  # a part cryptography parses on first use
+            raise QTSPError(Kind.MALFORMED, f"the certificate does not parse: {str(exc)[:160]}") from None
     return report
 
 
@@ -133,7 +137,7 @@ def _certificate_issuer(cert: x509.Certificate, issuer: x509.Certificate) -> lis
                            f"given ('{issuer.subject.rfc4514_string()}')"))
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         out.append(Finding("certificate-signature-invalid", "IETF RFC 5280 (2008-05) 6.1.3 (a)(1)", "error",
                            f"the certificate's signature does not verify with the key of "
                            f"'{issuer.subject.rfc4514_string()}'"))

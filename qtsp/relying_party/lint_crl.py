@@ -13,6 +13,7 @@ import datetime as dt
 
 from asn1crypto import crl as acrl  # type: ignore[import-untyped, unused-ignore]  # no stubs, no py.typed
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
 from ..core.errors import Kind, QTSPError
@@ -85,7 +86,7 @@ def _issuer(out: _Findings, crl: x509.CertificateRevocationList, tbs: acrl.TbsCe
                 + (" (the same name, encoded differently)" if same else f" ('{issuer.subject.rfc4514_string()}')"))
     try:
         valid = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]  # cryptography refuses non-signing keys itself
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, UnsupportedAlgorithm):  # an unknown algorithm is no valid signature
         valid = False
     if not valid:
         out.add("crl-signature-invalid", RFC_5280 + " 6.3.3 (g)", ERROR,
@@ -221,22 +222,22 @@ def lint_crl(der: bytes, *, at: dt.datetime, issuer: x509.Certificate | None = N
         tbs = acrl.CertificateList.load(der)["tbs_cert_list"]
         tbs.native  # noqa: B018  # parse it all now: a structure error is unusable input, not a finding
         extensions = list(crl.extensions)
-    except ValueError as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, x509.InvalidVersion) as exc:  # asn1crypto fails in several ways
         raise QTSPError(Kind.MALFORMED, f"the CRL does not parse: {str(exc)[:160]}") from None
     out = _Findings()
-    only_ca = _only_ca(crl)
+    only_ca = _only_ca(crl)  # the extensions parsed above
     is_arl = is_arl_for(crl, issuer)
     is_delta = any(e.oid == ExtensionOID.DELTA_CRL_INDICATOR for e in extensions)
     out.add("crl-kind", f"{BR} 4.9.7", INFO,
             ("a CRL for CA certificates (ARL: " + ("onlyContainsCACerts" if only_ca else "issued by a root, which signs CA certificates only, BR 6.1.7")
              + ")")
             if is_arl else "a CRL for subscriber certificates" + (" (delta)" if is_delta else ""))
-    _structure(out, tbs)
-    _issuer(out, crl, tbs, issuer)
     try:
+        _structure(out, tbs)
+        _issuer(out, crl, tbs, issuer)
         _extensions(out, crl)
         _window(out, crl, is_arl, at, guessed=issuer is None)
         _entries(out, crl, is_arl, is_delta, at)
-    except ValueError as exc:  # an extension cryptography cannot decode
-        raise QTSPError(Kind.MALFORMED, f"the CRL does not parse: {str(exc)[:160]}") from None
+    except (ValueError, TypeError, KeyError, UnsupportedAlgorithm) as exc:  # a part the parsers cannot decode
+        raise QTSPError(Kind.MALFORMED, f"the CRL does not parse: {type(exc).__name__}: {str(exc)[:160]}") from None
     return list(out)

@@ -15,6 +15,7 @@ import hashlib
 
 from asn1crypto import ocsp as aocsp  # type: ignore[import-untyped, unused-ignore]  # no stubs, no py.typed
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, OCSPExtensionOID
@@ -66,8 +67,13 @@ def _signer(out: _Findings, response: ocsp.OCSPResponse, issuer: x509.Certificat
                 "the responderID names neither the issuer given nor a certificate in the response"
                 + ("" if issuer is not None else " (no --issuer given)"))
         return
-    if not _verify_signature(signer.public_key(), response.signature, response.tbs_response_bytes,
-                             response.signature_hash_algorithm):
+    try:
+        algorithm = response.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        out.add("ocsp-signature-algorithm-unknown", RFC_6960 + " 4.3", ERROR,
+                f"the signature algorithm {response.signature_algorithm_oid.dotted_string} is not one a client knows")
+        return
+    if not _verify_signature(signer.public_key(), response.signature, response.tbs_response_bytes, algorithm):
         out.add("ocsp-signature-invalid", RFC_6960 + " 3.2 (2)", ERROR,
                 f"the response's signature does not verify with the key of '{signer.subject.rfc4514_string()}'")
     if issuer is None:
@@ -198,7 +204,7 @@ def lint_ocsp_response(der: bytes, *, at: dt.datetime, issuer: x509.Certificate 
         response = ocsp.load_der_ocsp_response(der)
         raw = aocsp.OCSPResponse.load(der)
         raw.native  # noqa: B018  # parse it all now: a structure error is unusable input, not a finding
-    except ValueError as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # asn1crypto fails in several ways
         raise QTSPError(Kind.MALFORMED, f"the OCSP response does not parse: {str(exc)[:160]}") from None
     out = _Findings()
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
@@ -210,8 +216,14 @@ def lint_ocsp_response(der: bytes, *, at: dt.datetime, issuer: x509.Certificate 
         raw_singles = list(raw["response_bytes"]["response"].parsed["tbs_response_data"]["responses"])
         produced_at = response.produced_at_utc
         extensions = list(response.extensions)
-    except ValueError as exc:
-        raise QTSPError(Kind.MALFORMED, f"the OCSP response does not parse: {str(exc)[:160]}") from None
+        return _checks(out, response, singles, raw_singles, produced_at, extensions, issuer, at, request)
+    except (ValueError, TypeError, KeyError, UnsupportedAlgorithm) as exc:  # a part the parsers cannot decode
+        raise QTSPError(Kind.MALFORMED, f"the OCSP response does not parse: {type(exc).__name__}: {str(exc)[:160]}") from None
+
+
+def _checks(out: _Findings, response: ocsp.OCSPResponse, singles: list[ocsp.OCSPSingleResponse],
+            raw_singles: list[aocsp.SingleResponse], produced_at: dt.datetime, extensions: list[x509.Extension[x509.ExtensionType]],
+            issuer: x509.Certificate | None, at: dt.datetime, request: bytes | None) -> list[Finding]:
     _signer(out, response, issuer, at)
     if produced_at > at + SKEW:
         out.add("ocsp-produced-at-future", RFC_6960 + " 4.2.2.1", ERROR,

@@ -320,3 +320,28 @@ def test_the_sandboxs_own_crls_and_ocsp_responses_lint_clean(sandbox: Sandbox, d
             code, out, _ = _cli(tmp_path / "r.der", "--issuer", tmp_path / f"{issuer_id}.pem", "--json")
             assert code == 0, (kind, subject.subject, out)
             (tmp_path / "r.der").unlink()
+
+
+def test_damaged_input_is_refused_as_unusable_never_a_crash(pki: a.Pki) -> None:
+    """Every truncation and a spread of single-byte changes of a CRL, an OCSP response and a certificate: a
+    report, or QTSPError(MALFORMED) (exit 2), nothing else."""
+    import random
+
+    rng = random.Random(17)
+    samples = [a.crl(pki.ca, entries=(a.entry(5, R.key_compromise),)), a.ocsp_response(pki),
+               pki.leaf.cert.public_bytes(serialization.Encoding.DER)]
+    outcomes = {"report": 0, "refused": 0}
+    for der in samples:
+        variants = [der[:n] for n in range(0, len(der), 7)]
+        for _ in range(150):
+            changed = bytearray(der)
+            changed[rng.randrange(len(der))] ^= 1 << rng.randrange(8)
+            variants.append(bytes(changed))
+        for variant in variants:
+            try:
+                lint_artifact(variant, at=NOW, issuer=pki.ca.cert, request=None)
+                outcomes["report"] += 1
+            except QTSPError as exc:
+                assert exc.kind is Kind.MALFORMED, exc.detail
+                outcomes["refused"] += 1
+    assert outcomes["report"] > 50 and outcomes["refused"] > 50, outcomes
