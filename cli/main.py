@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("cli.commands_ca:init", "Create the sandbox hierarchy: root, QWAC CA, QSealC CA, OCSP responders."),
     "issue": ("cli.commands_issue:issue", "Issue PSD2 certificates."),
     "keys": ("cli.commands_keys:keys", "CA and OCSP keys: where they live and when they rotate."),
+    "lint": ("cli.commands_lint:lint",
+             "Lint FILE, a certificate, a CRL or an OCSP response (PEM or DER; the type is detected), as of --at "
+             "(default now)."),
     "nca": ("cli.commands_nca:nca", "National Competent Authorities: their signing credentials and their requests."),
     "profiles": ("cli.commands_profiles:profiles",
                  "Certificate profiles and the rules (clause and edition) each is checked against."),
@@ -37,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("cli.commands_serve:serve", "Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."),
     "tl": ("cli.commands_tl:tl", "The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."),
     "tokens": ("cli.commands_tokens:tokens", "API tokens for /api/v1 (operator: everything; auditor: read only)."),
+    "trust": ("cli.commands_trust:trust", "Trust stores for relying parties, from a Trusted List."),
     "validate": ("cli.commands_validate:validate",
                  "Judge CERTIFICATES (files or directories) as a PSD2 validator should: path to the Trusted List or "
                  "the trust anchors, revocation (OCSP, then the CRL), every profile rule with its clause, pkilint."),
