@@ -17,6 +17,7 @@ from cryptography import x509
 
 from qtsp.core.errors import Kind, QTSPError
 
+from .bank_model import apply_model, model_option
 from .output import common, emit, subject_of_text
 
 MAX_INPUT = 1024 * 1024
@@ -119,7 +120,13 @@ def _readable(verdict: Any, path: Path) -> dict[str, Any]:
 
 
 def _text(verdict: Any, data: dict[str, Any], path: Path) -> str:
-    lines = [f"{'ACCEPT' if verdict.accepted else 'REJECT'}  {path} as {verdict.purpose} at {verdict.at:%Y-%m-%dT%H:%M:%SZ}"]
+    model = "" if data["model"] == "strict" else f" (model {data['model']})"
+    lines = [f"{data['verdict'].upper()}  {path} as {verdict.purpose} at {verdict.at:%Y-%m-%dT%H:%M:%SZ}{model}"]
+    if data["deciding"] is not None and model:
+        deciding = data["deciding"]
+        lines.append(f"  decided by: {deciding.get('rule', deciding.get('code'))}: {deciding['message']}")
+    elif model and not verdict.accepted:
+        lines.append("  strict would reject; this model accepts: the findings below are what it lets through")
     if verdict.certificate_type != verdict.purpose:
         lines.append(f"  the certificate says it is: {verdict.certificate_type}")
     shown = {(r["code"], r["message"]) for r in data["reasons"]}
@@ -157,10 +164,11 @@ def _text(verdict: Any, data: dict[str, Any], path: Path) -> str:
               help="PEM of the certificate the Trusted List must be signed by (required with --tl)")
 @click.option("--connect-to", "connect_to", metavar="HOST:PORT",
               help="send every HTTP request (OCSP, CRL, Trusted List) there, keeping the URL's Host header")
+@model_option
 @common
 def validate(certificates: tuple[Path, ...], purpose: str | None, trust_anchors: tuple[Path, ...], roles: tuple[str, ...],
              chain: tuple[Path, ...], revocation: str, use_pkilint: bool, tl: str | None, tl_signer: Path | None,
-             connect_to: str | None) -> None:
+             connect_to: str | None, model: str) -> None:
     """Judge CERTIFICATES (files or directories) as a PSD2 validator should: path to the Trusted List or the
     trust anchors, revocation (OCSP, then the CRL), every profile rule with its clause, pkilint. Exit 0 all
     accepted, 1 one rejected (with the findings), 2 an input that cannot be used."""
@@ -185,8 +193,8 @@ def validate(certificates: tuple[Path, ...], purpose: str | None, trust_anchors:
         verdict = relying_party.validate(cert, trusted_list=parsed, intermediates=intermediates, purpose=purpose,
                                          require_roles=roles, at=now, fetcher=fetcher, revocation=revocation,
                                          pkilint=use_pkilint)
-        rejected |= not verdict.accepted
         data = _readable(verdict, path)
+        rejected |= not apply_model(data, verdict, model)
         if batch and ctx.obj["json"]:
             click.echo(json.dumps(data, default=str))  # JSON Lines: one verdict per line
         else:

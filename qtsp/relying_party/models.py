@@ -29,7 +29,9 @@ __all__ = ["CHAIN", "DEFAULT_MODEL", "MODELS", "MODEL_NAMES", "PSD2_ROLE", "REVO
 CHAIN = frozenset({"expired", "not-yet-valid", "no-path", "bad-signature", "issuer-not-trusted", "ca-invalid",
                    "unknown-critical-extension", "malformed"})
 REVOCATION = frozenset({"revoked", "revocation-unknown"})
-PSD2_ROLE = frozenset({"missing-psd2-statement", "role-not-authorised", "role-oid-mismatch"})
+# "a PSD2 statement with a role I recognise": present, decodable, a role in it, each name its OID's.
+PSD2_ROLE = frozenset({"missing-psd2-statement", "psd2-statement-malformed", "psd2-roles-empty", "role-not-authorised",
+                       "role-oid-mismatch"})
 
 
 @dataclass(frozen=True)

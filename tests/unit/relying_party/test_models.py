@@ -35,6 +35,8 @@ def verdict(*codes: str) -> Verdict:
                                "chain+revocation": "revocation-unknown", "psd2-role": None}),
     (("role-oid-mismatch",), {"strict": "role-oid-mismatch", "chain-only": None, "chain+revocation": None,
                               "psd2-role": "role-oid-mismatch"}),
+    (("psd2-roles-empty",), {"strict": "psd2-roles-empty", "chain-only": None, "chain+revocation": None,
+                             "psd2-role": "psd2-roles-empty"}),  # a statement without a role: no role present
     (("ncaid-mismatch", "key-usage"), {"strict": "ncaid-mismatch", "chain-only": None, "chain+revocation": None,
                                        "psd2-role": None}),
     # The first reason a model counts decides, in the validator's order.
@@ -56,7 +58,8 @@ def test_the_code_sets_are_the_stable_ones() -> None:
     assert CHAIN == {"expired", "not-yet-valid", "no-path", "bad-signature", "issuer-not-trusted", "ca-invalid",
                      "unknown-critical-extension", "malformed"}
     assert REVOCATION == {"revoked", "revocation-unknown"}
-    assert PSD2_ROLE == {"missing-psd2-statement", "role-not-authorised", "role-oid-mismatch"}
+    assert PSD2_ROLE == {"missing-psd2-statement", "psd2-statement-malformed", "psd2-roles-empty", "role-not-authorised",
+                         "role-oid-mismatch"}
     assert MODELS["strict"].codes is None and MODELS["chain-only"].codes == CHAIN
     assert [m for m in MODEL_NAMES if MODELS[m].checks_revocation] == ["strict", "chain+revocation"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -38,3 +39,34 @@ def test_the_option_and_the_judgement() -> None:
     assert lenient.exit_code == 0 and json.loads(lenient.stdout)["deciding"] is None
     wrong = runner.invoke(judge_revoked, ["--model", "lenient"])
     assert wrong.exit_code == 2 and "chain+revocation" in wrong.output
+
+
+def test_validate_takes_a_bank_model_and_says_what_decided(tmp_path: Path) -> None:
+    """`qtsp validate --model`: a QSealC carrying the website policy is rejected by strict and let through by
+    chain-only, which names no deciding finding; an expired one is rejected by both, chain-only saying so
+    (foreign PKI, no network)."""
+    import json
+    import subprocess
+    import sys
+
+    from support import ROOT
+    from support.foreign_pki import VALID, VARIANT, ForeignPKI
+
+    pki = ForeignPKI()
+    anchor, chain = pki.write_cas(tmp_path)
+    results = {}
+    cases = {"qsealc-with-psd2-website-policy": (VARIANT["qsealc-with-psd2-website-policy"].spec, "2026-12-01"),
+             "expired": (VALID["qsealc"], "2029-06-01")}  # a correct seal, judged after its two years
+    for name, (spec, at) in cases.items():
+        cert = pki.write(tmp_path, name, pki.issue(spec))
+        for model in ("strict", "chain-only"):
+            run = subprocess.run([sys.executable, "-m", "cli.main", "validate", str(cert), "--trust-anchor", str(anchor),
+                                  "--chain", str(chain), "--revocation", "off", "--no-pkilint", "--model", model,
+                                  "--json", "--at", at], capture_output=True, text=True, timeout=60, cwd=ROOT)
+            data = json.loads(run.stdout)
+            deciding = data["deciding"] or {}
+            results[(name, model)] = (run.returncode, data["verdict"], deciding.get("rule", deciding.get("code")))
+    assert results[("qsealc-with-psd2-website-policy", "strict")][:2] == (1, "reject")
+    assert results[("qsealc-with-psd2-website-policy", "chain-only")] == (0, "accept", None)
+    assert results[("expired", "strict")][:2] == (1, "reject")
+    assert results[("expired", "chain-only")] == (1, "reject", "expired")
