@@ -11,7 +11,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from . import oids
+from . import oids, two_qwac
 from .errors import QTSPError
 from .names import parse_org_id
 from .profiles import Hierarchy, Profile
@@ -61,6 +61,8 @@ def check_certificate(cert: x509.Certificate, profile: Profile) -> list[Problem]
         problems += _check_ocsp_signer(cert)
     if profile.hierarchy is not None:
         problems += _check_hierarchy(cert, profile)
+    if profile.is_two_qwac:
+        problems += two_qwac.check(cert)
     if list(policies) != list(profile.policies):
         problems.append(problem("qtsp.policies", f"certificate policies {[p.dotted_string for p in policies]} differ from the {profile.name} profile"))
     return problems
