@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import re
-import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,11 +128,11 @@ def _binding_link(headers: list[tuple[str, str]]) -> str | None:
     for name, value in headers:
         if name.lower() != "link":
             continue
-        for target, params in _LINK.findall(value):
+        for target, params in _LINK.findall(str(value)):
             for param in params.split(";"):
                 key, _, val = param.strip().partition("=")
                 if key.strip().lower() == "rel" and LINK_REL in val.strip().strip('"').lower().split():
-                    return target.strip()
+                    return str(target).strip()
     return None
 
 
@@ -150,7 +149,7 @@ def _get(url: str, *, context: ssl.SSLContext, limit: int) -> tuple[int, list[tu
         leaf = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
         response = conn.getresponse()
         body = response.read(limit + 1)
-    except (OSError, http.client.HTTPException, socket.timeout) as exc:
+    except (OSError, http.client.HTTPException) as exc:  # TimeoutError is an OSError
         raise QTSPError(Kind.NOT_FOUND, f"cannot fetch {url[:200]}: {type(exc).__name__}: {str(exc)[:200]}") from None
     finally:
         conn.close()

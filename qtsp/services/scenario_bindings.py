@@ -98,7 +98,9 @@ class BindingScenario:
 
 
 def _drop(name: str) -> Change:
-    return lambda header: header.pop(name, None)  # type: ignore[func-returns-value]
+    def change(header: dict[str, Any]) -> None:
+        header.pop(name, None)
+    return change
 
 
 def _set(name: str, value: Any) -> Change:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import http.server
 import signal
+import socket
 import ssl
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from ..core.errors import Kind, QTSPError
 
@@ -65,7 +67,7 @@ class _Server(http.server.HTTPServer):
         super().__init__(address, handler)
         self.context = context
 
-    def get_request(self):  # type: ignore[no-untyped-def]
+    def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
         sock.settimeout(TIMEOUT)  # the handshake too is bounded
         try:
@@ -74,7 +76,7 @@ class _Server(http.server.HTTPServer):
             sock.close()
             raise
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hangs up or fails the handshake is not ours to report
 
 
