@@ -140,6 +140,9 @@ def encode_header(header: dict[str, Any]) -> str:
 
 
 def _raw_signature(alg: str, key: Any, data: bytes) -> bytes:
+    wanted = ec.EllipticCurvePrivateKey if alg == "ES256" else rsa.RSAPrivateKey
+    if alg in ALGORITHMS and not isinstance(key, wanted):
+        raise QTSPError(Kind.POLICY, f"alg {alg} does not fit the 2-QWAC's key (TS 119 411-5 Annex B)")
     if alg == "ES256":
         r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
