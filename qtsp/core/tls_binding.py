@@ -284,6 +284,8 @@ def parse(compact: str | bytes) -> Binding:
         raise _fail("header-cty", f"cty is {shown}, not {CTY!r} (TS 119 411-5 Annex B)")
     chain = _chain(header.get("x5c"))
     hash_m, digests = _sig_d(header.get("sigD"))
+    if "x5t#S256" in header and not isinstance(header["x5t#S256"], str):
+        raise _fail("header-unknown-member", "x5t#S256 must be a string (RFC 7515 4.1.8)")
     if "crit" in header and header["crit"] != ["sigD"]:
         raise _fail("header-crit", "crit, when present, must be exactly [\"sigD\"] (TS 119 182-1 5.1.9)")
     unknown = sorted(set(header) - HEADER_MEMBERS)

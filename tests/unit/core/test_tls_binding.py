@@ -148,6 +148,9 @@ BROKEN = [
     ("sigD extra member", lambda h: h["sigD"].update(extra=1), "header-sigd"),
     ("crit other than sigD", lambda h: h.update(crit=["sigD", "b64"]), "header-crit"),
     ("unknown member", lambda h: h.update(b64=False), "header-unknown-member"),
+    ("x5u is not allowed", lambda h: h.update(x5u="https://example.com/c.pem"), "header-unknown-member"),
+    ("x5t#S256 not a string", lambda h: h.__setitem__("x5t#S256", 1), "header-unknown-member"),
+    ("cty not a string", lambda h: h.update(cty=1), "header-cty"),
     ("iat not an integer", lambda h: h.update(iat=1.5), "header-iat"),
     ("exp a string", lambda h: h.update(exp="2030"), "header-exp"),
 ]
