@@ -14,6 +14,7 @@ from .operator import AT_KEY, OPERATOR_ENV, OPERATOR_KEY, check_operator
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("cli.commands_ca:audit", "The hash-chained audit log."),
+    "binding": ("cli.commands_binding:binding", "2-QWAC TLS certificate bindings: sign, verify, check a site."),
     "ca": ("cli.commands_ca:ca", "The sandbox CAs."),
     "ceremony": ("cli.commands_ceremony:ceremony",
                  "Key ceremonies: one YAML file each, witnessed, transcribed (examples: `qtsp ceremony examples`)."),
@@ -38,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("cli.commands_serve:scheduler_cmd",
                   "Run the scheduled jobs (OCSP refresh, CRL publication); one process leads, others stand by."),
     "serve": ("cli.commands_serve:serve", "Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."),
+    "site": ("cli.commands_site:site", "A demo website for 2-QWAC TLS certificate bindings."),
     "tl": ("cli.commands_tl:tl", "The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."),
     "tokens": ("cli.commands_tokens:tokens", "API tokens for /api/v1 (operator: everything; auditor: read only)."),
     "trust": ("cli.commands_trust:trust", "Trust stores for relying parties, from a Trusted List."),
