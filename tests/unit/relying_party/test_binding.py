@@ -163,7 +163,7 @@ def test_a_binding_signed_by_a_1qwac_is_refused_for_its_eku(api: Api) -> None:
         bindings.sign_binding(qwac, [_tls_cert()], now=dt.datetime.now(dt.timezone.utc))
     tls = _tls_cert()
     verdict = _verdict(api, _resigned(qwac, tls, lambda h: None), tls)
-    assert verdict.codes == ["eku-tls-binding-missing"]
+    assert "eku-tls-binding-missing" in verdict.codes, verdict.codes  # and, from the stricter validator, its policy and type
 
 
 def test_a_revoked_2qwac_makes_its_binding_refused(api: Api, two_qwac: Any) -> None:
