@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "issue": ("cli.commands_issue:issue", "Issue PSD2 certificates."),
     "keys": ("cli.commands_keys:keys", "CA and OCSP keys: where they live and when they rotate."),
     "nca": ("cli.commands_nca:nca", "National Competent Authorities: their signing credentials and their requests."),
+    "portal": ("cli.commands_portal:portal", "Accounts of the browser portal at /portal (PSP developers, operators)."),
     "profiles": ("cli.commands_profiles:profiles",
                  "Certificate profiles and the rules (clause and edition) each is checked against."),
     "register": ("cli.commands_register:register", "The simulated NCA register of authorised PSPs."),

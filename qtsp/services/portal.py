@@ -219,6 +219,14 @@ def list_accounts(sandbox: Sandbox, principal: Principal | None = None) -> list[
                 for a in session.execute(select(PortalAccount).order_by(PortalAccount.id)).scalars()]
 
 
+def account_id(sandbox: Sandbox, username: str) -> int:
+    with sandbox.transaction() as session:
+        found = session.execute(select(PortalAccount.id).where(PortalAccount.username == username)).scalar_one_or_none()
+    if found is None:
+        raise QTSPError(Kind.NOT_FOUND, f"no portal account {username!r}; `qtsp portal list` shows them")
+    return int(found)
+
+
 def owners(sandbox: Sandbox) -> dict[str, str]:
     """org_id -> the user name of the account that registered it."""
     with sandbox.transaction() as session:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, PasswordField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -18,7 +19,7 @@ from ...services import portal
 from ...services.issuance import GENERATED_KEY_TYPES
 
 # The roles an NCA authorises (TS 119 495 V1.8.1 5.1); NA roles (PSP_CB, PSP_PA) are for the CLI's register.
-ROLE_CHOICES = [(r.value, r.value) for r in (PspRole.PSP_AS, PspRole.PSP_PI, PspRole.PSP_AI, PspRole.PSP_IC)]
+ROLE_CHOICES = [SelectChoice(r.value, r.value) for r in (PspRole.PSP_AS, PspRole.PSP_PI, PspRole.PSP_AI, PspRole.PSP_IC)]
 PURPOSE_LABELS = {"server": "server: browser hierarchy, serverAuth only (a website)",
                   "client": "client: non-browser hierarchy, clientAuth only (mutual TLS to a bank)",
                   "both": "both: non-browser hierarchy, serverAuth and clientAuth"}
@@ -52,34 +53,34 @@ class OrganisationForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.nca.choices = [(nca_id, f"{nca_id}: {name}") for nca_id, name in sorted(portal.nca_choices().items())]
+        self.nca.choices = [SelectChoice(nca_id, f"{nca_id}: {name}") for nca_id, name in sorted(portal.nca_choices().items())]
 
 
 class RequestForm(FlaskForm):
     org_id = SelectField("Organisation", validators=[DataRequired()])
     kind = RadioField("Certificate", validators=[DataRequired()])
-    purpose = SelectField("QWAC purpose (hierarchy)", choices=[(p, PURPOSE_LABELS.get(p, p)) for p in PURPOSES],
+    purpose = SelectField("QWAC purpose (hierarchy)", choices=[SelectChoice(p, PURPOSE_LABELS.get(p, p)) for p in PURPOSES],
                           default="client")
     domains = TextAreaField("DNS names (QWAC; one per line)", validators=[Optional(), Length(max=8000)])
     roles = MultiCheckbox("Roles (empty: every role the register authorises)", choices=ROLE_CHOICES)
     qscd = BooleanField("Key in a QSCD (QSealC only)")
-    key_source = RadioField("Key", choices=[("generate", "Generate a key for me (delivered once, as PKCS#12)"),
-                                            ("csr", "Use my CSR (the key never leaves my machine)")], default="generate")
-    key_type = SelectField("Key type", choices=[(t, t) for t in GENERATED_KEY_TYPES], default="ecdsa-p256")
+    key_source = RadioField("Key", choices=[SelectChoice("generate", "Generate a key for me (delivered once, as PKCS#12)"),
+                                            SelectChoice("csr", "Use my CSR (the key never leaves my machine)")], default="generate")
+    key_type = SelectField("Key type", choices=[SelectChoice(t, t) for t in GENERATED_KEY_TYPES], default="ecdsa-p256")
     p12_password = PasswordField("PKCS#12 password (never stored)", validators=[Optional(), Length(min=8, max=128)])
     csr_text = TextAreaField("CSR (PEM)", validators=[Optional(), Length(max=MAX_CSR_BYTES)])
     csr_file = FileField("or upload the CSR (PEM or DER)")
 
     def __init__(self, orgs: list[tuple[str, str]], *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.org_id.choices = orgs
-        self.kind.choices = [(k.kind, k.label) for k in portal.PORTAL_KINDS]
+        self.org_id.choices = [SelectChoice(value, label) for value, label in orgs]
+        self.kind.choices = [SelectChoice(k.kind, k.label) for k in portal.PORTAL_KINDS]
         if not self.kind.data:
             self.kind.data = portal.PORTAL_KINDS[0].kind
 
 
 class RevokeForm(FlaskForm):
-    reason = SelectField("Reason", choices=[(r, r) for r in REASONS], default="unspecified")
+    reason = SelectField("Reason", choices=[SelectChoice(r, r) for r in REASONS], default="unspecified")
 
 
 def field_for(detail: str) -> str | None:
