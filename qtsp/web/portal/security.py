@@ -114,13 +114,19 @@ def _csrf_refused(exc: CSRFError) -> tuple[str, int]:
 @bp.errorhandler(QTSPError)
 def _qtsp_error(exc: QTSPError) -> tuple[str, int]:
     status = STATUS.get(exc.kind, 500)
-    return render_template("error.html", status=status, title="Refused" if status < 500 else "Failed",
+    title = {401: "Sign in first", 403: "Not allowed", 404: "Not found"}.get(status, "Refused" if status < 500 else "Failed")
+    return render_template("error.html", status=status, title=title,
                            message=exc.detail if status < 500 else "the server failed; the event is logged"), status
 
 
 @bp.errorhandler(404)
 def _not_found(_exc: Exception) -> tuple[str, int]:
     return render_template("error.html", status=404, title="Not found", message="There is no such page."), 404
+
+
+@bp.errorhandler(401)
+def _unauthenticated(_exc: Exception) -> tuple[str, int]:
+    return render_template("error.html", status=401, title="Sign in first", message="This needs a signed-in user."), 401
 
 
 # --- who may see a page ---------------------------------------------------------------------------------
