@@ -362,8 +362,7 @@ def register_organisation(sandbox: Sandbox, who: Principal, *, nca_id: str, lega
     parse_roles(roles)
     if not locality or len(locality) > 64 or not locality.isprintable():
         raise QTSPError(Kind.MALFORMED, "a locality (the city) is needed: QWAC subjects name one (CA/B EV Guidelines 9.2.4)")
-    psd_country = "EL" if country == "GR" else country  # PSD2's Greece prefix (TS 119 495 5.2.1, EU country code)
-    org_id = f"PSD{psd_country}-{nca_code}-{number}"
+    org_id = f"PSD{country}-{nca_code}-{number}"  # the NCA's own id (GR-BOG: PSDGR-BOG-...), as the register keys it
     view = register.add_psp(sandbox, org_id=org_id, name=legal_name, roles=roles, country=country, locality=locality,
                             actor=who.actor)
     now = real_utcnow()

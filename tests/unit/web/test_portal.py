@@ -237,3 +237,26 @@ def test_time_travel_shows_a_banner(sandbox: Sandbox, data_dir: Path) -> None:
     assert "time-travel-banner" not in plain and "time travel is enabled" in plain
     travelled = user.get("/portal/", headers={"X-QTSP-Time": "2030-01-02T03:04:00Z"}).get_data(as_text=True)
     assert 'id="time-travel-banner"' in travelled and "2030-01-02 03:04 UTC" in travelled
+
+
+def test_refusals_are_shown_next_to_their_field(app: Flask) -> None:
+    alice = User.of(app)
+    alice.sign_in("alice")
+    org = _org(alice)
+    base = {"org_id": org, "kind": "qwac", "purpose": "client", "key_type": "ecdsa-p256"}
+    cases = [
+        ({"key_source": "csr", "csr_text": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"},
+         "csr_text"),
+        ({"key_source": "csr"}, "csr_text"),
+        ({"key_source": "generate", "domains": "api.example.com"}, "p12_password"),
+        ({"key_source": "generate", "p12_password": "p12-password"}, "domains"),
+        ({"key_source": "generate", "p12_password": "p12-password", "domains": "not a domain!"}, "domains"),
+        ({"key_source": "generate", "p12_password": "p12-password", "domains": "api.example.com", "roles": ["PSP_AS"]},
+         "roles"),
+    ]
+    for extra, field in cases:
+        response = alice.post_form("/portal/request", None, {**base, **extra})
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400, (extra, field)
+        assert f'id="{field}-error"' in html and f'id="field-{field}"' in html, (extra, field, re.findall(
+            r'class="error[^"]*"[^>]*>([^<]+)<', html))
