@@ -58,23 +58,23 @@ def psps() -> Any:
                            accounts=portal.list_accounts(sandbox, who), form=EmptyForm())
 
 
-@bp.post("/operator/accounts/<int:account_id>/<any(suspend, reactivate):action>")
+@bp.post("/operator/accounts/<int:account_id>/<any(suspend, reactivate):account_action>")
 @readers_only
-def account_status(account_id: int, action: str) -> Any:
+def account_status(account_id: int, account_action: str) -> Any:
     if not EmptyForm().validate_on_submit():
         raise QTSPError(Kind.MALFORMED, "the form was not complete")
-    status = "suspended" if action == "suspend" else "active"
+    status = "suspended" if account_action == "suspend" else "active"
     view = portal.set_account_status(state().sandbox, current(), account_id, status)
     flash(f"Account {view.username} is {view.status}.", "ok")
     return redirect(url_for("portal.psps"), 303)
 
 
-@bp.post("/operator/psps/<org_id>/<any(withdraw, restore):action>")
+@bp.post("/operator/psps/<org_id>/<any(withdraw, restore):psp_action>")
 @readers_only
-def psp_status(org_id: str, action: str) -> Any:
+def psp_status(org_id: str, psp_action: str) -> Any:
     if not EmptyForm().validate_on_submit():
         raise QTSPError(Kind.MALFORMED, "the form was not complete")
-    view = portal.set_psp_status(state().sandbox, current(), org_id, "withdrawn" if action == "withdraw" else "active")
+    view = portal.set_psp_status(state().sandbox, current(), org_id, "withdrawn" if psp_action == "withdraw" else "active")
     flash(f"{view.org_id} is {view.status} in the register.", "ok")
     return redirect(url_for("portal.psps"), 303)
 
