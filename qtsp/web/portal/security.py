@@ -79,6 +79,8 @@ def configure(app: Flask) -> None:
 
 @bp.before_request
 def _before() -> None:
+    if request.endpoint == "portal.static":
+        return  # the stylesheet and the script: public, no session looked up
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()  # raises CSRFError: answered by _csrf_refused, nothing is done
     g.who = portal.principal(state().sandbox, session.get(SESSION_KEY))

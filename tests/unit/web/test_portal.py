@@ -260,3 +260,31 @@ def test_refusals_are_shown_next_to_their_field(app: Flask) -> None:
         assert response.status_code == 400, (extra, field)
         assert f'id="{field}-error"' in html and f'id="field-{field}"' in html, (extra, field, re.findall(
             r'class="error[^"]*"[^>]*>([^<]+)<', html))
+
+
+def test_an_uploaded_csr_is_issued_and_its_pems_download(app: Flask) -> None:
+    import io
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    alice = User.of(app)
+    alice.sign_in("alice")
+    org = _org(alice)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    response = alice.post_form("/portal/request", None, {
+        "org_id": org, "kind": "qsealc", "key_source": "csr", "key_type": "ecdsa-p256",
+        "csr_file": (io.BytesIO(csr), "request.der")}, content_type="multipart/form-data")
+    assert response.status_code == 303, response.get_data(as_text=True)[-1500:]
+    serial = response.headers["Location"].rsplit("/", 1)[1]
+    cert = x509.load_pem_x509_certificate(alice.get(f"/portal/certificates/{serial}/cert.pem").data)
+    assert cert.public_key() == key.public_key()
+    chain = x509.load_pem_x509_certificates(alice.get(f"/portal/certificates/{serial}/chain.pem").data)
+    assert chain[0].subject == cert.issuer and chain[-1].subject == chain[-1].issuer
+    assert len(x509.load_pem_x509_certificates(alice.get(f"/portal/certificates/{serial}/fullchain.pem").data)) == len(chain) + 1
+    page = alice.get(f"/portal/certificates/{serial}").get_data(as_text=True)
+    assert 'data-copy="cert-pem"' in page and "-----BEGIN CERTIFICATE-----" in page
