@@ -36,6 +36,7 @@ def chromium(profile: Path, downloads: Path) -> Iterator[Any]:
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages: CSP violations among them
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False,
                                               "safebrowsing.enabled": False})
@@ -97,3 +98,8 @@ class Screenshots:
         target.mkdir(parents=True, exist_ok=True)
         for path in self.taken:
             shutil.copyfile(path, target / path.name)
+
+
+def csp_violations(driver: Any) -> list[str]:
+    """What the console said about the Content-Security-Policy since the last call (each call drains it)."""
+    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]

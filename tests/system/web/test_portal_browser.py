@@ -17,7 +17,7 @@ import pytest
 
 from qtsp.services import portal
 from qtsp.services.hierarchy import init_sandbox
-from support.browser import Screenshots, chromium, downloaded, wait_for
+from support.browser import Screenshots, chromium, csp_violations, downloaded, wait_for
 from support.external import find_openssl
 from support.portal import PASSWORD
 from support.server import free_port, running_server
@@ -144,6 +144,9 @@ def test_a_psp_registers_requests_downloads_lists_and_revokes(world: World, brow
     # Revoke it; OCSP (openssl against the served responder) says revoked.
     row.find_element(By.TAG_NAME, "a").click()
     wait_for(lambda: driver.find_elements(By.ID, "revoke-form"), what="the certificate page")
+    # The one script (served from this origin) ran under the CSP: it shows the copy buttons.
+    wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "button.copy[data-copy=cert-pem]").is_displayed(),
+             what="the copy button")
     world.shots.take(driver, "certificate")
     Select(driver.find_element(By.ID, "reason")).select_by_value("key-compromise")
     driver.find_element(By.ID, "revoke").click()
@@ -156,6 +159,7 @@ def test_a_psp_registers_requests_downloads_lists_and_revokes(world: World, brow
     assert ocsp.returncode == 0, ocsp.stderr
     assert f"{cert}: revoked" in ocsp.stdout and "Reason: keyCompromise" in ocsp.stdout
     assert "Response verify OK" in ocsp.stderr
+    assert csp_violations(driver) == []  # nothing on these pages needed what the policy forbids
 
 
 def test_a_second_psp_cannot_see_or_revoke_the_first_ones_certificate(world: World, browser: Any) -> None:
