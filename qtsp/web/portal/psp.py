@@ -250,4 +250,12 @@ def trust_store() -> Response:
 def scenario_bundle() -> Response:
     if not EmptyForm().validate_on_submit():
         raise QTSPError(Kind.MALFORMED, "the form was not complete")
-    return _download(portal_certs.scenario_bundle(state().sandbox, current()), "qtsp-scenarios.zip", "application/zip")
+    who = current()
+    wait = security.bundles.retry_after(who.actor)
+    if wait:
+        return Response(render_template("error.html", status=429, title="Not so fast",
+                                        message=f"A scenario bundle is made at most 3 times an hour; try again in {wait} s."),
+                        429, {"Retry-After": str(wait)})
+    body = portal_certs.scenario_bundle(state().sandbox, who)
+    security.bundles.failed(who.actor)  # counted once made
+    return _download(body, "qtsp-scenarios.zip", "application/zip")

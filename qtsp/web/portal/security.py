@@ -178,8 +178,9 @@ def safe_next(target: str | None) -> str:
 # --- sign-in rate limits ---------------------------------------------------------------------------------
 
 
-class SignInLimiter:
-    """Failed sign-ins per key in a sliding window, in memory, at most ``max_keys`` keys (oldest dropped)."""
+class SlidingLimiter:
+    """Events (failed sign-ins, scenario bundles) per key in a sliding window, in memory, at most ``max_keys``
+    keys (oldest dropped)."""
 
     def __init__(self, limit: int, window: float, max_keys: int = 10_000) -> None:
         self.limit, self.window, self.max_keys = limit, window, max_keys
@@ -224,8 +225,11 @@ class SignInLimiter:
 MAX_FAILURES = 5
 MAX_FAILURES_PER_ADDRESS = 20
 WINDOW = 15 * 60
-per_account = SignInLimiter(MAX_FAILURES, WINDOW)
-per_address = SignInLimiter(MAX_FAILURES_PER_ADDRESS, WINDOW)
+per_account = SlidingLimiter(MAX_FAILURES, WINDOW)
+per_address = SlidingLimiter(MAX_FAILURES_PER_ADDRESS, WINDOW)
+# A scenario bundle issues the whole catalogue (dozens of certificates, their OCSP answers and CRLs): a few
+# per user per hour is what a test suite needs.
+bundles = SlidingLimiter(3, 3600)
 
 
 def client_address() -> str:

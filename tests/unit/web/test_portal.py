@@ -116,7 +116,7 @@ def test_sign_in_failures_are_limited_per_account_and_address(app: Flask) -> Non
 
 
 def test_the_limiter_is_bounded_and_forgets_after_its_window() -> None:
-    limiter = security.SignInLimiter(limit=2, window=60, max_keys=3)
+    limiter = security.SlidingLimiter(limit=2, window=60, max_keys=3)
     for key in "abcde":
         limiter.failed(key, now=0)
     assert len(limiter) == 3
@@ -288,3 +288,44 @@ def test_an_uploaded_csr_is_issued_and_its_pems_download(app: Flask) -> None:
     assert len(x509.load_pem_x509_certificates(alice.get(f"/portal/certificates/{serial}/fullchain.pem").data)) == len(chain) + 1
     page = alice.get(f"/portal/certificates/{serial}").get_data(as_text=True)
     assert 'data-copy="cert-pem"' in page and "-----BEGIN CERTIFICATE-----" in page
+
+
+def test_the_operator_sees_nca_requests_with_their_receipts(app: Flask, sandbox: Sandbox,
+                                                            ncas: dict[str, dict[str, bytes]]) -> None:
+    from support.nca import BE_PSP, issue_cert, sign
+
+    cert = issue_cert(sandbox, BE_PSP)
+    body = {"org_id": BE_PSP, "reason": "privilege-withdrawn"}
+    answer = app.test_client().post("/nca/v1/revocation-requests", data=sign(ncas, "BE-NBB", body, jti="portal-req-1"),
+                                    content_type="application/jose")
+    assert answer.status_code == 200, answer.json
+    ops = User.of(app)
+    ops.sign_in("ops")
+    page = ops.get("/portal/operator/nca-requests").get_data(as_text=True)
+    assert "portal-req-1" in page and answer.json["receipt"] in page  # type: ignore[index]
+    assert f"{cert.serial_number:X}".rjust(32, "0")[-16:] in page.upper()
+    alice = User.of(app)
+    alice.sign_in("alice")
+    assert alice.get("/portal/operator/nca-requests").status_code == 403
+
+
+def test_the_scenario_bundle_and_trust_store_download_and_bundles_are_limited(app: Flask) -> None:
+    import io
+    import json
+    import zipfile
+
+    security.bundles._failures.clear()
+    alice = User.of(app)
+    alice.sign_in("alice")
+    store = alice.get("/portal/downloads/trust-store.zip")
+    assert store.status_code == 200 and "attachment" in store.headers["Content-Disposition"]
+    assert "trust-store.pem" in zipfile.ZipFile(io.BytesIO(store.data)).namelist()
+    assert alice.client.post("/portal/downloads/scenarios.zip").status_code == 400  # no CSRF token
+    made = alice.post_form("/portal/downloads", "/portal/downloads/scenarios.zip", {})
+    assert made.status_code == 200
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(made.data)).read("scenarios/manifest.json"))
+    assert manifest["scenarios"]
+    for _ in range(2):
+        security.bundles.failed("portal:alice")
+    refused = alice.post_form("/portal/downloads", "/portal/downloads/scenarios.zip", {})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
