@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -116,9 +117,14 @@ def cookie_secret(sandbox: Sandbox) -> bytes:
     path = sandbox.data_dir / SECRET_FILE
     try:
         files.write_new(path, secrets.token_hex(32).encode("ascii"), private=True, sync=True)
-    except QTSPError:
-        pass  # there already: read it
-    value = path.read_bytes().strip()
+    except QTSPError as exc:
+        if exc.kind is not Kind.CONFLICT:
+            raise
+    try:  # there already (another worker made it first): read it, never through a symlink
+        with os.fdopen(files.open_read(path), "rb") as handle:
+            value = handle.read(256).strip()
+    except OSError as exc:
+        raise QTSPError(Kind.STORAGE, f"cannot read the portal secret {path}: {exc.strerror}") from None
     if len(value) != 64:
         raise QTSPError(Kind.STORAGE, f"{path} is not a portal secret (64 hex digits); remove it to make a new one")
     return value

@@ -120,3 +120,20 @@ def test_the_trust_store_holds_every_ca_and_the_scenario_bundle_its_manifest(san
         for entry in manifest["scenarios"]:
             assert f"scenarios/{entry['certificate']}" in archive.namelist()
     assert manifest["scenarios"] and not list((sandbox.data_dir / "run" / "portal").iterdir())  # work dir removed
+
+
+def test_the_cookie_secret_is_made_once_private_and_never_read_through_a_symlink(sandbox: Sandbox) -> None:
+    import os
+    import stat
+
+    first = portal.cookie_secret(sandbox)
+    assert portal.cookie_secret(sandbox) == first and len(first) == 64
+    path = sandbox.data_dir / portal.SECRET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.unlink()
+    elsewhere = sandbox.data_dir / "elsewhere"
+    elsewhere.write_bytes(b"a" * 64)
+    os.symlink(elsewhere, path)
+    with pytest.raises(QTSPError) as caught:
+        portal.cookie_secret(sandbox)
+    assert caught.value.kind is Kind.STORAGE
