@@ -23,6 +23,13 @@ from support import SAMPLE_ORG
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(autouse=True)
+def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New passwords hashed with scrypt N=2^14 here (the hash names its N, so they verify as any other):
+    the production cost, 2^17, is half a second a hash and these tests make dozens."""
+    monkeypatch.setattr(portal, "_SCRYPT_N", 2**14)
+
+
 @pytest.fixture
 def alice(sandbox: Sandbox) -> portal.Principal:
     portal.create_account(sandbox, "alice", PASSWORD, "psp", actor="test")

@@ -23,6 +23,13 @@ from support.portal import PASSWORD, User, csrf_tokens, inline_code
 XSS = "<script>alert(1)</script>"
 
 
+@pytest.fixture(autouse=True)
+def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New passwords hashed with scrypt N=2^14 here (the hash names its N, so they verify as any other):
+    the production cost, 2^17, is half a second a hash and these tests make dozens."""
+    monkeypatch.setattr(portal, "_SCRYPT_N", 2**14)
+
+
 @pytest.fixture
 def app(sandbox: Sandbox, data_dir: Path) -> Flask:
     for name, role in (("alice", "psp"), ("bob", "psp"), ("ops", "operator")):
