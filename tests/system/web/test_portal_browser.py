@@ -2,7 +2,7 @@
 loopback. A PSP registers an organisation (named like an XSS payload), requests a QWAC with a generated key,
 downloads the PKCS#12 and openssl opens it, sees it in the list, revokes it and openssl's OCSP client hears
 "revoked" from the served responder; a second PSP can neither see nor revoke it, by the pages or by URL; a
-form posted without its CSRF token is refused. Screenshots of the main pages are taken on the way
+form posted without its CSRF token is refused; a QSealC is issued for a CSR openssl made and pasted in. Screenshots of the main pages are taken on the way
 (copied to $QTSP_SCREENSHOTS, e.g. docs/portal, only when set)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     port = free_port()
     data_dir = tmp / "qtsp-data"
     sandbox = init_sandbox(data_dir, base_url=f"http://127.0.0.1:{port}")
-    for name, role in (("alice", "psp"), ("bob", "psp"), ("ops", "operator")):
+    for name, role in (("alice", "psp"), ("bob", "psp"), ("carol", "psp"), ("ops", "operator")):
         portal.create_account(sandbox, name, PASSWORD, role, actor="test")
     sandbox.engine.dispose()
     shots = Screenshots(tmp / "screenshots")
@@ -214,6 +214,41 @@ def test_a_form_without_its_csrf_token_is_refused(world: World, browser: Any) ->
     assert "CSRF" in driver.find_element(By.ID, "error-message").text
     driver.get(world.url + "/portal/")
     assert "Forged Ltd" not in driver.page_source
+
+
+def test_a_psp_gets_a_qsealc_for_a_pasted_csr(world: World, browser: Any) -> None:
+    """The key stays with the PSP: openssl makes it and the CSR, the page issues, the PEM matches the key."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    key, csr = world.tmp / "carol.key", world.tmp / "carol.csr"
+    made = _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+                    "-out", str(csr), "-subj", "/CN=ignored")
+    assert made.returncode == 0, made.stderr
+    driver = browser
+    _sign_in(driver, world, "carol")
+    driver.get(world.url + "/portal/organisations/new")
+    driver.find_element(By.ID, "legal_name").send_keys("Carol Seals GmbH")
+    Select(driver.find_element(By.ID, "nca")).select_by_value("DE-BAFIN")
+    driver.find_element(By.ID, "authorisation_number").send_keys("HRB-4711")
+    driver.find_element(By.CSS_SELECTOR, "input[name=roles][value=PSP_PI]").click()
+    driver.find_element(By.ID, "locality").send_keys("Frankfurt")
+    driver.find_element(By.ID, "register").click()
+    wait_for(lambda: driver.find_elements(By.ID, "request-form"), what="the request form")
+    assert Select(driver.find_element(By.ID, "org_id")).first_selected_option.get_attribute("value") == "PSDDE-BAFIN-HRB-4711"
+    driver.find_element(By.CSS_SELECTOR, "input[name=kind][value=qsealc]").click()
+    driver.find_element(By.CSS_SELECTOR, "input[name=key_source][value=csr]").click()
+    driver.find_element(By.ID, "csr_text").send_keys(csr.read_text())
+    driver.find_element(By.ID, "submit-request").click()
+    wait_for(lambda: driver.find_elements(By.ID, "serial"), what="the issued certificate's page")
+    pem = driver.find_element(By.ID, "cert-pem").text
+    issued = world.tmp / "carol.pem"
+    issued.write_text(pem + "\n")
+    ours = _openssl("x509", "-in", str(issued), "-noout", "-pubkey").stdout
+    theirs = _openssl("pkey", "-in", str(key), "-pubout").stdout
+    assert ours and ours == theirs
+    subject = _openssl("x509", "-in", str(issued), "-noout", "-subject").stdout
+    assert "PSDDE-BAFIN-HRB-4711" in subject and "Carol Seals GmbH" in subject
 
 
 def test_the_operator_sees_the_sandbox(world: World, browser: Any) -> None:
