@@ -2,8 +2,9 @@
 loopback. A PSP registers an organisation (named like an XSS payload), requests a QWAC with a generated key,
 downloads the PKCS#12 and openssl opens it, sees it in the list, revokes it and openssl's OCSP client hears
 "revoked" from the served responder; a second PSP can neither see nor revoke it, by the pages or by URL; a
-form posted without its CSRF token is refused; a QSealC is issued for a CSR openssl made and pasted in. Screenshots of the main pages are taken on the way
-(copied to $QTSP_SCREENSHOTS, e.g. docs/portal, only when set)."""
+form posted without its CSRF token is refused; a QSealC is issued for a CSR openssl made and pasted in.
+Screenshots of the main pages are taken on the way (copied to $QTSP_SCREENSHOTS, e.g. docs/portal, only
+when set)."""
 
 from __future__ import annotations
 
