@@ -23,6 +23,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from ca_store import repositories as repo
 from ca_store.models import ApiToken, PortalAccount, PortalAccountOrg, PortalSession
@@ -212,10 +213,7 @@ def set_account_status(sandbox: Sandbox, principal: Principal | None, account_id
         return AccountView(row.id, row.username, row.role, row.status, row.created_at, _orgs_of(session, row.id))
 
 
-def _orgs_of(session: object, account_id: int) -> tuple[str, ...]:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def _orgs_of(session: Session, account_id: int) -> tuple[str, ...]:
     return tuple(session.execute(select(PortalAccountOrg.org_id).where(PortalAccountOrg.account_id == account_id)
                                  .order_by(PortalAccountOrg.org_id)).scalars())
 
@@ -251,10 +249,7 @@ def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
 
 
-def _open_session(session: object, *, account_id: int | None, token_id: int | None, now: dt.datetime) -> str:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def _open_session(session: Session, *, account_id: int | None, token_id: int | None, now: dt.datetime) -> str:
     session_id = secrets.token_urlsafe(32)
     session.execute(delete(PortalSession).where(PortalSession.expires_at <= now))  # expired ones, while here
     session.add(PortalSession(session_hash=_digest(session_id), account_id=account_id, token_id=token_id, created_at=now,
@@ -293,7 +288,7 @@ def sign_in_with_token(sandbox: Sandbox, secret: str) -> tuple[str, Principal]:
     return session_id, Principal("token", caller.token_id, caller.name, caller.role, caller.scope)
 
 
-def _account_principal(session: object, row: PortalAccount) -> Principal:
+def _account_principal(session: Session, row: PortalAccount) -> Principal:
     if row.role == "operator":
         return Principal("account", row.id, row.username, "operator", Scope())
     orgs = _orgs_of(session, row.id)
