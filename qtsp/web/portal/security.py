@@ -24,7 +24,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ...clock import time_travelling, utcnow
@@ -93,6 +93,8 @@ def _headers(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if current_app.config["SESSION_COOKIE_SECURE"]:  # served over TLS (a proxy in front): browsers keep to it
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
     if request.endpoint != "portal.static":
         response.headers["Cache-Control"] = "no-store"
     response.vary.add("Cookie")

@@ -141,6 +141,10 @@ def test_a_psp_registers_requests_downloads_lists_and_revokes(world: World, brow
     assert "PSP_AI" in row.text and "good" in row.text
     assert driver.find_element(By.CSS_SELECTOR, "#organisations td.org-name").text == XSS
     world.shots.take(driver, "psp-certificates")
+    driver.set_window_size(390, 844)  # a phone: the layout reflows, nothing is cut off sideways
+    assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    world.shots.take(driver, "psp-certificates-phone")
+    driver.set_window_size(1280, 900)
 
     # Revoke it; OCSP (openssl against the served responder) says revoked.
     row.find_element(By.TAG_NAME, "a").click()
