@@ -76,13 +76,16 @@ def test_the_session_cookie_is_httponly_and_samesite(app: Flask) -> None:
     cookie = User.of(app).sign_in("alice").headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/portal" in cookie
     assert "Secure" not in cookie  # http://127.0.0.1: a browser would drop a Secure cookie
+    assert "Strict-Transport-Security" not in User.of(app).get("/portal/sign-in").headers
 
 
 def test_the_session_cookie_is_secure_off_loopback(public_sandbox: Sandbox) -> None:
     portal.create_account(public_sandbox, "carol", PASSWORD, "psp", actor="test")
     public = create_app({"data_dir": public_sandbox.data_dir})  # base_url http://qtsp.example.eu:8080: not loopback
-    cookie = User.of(public).sign_in("carol").headers["Set-Cookie"]
+    answer = User.of(public).sign_in("carol")
+    cookie = answer.headers["Set-Cookie"]
     assert cookie.startswith("__Host-qtsp-portal=") and "Secure" in cookie and "Path=/;" in cookie
+    assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(app: Flask, sandbox: Sandbox) -> None:
