@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Lint FILE, a certificate, a CRL or an OCSP response (PEM or DER; the type is detected), as of --at "
              "(default now)."),
     "nca": ("cli.commands_nca:nca", "National Competent Authorities: their signing credentials and their requests."),
+    "portal": ("cli.commands_portal:portal", "Accounts of the browser portal at /portal (PSP developers, operators)."),
     "profiles": ("cli.commands_profiles:profiles",
                  "Certificate profiles and the rules (clause and edition) each is checked against."),
     "register": ("cli.commands_register:register", "The simulated NCA register of authorised PSPs."),
