@@ -64,12 +64,14 @@ class KindChoice:
     kind: str  # an issue_request kind
     label: str
     domains: bool  # asks for DNS names
+    purpose: bool = False  # asks for the TLS purpose (server, client, both): QWACs only
 
 
-# The kinds a PSP can request in the portal. A new kind (the 2-QWAC of issue 18) is one more line here.
+# The kinds a PSP can request in the portal. A new kind is one more line here.
 PORTAL_KINDS: tuple[KindChoice, ...] = (
-    KindChoice("qwac", "QWAC (website authentication)", True),
+    KindChoice("qwac", "1-QWAC (website authentication, the TLS certificate itself)", True, purpose=True),
     KindChoice("qsealc", "QSealC (electronic seal)", False),
+    KindChoice("two-qwac", "2-QWAC (signs TLS certificate bindings; TS 119 411-5)", True),
 )
 
 

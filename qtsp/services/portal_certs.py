@@ -53,7 +53,9 @@ def request_certificate(sandbox: Sandbox, who: Principal, *, kind: str, org_id: 
     if choice is None:
         raise QTSPError(Kind.MALFORMED, f"kind must be one of {', '.join(k.kind for k in PORTAL_KINDS)}")
     if not choice.domains:  # the QWAC fields of the form, left filled in while a QSealC was chosen
-        domains, purpose = (), None
+        domains = ()
+    if not choice.purpose:  # the purpose is the 1-QWAC's: a QSealC seals, a 2-QWAC signs bindings
+        purpose = None
     if (csr is None) == (generate_key is None):
         raise QTSPError(Kind.MALFORMED, "give a CSR or ask for a generated key, one of the two")
     # IssueRequest reads kind, roles and purpose from text into their types (and refuses what is not one).

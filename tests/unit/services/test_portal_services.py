@@ -114,6 +114,22 @@ def test_a_csr_is_issued_for_ones_own_organisation_only(sandbox: Sandbox, alice:
         portal_certs.pkcs12(issued, "password")
 
 
+def test_a_2qwac_is_offered_and_issued_without_the_1qwac_purpose(sandbox: Sandbox, alice: portal.Principal) -> None:
+    """The portal's kinds list the 2-QWAC (issue 18); the purpose field, left filled in, is the 1-QWAC's only."""
+    from qtsp.core import oids
+
+    assert [k.kind for k in portal.PORTAL_KINDS] == ["qwac", "qsealc", "two-qwac"]
+    org = portal.register_organisation(sandbox, alice, nca_id="NL-DNB", legal_name="Alice BV", roles="PSP_AI",
+                                       locality="Amsterdam").org_id
+    alice = _fresh(sandbox)
+    issued = portal_certs.request_certificate(sandbox, alice, kind="two-qwac", org_id=org, domains=("alice.example.eu",),
+                                              generate_key="ecdsa-p256", purpose="server")
+    eku = issued.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [oids.KP_TLS_BINDING]
+    assert [r.serial for r in portal_certs.certificates(sandbox, alice, kind="two-qwac").records] == [issued.serial]
+    assert portal_certs.certificates(sandbox, alice, kind="qwac").records == []
+
+
 def test_the_trust_store_holds_every_ca_and_the_scenario_bundle_its_manifest(sandbox: Sandbox,
                                                                            alice: portal.Principal) -> None:
     with zipfile.ZipFile(io.BytesIO(portal_certs.trust_store_zip(sandbox))) as archive:
