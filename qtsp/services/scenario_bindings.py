@@ -118,8 +118,9 @@ def _catalogue() -> list[BindingScenario]:
                         "(binding-expired; TS 119 411-5 Annex B exp).", "two-qwac", "reject", ("binding-expired",),
                         "reject", start=-dt.timedelta(days=60)),
         BindingScenario("binding-signed-by-1qwac", "Signed by the 1-QWAC valid-qwac (serverAuth, clientAuth) instead of a "
-                        "2-QWAC: reject (eku-tls-binding-missing; TS 119 411-5 4.2.2).", "valid-qwac", "reject",
-                        ("eku-tls-binding-missing",), "reject"),
+                        "2-QWAC: reject (eku-tls-binding-missing; TS 119 411-5 4.2.2; and no QNCP-w-gen policy: "
+                        "policy-missing, policy-type-mismatch; EN 319 411-2).", "valid-qwac", "reject",
+                        ("eku-tls-binding-missing", "policy-missing", "policy-type-mismatch"), "reject"),
         BindingScenario("binding-no-cty", "The header has no cty: reject (header-cty; TS 119 411-5 Annex B).",
                         "two-qwac", "reject", ("header-cty",), "reject", change=_drop("cty")),
         BindingScenario("binding-wrong-cty", "cty is 'TLS-Certificate-Binding-v2': reject (header-cty).", "two-qwac",
