@@ -195,6 +195,10 @@ def validate(certificates: tuple[Path, ...], purpose: str | None, trust_anchors:
                                          pkilint=use_pkilint)
         data = _readable(verdict, path)
         rejected |= not apply_model(data, verdict, model)
+        if data["deciding"] is not None:  # as readable as the findings it is one of
+            from qtsp.core.names import readable_oids
+
+            data["deciding"]["message"] = readable_oids(data["deciding"]["message"])
         if batch and ctx.obj["json"]:
             click.echo(json.dumps(data, default=str))  # JSON Lines: one verdict per line
         else:
