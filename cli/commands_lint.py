@@ -24,26 +24,18 @@ _SEVERITY = {"FATAL": "error", "ERROR": "error", "WARNING": "warning", "NOTICE":
 
 def read_input(path: Path, what: str, limit: int) -> bytes:
     """The file's bytes; a file that cannot be read, or is too large, is unusable input (exit 2)."""
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise QTSPError(Kind.MALFORMED, f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise QTSPError(Kind.MALFORMED, f"{what} {path} is larger than {limit} bytes")
-    return data
+    from qtsp import files
+
+    return files.read_bounded(path, what, limit)
 
 
 def _issuer(path: Path | None) -> x509.Certificate | None:
-    from cryptography import x509  # noqa: F811
 
     if path is None:
         return None
-    data = read_input(path, "issuer certificate", MAX_ISSUER)
-    try:
-        certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise QTSPError(Kind.MALFORMED, f"--issuer {path} is not a PEM or DER certificate") from None
+    from qtsp.core.certificates import load_certificates
+
+    certs = load_certificates(read_input(path, "issuer certificate", MAX_ISSUER), f"--issuer {path}")
     if len(certs) != 1:
         raise QTSPError(Kind.MALFORMED, f"--issuer {path} holds {len(certs)} certificates; give the one CA")
     return certs[0]

@@ -27,14 +27,9 @@ def trust() -> None:
 
 
 def _read(path: Path, what: str, limit: int) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise QTSPError(Kind.MALFORMED, f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise QTSPError(Kind.MALFORMED, f"{what} {path} is larger than {limit} bytes")
-    return data
+    from qtsp import files
+
+    return files.read_bounded(path, what, limit)
 
 
 def _password(path: Path | None) -> bytes:

@@ -17,6 +17,9 @@ from cryptography import x509
 
 from qtsp.core.errors import Kind, QTSPError
 
+from qtsp import files
+from qtsp.core.certificates import load_certificates
+
 from .bank_model import apply_model, model_option
 from .output import common, emit, subject_of_text
 
@@ -27,27 +30,11 @@ CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 
 
 def _read(path: Path, what: str, limit: int = MAX_INPUT) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:  # unusable input: exit 2, like a file that holds no certificate
-        raise QTSPError(Kind.MALFORMED, f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise QTSPError(Kind.MALFORMED, f"{what} {path} is larger than {limit} bytes")
-    return data
-
-
-def _certificates(data: bytes, what: str) -> list[x509.Certificate]:
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise QTSPError(Kind.MALFORMED, f"{what} is not a PEM or DER certificate") from None
+    return files.read_bounded(path, what, limit)  # unusable input: exit 2, like a file that holds no certificate
 
 
 def _one(path: Path) -> x509.Certificate:
-    found = _certificates(_read(path, "certificate"), str(path))
+    found = load_certificates(_read(path, "certificate"), str(path))
     if len(found) != 1:
         raise QTSPError(Kind.MALFORMED, f"{path} holds {len(found)} certificates; give one (the rest with --chain)")
     return found[0]
@@ -79,7 +66,7 @@ def _trusted_list(ctx: click.Context, relying_party: Any, fetcher: Any, now: Any
     if anchors:
         if tl is not None or tl_signer is not None:
             raise QTSPError(Kind.MALFORMED, "--trust-anchor replaces the Trusted List: give it or --tl, not both")
-        pinned = [c for path in anchors for c in _certificates(_read(path, "trust anchor"), str(path))]
+        pinned = [c for path in anchors for c in load_certificates(_read(path, "trust anchor"), str(path))]
         return relying_party.trusted_list_from_anchors(pinned, now)
     if tl is None:
         if tl_signer is not None:
@@ -100,7 +87,7 @@ def _trusted_list(ctx: click.Context, relying_party: Any, fetcher: Any, now: Any
         if tl_signer is None:
             raise QTSPError(Kind.MALFORMED, "--tl needs --tl-signer: a Trusted List is only as good as the pinned "
                             "certificate it is verified against ('qtsp tl signer --out FILE', or /tl-signer.pem)")
-        pins = _certificates(_read(tl_signer, "TL signer"), str(tl_signer))
+        pins = load_certificates(_read(tl_signer, "TL signer"), str(tl_signer))
         xml = fetcher.fetch(tl, limit=MAX_TL) if tl.startswith(("http://", "https://")) else _read(Path(tl), "Trusted List", MAX_TL)
     return relying_party.parse_and_verify_trusted_list(xml, pins, now)
 
@@ -183,7 +170,7 @@ def validate(certificates: tuple[Path, ...], purpose: str | None, trust_anchors:
     if unknown:
         raise QTSPError(Kind.MALFORMED, f"unknown PSD2 role {unknown[0]!r}; known: {', '.join(ROLES)}")
     inputs = _inputs(certificates)
-    intermediates = [c for path in chain for c in _certificates(_read(path, "chain file"), str(path))]
+    intermediates = [c for path in chain for c in load_certificates(_read(path, "chain file"), str(path))]
     fetcher = relying_party.Fetcher(connect_to=connect_to, at=at)
     now = at or utcnow()  # --at exactly (the travelled clock would add the seconds since)
     parsed = _trusted_list(ctx, relying_party, fetcher, now, tl, tl_signer, trust_anchors)

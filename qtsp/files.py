@@ -169,6 +169,20 @@ def open_read(path: Path) -> int:
     return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | _CLOEXEC)
 
 
+def read_bounded(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of a file a user names (a certificate, a CRL, a binding, a manifest), at most ``limit`` of them.
+    A file that cannot be read, or is larger, is unusable input: a QTSPError MALFORMED (exit 2), naming ``what``
+    and the path, never the contents. Reads one byte past the bound to tell, never the whole of a huge file."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise QTSPError(Kind.MALFORMED, f"cannot read {what} {path}: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > limit:
+        raise QTSPError(Kind.MALFORMED, f"{what} {path} is larger than {limit} bytes")
+    return data
+
+
 def open_lock(path: Path) -> IO[bytes]:
     """``open_shared`` as a file object, for ``fcntl.flock``."""
     return os.fdopen(open_shared(path), "r+b")

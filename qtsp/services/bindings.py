@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from .. import files
 from ..core import oids, tls_binding
+from ..core.certificates import load_certificates
 from ..core.errors import Kind, QTSPError
 
 MAX_FILE = 1024 * 1024
@@ -26,23 +27,7 @@ MAX_VALID_DAYS = 398  # no longer than a TLS certificate could live (CA/B BR 6.3
 
 
 def read_limited(path: Path, what: str, limit: int = MAX_FILE) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise QTSPError(Kind.NOT_FOUND, f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise QTSPError(Kind.MALFORMED, f"{what} {path} is larger than {limit} bytes")
-    return data
-
-
-def load_certificates(data: bytes, what: str) -> list[x509.Certificate]:
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise QTSPError(Kind.MALFORMED, f"{what} is not a PEM or DER certificate") from None
+    return files.read_bounded(path, what, limit)
 
 
 def load_one(path: Path, what: str) -> x509.Certificate:

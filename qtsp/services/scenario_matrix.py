@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
+from .. import files
 from ..core.errors import Kind, QTSPError
 from ..core.trusted_list import ParsedList
 from ..relying_party import Fetcher, validate
@@ -30,14 +31,7 @@ MAX_PEM_BYTES = 256 * 1024
 
 
 def _read(path: Path, limit: int, what: str) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise QTSPError(Kind.NOT_FOUND, f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise QTSPError(Kind.MALFORMED, f"{what} {path} is larger than {limit} bytes")
-    return data
+    return files.read_bounded(path, what, limit)
 
 
 def _inside(directory: Path, name: Any) -> Path:
