@@ -166,6 +166,17 @@ def _write_mode(call: ast.Call, position: int) -> bool:
     return any(isinstance(m, ast.Constant) and isinstance(m.value, str) and set(m.value) & set("wax+") for m in given)
 
 
+def test_read_bounded_reads_within_the_bound_and_calls_the_rest_unusable(tmp_path: Path) -> None:
+    path = tmp_path / "cert.pem"
+    path.write_bytes(b"x" * 10)
+    assert files.read_bounded(path, "certificate", 10) == b"x" * 10
+    for target, limit, said in ((path, 9, "larger than 9 bytes"), (tmp_path / "missing.pem", 10, "cannot read certificate"),
+                                (tmp_path, 10, "cannot read certificate")):
+        with pytest.raises(QTSPError) as caught:
+            files.read_bounded(target, "certificate", limit)
+        assert caught.value.kind is Kind.MALFORMED and said in caught.value.detail  # exit 2: unusable input
+
+
 LOCK_PROBE = """
 import fcntl, sys
 with open(sys.argv[1], 'r+b') as fh:
