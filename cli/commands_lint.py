@@ -67,7 +67,16 @@ def lint(file: Path, issuer_path: Path | None, request_path: Path | None) -> Non
     report = lint_artifact(data, at=at, issuer=issuer, request=request)
     linter_set = ""
     try:
-        if report.type == CERTIFICATE:
+        if report.type == CERTIFICATE and report.profile is not None:
+            # pkilint as the validator runs it: where the current edition overrides pkilint 0.13.3 (V1.8.1 roles,
+            # NCAId "NA", the mutual-TLS QWAC's validity), its finding becomes info naming the clause that wins.
+            from qtsp.relying_party.pkilint_bridge import pkilint_findings
+            from qtsp.relying_party.profile import facts_of
+
+            cert = x509.load_der_x509_certificate(report.der)
+            report.findings = pkilint_findings(cert, facts_of(cert), report.profile) + report.findings
+            raw: list[tuple[str, str, str]] = []
+        elif report.type == CERTIFICATE:
             linter_set, raw = lint_documents.certificate_findings(report.der)
         elif report.type == CRL:
             raw = lint_documents.crl_findings(report.der, arl=is_arl_for(x509.load_der_x509_crl(report.der), issuer))

@@ -5,8 +5,9 @@ PEM or DER, its type detected from the bytes.
 own rules (``lint_crl.py``: RFC 5280 5 and CA/B BR 4.9.7 / 7.2; ``lint_ocsp.py``: RFC 6960, RFC 5019, RFC 9654
 and CA/B BR 4.9.10 / 7.3), each naming its document, edition and clause. pkilint's linters (certificates,
 CRLs, OCSP responses) run beside these in the CLI (``qtsp lint``), outside this package, which imports
-only the core. A certificate gets no profile rules of ours here (they are the validator's); with an
-issuer, its name chaining and signature are checked.
+only the core. A PSD2 end-entity certificate (its type told by its EKUs, QcType and policies) gets the
+validator's profile rules (``profile/``), the same findings ``qtsp validate`` reports, without path or
+revocation; with an issuer, any certificate's name chaining and signature are checked.
 
 Time is the caller's (``at``): freshness is judged as of then.
 """
@@ -45,13 +46,17 @@ class ArtifactReport:
     type: ArtifactType
     der: bytes
     findings: list[Finding] = field(default_factory=list)
+    profile: str | None = None  # a PSD2 certificate's type (qwac, qwac-client, qsealc, 2-qwac), when told
 
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.is_error]
 
     def as_dict(self) -> dict[str, object]:
-        return {"type": self.type, "findings": [f.as_dict() for f in self.findings]}
+        out: dict[str, object] = {"type": self.type, "findings": [f.as_dict() for f in self.findings]}
+        if self.profile is not None:
+            out["certificate_type"] = self.profile
+        return out
 
 
 def _der_of(data: bytes) -> tuple[bytes, ArtifactType | None]:
@@ -120,12 +125,44 @@ def lint_artifact(data: bytes, *, at: dt.datetime, issuer: x509.Certificate | No
         from .lint_ocsp import lint_ocsp_response
 
         report.findings = lint_ocsp_response(der, at=at, issuer=issuer, request=request)
-    elif issuer is not None:
+    else:
         try:
-            report.findings = _certificate_issuer(x509.load_der_x509_certificate(der), issuer)
+            cert = x509.load_der_x509_certificate(der)
+            report.profile, report.findings = certificate_profile(cert)
+            if issuer is not None:
+                report.findings += _certificate_issuer(cert, issuer)
         except ValueError as exc:  # a part cryptography parses on first use
             raise QTSPError(Kind.MALFORMED, f"the certificate does not parse: {str(exc)[:160]}") from None
     return report
+
+
+def certificate_profile(cert: x509.Certificate) -> tuple[str | None, list[Finding]]:
+    """The PSD2 certificate type and the validator's profile findings, for an end-entity certificate that
+    claims to be qualified (qcStatements, or an ETSI policy) and whose type can be told; (None, []) for a CA
+    certificate or any other certificate (pkilint alone judges those)."""
+    from ..core import oids
+    from .profile import UNKNOWN, check_profile, facts_of, infer_type
+
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        bc = None
+    if bc is not None and bc.ca:
+        return None, []
+    try:
+        policies = [p.policy_identifier.dotted_string for p in
+                    cert.extensions.get_extension_for_class(x509.CertificatePolicies).value]
+    except x509.ExtensionNotFound:
+        policies = []
+    qualified = any(e.oid == oids.QC_STATEMENTS for e in cert.extensions) or any(
+        p.startswith(("0.4.0.194112.", "0.4.0.19495.")) for p in policies)
+    if not qualified:
+        return None, []
+    facts = facts_of(cert)
+    kind = infer_type(facts)
+    if kind == UNKNOWN:
+        return None, []
+    return kind, check_profile(facts, kind)
 
 
 def _certificate_issuer(cert: x509.Certificate, issuer: x509.Certificate) -> list[Finding]:

@@ -352,3 +352,23 @@ def test_damaged_input_is_refused_as_unusable_never_a_crash(pki: a.Pki) -> None:
                 assert exc.kind is Kind.MALFORMED, exc.detail
                 outcomes["refused"] += 1
     assert outcomes["report"] > 50 and outcomes["refused"] > 50, outcomes
+
+
+def test_a_psd2_certificate_gets_the_validator_s_profile_rules_and_pkilint_as_superseded_where_it_is_behind(
+        tmp_path: Path) -> None:
+    """`qtsp lint` on certificates of a foreign demo QTSP (tests/support/foreign_pki.py): a seal with the PSD2
+    website policy is refused under TS 119 495's rule; a central bank's seal (PSP_CB, NCAId "NA", V1.8.1)
+    lints clean, pkilint 0.13.3's objections turned into info findings naming the clause that wins."""
+    from support.foreign_pki import VALID, VARIANT, ForeignPKI
+
+    foreign = ForeignPKI()
+    wrong = foreign.write(tmp_path, "wrong", foreign.issue(VARIANT["qsealc-with-psd2-website-policy"].spec))
+    code, out, _ = _cli(wrong, "--json")
+    report = json.loads(out)
+    assert code == 1 and report["certificate_type"] == "qsealc"
+    assert any(f["rule"] == "qcp-w-psd2-on-seal" and "TS 119 495 V1.8.1" in f["source"] for f in report["findings"])
+    central_bank = foreign.write(tmp_path, "cb", foreign.issue(VALID["qsealc-central-bank"]))
+    code, out, _ = _cli(central_bank, "--json", "--issuer", foreign.write(tmp_path, "ca", foreign.ca))
+    report = json.loads(out)
+    assert code == 0, [f for f in report["findings"] if f["severity"] == "error"]
+    assert any(f["rule"] == "pkilint-superseded" and f["severity"] == "info" for f in report["findings"])
