@@ -14,6 +14,7 @@ from .operator import AT_KEY, OPERATOR_ENV, OPERATOR_KEY, check_operator
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("cli.commands_ca:audit", "The hash-chained audit log."),
+    "bank": ("cli.commands_bank:bank", "A demo bank (ASPSP) that checks signed PSD2 API requests as banks must."),
     "ca": ("cli.commands_ca:ca", "The sandbox CAs."),
     "ceremony": ("cli.commands_ceremony:ceremony",
                  "Key ceremonies: one YAML file each, witnessed, transcribed (examples: `qtsp ceremony examples`)."),
@@ -37,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("cli.commands_serve:serve", "Run the service (OCSP, CRLs, AIA, REST API), and the scheduler beside it."),
     "tl": ("cli.commands_tl:tl", "The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."),
     "tokens": ("cli.commands_tokens:tokens", "API tokens for /api/v1 (operator: everything; auditor: read only)."),
+    "tpp": ("cli.commands_tpp:tpp", "A TPP's side of PSD2 APIs: requests sealed with a QSealC, sent over mutual TLS."),
     "validate": ("cli.commands_validate:validate",
                  "Judge CERTIFICATE as a PSD2 validator should: path to the Trusted List, revocation (OCSP, then the "
                  "CRL), QCStatements and PSD2 attributes, key usage."),

@@ -43,6 +43,7 @@ from . import ocsp as ocsp_svc
 from .context import Sandbox
 from .authorities import ROOT_ID
 from . import scenario_certs as make
+from . import scenario_requests
 from .revocation import dirty_time, published
 from .scenario_cas import ACTOR, CA_ROLES, SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA, ensure_cas
 from .scenario_certs import PROFILE_PREFIX, PSP_ORG_ID, UNKNOWN_CRITICAL_OID, Context, Made, Scenario
@@ -115,7 +116,7 @@ def _catalogue() -> list[Scenario]:
                  "URL is not published): no path to a trust anchor; reject.", "qwac", "reject", ("no-path",),
                  "reject", make.missing_intermediate),
     ]
-    return s
+    return s + scenario_requests.CERTIFICATES
 
 
 CATALOGUE: dict[str, Scenario] = {sc.name: sc for sc in _catalogue()}
@@ -257,6 +258,8 @@ def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made],
         "trusted_list_signer": "tl-signer.pem",
         "trust_anchor": "ca/root.pem",
         "scenarios": entries,
+        # Signed API requests a bank must refuse, with the Berlin Group answer (scenario_requests.py).
+        "requests": scenario_requests.manifest_entries(set(made)),
     }
     files.write_new(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
