@@ -74,10 +74,11 @@ class _Recording(Fetcher):
 
     def __init__(self, template: Fetcher) -> None:
         super().__init__(connect_to=template.connect_to, at=template.at, timeout=template.timeout)
+        self.template = template
         self.next_updates: list[dt.datetime] = []
 
     def fetch(self, url: str, *, body: bytes | None = None, content_type: str | None = None, limit: int) -> bytes:
-        data = super().fetch(url, body=body, content_type=content_type, limit=limit)
+        data = self.template.fetch(url, body=body, content_type=content_type, limit=limit)
         try:
             if content_type == "application/ocsp-request":
                 response = ocsp.load_der_ocsp_response(data)

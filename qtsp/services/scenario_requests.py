@@ -39,7 +39,7 @@ def _other_org(ctx: Context, sc: Scenario) -> Made:
     template, key = make._template(ctx, sc)
     replaced = {NameOID.ORGANIZATION_IDENTIFIER: OTHER_ORG_ID, NameOID.ORGANIZATION_NAME: OTHER_ORG_NAME,
                 NameOID.COMMON_NAME: OTHER_ORG_NAME}
-    subject = x509.Name([x509.NameAttribute(a.oid, replaced.get(a.oid, a.value))  # type: ignore[arg-type]
+    subject = x509.Name([x509.NameAttribute(a.oid, replaced.get(a.oid, a.value))
                          for a in template.subject])
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(template.issuer)
                .public_key(template.public_key()).serial_number(template.serial_number)

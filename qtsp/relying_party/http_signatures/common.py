@@ -52,7 +52,7 @@ class Algorithm:
 
     def padding(self) -> padding.AsymmetricPadding:
         if self.kind == "rsa-pss":  # RFC 7518 3.5 and RFC 9421 3.3.1: salt length = hash length
-            return padding.PSS(mgf=padding.MGF1(self.hash()), salt_length=self.hash.digest_size)
+            return padding.PSS(mgf=padding.MGF1(self.hash()), salt_length=self.hash().digest_size)
         return padding.PKCS1v15()
 
 
@@ -115,7 +115,7 @@ def der_to_raw(der: bytes, alg: Algorithm) -> bytes:
     if alg.kind != "ec":
         return der
     assert alg.curve is not None
-    size = (alg.curve.key_size + 7) // 8
+    size = (alg.curve().key_size + 7) // 8
     r, s = decode_dss_signature(der)
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
@@ -124,7 +124,7 @@ def raw_to_der(raw: bytes, alg: Algorithm) -> bytes:
     if alg.kind != "ec":
         return raw
     assert alg.curve is not None
-    size = (alg.curve.key_size + 7) // 8
+    size = (alg.curve().key_size + 7) // 8
     if len(raw) != 2 * size:
         raise ValueError("wrong length for r||s")
     return encode_dss_signature(int.from_bytes(raw[:size], "big"), int.from_bytes(raw[size:], "big"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 __all__ = ["Item", "InnerList", "SFVError", "Token", "parse_dictionary", "serialize_inner_list", "serialize_item"]
 
@@ -24,7 +23,7 @@ class Token(str):
     """An sf-token (unquoted), kept apart from an sf-string."""
 
 
-BareItem = Union[int, float, str, Token, bytes, bool]
+BareItem = int | float | str | Token | bytes | bool
 
 
 @dataclass
@@ -136,7 +135,7 @@ class _Parser:
     def item_or_list(self) -> Item | InnerList:
         if self.peek() == "(":
             self.i += 1
-            items = []
+            items: list[Item] = []
             while True:
                 self.skip_sp()
                 if self.peek() == ")":
