@@ -27,7 +27,8 @@ from .common import (ALGORITHMS, DIGESTS, SIGNATURE_CERT_HEADER, Algorithm, Requ
                      key_id, key_id_names, parse_http_date, verify_raw)
 from .verified import Verified
 
-__all__ = ["DEFAULT_HEADERS", "NAMES", "REQUIRED", "digest_matches", "prepare", "sign", "signing_string", "verify"]
+__all__ = ["DEFAULT_HEADERS", "NAMES", "REQUIRED", "digest_matches", "prepare", "sign", "signing_string", "verify",
+           "with_present"]
 
 NAMES = {"rsa-sha256": "RS256", "rsa-sha512": "RS512", "ecdsa-sha256": "ES256"}
 DEFAULT_HEADERS = ("(request-target)", "digest", "x-request-id", "date", SIGNATURE_CERT_HEADER)
@@ -64,6 +65,12 @@ def signing_string(request: Request, headers: Sequence[str]) -> bytes:
         raise SignatureProblem("FORMAT_ERROR", "a signed header is not ASCII") from None
 
 
+def with_present(request: Request, names: Iterable[str]) -> list[str]:
+    """``names`` (lower-cased) and the PSU and redirect headers the request carries (IG 12.2: signed when present)."""
+    covered = [n.lower() for n in names]
+    return covered + [h for h in IF_PRESENT if h not in covered and request.get(h) is not None]
+
+
 def prepare(request: Request, key: SealKey, now: dt.datetime) -> None:
     """The headers every scheme's NextGenPSD2 request carries: X-Request-ID, Date, the certificate."""
     if request.get("x-request-id") is None:
@@ -80,7 +87,7 @@ def sign(request: Request, key: SealKey, *, now: dt.datetime, headers: Iterable[
     name = _name_for(alg)
     prepare(request, key, now)
     request.set("Digest", digest_header(request.body, digest))
-    covered = [h.lower() for h in headers]
+    covered = with_present(request, headers)
     signature = key.sign(signing_string(request, covered))
     request.set("Signature", f'keyId="{key_id(key.certificate)}",algorithm="{name}",headers="{" ".join(covered)}",'
                 f'signature="{b64(signature)}"')

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from .cavage import digest_matches, prepare, signing_string
+from .cavage import digest_matches, prepare, signing_string, with_present
 from .common import ALGORITHMS, SIGNATURE_CERT_HEADER, Request, SealKey, SignatureProblem, certificate_from_header, \
     der_to_raw, digest_header, raw_to_der, verify_raw
 from .verified import Verified
@@ -59,7 +59,7 @@ def sign(request: Request, key: SealKey, *, now: dt.datetime, pars: Iterable[str
     alg = ALGORITHMS[key.algorithm]
     prepare(request, key, now)
     request.set("Digest", digest_header(request.body, digest))
-    covered = [p.lower() for p in pars]
+    covered = with_present(request, pars)
     header = {
         "alg": alg.jose,
         "x5t#S256": _thumbprint(key.certificate),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from .cavage import prepare
+from .cavage import prepare, with_present
 from .common import (ALGORITHMS, DIGESTS, SIGNATURE_CERT_HEADER, Request, SealKey, SignatureProblem,
                      algorithm_for_key, certificate_from_header, der_to_raw, key_id, key_id_names, raw_to_der,
                      verify_raw)
@@ -85,7 +85,7 @@ def sign(request: Request, key: SealKey, *, now: dt.datetime, components: Iterab
     name = _name_for(alg.jose)
     prepare(request, key, now)
     request.set("Content-Digest", content_digest(request.body, digest))
-    covered = [c.lower() for c in components]
+    covered = with_present(request, components)
     params = {"created": int(now.timestamp()), "keyid": key_id(key.certificate), "alg": name}
     inner = serialize_inner_list(InnerList([Item(c) for c in covered], params))  # type: ignore[arg-type]
     signature = der_to_raw(key.sign(signature_base(request, covered, inner)), alg)
