@@ -144,12 +144,11 @@ def bank_serve(port: int, host: str, tl: str | None, tl_signer: Path | None, anc
                             skew=dt.timedelta(seconds=skew))
     workdir = Path(tempfile.mkdtemp(prefix="qtsp-bank-"))
     try:
+        pem = b""
         if tls_cert is None:
             if tls_key is not None:
                 raise QTSPError(Kind.MALFORMED, "--tls-key goes with --tls-cert")
             certfile, keyfile, pem = _self_signed(workdir, now)
-            if tls_cert_out is not None:
-                files.write_new(tls_cert_out, pem)
         else:
             if tls_key is None:
                 raise QTSPError(Kind.MALFORMED, "--tls-cert needs --tls-key")
@@ -160,6 +159,8 @@ def bank_serve(port: int, host: str, tl: str | None, tl_signer: Path | None, anc
                                             client_cas=client_cas)
         except OSError as exc:
             raise QTSPError(Kind.CONFLICT, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        if tls_cert is None and tls_cert_out is not None:
+            files.write_new(tls_cert_out, pem)  # once listening: its presence says the bank is ready
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
         click.echo(f"demo bank on https://{host}:{server.server_address[1]} (mutual TLS; roles: "
                    + ", ".join(f"{p} {r}" for p, r in demo_bank.ROLES.items()) + ")", err=True)
