@@ -122,7 +122,6 @@ def bank_serve(port: int, host: str, tl: str | None, tl_signer: Path | None, anc
     """Serve the demo bank over HTTPS with client certificates: GET /v1/accounts (PSP_AI), POST
     /v1/payments/<product> (PSP_PI), POST /v1/funds-confirmations (PSP_IC). Each request is checked and
     refused with the Berlin Group's error codes. Stops on SIGTERM or Ctrl-C."""
-    import shutil
     import signal
     import tempfile
     import threading
@@ -132,6 +131,8 @@ def bank_serve(port: int, host: str, tl: str | None, tl_signer: Path | None, anc
     from qtsp.relying_party import bank_server, demo_bank
     from qtsp.relying_party.bank_verifier import SignatureVerifier, Trust
 
+    if tls_cert_out is not None and tls_cert_out.exists():
+        raise QTSPError(Kind.CONFLICT, f"{tls_cert_out} exists; refusing to overwrite it")
     now = utcnow()
     fetcher = relying_party.Fetcher(connect_to=connect_to)
     parsed = _trusted_list(tl, tl_signer, anchors, fetcher, now)
@@ -142,8 +143,8 @@ def bank_serve(port: int, host: str, tl: str | None, tl_signer: Path | None, anc
     trust = Trust(parsed, intermediates, fetcher, fingerprints)
     app = SignatureVerifier(demo_bank.app, trust=trust, roles=demo_bank.ROLES, clock=utcnow,
                             skew=dt.timedelta(seconds=skew))
-    workdir = Path(tempfile.mkdtemp(prefix="qtsp-bank-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="qtsp-bank-") as tmp:  # the throwaway server key, gone on exit
+        workdir = Path(tmp)
         pem = b""
         if tls_cert is None:
             if tls_key is not None:
@@ -170,5 +171,3 @@ def bank_serve(port: int, host: str, tl: str | None, tl_signer: Path | None, anc
             pass
         finally:
             server.server_close()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)

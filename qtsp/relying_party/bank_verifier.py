@@ -49,6 +49,7 @@ __all__ = ["DEFAULT_ALGORITHMS", "Refused", "SignatureVerifier", "Trust", "Verdi
 DEFAULT_ALGORITHMS = ("RS256", "RS512", "PS256", "PS512", "ES256", "ES384")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
+_SHA256 = hashes.SHA256()
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -145,8 +146,6 @@ class _ReplayCache:
                 raise Refused("ACCESS_EXCEEDED", "too many requests within the replay window; try again later")
             self._seen[(org, request_id)] = now + self.window
 
-
-_SHA256 = hashes.SHA256()
 
 
 def _org_id(cert: x509.Certificate) -> str | None:
