@@ -248,3 +248,59 @@ def test_requests_signed_by_independent_libraries_are_accepted(world: World) -> 
     request.set("x-jws-signature", f"{head}..{signature}")
     answer = tpp_client.send(request, context)
     assert answer.status == 200, answer.body
+
+
+# --- sealing through the key custodians: an HSM (SoftHSM2) and OpenBao Transit ----------------------
+
+
+def _seal_with_custodian(world: World, issued: dict[str, Path], backend: Any, tmp_path: Path,
+                         env: dict[str, str]) -> None:
+    """A QSealC whose key the custodian generated and keeps; ``qtsp tpp request --seal-key-ref`` seals with it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from qtsp.core.keys import KeyType
+    from qtsp.services.issuance import IssueRequest, issue
+
+    info = backend.generate(f"tpp-seal-{os.urandom(3).hex()}", KeyType.ECDSA_P256)
+    signer = backend.signer(info.ref)
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seal")])).sign(signer, hashes.SHA256()))
+    seal = issue(world.sandbox, IssueRequest("qsealc", SAMPLE_ORG, csr=csr.public_bytes(Encoding.PEM)))
+    seal_dir = tmp_path / "seal"
+    seal_dir.mkdir()
+    (seal_dir / "cert.pem").write_bytes(seal.certificate.public_bytes(Encoding.PEM))  # no key.pem: the custodian has it
+    for scheme in ("berlin-group", "rfc9421", "jades"):
+        done = subprocess.run([sys.executable, "-m", "cli.main", "tpp", "request", "--data-dir", str(world.data_dir),
+                               "--qsealc", str(seal_dir), "--seal-key-ref", info.ref, "--qwac", str(issued["qwac"]),
+                               "--scheme", scheme, "--cacert", str(world.bank.cert), "--json", "GET",
+                               world.bank.url + "/v1/accounts"], capture_output=True, text=True, timeout=90, cwd=ROOT,
+                              env={**server_env(), **env})
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["status"] == 200, answer
+        assert answer["body"]["tppAuthentication"]["qsealc_serial"] == f"{seal.certificate.serial_number:X}"
+
+
+def test_sealing_with_a_key_in_an_hsm(world: World, issued: dict[str, Path], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from qtsp.signers.pkcs11 import Pkcs11Backend
+
+    from support.softhsm import SoftHSM
+
+    hsm = SoftHSM(tmp_path / "hsm")
+    pin = hsm.init_token("tpp")
+    env = {**hsm.env, "QTSP_PKCS11_PIN": pin, "QTSP_PKCS11_TOKEN": "tpp"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _seal_with_custodian(world, issued, Pkcs11Backend(token="tpp"), tmp_path, env)
+
+
+def test_sealing_with_a_key_in_openbao_transit(world: World, issued: dict[str, Path], tmp_path: Path,
+                                               vault_env: Any) -> None:
+    from qtsp.signers.vault import VaultTransit
+
+    env = {"QTSP_VAULT_ADDR": vault_env.addr, "QTSP_VAULT_TOKEN": vault_env.token}
+    _seal_with_custodian(world, issued, VaultTransit(world.data_dir), tmp_path, env)
