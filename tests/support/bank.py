@@ -66,10 +66,12 @@ def running_bank(work: Path, args: Sequence[str], *, env: dict[str, str] | None 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            code = proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+            raise AssertionError("qtsp bank serve did not stop on SIGTERM") from None
+        assert code == 0, f"qtsp bank serve exited {code} on SIGTERM: {log.read_text()[-2000:]}"
 
 
 def seal_key(cert_file: Path, key_file: Path) -> SealKey:
