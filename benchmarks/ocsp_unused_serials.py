@@ -14,21 +14,17 @@ random-serial request is answered, and how much the workers' memory grew over th
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import shutil
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 from asn1crypto import ocsp as aocsp
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from ocsp_load import ORG, ROOT, free_port, lua_bytes, process, run_wrk, wait_http, wrk_script
+from ocsp_setup import free_port, issued_sandbox, lua_bytes, process, run_wrk, serve_cmd, wait_http, wrk_script
 
 MARK = b"\x11" + b"\x22" * 15  # the serial's 16 content octets in the template, replaced per request
 
@@ -91,34 +87,17 @@ def main() -> None:
     parser.add_argument("--certs", type=int, default=200)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
-    os.environ.pop("QTSP_DATABASE_URL", None)
-    sys.path.insert(0, str(ROOT))
-    from qtsp.services import bulk, ocsp_refresh, register
-    from qtsp.services.hierarchy import init_sandbox
-
     tmp = Path(tempfile.mkdtemp(prefix="qtsp-unused-bench-"))
     try:
-        data = tmp / "qtsp-data"
-        sb = init_sandbox(data)
-        register.add_psp(sb, org_id=ORG, name="Example Fintech SA", roles="PSP_AI,PSP_PI", locality="Brussels",
-                         registration_number="0123.456.789")
-        reqfile = tmp / "requests.jsonl"
-        reqfile.write_text("".join(json.dumps({"kind": "qwac", "org_id": ORG, "domains": [f"api{i}.example.com"]}) + "\n"
-                                   for i in range(args.certs)))
-        bulk.issue_file(sb, reqfile, tmp / "out", workers=args.workers)
-        ocsp_refresh.refresh_due(sb, dt.datetime.now(dt.timezone.utc))
-        sb.engine.dispose()
-        ca = x509.load_pem_x509_certificate((data / "ca" / "qwac-ca.pem").read_bytes())
-        certs = [x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted((tmp / "out").glob("*/cert.pem"))]
+        made = issued_sandbox(tmp, args.certs, args.workers)
+        data, ca, certs = made.data, made.ca, made.certs
         known = [ocsp.OCSPRequestBuilder().add_certificate(c, ca, hashes.SHA1()).build().public_bytes(serialization.Encoding.DER)
                  for c in certs]
         known_script = wrk_script(tmp / "known.lua", "POST", known, None)
         random_script = random_serial_script(tmp / "random.lua", template_request(known[0]))
 
         port = free_port()
-        cmd = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data), "--port", str(port),
-               "--workers", str(args.workers), "--no-scheduler"]
-        with process(cmd, tmp / "qtsp.log") as server:
+        with process(serve_cmd(data, port, args.workers), tmp / "qtsp.log") as server:
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/healthz")
             probe = template_request(known[0]).replace(MARK, bytes.fromhex("7f" + "5a" * 15))

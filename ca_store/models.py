@@ -359,3 +359,45 @@ class TrustedListSigner(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     key: Mapped[KeyReference] = relationship(lazy="joined")
+
+
+class PortalAccount(Base):
+    """A sign-in of the browser portal (issue 20): a PSP developer or the sandbox operator.
+
+    Only a scrypt hash of the password is kept (salt and parameters in the string); never the password."""
+
+    __tablename__ = "portal_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # psp | operator
+    status: Mapped[str] = mapped_column(String(16))  # active | suspended
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PortalAccountOrg(Base):
+    """Which portal account registered (and so owns) a PSP of the register: one owner per organisation."""
+
+    __tablename__ = "portal_account_orgs"
+
+    org_id: Mapped[OrgId] = mapped_column(ForeignKey("psp_authorisations.org_id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("portal_accounts.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PortalSession(Base):
+    """A signed-in browser: the cookie carries a random id, the store its SHA-256 only.
+
+    Either an account or an API token (signed in with its secret, never kept) stands behind it; ended by
+    signing out, by its expiry, or when its account is suspended or its token revoked or expired."""
+
+    __tablename__ = "portal_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("portal_accounts.id"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

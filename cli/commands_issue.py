@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from qtsp.services.bulk import BulkResult
     from qtsp.services.issue_request import IssueRequest
 
+# TS 119 411-5 V2.1.1: today's QWAC, the qualified TLS certificate, is the 1-QWAC; the 2-QWAC signs bindings.
+KIND_LABELS = {"qwac": "1-QWAC", "qsealc": "QSealC", "two-qwac": "2-QWAC"}
 # What issuance.GENERATED_KEY_TYPES allows (not imported: it would load the services for --help).
 KEY_CHOICES = click.Choice(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"])
 
@@ -67,7 +69,7 @@ def _run(request: IssueRequest, out: Path, password_args: tuple[str | None, Path
          "not_before": cert.not_valid_before_utc.isoformat(), "not_after": cert.not_valid_after_utc.isoformat(),
          "files": [str(f) for f in files]},
         lambda: "\n".join(
-            [f"issued {request.kind.upper()} serial {issued.serial} by {issued.issuer_id}",
+            [f"issued {KIND_LABELS.get(request.kind, request.kind.upper())} serial {issued.serial} by {issued.issuer_id}",
              f"  subject:  {subject}",
              f"  valid:    {cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} to {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"]
             + [f"  wrote:    {f}" for f in files]
@@ -98,7 +100,7 @@ def _key_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def qwac(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles: str | None, out: Path,
          p12_password: str | None, p12_password_file: Path | None, p12_password_prompt: bool,
          domains: tuple[str, ...], purpose: str | None, browser: bool) -> None:
-    """Issue a PSD2 QWAC, from the hierarchy its purpose decides (docs/certificates.md, "Two QWAC hierarchies")."""
+    """Issue a PSD2 QWAC (a 1-QWAC: the TLS certificate itself is qualified), from the hierarchy its purpose decides (docs/certificates.md, "Two QWAC hierarchies")."""
     request = _request({"kind": "qwac", "org_id": org_id, "domains": list(domains), "csr": _read_csr(csr),
                         "generate_key": generate_key, "key_type": key_type, "roles": roles, "browser": browser,
                         "purpose": purpose})
@@ -114,6 +116,20 @@ def qsealc(org_id: str, csr: Path | None, generate_key: bool, key_type: str, rol
     """Issue a PSD2 QSealC."""
     request = _request({"kind": "qsealc", "org_id": org_id, "csr": _read_csr(csr), "generate_key": generate_key,
                         "key_type": key_type, "roles": roles, "qscd": qscd})
+    _run(request, out, (p12_password, p12_password_file, p12_password_prompt))
+
+
+@issue.command("two-qwac")
+@_key_options
+@click.option("--domain", "domains", multiple=True, required=True, help="DNS name of the site it binds (repeatable)")
+@common
+def two_qwac(org_id: str, csr: Path | None, generate_key: bool, key_type: str, roles: str | None, out: Path,
+             p12_password: str | None, p12_password_file: Path | None, p12_password_prompt: bool,
+             domains: tuple[str, ...]) -> None:
+    """Issue a 2-QWAC (ETSI TS 119 411-5 4.2): QNCP-w-gen, EKU id-kp-tls-binding only, from the 2-QWAC CA. It is
+    no TLS certificate: it signs the site's TLS certificate bindings ('qtsp binding sign'). Key: P-256 or RSA."""
+    request = _request({"kind": "two-qwac", "org_id": org_id, "domains": list(domains), "csr": _read_csr(csr),
+                        "generate_key": generate_key, "key_type": key_type, "roles": roles})
     _run(request, out, (p12_password, p12_password_file, p12_password_prompt))
 
 

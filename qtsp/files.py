@@ -182,11 +182,37 @@ def tighten_dir(path: Path) -> None:
         log.warning("%s was mode %04o, open to other users; now 0700", path, mode)
 
 
+_O_PATH = getattr(os, "O_PATH", 0)
+
+
+def _tighten_in_place(path: Path) -> None:
+    """``private_file`` on a file that exists, through an O_PATH descriptor: closing it does not drop the
+    process's POSIX locks on the file (Linux skips lock removal for O_PATH files), where closing an ordinary
+    descriptor drops *all* of them. That matters for SQLite's database and -shm files: a sandbox opened a
+    second time in a process used to release the first one's locks here, after which another process took
+    itself for the database's only user and the first one's later writes went unseen by it."""
+    try:
+        fd = os.open(path, _O_PATH | os.O_NOFOLLOW | _CLOEXEC)  # a symlink is opened as the link itself
+    except FileNotFoundError:  # gone meanwhile (SQLite's side files)
+        return
+    try:
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISREG(info.st_mode) and mode & 0o077:
+            os.chmod(f"/proc/self/fd/{fd}", PRIVATE)  # the file this descriptor holds, not whatever path names now
+            log.warning("%s was mode %04o, open to other users; now 0600", path, mode)
+    finally:
+        os.close(fd)
+
+
 def private_file(path: Path, *, create: bool = False) -> None:
     """``path`` 0600 (created so if missing and ``create``); a warning if it was looser. A symlink is
     left alone (neither followed nor changed): whoever made it chose where the file lives."""
     existed = os.path.lexists(path)
     if not existed and not create:
+        return
+    if existed and _O_PATH:
+        _tighten_in_place(path)
         return
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | _CLOEXEC | (os.O_CREAT if create else 0), PRIVATE)

@@ -69,6 +69,11 @@ WAIVERS: tuple[Waiver, ...] = (
 NON_BROWSER_VALIDITY_CODES = frozenset(
     f"cabf.serverauth.certificate_validity_period_exceeds_{days}_days" for days in (200, 100, 47))
 NON_BROWSER_CLIENT_EKU_CODE = "cabf.serverauth.subscriber.serverauth_eku_absent"
+# The 2-QWAC (issue 18): pkilint 0.13.3 has no 2-QWAC type. Its QNCP-W-GEN legal-person type, the closest (EN 319
+# 411-2 QNCP-w-gen, EN 319 412-3/-4 content), runs the CA/B TLS subscriber checks too, and BR 7.1.2.7.10 wants
+# serverAuth; a 2-QWAC must not have it (TS 119 411-5 V2.1.1 4.2.2: id-kp-tls-binding only). That one finding is
+# waived on 2-QWAC profiles only; core/two_qwac.py requires exactly id-kp-tls-binding instead (qtsp.two_qwac.eku).
+TWO_QWAC_EKU_CODE = "cabf.serverauth.subscriber.serverauth_eku_absent"
 V181_ROLES = frozenset({PspRole.PSP_CB, PspRole.PSP_PA, PspRole.VOP_RS, PspRole.VOP_VS})
 
 # The one waiver that does not come from the PSD2 edition gap: a sandbox served on loopback (the
@@ -235,6 +240,8 @@ def _active_waivers(cert: x509.Certificate, profile: Profile) -> set[str]:
     if "psd2" not in profile.tags:
         return set()
     active = _non_browser_waivers(cert, profile)
+    if profile.is_two_qwac:
+        active.add(TWO_QWAC_EKU_CODE)
     attrs = checks.psd2_attributes(cert)
     if attrs is None:
         return active

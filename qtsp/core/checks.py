@@ -11,7 +11,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from . import oids
+from . import oids, two_qwac
 from .errors import QTSPError
 from .names import parse_org_id
 from .profiles import Hierarchy, Profile
@@ -61,6 +61,8 @@ def check_certificate(cert: x509.Certificate, profile: Profile) -> list[Problem]
         problems += _check_ocsp_signer(cert)
     if profile.hierarchy is not None:
         problems += _check_hierarchy(cert, profile)
+    if profile.is_two_qwac:
+        problems += _check_two_qwac(cert)
     if list(policies) != list(profile.policies):
         problems.append(problem("qtsp.policies", f"certificate policies {[p.dotted_string for p in policies]} differ from the {profile.name} profile"))
     return problems
@@ -82,6 +84,20 @@ def _check_hierarchy(cert: x509.Certificate, profile: Profile) -> list[Problem]:
     days = (cert.not_valid_after_utc - cert.not_valid_before_utc + ONE_SECOND).total_seconds() / 86400
     if days > NON_BROWSER_MAX_DAYS:
         problems.append(problem("qtsp.non_browser.validity", f"valid {days:g} days, more than {NON_BROWSER_MAX_DAYS}"))
+    return problems
+
+
+def _check_two_qwac(cert: x509.Certificate) -> list[Problem]:
+    """TS 119 411-5 V2.1.1 4.2: id-kp-tls-binding alone, QNCP-w-gen without a CA/B TLS policy, a binding key."""
+    problems: list[Problem] = []
+    ekus = _ekus(cert)
+    if ekus != [oids.KP_TLS_BINDING]:
+        problems.append(problem("qtsp.two_qwac.eku", f"EKU {[o.dotted_string for o in ekus]}: id-kp-tls-binding only"))
+    policies = _policies(cert)
+    if oids.QNCP_W_GEN not in policies or two_qwac.CABF_TLS_POLICIES & set(policies):
+        problems.append(problem("qtsp.two_qwac.policy", f"policies {[p.dotted_string for p in policies]}"))
+    if not two_qwac.binding_key_ok(cert.public_key()):
+        problems.append(problem("qtsp.two_qwac.key"))
     return problems
 
 

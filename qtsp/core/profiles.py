@@ -31,8 +31,9 @@ class CertificateKind(enum.StrEnum):
     """What a subscriber asks for (``qtsp issue qwac|qsealc``, the API's and bulk's ``kind``). The
     profiles of a kind carry its name among their tags, which the certificate lists filter by."""
 
-    QWAC = "qwac"
+    QWAC = "qwac"  # the 1-QWAC of ETSI TS 119 411-5 V2.1.1 4.1: the TLS certificate itself is qualified
     QSEALC = "qsealc"
+    TWO_QWAC = "two-qwac"  # the 2-QWAC of TS 119 411-5 V2.1.1 4.2: signs TLS certificate bindings, never TLS
 
 
 CERTIFICATE_KINDS: tuple[str, ...] = tuple(kind.value for kind in CertificateKind)
@@ -77,6 +78,9 @@ class LintTarget(enum.Enum):
     CABF_TLS_CA = "INTERNAL_UNCONSTRAINED_TLS_CA"
     CABF_NON_TLS_CA = "NON_TLS_CA"
     CABF_OCSP = "OCSP_RESPONDER"
+    # The 2-QWAC (TS 119 411-5 V2.1.1 4.2): pkilint 0.13.3 has no 2-QWAC type; QNCP-w-gen legal person (EN 319
+    # 411-2 policy, EN 319 412-4 content) is the closest, and qtsp/core/two_qwac.py checks what is 2-QWAC only.
+    ETSI_QNCP_W_GEN = "QNCP-W-GEN-LEGAL-PERSON-EIDAS-FINAL-CERTIFICATE"
     CABF_CROSS_CA = "INTERNAL_CROSS_CA"  # BR 7.1.2.2: a cross-certified subordinate CA (the ceremonies' root links)
     PKIX = "pkix"  # RFC 5280 only: certificates outside the TLS and qualified hierarchies
 
@@ -117,7 +121,13 @@ class Profile:
                 raise policy(f"profile {self.name}: a seal never carries serverAuth (EN 319 412-3)")
             if self.qc_sscd != (oids.QCP_L_QSCD in self.policies):
                 raise policy(f"profile {self.name}: QcSSCD goes with QCP-l-qscd and only with it (EN 319 412-5)")
-        if self.qc_type == oids.QCT_WEB:
+        if self.qc_type == oids.QCT_WEB and self.is_two_qwac:
+            if self.qc_sscd or not self.san:
+                raise policy(f"profile {self.name}: a 2-QWAC names its sites (SAN) and has no QcSSCD")
+            if set(self.ext_key_usage) != {oids.KP_TLS_BINDING} or oids.QNCP_W_GEN not in self.policies:
+                raise policy(f"profile {self.name}: a 2-QWAC asserts id-kp-tls-binding only, under QNCP-w-gen "
+                             "(ETSI TS 119 411-5 V2.1.1 4.2.1, 4.2.2)")
+        elif self.qc_type == oids.QCT_WEB:
             if self.qc_sscd:
                 raise policy(f"profile {self.name}: QcSSCD must not appear on a QWAC")
             if self.policies[:1] != (oids.CABF_EV,):
@@ -137,6 +147,11 @@ class Profile:
             raise policy(f"profile {self.name}: validity must be at least one day")
 
     @property
+    def is_two_qwac(self) -> bool:
+        """A 2-QWAC (TS 119 411-5 V2.1.1 4.2): a website certificate whose only EKU is id-kp-tls-binding."""
+        return not self.is_ca and oids.KP_TLS_BINDING in self.ext_key_usage
+
+    @property
     def hierarchy(self) -> Hierarchy | None:
         """Which QWAC hierarchy issues certificates of this profile (None: not a QWAC profile)."""
         if self.lint is LintTarget.ETSI_QWAC:
@@ -151,7 +166,9 @@ class Profile:
         tags = set()
         if self.qc_type is not None:
             tags.add(rules.QUALIFIED)
-        if self.qc_type == oids.QCT_WEB or (self.san and not self.is_ca):
+        if self.is_two_qwac:
+            tags.add(rules.TWO_QWAC)  # a website certificate, but no TLS one: the CA/B validity rows do not bind it
+        elif self.qc_type == oids.QCT_WEB or (self.san and not self.is_ca):
             tags.add(rules.WEBSITE)
         if self.qc_type == oids.QCT_ESEAL:
             tags.add(rules.SEAL)
@@ -262,6 +279,43 @@ QSEAL_ISSUING_CA = Profile(
     path_length=0,
     validity_days=10 * 365,
 )
+# The 2-QWAC (ETSI TS 119 411-5 V2.1.1 4.2, issue 18): a qualified website certificate that is no TLS
+# certificate. It signs a JAdES "TLS certificate binding" (qtsp/core/tls_binding.py) naming the hashes of the
+# site's ordinary TLS certificates. 4.2.1: policy QNCP-w-gen (EN 319 411-2); 4.2.2: id-kp-tls-binding as its only
+# EKU; content per EN 319 412-4 (SAN dNSNames, legal-person subject) and EN 319 412-5 (QcCompliance, QcType web,
+# QcPDS). The PSD2 statement is kept (TS 119 495 5.1): the sandbox issues to PSPs of its NCA register, and a bank
+# reading the 2-QWAC learns the same roles and NCA as from a 1-QWAC. No CA/B policy OID, no
+# cabfOrganizationIdentifier: those belong to CA/B TLS certificates, which a 2-QWAC is not.
+# Validity: TS 119 411-5 and EN 319 411-2 set no maximum for a 2-QWAC and the CA/B TLS schedule binds only
+# serverAuth certificates; the sandbox chooses 365 days, the validity of its QSealCs (the binding, not the
+# 2-QWAC, is what a site renews with each TLS certificate).
+TWO_QWAC = Profile(
+    name="two-qwac",
+    description="2-QWAC: signs TLS certificate bindings (QNCP-w-gen, id-kp-tls-binding only; TS 119 411-5 4.2)",
+    shape=SubjectShape.QWAC_EV,
+    lint=LintTarget.ETSI_QNCP_W_GEN,
+    key_usage=frozenset({"digital_signature"}),  # it signs JWS; EN 319 412-4 4.3.2 leaves nonRepudiation out
+    ext_key_usage=(oids.KP_TLS_BINDING,),
+    policies=(oids.QNCP_W_GEN,),
+    qc_type=oids.QCT_WEB,
+    validity_days=365,
+    san=True,
+    tags=frozenset({"psd2", CertificateKind.TWO_QWAC.value}),
+)
+# Its issuing CA, under the sandbox root: EKU id-kp-tls-binding only, so nothing it signs is usable for TLS
+# (as the QSealC CA's documentSigning keeps seals out of TLS); a CA/B "non-TLS CA" for pkilint.
+TWO_QWAC_ISSUING_CA = Profile(
+    name="two-qwac-issuing-ca",
+    description="Issuing CA for 2-QWACs (EKU id-kp-tls-binding only: outside the TLS hierarchies)",
+    shape=SubjectShape.CA,
+    lint=LintTarget.CABF_NON_TLS_CA,
+    key_usage=frozenset({"key_cert_sign", "crl_sign", "digital_signature"}),
+    ext_key_usage=(oids.KP_TLS_BINDING,),
+    policies=(oids.QNCP_W_GEN,),
+    is_ca=True,
+    path_length=0,
+    validity_days=10 * 365,
+)
 OCSP_RESPONDER = Profile(
     name="ocsp-responder",
     description="Delegated OCSP responder of an issuing CA (RFC 6960 4.2.2.2, BR 7.1.2.8)",
@@ -321,7 +375,7 @@ SCENARIOS_SUB_CA = replace(SCENARIOS_CA, name="scenarios-sub-ca", path_length=0,
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (QWAC, QWAC_CLIENT, QWAC_BROWSER, QSEALC, QSEALC_QSCD, ROOT_CA, QWAC_ISSUING_CA, QWAC_BROWSER_ISSUING_CA,
-              QSEAL_ISSUING_CA, OCSP_RESPONDER, NCA_ISSUING_CA, NCA_SEAL, SCENARIOS_CA, SCENARIOS_SUB_CA)
+              QSEAL_ISSUING_CA, TWO_QWAC, TWO_QWAC_ISSUING_CA, OCSP_RESPONDER, NCA_ISSUING_CA, NCA_SEAL, SCENARIOS_CA, SCENARIOS_SUB_CA)
 }
 
 # A CA certificate is a certificate of its parent too (for OCSP and CRL status); listings of issued

@@ -36,14 +36,16 @@ TS_119_495 = Source("ETSI TS 119 495", "V1.8.1")
 EN_319_412_1 = Source("ETSI EN 319 412-1", "V1.5.1 (2023-09)")
 EN_319_412_3 = Source("ETSI EN 319 412-3", "V1.3.1 (2023-09)")
 EN_319_412_4 = Source("ETSI EN 319 412-4", "V1.3.1 (2023-09)")
-EN_319_412_5 = Source("ETSI EN 319 412-5", "V2.4.1 (2023-09)")
+EN_319_412_5 = Source("ETSI EN 319 412-5", "V2.6.1")  # the edition current in 2026 (shared reference)
 RFC_6960 = Source("IETF RFC 6960", "(2013-06)")
-CABF_BR = Source("CA/Browser Forum TLS Baseline Requirements", "v2.1 (ballot SC-081)")
+CABF_BR = Source("CA/Browser Forum TLS Baseline Requirements", "v2.2.6")  # SC-081 validity schedule in 6.3.2
+TS_119_411_5 = Source("ETSI TS 119 411-5", "V2.1.1")
 CHROME_ROOT_POLICY = Source("Chrome Root Program Policy", "Version 1.6 (2025-02-15)")
 
 # Which certificates a rule is about: profile tags (qtsp/core/profiles.py) and kinds.
 QUALIFIED, WEBSITE, SEAL, PSD2, OCSP_SIGNER = "qualified", "website", "seal", "psd2", "ocsp-responder"
 BROWSER_QWAC, NON_BROWSER_QWAC = "browser-qwac", "non-browser-qwac"  # the two QWAC hierarchies
+TWO_QWAC = "2-qwac"  # TS 119 411-5 V2.1.1 4.2: signs TLS certificate bindings (qtsp/core/two_qwac.py)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,12 @@ RULES: tuple[Rule, ...] = (
          f"a non-browser QWAC is valid at most {NON_BROWSER_MAX_DAYS} days (the sandbox's qwac_mtls_validity_days, "
          "never more): the SC-081 schedule binds browser-trusted hierarchies only", frozenset({NON_BROWSER_QWAC}),
          max_days=NON_BROWSER_MAX_DAYS),
+    _r("qtsp.two_qwac.eku", TS_119_411_5, "4.2.2",
+       "a 2-QWAC asserts id-kp-tls-binding (0.4.0.194115.1.0) as its only extendedKeyUsage", TWO_QWAC),
+    _r("qtsp.two_qwac.policy", TS_119_411_5, "4.2.1",
+       "a 2-QWAC is issued under QNCP-w-gen (0.4.0.194112.1.6), with no CA/B Forum TLS policy OID", TWO_QWAC),
+    _r("qtsp.two_qwac.key", TS_119_411_5, "Annex B",
+       "the 2-QWAC key can sign a binding browsers verify: P-256 (ES256) or RSA (RS256/PS256)", TWO_QWAC),
     _r("qtsp.ocsp.eku", RFC_6960, "4.2.2.2", "a delegated OCSP responder has id-kp-OCSPSigning as its only EKU",
        OCSP_SIGNER),
     _r("qtsp.ocsp.nocheck", RFC_6960, "4.2.2.2.1", "id-pkix-ocsp-nocheck, value NULL (05 00)", OCSP_SIGNER),

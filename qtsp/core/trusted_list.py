@@ -34,6 +34,17 @@ def xml_time(moment: dt.datetime) -> str:
 
 
 @dataclass(frozen=True)
+class ServiceHistoryInstance:
+    """One earlier state of a service (TS 119 612 5.6, ServiceHistoryInstance): what it was from
+    ``status_start`` until the next, later state began."""
+
+    service_type: str
+    status: str
+    status_start: dt.datetime
+    additional_info: frozenset[str]
+
+
+@dataclass(frozen=True)
 class ListedService:
     name: str
     service_type: str
@@ -41,6 +52,16 @@ class ListedService:
     status_start: dt.datetime
     certificate: x509.Certificate
     additional_info: frozenset[str]
+    history: tuple[ServiceHistoryInstance, ...] = ()  # earlier states, as the list gives them (any order)
+
+    def state_at(self, at: dt.datetime) -> ServiceHistoryInstance | None:
+        """The service's type, status and additional information in force at ``at``: the current ones from
+        StatusStartingTime on, else the history instance that started last before ``at`` (TS 119 612 5.5.5,
+        5.6); None before the service's first known state."""
+        if at >= self.status_start:
+            return ServiceHistoryInstance(self.service_type, self.status, self.status_start, self.additional_info)
+        earlier = [h for h in self.history if h.status_start <= at]
+        return max(earlier, key=lambda h: h.status_start) if earlier else None
 
 
 @dataclass(frozen=True)

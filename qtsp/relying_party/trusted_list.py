@@ -21,7 +21,8 @@ from signxml.xades.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from ..core.errors import Kind, QTSPError
 from ..core.instants import parse_instant
-from ..core.trusted_list import DS_NS, TSL_NS, TSL_TAG, TSL_VERSION, XML_LANG, ListedService, ParsedList, xml_time
+from ..core.trusted_list import (DS_NS, TSL_NS, TSL_TAG, TSL_VERSION, XML_LANG, ListedService, ParsedList,
+                                 ServiceHistoryInstance, xml_time)
 
 __all__ = ["MAX_LIST_BYTES", "parse_and_verify_trusted_list"]
 
@@ -113,20 +114,41 @@ def _verify(root: etree._Element, signer_certs: Sequence[x509.Certificate],
     raise QTSPError(Kind.INTEGRITY, "the Trusted List signature does not verify against the pinned signer: " + "; ".join(reasons))
 
 
-def _service(element: etree._Element) -> ListedService:
+def _additional_info(element: etree._Element) -> frozenset[str]:
+    uris = element.findall("tsl:ServiceInformationExtensions/tsl:Extension/tsl:AdditionalServiceInformation/tsl:URI", _NS)
+    return frozenset((u.text or "").strip() for u in uris)
+
+
+def _history(service: etree._Element) -> tuple[ServiceHistoryInstance, ...]:
+    """TS 119 612 5.6: the service's earlier states, each with its own type, status, start and extensions."""
+    return tuple(
+        ServiceHistoryInstance(
+            service_type=_text(h, "tsl:ServiceTypeIdentifier", "ServiceHistoryInstance/ServiceTypeIdentifier"),
+            status=_text(h, "tsl:ServiceStatus", "ServiceHistoryInstance/ServiceStatus"),
+            status_start=_parse_time(_text(h, "tsl:StatusStartingTime", "ServiceHistoryInstance/StatusStartingTime"),
+                                     "ServiceHistoryInstance/StatusStartingTime"),
+            additional_info=_additional_info(h),
+        )
+        for h in service.findall("tsl:ServiceHistory/tsl:ServiceHistoryInstance", _NS)
+    )
+
+
+def _service(service: etree._Element) -> ListedService:
+    """A TSPService: its current ServiceInformation and its ServiceHistory."""
+    element = _find(service, "tsl:ServiceInformation", "ServiceInformation")
     der_text = _text(element, "tsl:ServiceDigitalIdentity/tsl:DigitalId/tsl:X509Certificate", "service certificate")
     try:
         certificate = x509.load_der_x509_certificate(b64decode("".join(der_text.split()), validate=True))
     except ValueError:
         raise QTSPError(Kind.MALFORMED, "Trusted List: a service certificate does not parse") from None
-    uris = element.findall("tsl:ServiceInformationExtensions/tsl:Extension/tsl:AdditionalServiceInformation/tsl:URI", _NS)
     return ListedService(
         name=_name(element, "tsl:ServiceName", "ServiceName"),
         service_type=_text(element, "tsl:ServiceTypeIdentifier", "ServiceTypeIdentifier"),
         status=_text(element, "tsl:ServiceStatus", "ServiceStatus"),
         status_start=_parse_time(_text(element, "tsl:StatusStartingTime", "StatusStartingTime"), "StatusStartingTime"),
         certificate=certificate,
-        additional_info=frozenset((u.text or "").strip() for u in uris),
+        additional_info=_additional_info(element),
+        history=_history(service),
     )
 
 
@@ -153,8 +175,7 @@ def parse_and_verify_trusted_list(xml: bytes, signer_certs: Sequence[x509.Certif
         raise QTSPError(Kind.POLICY, f"the Trusted List is stale: its NextUpdate {xml_time(next_update)} has passed "
                                      f"(checked at {xml_time(now)})")
     providers = signed.findall("tsl:TrustServiceProviderList/tsl:TrustServiceProvider", _NS)
-    services = tuple(_service(s) for p in providers
-                     for s in p.findall("tsl:TSPServices/tsl:TSPService/tsl:ServiceInformation", _NS))
+    services = tuple(_service(s) for p in providers for s in p.findall("tsl:TSPServices/tsl:TSPService", _NS))
     return ParsedList(
         sequence=int(sequence_text),
         territory=_text(info, "tsl:SchemeTerritory", "SchemeTerritory"),

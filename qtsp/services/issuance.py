@@ -29,6 +29,7 @@ from ca_store import repositories as repo
 from ca_store.models import Certificate, IssuanceIntent
 
 from ..core import builder, oids
+from ..core import two_qwac as two_qwac_rules
 from ..core.errors import Kind, QTSPError
 from ..core.keys import KeyType, PrivateKey, PublicKey, check_subscriber_key, generate_private_key, load_csr
 from ..core.names import check_domain, parse_org_id
@@ -38,7 +39,7 @@ from ..core.qcstatements import QcSpec
 from ..core.serials import new_serial
 from ..core.types import IssuerId, OrgId, Serial, SerialHex, serial_hex
 from ..signers import Signer
-from . import authorities, browser_hierarchy, ocsp, register, signing
+from . import authorities, browser_hierarchy, ocsp, register, signing, two_qwac
 from .access import EVERYTHING, Scope
 from .context import Sandbox
 from .generation import ISSUED, Generation
@@ -95,11 +96,20 @@ def _key_policy(request: IssueRequest, profile: Profile, key_type: str | None) -
     """The CSR's key, if its signature and the key policy allow it; None for a key generated here."""
     if request.csr is not None:
         csr = load_csr(request.csr)
-        return check_subscriber_key(csr.public_key(), allow_ed25519=profile.allow_ed25519)
+        key = check_subscriber_key(csr.public_key(), allow_ed25519=profile.allow_ed25519)
+        if profile.is_two_qwac and not two_qwac_rules.binding_key_ok(key):
+            raise QTSPError(Kind.POLICY, _TWO_QWAC_KEYS)
+        return key
+    if profile.is_two_qwac and key_type == KeyType.ECDSA_P384:
+        raise QTSPError(Kind.POLICY, _TWO_QWAC_KEYS)
     if key_type not in GENERATED_KEY_TYPES:
         raise QTSPError(Kind.POLICY, f"cannot generate a {key_type!r} key for {profile.name}: use ecdsa-p256, ecdsa-p384 "
                                      "or rsa-2048/3072/4096")
     return None
+
+
+_TWO_QWAC_KEYS = ("a 2-QWAC key is P-256 or RSA >= 2048: browsers verify its bindings with ES256, RS256 or PS256 only "
+                  "(Chromium net/cert/two_qwac.cc; TS 119 411-5 Annex B asks alg to agree with the key)")
 
 
 def _domains(request: IssueRequest, profile: Profile) -> tuple[str, ...]:
@@ -187,6 +197,8 @@ def issuer_role(profile: Profile) -> str:
     the non-browser (mutual-TLS) QWAC CA."""
     if profile.qc_type == oids.QCT_ESEAL:
         return "qseal"
+    if profile.is_two_qwac:
+        return two_qwac.TWO_QWAC_ROLE
     return authorities.QWAC_BROWSER_ROLE if profile.hierarchy is Hierarchy.BROWSER else "qwac"
 
 
@@ -196,6 +208,8 @@ def issuer_for(sandbox: Sandbox, profile: Profile, *, actor: str = "cli") -> Iss
     role = issuer_role(profile)
     if role == authorities.QWAC_BROWSER_ROLE:
         return browser_hierarchy.browser_ca(sandbox, actor=actor)
+    if role == two_qwac.TWO_QWAC_ROLE:
+        return two_qwac.two_qwac_ca(sandbox, actor=actor)
     with sandbox.transaction() as session:
         ca = repo.ca_for_role(session, role)
         revoked = authorities.revocation_of(session, ca)
@@ -234,12 +248,14 @@ def template(cfg: Any, issuer: builder.IssuerInfo, p: Prepared, public_key: Publ
         locality=p.psp.locality,
         registration_number=p.psp.registration_number or p.psp.authorisation_number,
         business_category="Government Entity" if p.psp.nca_id == "NA" else "Private Organization",
+        # EN 319 412-3 4.2.1 (pkilint's QNCP-w-gen legal-person type): a commonName; the site it binds, as in SAN.
+        common_name=p.domains[0] if p.profile.is_two_qwac else None,
     )
     qc = QcSpec(qc_type=p.profile.qc_type or oids.QCT_WEB, pds=cfg.pds, psd2=p.attrs, sscd=p.profile.qc_sscd)
     if p.profile.hierarchy is Hierarchy.NON_BROWSER:
         profile = p.profile.with_validity(cfg.qwac_mtls_validity_days)  # its own limit, not the CA/B schedule
-    elif p.profile.validity_days is None:
-        profile = p.profile  # the browser QWAC: the CA/B schedule by issuance date
+    elif p.profile.validity_days is None or p.profile.is_two_qwac:
+        profile = p.profile  # the browser QWAC: the CA/B schedule by issuance date; the 2-QWAC: its own days
     else:
         profile = p.profile.with_validity(cfg.qsealc_validity_days)
     return builder.build(profile, subject=builder.subject_name(profile.shape, data), public_key=public_key,

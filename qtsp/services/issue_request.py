@@ -51,7 +51,7 @@ class IssueRequest:
 
     def __post_init__(self) -> None:
         if self.kind not in CERTIFICATE_KINDS:
-            raise QTSPError(Kind.MALFORMED, f"unknown certificate kind {str(self.kind)!r}: qwac or qsealc")
+            raise QTSPError(Kind.MALFORMED, f"unknown certificate kind {str(self.kind)!r}: {', '.join(CERTIFICATE_KINDS)}")
         object.__setattr__(self, "kind", CertificateKind(self.kind))
         if self.roles is not None:
             object.__setattr__(self, "roles", _parse_roles(self.roles))
@@ -70,6 +70,11 @@ class IssueRequest:
         return Purpose.SERVER if self.browser else Purpose.BOTH
 
     def profile(self) -> Profile:
+        if self.kind is CertificateKind.TWO_QWAC:
+            if self.qscd or self.browser or self.purpose is not None:
+                raise QTSPError(Kind.MALFORMED, "purpose, browser and qscd do not apply to a 2-QWAC: it signs TLS "
+                                                "certificate bindings, from its own CA (TS 119 411-5 4.2)")
+            return profiles.TWO_QWAC
         if self.kind is CertificateKind.QWAC:
             if self.qscd:
                 raise QTSPError(Kind.POLICY, "a key in a QSCD (qscd) applies to QSealCs only: QcSSCD must not appear on a QWAC")
@@ -101,7 +106,7 @@ def _everywhere(described: str, *types: type) -> Accepts:
 
 
 FIELDS: dict[str, Accepts] = {
-    "kind": _everywhere("a string, qwac or qsealc", str),
+    "kind": _everywhere(f"a string, one of {', '.join(CERTIFICATE_KINDS)}", str),
     "org_id": _everywhere("a string", str),
     "domains": _everywhere("a list of strings", list, tuple),
     "csr": {"api": ((str,), _PEM), "cli": ((bytes,), "the bytes of a PKCS#10 request, PEM or DER")},
@@ -164,7 +169,7 @@ def parse_issue_request(data: Mapping[str, Any], *, source: str) -> IssueRequest
         raise ValueError(f"source is one of {', '.join(SOURCES)}, not {source!r}")
     item = _fields(data, source)
     if item["kind"] not in KINDS:
-        raise _malformed(f"kind must be {' or '.join(KINDS)}, not {str(item['kind'])[:40]!r}")
+        raise _malformed(f"kind must be one of {', '.join(KINDS)}, not {str(item['kind'])[:40]!r}")
     domains = tuple(item.get("domains", ()))
     if len(domains) > MAX_DOMAINS:
         raise _malformed(f"domains: at most {MAX_DOMAINS} per certificate")

@@ -103,8 +103,7 @@ class Outputs:
 
 
 def write_issued(issued: Issued, out: Path | Outputs, *, p12_password: str | None = None) -> list[Path]:
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.hazmat.primitives import serialization
 
     with_key = issued.private_key is not None
     outputs = out if isinstance(out, Outputs) else Outputs.reserve(
@@ -119,16 +118,26 @@ def write_issued(issued: Issued, out: Path | Outputs, *, p12_password: str | Non
             )
             written.append(outputs.write("key.pem", key_pem))
             if p12_password is not None:
-                encryption = (
-                    serialization.PrivateFormat.PKCS12.encryption_builder()
-                    .kdf_rounds(50000)
-                    .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-                    .hmac_hash(hashes.SHA256())
-                    .build(p12_password.encode())
-                )
-                data = pkcs12.serialize_key_and_certificates(
-                    f"{issued.serial}".encode(), issued.private_key, issued.certificate, issued.chain, encryption
-                )
+                data = pkcs12_bytes(issued, p12_password)
                 written.append(outputs.write("bundle.p12", data))
         outputs.finish()
     return written
+
+
+def pkcs12_bytes(issued: Issued, password: str) -> bytes:
+    """The generated key, the certificate and its chain as PKCS#12, PBES2 with AES-256-CBC and a SHA-256 MAC
+    (what OpenSSL 3 makes by default; the legacy RC2/3DES bundles some old tools made are refused by it)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    if issued.private_key is None:
+        raise QTSPError(Kind.MALFORMED, "a PKCS#12 bundle needs the private key")
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(50000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password.encode())
+    )
+    return pkcs12.serialize_key_and_certificates(f"{issued.serial}".encode(), issued.private_key, issued.certificate,
+                                                 issued.chain, encryption)

@@ -55,7 +55,7 @@ class Scenario:
 
     name: str
     description: str  # what a correct validator must conclude, and why
-    purpose: str  # qwac (TLS server) | qwac-client (mTLS client) | qsealc
+    purpose: str  # qwac (TLS server) | qwac-client (mTLS client) | qsealc | 2-qwac (signs TLS certificate bindings)
     verdict: str  # accept | reject
     reasons: tuple[str, ...]  # the reason codes of `qtsp validate` (qtsp.relying_party.validator)
     pkix: str  # what an RFC 5280 validator (revocation on, the purpose's EKU/KU) concludes: accept | reject
@@ -92,9 +92,9 @@ def _template(ctx: Context, sc: Scenario, *, issuer_id: IssuerId = SCENARIOS_CA,
         profile = profiles.QSEALC.with_validity(cfg.qsealc_validity_days) if sc.purpose == "qsealc" else profiles.QWAC
     key = generate_private_key(cfg.subscriber_key_type)
     org = parse_org_id(PSP_ORG_ID)
+    dns: tuple[str, ...] = (f"{sc.name}.scenarios.localtest.me",) if profile.san else ()
     data = builder.SubjectData(organization=PSP_NAME, country="BE", org_id=org, locality="Brussels",
-                               registration_number="0999000001")
-    dns = (f"{sc.name}.scenarios.localtest.me",) if profile.san else ()
+                               registration_number="0999000001", common_name=dns[0] if profile.is_two_qwac and dns else None)
     qc = _qc(profile.qc_type or oids.QCT_WEB, cfg, sscd=profile.qc_sscd)
     tbs = builder.build(profile, subject=builder.subject_name(profile.shape, data), public_key=key.public_key(),
                         serial=new_serial(), now=start or ctx.now, issuer=ctx.issuer(issuer_id, ca_issuers_url=ca_issuers_url),

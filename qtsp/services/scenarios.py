@@ -37,11 +37,12 @@ from ..core import checks, profiles
 from ..core.errors import Kind, QTSPError
 from ..core.ocsp import REASONS, SIMULATOR_REASONS
 from ..core.types import IssuerId, serial_hex
-from ..lint import Linter
+from ..lint import TWO_QWAC_EKU_CODE, Linter
 from . import crl as crl_svc
 from . import ocsp as ocsp_svc
 from .context import Sandbox
 from .authorities import ROOT_ID
+from . import scenario_bindings
 from . import scenario_certs as make
 from . import scenario_requests
 from .revocation import dirty_time, published
@@ -116,7 +117,7 @@ def _catalogue() -> list[Scenario]:
                  "URL is not published): no path to a trust anchor; reject.", "qwac", "reject", ("no-path",),
                  "reject", make.missing_intermediate),
     ]
-    return s + scenario_requests.CERTIFICATES
+    return s + scenario_bindings.certificate_scenarios() + scenario_requests.CERTIFICATES  # 2-QWACs (issue 18), QSealCs (issue 19)
 
 
 CATALOGUE: dict[str, Scenario] = {sc.name: sc for sc in _catalogue()}
@@ -129,11 +130,11 @@ CATALOGUE: dict[str, Scenario] = {sc.name: sc for sc in _catalogue()}
 
 def _lint_findings(linter: Linter, cert: x509.Certificate, sc: Scenario) -> list[dict[str, str | None]]:
     """What the lint gate would have refused: pkilint's ERROR/FATAL findings, then our own checks."""
-    profile = profiles.QSEALC if sc.purpose == "qsealc" else profiles.QWAC
+    profile = {"qsealc": profiles.QSEALC, "2-qwac": profiles.TWO_QWAC}.get(sc.purpose, profiles.QWAC)
     out: list[dict[str, str | None]] = []
     try:
         for f in linter.pkilint_findings(cert.public_bytes(Encoding.DER), profile.lint):
-            if f.severity in ("ERROR", "FATAL"):
+            if f.severity in ("ERROR", "FATAL") and not (profile.is_two_qwac and f.code == TWO_QWAC_EKU_CODE):
                 out.append({"source": "pkilint", "code": f.code, "severity": f.severity, "message": f.message})
     except Exception as exc:  # pkilint cannot decode it at all: that is the finding
         out.append({"source": "pkilint", "code": "decoding-failed", "severity": "FATAL",
@@ -161,9 +162,10 @@ def _row(cert: x509.Certificate, issuer_id: IssuerId, sc: Scenario, now: dt.date
 
 
 def names(selection: list[str] | None) -> list[str]:
+    """The certificate and binding scenarios selected (all if None), unknown names refused."""
     if not selection:
-        return list(CATALOGUE)
-    unknown = [n for n in selection if n not in CATALOGUE]
+        return list(CATALOGUE) + list(scenario_bindings.BINDINGS)
+    unknown = [n for n in selection if n not in CATALOGUE and n not in scenario_bindings.BINDINGS]
     if unknown:
         raise QTSPError(Kind.NOT_FOUND, f"no scenario named {', '.join(unknown)}; 'qtsp scenarios list' shows them")
     if len(set(selection)) != len(selection):
@@ -175,7 +177,10 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
           actor: str = ACTOR) -> dict[str, Any]:
     """Issue the selected scenarios (all if None) into ``out``: certificates, keys, CA certificates, and
     ``manifest.json``. Returns the manifest."""
-    chosen = names(selection)
+    selected = names(selection)
+    bindings = [n for n in selected if n in scenario_bindings.BINDINGS]
+    # A binding scenario brings the certificate scenario that signs it.
+    chosen = list(dict.fromkeys([n for n in selected if n in CATALOGUE] + scenario_bindings.signers_of(bindings)))
     now = (now or utcnow()).replace(microsecond=0)
     if os.path.lexists(out):
         files.check_own_dir(out)  # not a symlink, nor another user's directory
@@ -210,11 +215,12 @@ def issue(sandbox: Sandbox, selection: list[str] | None, out: Path, *, now: dt.d
         for issuer in {m.issuer_id for m in made.values()}:
             crl_svc.generate(sandbox, issuer, now)
     published(sandbox)
-    return _write(sandbox, out, now, made, rows, findings, cas)
+    return _write(sandbox, out, now, made, rows, findings, cas, bindings)
 
 
 def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made], rows: dict[str, Certificate],
-           findings: dict[str, list[dict[str, str | None]]], cas: dict[IssuerId, ScenarioCA]) -> dict[str, Any]:
+           findings: dict[str, list[dict[str, str | None]]], cas: dict[IssuerId, ScenarioCA],
+           bindings: list[str]) -> dict[str, Any]:
     # Every file new (a file or symlink planted in the directory meanwhile is refused, never followed).
     files.ensure_dir(out / "ca")
     with sandbox.transaction() as session:
@@ -261,11 +267,13 @@ def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made],
         # Signed API requests a bank must refuse, with the Berlin Group answer (scenario_requests.py).
         "requests": scenario_requests.manifest_entries(set(made)),
     }
+    if bindings:
+        manifest["bindings"] = scenario_bindings.write(out, bindings, made, {i: ca.cert for i, ca in cas.items()}, now)
     files.write_new(out / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
 
 
 def listing() -> list[dict[str, Any]]:
     return [{"name": sc.name, "purpose": sc.purpose, "verdict": sc.verdict, "reasons": list(sc.reasons),
-             "pkix": sc.pkix, "description": sc.description} for sc in CATALOGUE.values()]
+             "pkix": sc.pkix, "description": sc.description} for sc in CATALOGUE.values()] + scenario_bindings.listing()
 

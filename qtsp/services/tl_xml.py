@@ -35,8 +35,9 @@ from ..signers import Signer
 # Which CAs are listed, and for what (TS 119 612 5.5.9.4 additionalServiceInformation).
 # Both QWAC issuing CAs, browser (qwac-browser) and non-browser (qwac), are CA/QC services for website
 # authentication: TS 119 612 has no URI that tells the hierarchies apart; the service names do.
+# The 2-QWAC CA (issue 18) too: a 2-QWAC is a qualified website authentication certificate (qtsp/services/two_qwac.py).
 LISTED_ROLES: dict[str, tuple[str, ...]] = {"qwac": (FOR_WEB,), "qwac-browser": (FOR_WEB,), "qseal": (FOR_ESEALS,),
-                                            "scenarios": (FOR_WEB, FOR_ESEALS)}
+                                            "scenarios": (FOR_WEB, FOR_ESEALS), "two-qwac": (FOR_WEB,)}
 LEGAL_NOTICE = (
     "SANDBOX. This is the test Trusted List of a sandbox QTSP, made for testing validators. It has NO legal value: "
     "it is not a trusted list of an EU Member State under Regulation (EU) No 910/2014, the services it lists are "

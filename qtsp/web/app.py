@@ -16,7 +16,7 @@ from .. import responder
 from ..core.errors import QTSPError
 from ..logging_setup import ACCESS_LOGGER, AccessLog, LogSettings
 from ..services.context import open_sandbox
-from . import errors, metrics
+from . import errors, metrics, portal
 from .access_log import AccessLogMiddleware, WsgiApp
 from .limits import MAX_BODY
 from .ocsp import OcspFastPath
@@ -53,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(crl_bp)
     app.register_blueprint(nca_bp)
     app.register_blueprint(tl_bp)
+    portal.init_app(app)  # the browser portal under /portal (issue 20)
 
     @app.after_request
     def _count(response: Response) -> Response:

@@ -205,10 +205,10 @@ def _certificate_paths() -> dict[str, Any]:
                 "security": BEARER,
                 "parameters": [
                     _query("org_id", "the PSP's organizationIdentifier", type="string", minLength=1, maxLength=128),
-                    _query("kind", "every profile of this kind (qwac: qwac, qwac-client and qwac-browser)", type="string",
-                           enum=list(KINDS)),
+                    _query("kind", "every profile of this kind (qwac, the 1-QWACs: qwac, qwac-client and qwac-browser; "
+                           "two-qwac: the 2-QWACs)", type="string", enum=list(KINDS)),
                     _query("profile", "exactly this profile", type="string", pattern="^[a-z0-9-]{1,64}$",
-                           examples=["qwac", "qwac-client", "qwac-browser", "qsealc", "qsealc-qscd"]),
+                           examples=["qwac", "qwac-client", "qwac-browser", "qsealc", "qsealc-qscd", "two-qwac"]),
                     _query("issuer", "the issuing CA's id", type="string", pattern=CA_ID_PATTERN, examples=["qwac-ca"]),
                     _query("status", "as of now: valid (not revoked, within its validity), expired (not revoked, "
                            "past notAfter), revoked, good (not revoked, whatever its dates)",
@@ -253,12 +253,15 @@ def _certificate_schemas() -> dict[str, Any]:
         "IssueRequest": {
             "type": "object", "additionalProperties": False, "required": ["kind", "org_id", "csr"],
             "properties": {
-                "kind": {"type": "string", "enum": list(KINDS)},
+                "kind": {"type": "string", "enum": list(KINDS),
+                         "description": "qwac: a 1-QWAC (the TLS certificate is qualified); qsealc; two-qwac: a 2-QWAC "
+                                        "(ETSI TS 119 411-5 4.2: QNCP-w-gen, EKU id-kp-tls-binding only, from the 2-QWAC "
+                                        "CA; it signs TLS certificate bindings; its key P-256 or RSA)"},
                 "org_id": {"type": "string", "maxLength": 128, "examples": ["PSDBE-NBB-0123456789"],
                            "description": "the PSP's organizationIdentifier; it must be in the NCA register"},
                 "csr": {"type": "string", "maxLength": MAX_CSR_BYTES, "description": "PKCS#10 request, PEM"},
                 "domains": {"type": "array", "maxItems": issuance.MAX_DOMAINS, "items": {"type": "string"},
-                            "description": "DNS names; at least one for a QWAC, none for a QSealC"},
+                            "description": "DNS names; at least one for a QWAC (1-QWAC or 2-QWAC), none for a QSealC"},
                 "roles": {"description": "narrows the register's roles",
                           "oneOf": [{"type": "string", "examples": ["PSP_AI,PSP_PI"]},
                                     {"type": "array", "items": {"type": "string"}, "minItems": 1},

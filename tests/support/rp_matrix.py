@@ -1,6 +1,6 @@
 """The relying-party matrix: which software, with which setting, says what about each certificate.
 
-One table, three uses: tests/system/relying_party/test_matrix.py runs every row against the real
+One table, three uses: tests/system/relying_party/test_matrix_*.py run every row against the real
 software and asserts that what it saw is what the row says; the same table is rendered into
 docs/relying-parties.md, and a test compares the two, so the doc says only what the tests saw.
 Rewrite the doc's table after changing a row with ``QTSP_WRITE_DOCS=1 pytest -k docs_table ...``.

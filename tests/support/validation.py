@@ -98,7 +98,8 @@ def pyhanko_verdict(dep: Deployment, name: str) -> tuple[str, str]:
                                 fetcher_backend=RequestsFetcherBackend(per_request_timeout=10))
     validator = CertificateValidator(_asn1(dep.cert(name)), validation_context=context)
     usage = {"qwac": ({"digital_signature"}, {"server_auth"}), "qwac-client": ({"digital_signature"}, {"client_auth"}),
-             "qsealc": ({"non_repudiation"}, None)}[entry["purpose"]]
+             "qsealc": ({"non_repudiation"}, None),
+             "2-qwac": ({"digital_signature"}, {"0.4.0.194115.1.0"})}[entry["purpose"]]  # id-kp-tls-binding (issue 18)
     try:
         asyncio.run(validator.async_validate_usage(key_usage=usage[0], extended_key_usage=usage[1]))
     except Exception as exc:  # every pyhanko refusal is an exception: that is its "reject"

@@ -46,7 +46,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_carries_its_data_and_no_tests(installed: Path) -> None:
     listing = _run([str(installed / "venv/bin/python"), "-c",
                     "import importlib.metadata as m; print('\\n'.join(str(f) for f in m.files('qtsp')))"], installed).stdout
-    for expected in ("qtsp/py.typed", "ca_store/migrations/env.py", "ceremonies/examples/", "LICENSE"):
+    for expected in ("qtsp/py.typed", "ca_store/migrations/env.py", "ceremonies/examples/", "LICENSE",
+                     "qtsp/web/portal/templates/base.html", "qtsp/web/portal/templates/operator/dashboard.html",
+                     "qtsp/web/portal/static/portal.css", "qtsp/web/portal/static/portal.js"):
         assert expected in listing, expected
     assert "tests/" not in listing
 

@@ -166,6 +166,37 @@ def _write_mode(call: ast.Call, position: int) -> bool:
     return any(isinstance(m, ast.Constant) and isinstance(m.value, str) and set(m.value) & set("wax+") for m in given)
 
 
+LOCK_PROBE = """
+import fcntl, sys
+with open(sys.argv[1], 'r+b') as fh:
+    try:
+        fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print('held')
+    else:
+        print('free')
+"""
+
+
+def test_checking_a_file_s_mode_keeps_this_process_s_locks_on_it(tmp_path: Path) -> None:
+    """SQLite's locks are POSIX locks; closing any descriptor of the file drops them all. The mode check of
+    the database and its -shm file (every ``open_sandbox``) must not: tests/system/web/
+    test_ocsp_reopened_sandbox.py shows what a lost lock did to OCSP."""
+    import fcntl
+    import subprocess
+    import sys
+
+    path = tmp_path / "qtsp.db-shm"
+    path.write_bytes(b"\0" * 64)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as held:
+        fcntl.lockf(held, fcntl.LOCK_SH)  # as SQLite holds its shared-memory lock
+        files.private_file(path)
+        probe = subprocess.run([sys.executable, "-c", LOCK_PROBE, str(path)], capture_output=True, text=True, timeout=30)
+        assert probe.stdout.strip() == "held", "the mode check dropped this process's lock on the file"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_every_file_is_written_through_qtsp_files() -> None:
     sources = [p for package in ("qtsp", "cli", "ceremonies", "ca_store") for p in (ROOT / package).rglob("*.py")
                if "migrations" not in p.parts and p != ROOT / "qtsp" / "files.py"]

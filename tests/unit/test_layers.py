@@ -178,3 +178,31 @@ def test_layer_table_covers_every_module() -> None:
         layers[layer_of(module)].append(module)
     assert set(layers) <= set(ALLOWED)
     assert layers["core"] and layers["relying_party"] and layers["services"] and layers["web"]
+
+
+# The browser portal (issue 20) has no issuance or revocation path of its own: its pages reach the store only
+# through the services the CLI and the REST API use, and its services modules sign nothing themselves.
+PORTAL_MAY_IMPORT = ("qtsp.services", "qtsp.core", "qtsp.clock", "qtsp.web.portal", "qtsp.web.state", "qtsp.web.metrics")
+PORTAL_SERVICES_NEVER = ("qtsp.signers", "qtsp.core.builder", "qtsp.services.signing", "qtsp.services.authorities",
+                         "qtsp.services.bulk")
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_the_portal_pages_reach_only_the_services() -> None:
+    edges = graph()
+    pages = [m for m in edges if _within(m, ("qtsp.web.portal",))]
+    assert pages, "qtsp/web/portal is missing"
+    wrong = sorted(f"{m} imports {t}" for m in pages for t in edges[m] if not _within(t, PORTAL_MAY_IMPORT))
+    assert not wrong, "the portal must go through qtsp.services (no store, signer or API module):\n" + "\n".join(wrong)
+
+
+def test_the_portal_services_issue_and_revoke_through_the_shared_pipeline() -> None:
+    edges = graph()
+    portal = {m: edges[m] for m in edges if m.startswith("qtsp.services.portal")}
+    assert {"qtsp.services.portal", "qtsp.services.portal_certs", "qtsp.services.portal_ops"} <= set(portal)
+    wrong = sorted(f"{m} imports {t}" for m, targets in portal.items() for t in targets if _within(t, PORTAL_SERVICES_NEVER))
+    assert not wrong, "\n".join(wrong)
+    assert {"qtsp.services.issuance", "qtsp.services.revocation", "qtsp.services.search"} <= portal["qtsp.services.portal_certs"]

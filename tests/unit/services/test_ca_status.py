@@ -3,7 +3,7 @@ the root's ARL, the service answers OCSP for them, ``qtsp ca revoke`` revokes on
 and a data dir made before all this gets the root's responder on first need.
 
 What relying parties make of it (nginx, HAProxy, Java, openssl...) is
-tests/system/relying_party/test_matrix.py's."""
+tests/system/relying_party/test_matrix_*.py's."""
 
 from __future__ import annotations
 

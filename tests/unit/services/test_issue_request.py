@@ -55,7 +55,7 @@ BAD: list[tuple[str, str, dict[str, Any], str]] = [
     ("no org_id", "bulk", {"kind": "qsealc"}, "missing org_id"),
     ("nothing", "bulk", {}, "missing kind and org_id"),
     ("kind not a string", "bulk", {**BULK, "kind": 1}, "kind must be a string"),
-    ("kind unknown", "api", {**API, "kind": "qcert"}, "kind must be qwac or qsealc"),
+    ("kind unknown", "api", {**API, "kind": "qcert"}, "kind must be one of qwac, qsealc, two-qwac"),
     ("org_id not a string", "api", {**API, "org_id": 7}, "org_id must be a string"),
     ("domains a string", "bulk", {**BULK, "domains": "a.example.com"}, "domains must be a list of strings"),
     ("domains with a number", "api", {**API, "domains": ["a.example.com", 7]}, "domains must be a list of strings"),

@@ -18,7 +18,10 @@ CLI_FLAG = re.compile(r"(?<![\w-])--[a-z]")
 CLI_COMMAND = re.compile(r"\bqtsp [a-z]")
 A_BEFORE_VOWEL = re.compile(r"\ba [aeio]", re.IGNORECASE)  # "a auditor token"
 SAMPLE_ARGUMENTS = {"serial": "01", "ca_id": "root", "name": "root", "request_id": "req-1", "behaviour_id": "1",
-                    "filename": "x.css", "fingerprint": "0" * 64}
+                    "filename": "x.css", "fingerprint": "0" * 64,
+                    # the portal's (issue 20)
+                    "part": "cert", "account_id": "1", "org_id": SAMPLE_ORG, "account_action": "suspend",
+                    "psp_action": "withdraw"}
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 
 
