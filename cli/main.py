@@ -14,6 +14,7 @@ from .operator import AT_KEY, OPERATOR_ENV, OPERATOR_KEY, check_operator
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("cli.commands_ca:audit", "The hash-chained audit log."),
+    "bank": ("cli.commands_bank:bank", "A demo bank (ASPSP) that checks signed PSD2 API requests as banks must."),
     "binding": ("cli.commands_binding:binding", "2-QWAC TLS certificate bindings: sign, verify, check a site."),
     "ca": ("cli.commands_ca:ca", "The sandbox CAs."),
     "ceremony": ("cli.commands_ceremony:ceremony",
@@ -43,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "site": ("cli.commands_site:site", "A demo website for 2-QWAC TLS certificate bindings."),
     "tl": ("cli.commands_tl:tl", "The sandbox Trusted List (ETSI TS 119 612, XAdES-signed), as served at /tl.xml."),
     "tokens": ("cli.commands_tokens:tokens", "API tokens for /api/v1 (operator: everything; auditor: read only)."),
+    "tpp": ("cli.commands_tpp:tpp", "A TPP's side of PSD2 APIs: requests sealed with a QSealC, sent over mutual TLS."),
     "trust": ("cli.commands_trust:trust", "Trust stores for relying parties, from a Trusted List."),
     "validate": ("cli.commands_validate:validate",
                  "Judge CERTIFICATES (files or directories) as a PSD2 validator should: path to the Trusted List or "

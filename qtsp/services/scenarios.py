@@ -44,6 +44,7 @@ from .context import Sandbox
 from .authorities import ROOT_ID
 from . import scenario_bindings
 from . import scenario_certs as make
+from . import scenario_requests
 from .revocation import dirty_time, published
 from .scenario_cas import ACTOR, CA_ROLES, SCENARIOS_CA, SUB_CA, UNLISTED_CA, ScenarioCA, ensure_cas
 from .scenario_certs import PROFILE_PREFIX, PSP_ORG_ID, UNKNOWN_CRITICAL_OID, Context, Made, Scenario
@@ -116,7 +117,7 @@ def _catalogue() -> list[Scenario]:
                  "URL is not published): no path to a trust anchor; reject.", "qwac", "reject", ("no-path",),
                  "reject", make.missing_intermediate),
     ]
-    return s + scenario_bindings.certificate_scenarios()  # the 2-QWACs that sign the binding scenarios (issue 18)
+    return s + scenario_bindings.certificate_scenarios() + scenario_requests.CERTIFICATES  # 2-QWACs (issue 18), QSealCs (issue 19)
 
 
 CATALOGUE: dict[str, Scenario] = {sc.name: sc for sc in _catalogue()}
@@ -263,6 +264,8 @@ def _write(sandbox: Sandbox, out: Path, now: dt.datetime, made: dict[str, Made],
         "trusted_list_signer": "tl-signer.pem",
         "trust_anchor": "ca/root.pem",
         "scenarios": entries,
+        # Signed API requests a bank must refuse, with the Berlin Group answer (scenario_requests.py).
+        "requests": scenario_requests.manifest_entries(set(made)),
     }
     if bindings:
         manifest["bindings"] = scenario_bindings.write(out, bindings, made, {i: ca.cert for i, ca in cas.items()}, now)
