@@ -56,6 +56,8 @@ bench: system-bench test-venv
 	$(BIN)/python benchmarks/ocsp_unused_serials.py
 	$(BIN)/python benchmarks/slow_body.py --server both
 	$(BIN)/python benchmarks/signing.py
+	$(BIN)/python benchmarks/validate_batch.py
+	$(BIN)/python benchmarks/bank_verifier.py
 
 lock: | $(BIN)/activate
 	$(BIN)/pip install -q uv
