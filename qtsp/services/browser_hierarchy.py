@@ -13,7 +13,6 @@ client afterwards, and what is made as of another time is never stored where rea
 
 from __future__ import annotations
 
-from cryptography import x509
 
 from ca_store import repositories as repo
 
@@ -21,7 +20,7 @@ from ..clock import real_utcnow
 from ..core.errors import Kind, QTSPError
 from ..core.types import IssuerId
 from . import authorities
-from .authorities import BROWSER_ROOT_ID, QWAC_BROWSER_CA_ID, QWAC_BROWSER_ROLE
+from .authorities import QWAC_BROWSER_ROLE
 from .context import Sandbox
 from .revocation import published
 
@@ -35,12 +34,7 @@ def browser_ca(sandbox: Sandbox, *, actor: str = ACTOR) -> IssuerId:
         return found
     now = real_utcnow()
     made = authorities.make_browser_hierarchy(sandbox, now)
-    authorities.insert_once(sandbox, made, now, actor=actor, extra={"first_need": True})
-    cas = authorities.rows(sandbox, (BROWSER_ROOT_ID, QWAC_BROWSER_CA_ID))
-    if len(cas) != 2:
-        raise QTSPError(Kind.CONFLICT, f"the browser hierarchy is half there ({', '.join(sorted(cas))}); the store is "
-                                       "inconsistent")
-    authorities.publish(sandbox, {ca_id: x509.load_der_x509_certificate(row.cert_der) for ca_id, row in cas.items()})
+    authorities.store_first_need(sandbox, made, now, actor=actor, what="the browser hierarchy")
     published(sandbox)  # OCSP workers pick up the new issuer
     found = _newest(sandbox)
     if found is None:  # pragma: no cover - just stored above

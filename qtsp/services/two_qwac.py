@@ -17,7 +17,6 @@ Made on the real clock whatever ``--at`` says (CA rows serve every client afterw
 
 from __future__ import annotations
 
-from cryptography import x509
 
 from ca_store import repositories as repo
 
@@ -49,11 +48,7 @@ def two_qwac_ca(sandbox: Sandbox, *, actor: str = ACTOR) -> IssuerId:
     plan = Plan(TWO_QWAC_CA_ID, TWO_QWAC_ROLE, profiles.TWO_QWAC_ISSUING_CA.with_validity(days), COMMON_NAME,
                 root.issuer)
     made, _ = authorities.make_ca(sandbox, plan, now)
-    authorities.insert_once(sandbox, [made], now, actor=actor, extra={"first_need": True})
-    cas = authorities.rows(sandbox, [TWO_QWAC_CA_ID])
-    if TWO_QWAC_CA_ID not in cas:
-        raise QTSPError(Kind.STORAGE, "the 2-QWAC CA was made but cannot be read back")
-    authorities.publish(sandbox, {TWO_QWAC_CA_ID: x509.load_der_x509_certificate(cas[TWO_QWAC_CA_ID].cert_der)})
+    authorities.store_first_need(sandbox, [made], now, actor=actor, what="the 2-QWAC CA")
     authorities.presign_status(sandbox, now)  # its certificate's OCSP answer, by the root's responder
     published(sandbox)  # OCSP workers pick up the new issuer
     found = _newest(sandbox)

@@ -27,7 +27,7 @@ from .lifecycle import (
 from .lifecycle import newest_by_role, next_generation_id, rollover, rotate_responder
 from .records import (
     LoadedCA, chain, insert, insert_hierarchy, insert_once, is_ca_certificate, load, load_many, publish, register_status,
-    revocation_of, rows,
+    revocation_of, rows, store_first_need,
 )
 from .status import ensure_ca_status, presign_status
 
@@ -37,5 +37,5 @@ __all__ = [
     "chain", "common_name", "ensure_ca_status", "from_ceremony", "insert", "insert_hierarchy", "insert_once", "is_ca_certificate", "issuer_info", "key_label",
     "key_row", "load", "load_many", "make_ca", "make_hierarchy", "make_responder", "new_key", "new_store",
     "newest_by_role", "next_generation_id", "presign_status", "publish", "register_status", "responder_name", "revocation_of", "rollover", "rotate_responder", "rows",
-    "signer_for", "store_arl", "store_hierarchy",
+    "signer_for", "store_first_need", "store_arl", "store_hierarchy",
 ]

@@ -25,6 +25,7 @@ from ca_store import repositories as repo
 from ca_store.models import Certificate, CertificateAuthority, Revocation
 
 from ... import files
+from ...core.errors import Kind, QTSPError
 from ...core.types import IssuerId, serial_hex
 from ...signers import Signer
 from .. import register
@@ -109,6 +110,22 @@ def insert_once(sandbox: Sandbox, cas: Iterable[NewCA], now: dt.datetime, *, act
                 insert(session, new, now, actor=actor, extra=extra)
         return True
     return False
+
+
+def store_first_need(sandbox: Sandbox, cas: list[NewCA], now: dt.datetime, *, actor: str,
+                     what: str) -> dict[IssuerId, CertificateAuthority]:
+    """CAs made on first need (the browser hierarchy, the 2-QWAC CA): inserted once with a ``ca.create`` event
+    each (``first_need: true``; a racing process's commit may win, and then its CAs are the ones read back),
+    read back, and their certificates published where AIA serves them. The caller then says ``published``
+    so OCSP workers pick up the new issuers."""
+    insert_once(sandbox, cas, now, actor=actor, extra={"first_need": True})
+    ids = [new.ca_id for new in cas]
+    stored = rows(sandbox, ids)
+    if len(stored) != len(ids):
+        raise QTSPError(Kind.CONFLICT, f"{what} is half there ({', '.join(sorted(stored)) or 'none of it'}); the "
+                                       "store is inconsistent")
+    publish(sandbox, {ca_id: x509.load_der_x509_certificate(row.cert_der) for ca_id, row in stored.items()})
+    return stored
 
 
 def publish(sandbox: Sandbox, certs: dict[IssuerId, x509.Certificate]) -> None:
