@@ -14,10 +14,7 @@ file, the rest get URLs rewritten to 127.0.0.1. No traffic leaves 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import http.client
 import socket
-import ssl
 import subprocess
 import sys
 import urllib.request
@@ -26,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtensionOID
 
 from qtsp.clock import utcnow
 from qtsp.core.types import IssuerId
@@ -38,6 +34,8 @@ from qtsp.services.context import Sandbox
 from . import ROOT as REPO
 from . import rp_matrix
 from .external import output, run_tool
+from . import mtls
+from .mtls import gateway_identity, write_key
 from .loopback import Served, served_sandbox, server_env
 from .rp_matrix import ACCEPTED, CASES, REFUSED
 
@@ -93,12 +91,6 @@ class World(Served):
         return path
 
 
-def write_key(path: Path, key: object) -> None:
-    path.write_bytes(key.private_bytes(PEM, serialization.PrivateFormat.PKCS8,  # type: ignore[attr-defined]
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
-
-
 def issue_case(sandbox: Sandbox, work: Path, kind: str, name: str) -> Case:
     profile = "qwac" if kind == "qwac" else "qsealc"
     domains = (f"{name}.{kind}.example.com",) if kind == "qwac" else ()
@@ -110,20 +102,6 @@ def issue_case(sandbox: Sandbox, work: Path, kind: str, name: str) -> Case:
     ca.write_bytes(issued.chain[0].public_bytes(PEM))
     chain.write_bytes(leaf.read_bytes() + ca.read_bytes())
     return Case(kind, name, issued.certificate, leaf, key, ca, chain)
-
-
-def gateway_identity(work: Path) -> tuple[Path, Path]:
-    """The gateways' own server certificate (self-signed: the clients here do not judge it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway.test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    cert_path, key_path = work / "gateway.pem", work / "gateway.key"
-    cert_path.write_bytes(cert.public_bytes(PEM))
-    write_key(key_path, key)
-    return cert_path, key_path
 
 
 def _register(sandbox: Sandbox, _data_dir: Path) -> None:
@@ -169,19 +147,7 @@ def make_world(base: Path) -> Iterator[World]:
 
 def https_get(port: int, case: Case, timeout: float = 15) -> tuple[int | None, str]:
     """A TLS client presenting the case's certificate and chain: (HTTP status or None, what it saw)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the gateway's own certificate is not what is judged here
-    context.load_cert_chain(case.chain, case.key)
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
-    try:
-        conn.request("GET", "/")
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    finally:
-        conn.close()
+    return mtls.https_get(port, case.chain, case.key, timeout)
 
 
 def http_verdict(status: int | None, seen: str) -> str:

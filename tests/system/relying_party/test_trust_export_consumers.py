@@ -13,14 +13,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import http.client
 import json
 import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -30,14 +27,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cli.main import cli
 from qtsp.clock import as_of
 from qtsp.services import issuance, register, scenarios, trusted_list
 from qtsp.services.context import Sandbox
+from support import mtls
+from support.mtls import gateway_identity, write_key
 from support import ROOT
 from support import artifacts
 from support.loopback import Served, served_sandbox
@@ -63,15 +61,10 @@ class World:
     clients: dict[str, Client]
 
 
-def _key_file(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
-    path.write_bytes(key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return path
-
-
 def _client(work: Path, name: str, leaf: x509.Certificate, chain: list[x509.Certificate], key: ec.EllipticCurvePrivateKey) -> Client:
     (work / f"{name}-leaf.pem").write_bytes(leaf.public_bytes(PEM))
     (work / f"{name}.pem").write_bytes(b"".join(c.public_bytes(PEM) for c in [leaf, *chain]))
-    return Client(work / f"{name}.pem", _key_file(work / f"{name}.key", key), work / f"{name}-leaf.pem")
+    return Client(work / f"{name}.pem", write_key(work / f"{name}.key", key), work / f"{name}-leaf.pem")
 
 
 @pytest.fixture(scope="module")
@@ -197,19 +190,6 @@ http {{
 """
 
 
-def _gateway(work: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway.test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(key, hashes.SHA256()))
-    (work / "gateway.pem").write_bytes(cert.public_bytes(PEM))
-    return work / "gateway.pem", _key_file(work / "gateway.key", key)
-
-
 @dataclass
 class Nginx:
     port: int
@@ -223,7 +203,7 @@ def nginx(world: World, tmp_path: Path) -> Iterator[object]:
     def start(bundle: Path, issuer_dns: list[str], *, pinned: bool = True) -> Nginx:
         directory = tmp_path / f"nginx-{len(procs)}"
         directory.mkdir()
-        gateway_cert, gateway_key = _gateway(directory)
+        gateway_cert, gateway_key = gateway_identity(directory)
         port = free_port()
         issuers = "\n".join(f"        {json.dumps(dn)} 1;" for dn in issuer_dns)
         (directory / "nginx.conf").write_text(CONF.format(dir=directory, port=port, gateway_cert=gateway_cert,
@@ -256,19 +236,7 @@ def nginx(world: World, tmp_path: Path) -> Iterator[object]:
 
 
 def https_get(port: int, client: Client) -> tuple[int | None, str]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the gateway's own certificate is not what is judged here
-    context.load_cert_chain(client.cert, client.key)
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=15)
-    try:
-        conn.request("GET", "/")
-        response = conn.getresponse()
-        return response.status, response.read().decode(errors="replace")
-    except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    finally:
-        conn.close()
+    return mtls.https_get(port, client.cert, client.key)
 
 
 def test_nginx_with_the_exported_bundle(world: World, nginx: object, tmp_path: Path) -> None:
@@ -330,7 +298,7 @@ def _haproxy(world: World, directory: Path, bundle: Path, issuer_dns: list[str])
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     assert Path(haproxy).exists(), "haproxy missing: apt-get install haproxy"
     directory.mkdir()
-    cert, key = _gateway(directory)
+    cert, key = gateway_identity(directory)
     crt = directory / "gateway-crt.pem"  # HAProxy wants certificate and key in one file
     crt.write_bytes(cert.read_bytes() + key.read_bytes())
     port = free_port()
