@@ -7,60 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import click
 
 from qtsp.core.errors import Kind, QTSPError
 
 from .output import common, data_dir, no_time_travel
+from .trust_source import certificates, trusted_list
 
 MAX_INPUT = 1024 * 1024
-MAX_TL = 8 * 1024 * 1024
 
 
 def read_file(path: Path, what: str, limit: int = MAX_INPUT) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise QTSPError(Kind.NOT_FOUND, f"cannot read {what} {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise QTSPError(Kind.MALFORMED, f"{what} {path} is larger than {limit} bytes")
-    return data
+    from qtsp import files
 
-
-def certificates(path: Path, what: str) -> list[Any]:
-    from cryptography import x509
-
-    data = read_file(path, what)
-    try:
-        return x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise QTSPError(Kind.MALFORMED, f"{what} {path} is not a PEM or DER certificate") from None
-
-
-def _trusted_list(tl: str | None, tl_signer: Path | None, anchors: tuple[Path, ...], fetcher: Any, now: dt.datetime) -> Any:
-    from qtsp import relying_party
-
-    if anchors:
-        if tl or tl_signer:
-            raise QTSPError(Kind.MALFORMED, "give --trust-anchor or --tl/--tl-signer, not both")
-        return relying_party.trusted_list_from_anchors([c for p in anchors for c in certificates(p, "trust anchor")], now)
-    if tl is None:
-        if tl_signer is not None:
-            raise QTSPError(Kind.MALFORMED, "--tl-signer goes with --tl")
-        from qtsp.services import trusted_list
-        from qtsp.services.context import open_sandbox
-
-        sandbox = open_sandbox(data_dir())
-        xml, pins = trusted_list.current(sandbox, now).xml, [trusted_list.signer_certificate(sandbox)]
-    else:
-        if tl_signer is None:
-            raise QTSPError(Kind.MALFORMED, "--tl needs --tl-signer, the certificate the Trusted List must be signed by")
-        pins = certificates(tl_signer, "TL signer")
-        xml = fetcher.fetch(tl, limit=MAX_TL) if tl.startswith(("http://", "https://")) else read_file(Path(tl), "Trusted List", MAX_TL)
-    return relying_party.parse_and_verify_trusted_list(xml, pins, now)
+    return files.read_bounded(path, what, limit)
 
 
 def _self_signed(workdir: Path, now: dt.datetime) -> tuple[Path, Path, bytes]:
@@ -135,7 +96,7 @@ def bank_serve(port: int, host: str, tl: str | None, tl_signer: Path | None, anc
         raise QTSPError(Kind.CONFLICT, f"{tls_cert_out} exists; refusing to overwrite it")
     now = utcnow()
     fetcher = relying_party.Fetcher(connect_to=connect_to)
-    parsed = _trusted_list(tl, tl_signer, anchors, fetcher, now)
+    parsed = trusted_list(anchors=anchors, tl=tl, tl_signer=tl_signer, fetcher=fetcher, now=now, data_dir=data_dir())
     intermediates = [c for p in chain for c in certificates(p, "chain file")]
     fingerprints = frozenset(b.lower().replace(":", "") for b in blocked)
     if any(len(f) != 64 or any(c not in "0123456789abcdef" for c in f) for f in fingerprints):

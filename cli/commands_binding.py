@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 import click
 
-from qtsp.core.errors import Kind, QTSPError
+from qtsp.core.errors import QTSPError
 
+from .trust_source import trusted_list
 from .output import as_json, common, emit
 
 if TYPE_CHECKING:
@@ -81,25 +82,11 @@ def _judge(jws: bytes, tls_cert: Any, anchors: tuple[Path, ...], tl: str | None,
     from qtsp import relying_party
     from qtsp.clock import utcnow
     from qtsp.relying_party.binding import verify_binding
-    from qtsp.services import bindings
 
     at = click.get_current_context().obj.get("at")
     now = utcnow()
     fetcher = relying_party.Fetcher(connect_to=connect_to, at=at)
-    if bool(anchors) == (tl is not None):
-        raise QTSPError(Kind.MALFORMED, "give --trust-anchor PEM (repeatable) or --tl URL|FILE --tl-signer PEM")
-    if anchors:
-        pinned = [c for path in anchors for c in bindings.load_certificates(bindings.read_limited(path, "trust anchor"),
-                                                                            str(path))]
-        trusted = relying_party.trusted_list_from_anchors(pinned, now)
-    else:
-        if tl_signer is None:
-            raise QTSPError(Kind.MALFORMED, "--tl needs --tl-signer: the pinned certificate the list is verified against")
-        pins = bindings.load_certificates(bindings.read_limited(tl_signer, "TL signer"), str(tl_signer))
-        assert tl is not None
-        xml = (fetcher.fetch(tl, limit=MAX_TL) if tl.startswith(("http://", "https://"))
-               else bindings.read_limited(Path(tl), "Trusted List", MAX_TL))
-        trusted = relying_party.parse_and_verify_trusted_list(xml, pins, now)
+    trusted = trusted_list(anchors=anchors, tl=tl, tl_signer=tl_signer, fetcher=fetcher, now=now, data_dir=None)
     return verify_binding(jws, tls_cert, trusted_list=trusted, at=now, fetcher=fetcher)
 
 

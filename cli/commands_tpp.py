@@ -15,7 +15,8 @@ import click
 
 from qtsp.core.errors import Kind, QTSPError
 
-from .commands_bank import MAX_INPUT, certificates, read_file
+from .commands_bank import MAX_INPUT, read_file
+from .trust_source import certificates
 from .output import as_json, common, data_dir
 
 MAX_BODY = 1024 * 1024
@@ -43,7 +44,7 @@ def _seal_key(directory: Path, key_ref: str | None, algorithm: str | None) -> An
         sealed.sign(b"probe")  # the key and the certificate must belong together; a custodian must answer
     except (ValueError, TypeError) as exc:
         raise QTSPError(Kind.MALFORMED, f"cannot sign with the QSealC key: {exc}") from None
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+    if key.public_key() != cert.public_key():
         raise QTSPError(Kind.MALFORMED, f"the key does not belong to {directory / 'cert.pem'}")
     return sealed
 

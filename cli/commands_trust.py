@@ -13,6 +13,7 @@ import click
 
 from qtsp.core.errors import Kind, QTSPError
 
+from .trust_source import published_list
 from .output import common, emit
 
 MAX_TL = 8 * 1024 * 1024
@@ -86,26 +87,20 @@ def trust_export(out: Path, tl: str, tl_signer: Path, service: str, fmt: str, pa
                  with_issuers: bool, connect_to: str | None) -> None:
     """Write OUT: the CA certificates of the CA/QC services the Trusted List grants for QWACs or QSealCs at
     --at (default now; the service history decides an earlier time), each named after its service."""
-    from cryptography import x509
     from cryptography.x509.oid import NameOID
 
     from qtsp import files
     from qtsp.clock import real_utcnow, utcnow
-    from qtsp.relying_party import Fetcher, parse_and_verify_trusted_list
+    from qtsp.relying_party import Fetcher
     from qtsp.relying_party import trust_export as export
 
     kind = {"qwac": "QWAC", "qsealc": "QSealC"}[service.lower()]
     if out.exists() or out.is_symlink():
         raise QTSPError(Kind.CONFLICT, f"refusing to overwrite {out}: it exists")
     password = _password(password_file) if fmt != "pem" else b""
-    try:
-        pins = x509.load_pem_x509_certificates(_read(tl_signer, "TL signer", MAX_FILE))
-    except ValueError:
-        raise QTSPError(Kind.MALFORMED, f"--tl-signer {tl_signer} is not a PEM certificate") from None
-    fetcher = Fetcher(connect_to=connect_to)
-    xml = fetcher.fetch(tl, limit=MAX_TL) if tl.startswith(("http://", "https://")) else _read(Path(tl), "Trusted List", MAX_TL)
     # The list itself is checked as of now (signature, NextUpdate); the services as of --at.
-    parsed = parse_and_verify_trusted_list(xml, pins, real_utcnow())
+    fetcher = Fetcher(connect_to=connect_to)
+    parsed = published_list(tl, tl_signer, fetcher, real_utcnow())
     at = click.get_current_context().obj.get("at") or utcnow()
     anchors, skipped = export.granted(parsed, kind, at)
     if not anchors:

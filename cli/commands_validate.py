@@ -21,6 +21,7 @@ from qtsp import files
 from qtsp.core.certificates import load_certificates
 
 from .bank_model import apply_model, model_option
+from .trust_source import trusted_list
 from .output import common, emit, subject_of_text
 
 MAX_INPUT = 1024 * 1024
@@ -59,37 +60,6 @@ def _inputs(paths: tuple[Path, ...]) -> list[tuple[Path, x509.Certificate]]:
     if not out:
         raise QTSPError(Kind.MALFORMED, "no certificate to judge in " + ", ".join(map(str, paths)))
     return out
-
-
-def _trusted_list(ctx: click.Context, relying_party: Any, fetcher: Any, now: Any, tl: str | None,
-                  tl_signer: Path | None, anchors: tuple[Path, ...]) -> Any:
-    if anchors:
-        if tl is not None or tl_signer is not None:
-            raise QTSPError(Kind.MALFORMED, "--trust-anchor replaces the Trusted List: give it or --tl, not both")
-        pinned = [c for path in anchors for c in load_certificates(_read(path, "trust anchor"), str(path))]
-        return relying_party.trusted_list_from_anchors(pinned, now)
-    if tl is None:
-        if tl_signer is not None:
-            raise QTSPError(Kind.MALFORMED, "--tl-signer goes with --tl")
-        from qtsp.services import trusted_list
-        from qtsp.services.context import open_sandbox
-
-        try:
-            sandbox = open_sandbox(ctx.obj["data_dir"])
-        except QTSPError as exc:
-            if exc.kind is not Kind.NOT_FOUND:
-                raise
-            raise QTSPError(Kind.NOT_FOUND, f"{exc.detail}; or validate against a published Trusted List "
-                            "(--tl URL|FILE --tl-signer PEM) or trust anchors (--trust-anchor ROOT.pem)") from None
-        xml = trusted_list.current(sandbox, now).xml
-        pins = [trusted_list.signer_certificate(sandbox)]
-    else:
-        if tl_signer is None:
-            raise QTSPError(Kind.MALFORMED, "--tl needs --tl-signer: a Trusted List is only as good as the pinned "
-                            "certificate it is verified against ('qtsp tl signer --out FILE', or /tl-signer.pem)")
-        pins = load_certificates(_read(tl_signer, "TL signer"), str(tl_signer))
-        xml = fetcher.fetch(tl, limit=MAX_TL) if tl.startswith(("http://", "https://")) else _read(Path(tl), "Trusted List", MAX_TL)
-    return relying_party.parse_and_verify_trusted_list(xml, pins, now)
 
 
 def _readable(verdict: Any, path: Path) -> dict[str, Any]:
@@ -173,7 +143,8 @@ def validate(certificates: tuple[Path, ...], purpose: str | None, trust_anchors:
     intermediates = [c for path in chain for c in load_certificates(_read(path, "chain file"), str(path))]
     fetcher = relying_party.Fetcher(connect_to=connect_to, at=at)
     now = at or utcnow()  # --at exactly (the travelled clock would add the seconds since)
-    parsed = _trusted_list(ctx, relying_party, fetcher, now, tl, tl_signer, trust_anchors)
+    parsed = trusted_list(anchors=trust_anchors, tl=tl, tl_signer=tl_signer, fetcher=fetcher, now=now,
+                          data_dir=ctx.obj["data_dir"])
     batch = len(inputs) > 1 or any(p.is_dir() for p in certificates)
     rejected = False
     for path, cert in inputs:
